@@ -1,0 +1,51 @@
+# sliceplane developer entry points. `make test` and `make demo` work on a fresh machine:
+# they build the virtualenv from the lock file themselves.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian packages the tests use when we run as root (real iptables/nftables/dig arrive with
+# the data plane issues; listed here so one place installs them).
+APT_PACKAGES ?=
+
+.PHONY: env test lint typecheck unit demo apiserver clean bench
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check "uv==0.13.9"
+	@$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock
+	@$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	@if [ -n "$(APT_PACKAGES)" ] && [ "$$(id -u)" = 0 ]; then \
+	  missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then apt-get update -qq && apt-get install -y -qq $$missing; fi; \
+	fi
+	@touch $(STAMP)
+
+env: $(STAMP)
+
+lint: env
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
+	$(BIN)/lint-imports
+
+typecheck: env
+	$(BIN)/mypy
+
+unit: env
+	$(BIN)/pytest -q tests/unit
+
+test: env lint typecheck
+	$(BIN)/pytest -q -p no:cacheprovider
+
+demo: env
+	$(BIN)/python -m sliceplane.demo
+
+bench: env
+	$(BIN)/python bench/apiserver.py
+
+lock:
+	$(BIN)/uv pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

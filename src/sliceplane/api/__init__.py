@@ -1,0 +1,1 @@
+"""Wire-level vocabulary shared by the server, the client and the tests."""
