@@ -44,7 +44,12 @@ _TYPE_TEXT: Final = {
 }
 
 # Types whose message never shows the offending value (upstream prints only the type).
-_VALUELESS: Final = {ErrorType.REQUIRED, ErrorType.FORBIDDEN, ErrorType.TOO_LONG, ErrorType.INTERNAL}
+_VALUELESS: Final = {
+    ErrorType.REQUIRED,
+    ErrorType.FORBIDDEN,
+    ErrorType.TOO_LONG,
+    ErrorType.INTERNAL,
+}
 
 
 class _Omit:
@@ -69,7 +74,11 @@ def _go_value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[]string{" + ", ".join(_go_value(v) for v in value) + "}"
     if isinstance(value, dict):
-        return "map[string]string{" + ", ".join(f"{_go_value(k)}:{_go_value(v)}" for k, v in sorted(value.items())) + "}"
+        return (
+            "map[string]string{"
+            + ", ".join(f"{_go_value(k)}:{_go_value(v)}" for k, v in sorted(value.items()))
+            + "}"
+        )
     return str(value)
 
 
@@ -153,7 +162,9 @@ class Path:
         return FieldError(ErrorType.INVALID, self._s, value, detail)
 
     def not_supported(self, value: Any, supported: list[str]) -> FieldError:
-        detail = "supported values: " + ", ".join(go_quote(v) for v in supported) if supported else ""
+        detail = (
+            "supported values: " + ", ".join(go_quote(v) for v in supported) if supported else ""
+        )
         return FieldError(ErrorType.NOT_SUPPORTED, self._s, value, detail)
 
     def duplicate(self, value: Any) -> FieldError:
@@ -163,11 +174,15 @@ class Path:
         return FieldError(ErrorType.FORBIDDEN, self._s, OMIT, detail)
 
     def too_long(self, max_len: int) -> FieldError:
-        return FieldError(ErrorType.TOO_LONG, self._s, OMIT, f"may not be more than {max_len} bytes")
+        return FieldError(
+            ErrorType.TOO_LONG, self._s, OMIT, f"may not be more than {max_len} bytes"
+        )
 
     def too_many(self, actual: int, max_items: int) -> FieldError:
         value: Any = actual if actual >= 0 else OMIT
-        return FieldError(ErrorType.TOO_MANY, self._s, value, f"must have at most {max_items} items")
+        return FieldError(
+            ErrorType.TOO_MANY, self._s, value, f"must have at most {max_items} items"
+        )
 
     def internal(self, detail: str) -> FieldError:
         return FieldError(ErrorType.INTERNAL, self._s, OMIT, detail)
