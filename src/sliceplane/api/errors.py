@@ -132,7 +132,8 @@ class Conflict(StatusError):
     @classmethod
     def with_reason(cls, resource: str, group: str, name: str, why: str) -> Conflict:
         return cls(
-            f'Operation cannot be fulfilled on {qualified_resource(resource, group)} "{name}": {why}',
+            f"Operation cannot be fulfilled on {qualified_resource(resource, group)} "
+            f'"{name}": {why}',
             _details(name, group, resource),
         )
 

@@ -7,11 +7,11 @@ depend on the exact text, so the formatting rules live in one place.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Final
 
 
-class ErrorType(str, Enum):
+class ErrorType(StrEnum):
     """The cause type string doubles as ``StatusCause.reason`` on the wire."""
 
     NOT_FOUND = "FieldValueNotFound"
