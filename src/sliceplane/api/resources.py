@@ -1,0 +1,153 @@
+"""The kinds the embedded API server serves, described once.
+
+Discovery documents, URL routing, OpenAPI, Table printing and storage keys are all derived
+from this table, so adding a kind is one entry here (plus its validation and printer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ALL_VERBS: tuple[str, ...] = (
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceInfo:
+    """One served resource (a plural name inside a group-version)."""
+
+    group: str
+    version: str
+    kind: str
+    plural: str
+    singular: str
+    namespaced: bool
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = ALL_VERBS
+    # Whether PUT/PATCH on the main resource keeps the stored status (status subresource).
+    has_status: bool = field(default=False)
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def list_kind(self) -> str:
+        return f"{self.kind}List"
+
+    @property
+    def group_version(self) -> tuple[str, str]:
+        return (self.group, self.version)
+
+    def url_prefix(self) -> str:
+        return f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+
+
+RESOURCES: tuple[ResourceInfo, ...] = (
+    ResourceInfo(
+        "",
+        "v1",
+        "Namespace",
+        "namespaces",
+        "namespace",
+        False,
+        ("ns",),
+        subresources=("status", "finalize"),
+        has_status=True,
+    ),
+    ResourceInfo(
+        "",
+        "v1",
+        "Node",
+        "nodes",
+        "node",
+        False,
+        ("no",),
+        subresources=("status",),
+        has_status=True,
+    ),
+    ResourceInfo(
+        "",
+        "v1",
+        "Pod",
+        "pods",
+        "pod",
+        True,
+        ("po",),
+        ("all",),
+        subresources=("status",),
+        has_status=True,
+    ),
+    ResourceInfo(
+        "",
+        "v1",
+        "Service",
+        "services",
+        "service",
+        True,
+        ("svc",),
+        ("all",),
+        subresources=("status",),
+        has_status=True,
+        verbs=("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"),
+    ),
+    ResourceInfo("", "v1", "Endpoints", "endpoints", "endpoints", True, ("ep",)),
+    ResourceInfo("", "v1", "Event", "events", "event", True, ("ev",)),
+    ResourceInfo(
+        "discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", True
+    ),
+    ResourceInfo("coordination.k8s.io", "v1", "Lease", "leases", "lease", True),
+    ResourceInfo(
+        "apps",
+        "v1",
+        "Deployment",
+        "deployments",
+        "deployment",
+        True,
+        ("deploy",),
+        ("all",),
+        subresources=("status", "scale"),
+        has_status=True,
+    ),
+    ResourceInfo(
+        "apps",
+        "v1",
+        "ReplicaSet",
+        "replicasets",
+        "replicaset",
+        True,
+        ("rs",),
+        ("all",),
+        subresources=("status", "scale"),
+        has_status=True,
+    ),
+)
+
+BY_GVR: dict[tuple[str, str, str], ResourceInfo] = {
+    (r.group, r.version, r.plural): r for r in RESOURCES
+}
+BY_PLURAL: dict[str, ResourceInfo] = {r.plural: r for r in RESOURCES}
+BY_KIND: dict[str, ResourceInfo] = {r.kind: r for r in RESOURCES}
+
+
+def group_versions() -> list[tuple[str, str]]:
+    """Served group-versions in a stable order (core first)."""
+    seen: list[tuple[str, str]] = []
+    for r in RESOURCES:
+        if r.group_version not in seen:
+            seen.append(r.group_version)
+    return seen
+
+
+def lookup(group: str, version: str, plural: str) -> ResourceInfo | None:
+    return BY_GVR.get((group, version, plural))

@@ -1,0 +1,1 @@
+"""Durable, revisioned storage of API objects (SQLite), with watch fan-out."""
