@@ -1,0 +1,1 @@
+"""Embedded Kubernetes-compatible API server: storage-backed REST handlers for real clients."""
