@@ -47,8 +47,8 @@ class WorkQueue(Generic[K]):
     """See the module docstring for the contract.
 
     Every key returned by :meth:`get` must be passed to :meth:`done` exactly once, also
-    when processing fails; ``async with queue.item() as key`` is not offered on purpose -
-    :func:`run_workers` is the one loop controllers should use.
+    when processing fails. Controllers should not hand-roll that loop: use
+    :func:`run_workers`.
     """
 
     def __init__(
