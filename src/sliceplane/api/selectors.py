@@ -1,0 +1,1171 @@
+"""Label and field selectors with kube-apiserver's syntax, semantics and error text.
+
+Why this module exists: the embedded API server filters every list and watch event with
+these selectors, and every informer filters its cache with them, so they sit on the hot
+path and must behave exactly like apimachinery's ``labels`` and ``fields`` packages.
+Clients (kubectl, client-go, kubernetes-asyncio) cannot tell our server from a real one
+only if the accepted syntax, the canonical ``String()`` form and the ``400 BadRequest``
+messages are the same.
+
+What the real server answers (apiserver ``handlers/get.go``): a ``labelSelector`` or
+``fieldSelector`` query parameter that does not parse is rejected while the query is
+decoded, as ``Status{code: 400, reason: BadRequest}`` whose ``message`` is the bare parser
+error, for example ``unable to parse requirement: found 'b', expected: in, notin, =, ==,
+!=, gt, lt`` or ``invalid selector: 'a'; can't understand 'a'``. The
+``Unable to find "/v1, Resource=pods" that match label selector ...`` prefix that users
+see is added by kubectl on the client side, not by the server. A field selector that parses
+but names a field the resource does not offer fails the same way, with
+``field label not supported: spec.foo`` for kinds that register their own field-label
+conversion (pods, nodes, events, namespaces, secrets, services, replication controllers)
+and ``"spec.foo" is not a known field selector: only "metadata.name",
+"metadata.namespace"`` for every other kind.
+
+Quirks kept on purpose because clients can observe them:
+
+* A bad key reported while parsing carries the path ``<nil>`` (upstream validates it with
+  a nil ``field.Path``): ``unable to parse requirement: <nil>: Invalid value: "a b": ...``;
+  bad values carry ``values[0][key]``.
+* Parsed ``in``/``notin`` value lists are de-duplicated and sorted; values built from a
+  ``metav1.LabelSelector`` keep their duplicates (only the string form sorts them).
+* A NUL character ends the label lexer's input, as it does in Go.
+* ``fields.UnescapeValue`` reports an unescaped ``,`` or ``=`` by its code point
+  (``... unescaped character in value: 61``) because Go formats the rune with ``%v``.
+* Label-validation messages follow current apimachinery (``must be no more than 63
+  bytes``; ``a valid label key must consist of ...`` for keys with two slashes).
+
+``None`` versus ``{}``: ``label_selector_from_meta(None)`` selects nothing and
+``label_selector_from_meta({})`` selects everything (``LabelSelectorAsSelector``), while
+``selector_from_set`` maps both ``None`` and ``{}`` to everything (``SelectorFromSet``).
+The EndpointSlice and Endpoints controllers never call ``SelectorFromSet`` for a Service
+whose ``spec.selector`` is unset: such a Service has no managed endpoints. Because the
+real server stores objects as protobuf, an empty ``spec.selector`` map comes back unset,
+so callers should treat "missing or empty ``spec.selector``" as "selects nothing" before
+reaching for ``selector_from_set``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+from typing import Any, Final
+
+from sliceplane.api.errors import BadRequest
+from sliceplane.api.field import ErrorType, FieldError, aggregate_message, go_quote
+
+__all__ = [
+    "EVERYTHING",
+    "FIELDS_EVERYTHING",
+    "NOTHING",
+    "FieldRequirement",
+    "FieldSelector",
+    "LabelSelector",
+    "Operator",
+    "Requirement",
+    "escape_field_value",
+    "field_set",
+    "label_key_errors",
+    "label_selector_from_meta",
+    "label_value_errors",
+    "new_requirement",
+    "parse_field_selector",
+    "parse_label_selector",
+    "selector_from_set",
+    "unescape_field_value",
+    "validate_field_selector",
+]
+
+LabelMatcher = Callable[[Mapping[str, str]], bool]
+
+
+class Operator(StrEnum):
+    """Selector operators, spelled as apimachinery's ``selection.Operator`` values."""
+
+    DOES_NOT_EXIST = "!"
+    EQUALS = "="
+    DOUBLE_EQUALS = "=="
+    IN = "in"
+    NOT_EQUALS = "!="
+    NOT_IN = "notin"
+    EXISTS = "exists"
+    GREATER_THAN = "gt"
+    LESS_THAN = "lt"
+
+
+# Order matters: it is the list printed in "expected: ..." parse errors.
+_BINARY_OPERATORS: Final = (
+    Operator.IN,
+    Operator.NOT_IN,
+    Operator.EQUALS,
+    Operator.DOUBLE_EQUALS,
+    Operator.NOT_EQUALS,
+    Operator.GREATER_THAN,
+    Operator.LESS_THAN,
+)
+_EXACT_OPERATORS: Final = frozenset({Operator.EQUALS, Operator.DOUBLE_EQUALS})
+
+# --------------------------------------------------------------------------------------
+# Label key / value validation (apimachinery validate/content: IsLabelKey, IsLabelValue)
+# --------------------------------------------------------------------------------------
+
+_NAME_FMT: Final = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+_NAME_MSG: Final = (
+    "must consist of alphanumeric characters, '-', '_' or '.', "
+    "and must start and end with an alphanumeric character"
+)
+_NAME_RE: Final = re.compile(_NAME_FMT)
+_NAME_MAX: Final = 63
+_VALUE_FMT: Final = "(" + _NAME_FMT + ")?"
+_VALUE_MSG: Final = (
+    "a valid label must be an empty string or consist of alphanumeric characters, "
+    "'-', '_' or '.', and must start and end with an alphanumeric character"
+)
+_VALUE_RE: Final = re.compile(_VALUE_FMT)
+_VALUE_MAX: Final = 63
+_DNS_LABEL_FMT: Final = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS_SUBDOMAIN_FMT: Final = _DNS_LABEL_FMT + "(\\." + _DNS_LABEL_FMT + ")*"
+_DNS_SUBDOMAIN_MSG: Final = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+    "'-' or '.', and must start and end with an alphanumeric character"
+)
+_DNS_SUBDOMAIN_RE: Final = re.compile(_DNS_SUBDOMAIN_FMT)
+_DNS_SUBDOMAIN_MAX: Final = 253
+
+
+def _regex_error(msg: str, fmt: str, *examples: str) -> str:
+    if not examples:
+        return f"{msg} (regex used for validation is '{fmt}')"
+    shown = " or ".join(f"'{e}', " for e in examples)
+    return f"{msg} (e.g. {shown}regex used for validation is '{fmt}')"
+
+
+def _max_len_error(n: int) -> str:
+    return f"must be no more than {n} bytes"
+
+
+def _byte_len(s: str) -> int:
+    return len(s) if s.isascii() else len(s.encode("utf-8", "surrogatepass"))
+
+
+_NAME_REGEX_ERROR: Final = _regex_error(_NAME_MSG, _NAME_FMT, "MyName", "my.name", "123-abc")
+_VALUE_REGEX_ERROR: Final = _regex_error(_VALUE_MSG, _VALUE_FMT, "MyValue", "my_value", "12345")
+_SUBDOMAIN_REGEX_ERROR: Final = _regex_error(_DNS_SUBDOMAIN_MSG, _DNS_SUBDOMAIN_FMT, "example.com")
+
+
+def label_key_errors(key: str) -> list[str]:
+    """Why ``key`` is not a valid label key (qualified name); empty when it is."""
+    parts = key.split("/")
+    errs: list[str] = []
+    if len(parts) == 1:
+        name = key
+    elif len(parts) == 2:
+        prefix, name = parts
+        if not prefix:
+            errs.append("prefix part must be non-empty")
+        else:
+            if _byte_len(prefix) > _DNS_SUBDOMAIN_MAX:
+                errs.append("prefix part " + _max_len_error(_DNS_SUBDOMAIN_MAX))
+            if _DNS_SUBDOMAIN_RE.fullmatch(prefix) is None:
+                errs.append("prefix part " + _SUBDOMAIN_REGEX_ERROR)
+    else:
+        return [
+            "a valid label key "
+            + _NAME_REGEX_ERROR
+            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+        ]
+    if not name:
+        errs.append("name part must be non-empty")
+    elif _byte_len(name) > _NAME_MAX:
+        errs.append("name part " + _max_len_error(_NAME_MAX))
+    if _NAME_RE.fullmatch(name) is None:
+        errs.append("name part " + _NAME_REGEX_ERROR)
+    return errs
+
+
+def label_value_errors(value: str) -> list[str]:
+    """Why ``value`` is not a valid label value; empty when it is."""
+    errs: list[str] = []
+    if _byte_len(value) > _VALUE_MAX:
+        errs.append(_max_len_error(_VALUE_MAX))
+    if _VALUE_RE.fullmatch(value) is None:
+        errs.append(_VALUE_REGEX_ERROR)
+    return errs
+
+
+_GO_INT_RE: Final = re.compile(r"[+-]?[0-9]+")
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+
+
+def _go_parse_int64(s: str) -> int | None:
+    """``strconv.ParseInt(s, 10, 64)``: optional sign, ASCII digits, int64 range."""
+    if _GO_INT_RE.fullmatch(s) is None:
+        return None
+    n = int(s)
+    return n if _INT64_MIN <= n <= _INT64_MAX else None
+
+
+class _GoNilSlice:
+    """Renders as Go's ``%#v`` of a nil ``[]string`` inside field error messages."""
+
+    def __str__(self) -> str:
+        return "[]string(nil)"
+
+
+_NIL_SLICE: Final = _GoNilSlice()
+
+# --------------------------------------------------------------------------------------
+# Label requirements and selectors
+# --------------------------------------------------------------------------------------
+
+_MISSING: Final[Any] = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """One ``key op values`` clause. Build validated ones with :func:`new_requirement`."""
+
+    key: str
+    operator: Operator
+    values: tuple[str, ...] = ()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return self.predicate()(labels)
+
+    def predicate(self) -> LabelMatcher:
+        """A closure specialised for this clause (the selector's compiled form)."""
+        key, op, values = self.key, self.operator, self.values
+        if op is Operator.IN or op in _EXACT_OPERATORS:
+            if len(values) == 1:
+                want = values[0]
+                return lambda labels: labels.get(key, _MISSING) == want
+            allowed = frozenset(values)
+            return lambda labels: labels.get(key, _MISSING) in allowed
+        if op is Operator.NOT_IN or op is Operator.NOT_EQUALS:
+            if len(values) == 1:
+                banned = values[0]
+                return lambda labels: labels.get(key, _MISSING) != banned
+            excluded = frozenset(values)
+            return lambda labels: labels.get(key, _MISSING) not in excluded
+        if op is Operator.EXISTS:
+            return lambda labels: key in labels
+        if op is Operator.DOES_NOT_EXIST:
+            return lambda labels: key not in labels
+        if op is Operator.GREATER_THAN or op is Operator.LESS_THAN:
+            bound = _go_parse_int64(values[0]) if len(values) == 1 else None
+            if bound is None:
+                return _never
+            greater = op is Operator.GREATER_THAN
+
+            def compare(labels: Mapping[str, str]) -> bool:
+                raw = labels.get(key)
+                if raw is None:
+                    return False
+                have = _go_parse_int64(raw)
+                if have is None:
+                    return False
+                return have > bound if greater else have < bound
+
+            return compare
+        return _never
+
+    def __str__(self) -> str:
+        op = self.operator
+        if op is Operator.EXISTS:
+            return self.key
+        if op is Operator.DOES_NOT_EXIST:
+            return "!" + self.key
+        vals = self.values[0] if len(self.values) == 1 else ",".join(sorted(self.values))
+        if op is Operator.IN:
+            return f"{self.key} in ({vals})"
+        if op is Operator.NOT_IN:
+            return f"{self.key} notin ({vals})"
+        sym = {Operator.GREATER_THAN: ">", Operator.LESS_THAN: "<"}.get(op, op.value)
+        return f"{self.key}{sym}{vals}"
+
+
+def _never(_labels: Mapping[str, str]) -> bool:
+    return False
+
+
+def _always(_labels: Mapping[str, str]) -> bool:
+    return True
+
+
+def _requirement_errors(
+    key: str,
+    op: Operator,
+    values: tuple[str, ...],
+    *,
+    check_key: bool = True,
+    values_nil: bool = False,
+) -> list[FieldError]:
+    """``labels.NewRequirement`` validation, in upstream's order and with its paths."""
+    errs: list[FieldError] = []
+    if check_key:
+        key_errs = label_key_errors(key)
+        if key_errs:
+            errs.append(FieldError(ErrorType.INVALID, "key", key, "; ".join(key_errs)))
+    shown: object = _NIL_SLICE if values_nil and not values else list(values)
+    if op is Operator.IN or op is Operator.NOT_IN:
+        if not values:
+            errs.append(
+                FieldError(
+                    ErrorType.INVALID,
+                    "values",
+                    shown,
+                    "for 'in', 'notin' operators, values set can't be empty",
+                )
+            )
+    elif op in _EXACT_OPERATORS or op is Operator.NOT_EQUALS:
+        if len(values) != 1:
+            errs.append(
+                FieldError(
+                    ErrorType.INVALID,
+                    "values",
+                    shown,
+                    "exact-match compatibility requires one single value",
+                )
+            )
+    elif op is Operator.EXISTS or op is Operator.DOES_NOT_EXIST:
+        if values:
+            errs.append(
+                FieldError(
+                    ErrorType.INVALID,
+                    "values",
+                    shown,
+                    "values set must be empty for exists and does not exist",
+                )
+            )
+    else:  # Gt / Lt
+        if len(values) != 1:
+            errs.append(
+                FieldError(
+                    ErrorType.INVALID,
+                    "values",
+                    shown,
+                    "for 'Gt', 'Lt' operators, exactly one value is required",
+                )
+            )
+        for i, v in enumerate(values):
+            if _go_parse_int64(v) is None:
+                errs.append(
+                    FieldError(
+                        ErrorType.INVALID,
+                        f"values[{i}]",
+                        v,
+                        "for 'Gt', 'Lt' operators, the value must be an integer",
+                    )
+                )
+    for i, v in enumerate(values):
+        value_errs = label_value_errors(v)
+        if value_errs:
+            errs.append(
+                FieldError(ErrorType.INVALID, f"values[{i}][{key}]", v, "; ".join(value_errs))
+            )
+    return errs
+
+
+def new_requirement(key: str, operator: Operator, values: Iterable[str] = ()) -> Requirement:
+    """Validated constructor (``labels.NewRequirement``); raises :class:`BadRequest`."""
+    vals = tuple(values)
+    errs = _requirement_errors(key, operator, vals)
+    if errs:
+        raise BadRequest(aggregate_message(errs))
+    return Requirement(key, operator, vals)
+
+
+class LabelSelector:
+    """An immutable AND of requirements, sorted by key, compiled for fast matching.
+
+    Two special selectors exist: :data:`EVERYTHING` (no requirements, ``empty()``) and
+    :data:`NOTHING` (matches no object; what a nil ``metav1.LabelSelector`` means).
+    """
+
+    __slots__ = ("_equality", "_match", "_nothing", "_reqs", "_str")
+
+    _reqs: tuple[Requirement, ...]
+    _nothing: bool
+    _match: LabelMatcher
+    _str: str
+    _equality: dict[str, str] | None
+
+    def __init__(self, requirements: Iterable[Requirement] = (), *, nothing: bool = False):
+        reqs = () if nothing else tuple(sorted(requirements, key=_req_key))
+        object.__setattr__(self, "_reqs", reqs)
+        object.__setattr__(self, "_nothing", nothing)
+        object.__setattr__(self, "_str", ",".join(str(r) for r in reqs))
+        equality = None if nothing else _equality_map(reqs)
+        object.__setattr__(self, "_equality", equality)
+        object.__setattr__(self, "_match", _compile(reqs, equality, nothing))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("LabelSelector is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("LabelSelector is immutable")
+
+    @staticmethod
+    def everything() -> LabelSelector:
+        return EVERYTHING
+
+    @staticmethod
+    def nothing() -> LabelSelector:
+        return NOTHING
+
+    def matches(self, labels: Mapping[str, str] | None) -> bool:
+        """Whether an object with these labels is selected (``None`` = no labels)."""
+        return self._match(_EMPTY_LABELS if labels is None else labels)
+
+    def empty(self) -> bool:
+        """True when the selector does not restrict anything (upstream ``Empty()``)."""
+        return not self._nothing and not self._reqs
+
+    def is_nothing(self) -> bool:
+        """True for the select-nothing selector (upstream ``selectable == false``)."""
+        return self._nothing
+
+    def requirements(self) -> tuple[Requirement, ...]:
+        return self._reqs
+
+    def equality_requirements(self) -> dict[str, str] | None:
+        """``{key: value}`` when the selector is a pure conjunction of equalities.
+
+        ``=``, ``==`` and single-valued ``in`` count as equalities. ``{}`` for the
+        match-everything selector; ``None`` when an index cannot answer alone (other
+        operators, contradicting values for one key, or :data:`NOTHING`).
+        """
+        return None if self._equality is None else dict(self._equality)
+
+    def requires_exact_match(self, key: str) -> str | None:
+        """The value ``key`` must have, per the first requirement on ``key`` (or None)."""
+        for r in self._reqs:
+            if r.key == key:
+                if (r.operator in _EXACT_OPERATORS or r.operator is Operator.IN) and len(
+                    r.values
+                ) == 1:
+                    return r.values[0]
+                return None
+        return None
+
+    def __str__(self) -> str:
+        return self._str
+
+    def __repr__(self) -> str:
+        if self._nothing:
+            return "LabelSelector.nothing()"
+        return f"LabelSelector({self._str!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LabelSelector):
+            return NotImplemented
+        return self._nothing == other._nothing and self._reqs == other._reqs
+
+    def __hash__(self) -> int:
+        return hash((self._nothing, self._reqs))
+
+
+def _req_key(r: Requirement) -> str:
+    return r.key
+
+
+def _equality_map(reqs: tuple[Requirement, ...]) -> dict[str, str] | None:
+    out: dict[str, str] = {}
+    for r in reqs:
+        if r.operator in _EXACT_OPERATORS:
+            single = len(r.values) == 1
+        elif r.operator is Operator.IN:
+            single = len(set(r.values)) == 1  # "x in (a)" is an equality too
+        else:
+            single = False
+        if not single:
+            return None
+        value = r.values[0]
+        if out.setdefault(r.key, value) != value:
+            return None
+    return out
+
+
+def _compile(
+    reqs: tuple[Requirement, ...], equality: dict[str, str] | None, nothing: bool
+) -> LabelMatcher:
+    if nothing:
+        return _never
+    if not reqs:
+        return _always
+    if equality is not None:
+        pairs = tuple(equality.items())
+        if len(pairs) == 1:
+            ((k, v),) = pairs
+            return lambda labels: labels.get(k, _MISSING) == v
+
+        def match_all_equal(labels: Mapping[str, str]) -> bool:
+            get = labels.get
+            for k, v in pairs:  # noqa: SIM110 - a plain loop beats all(genexpr) here
+                if get(k, _MISSING) != v:
+                    return False
+            return True
+
+        return match_all_equal
+    preds = tuple(r.predicate() for r in reqs)
+    if len(preds) == 1:
+        return preds[0]
+
+    def match_all(labels: Mapping[str, str]) -> bool:
+        for p in preds:  # noqa: SIM110 - a plain loop beats all(genexpr) here
+            if not p(labels):
+                return False
+        return True
+
+    return match_all
+
+
+_EMPTY_LABELS: Final[Mapping[str, str]] = {}
+
+EVERYTHING: Final = LabelSelector()
+NOTHING: Final = LabelSelector(nothing=True)
+
+# --------------------------------------------------------------------------------------
+# Label selector string parser (labels.Parse)
+# --------------------------------------------------------------------------------------
+
+_T_EOS, _T_CPAR, _T_COMMA, _T_BANG, _T_DEQ, _T_EQ, _T_GT = 1, 2, 3, 4, 5, 6, 7
+_T_IDENT, _T_IN, _T_LT, _T_NEQ, _T_NOTIN, _T_OPAR = 8, 9, 10, 11, 12, 13
+
+_WHITESPACE: Final = frozenset(" \t\r\n")
+_SPECIAL: Final = frozenset("=!(),><")
+_STOP: Final = _WHITESPACE | _SPECIAL | {"\0"}
+_SYMBOL_TOKENS: Final = {
+    ")": _T_CPAR,
+    ",": _T_COMMA,
+    "!": _T_BANG,
+    "==": _T_DEQ,
+    "=": _T_EQ,
+    ">": _T_GT,
+    "<": _T_LT,
+    "!=": _T_NEQ,
+    "(": _T_OPAR,
+}
+_KEYWORD_TOKENS: Final = {"in": _T_IN, "notin": _T_NOTIN}
+_OPERATOR_TOKENS: Final = {
+    _T_IN: Operator.IN,
+    _T_NOTIN: Operator.NOT_IN,
+    _T_EQ: Operator.EQUALS,
+    _T_DEQ: Operator.DOUBLE_EQUALS,
+    _T_NEQ: Operator.NOT_EQUALS,
+    _T_GT: Operator.GREATER_THAN,
+    _T_LT: Operator.LESS_THAN,
+}
+_EXPECTED_OPERATOR: Final = ", ".join(op.value for op in _BINARY_OPERATORS)
+
+Token = tuple[int, str]
+
+
+def _tokenize(s: str) -> list[Token]:
+    """Split into tokens up to the end of input (or a NUL, which Go treats as the end)."""
+    out: list[Token] = []
+    i, n = 0, len(s)
+    while True:
+        while i < n and s[i] in _WHITESPACE:
+            i += 1
+        if i >= n or s[i] == "\0":
+            out.append((_T_EOS, ""))
+            return out
+        c = s[i]
+        if c in _SPECIAL:
+            pair = s[i : i + 2]
+            lit = pair if pair in ("==", "!=") else c
+            i += len(lit)
+            if i < n and s[i] == "\0":
+                i += 1  # Go's lexer swallows a NUL right after an operator
+            out.append((_SYMBOL_TOKENS[lit], lit))
+            continue
+        j = i + 1
+        while j < n and s[j] not in _STOP:
+            j += 1
+        lit = s[i:j]
+        i = j + 1 if j < n and s[j] == "\0" else j
+        out.append((_KEYWORD_TOKENS.get(lit, _T_IDENT), lit))
+
+
+class _ParseError(Exception):
+    pass
+
+
+class _RequirementError(Exception):
+    pass
+
+
+class _LabelParser:
+    __slots__ = ("pos", "toks")
+
+    def __init__(self, s: str) -> None:
+        self.toks = _tokenize(s)
+        self.pos = 0
+
+    def _peek(self, as_value: bool = True) -> Token:
+        tok, lit = self.toks[self.pos]
+        if as_value and tok in (_T_IN, _T_NOTIN):
+            tok = _T_IDENT
+        return tok, lit
+
+    def _take(self, as_value: bool = True) -> Token:
+        item = self._peek(as_value)
+        self.pos += 1
+        return item
+
+    def parse(self) -> list[Requirement]:
+        reqs: list[Requirement] = []
+        while True:
+            tok, lit = self._peek()
+            if tok == _T_EOS:
+                return reqs
+            if tok != _T_IDENT and tok != _T_BANG:
+                raise _ParseError(f"found '{lit}', expected: !, identifier, or 'end of string'")
+            try:
+                reqs.append(self._requirement())
+            except _RequirementError as e:
+                raise _ParseError(f"unable to parse requirement: {e}") from None
+            tok, lit = self._take()
+            if tok == _T_EOS:
+                return reqs
+            if tok != _T_COMMA:
+                raise _ParseError(f"found '{lit}', expected: ',' or 'end of string'")
+            tok, lit = self._peek()
+            if tok != _T_IDENT and tok != _T_BANG:
+                raise _ParseError(f"found '{lit}', expected: identifier after ','")
+
+    def _requirement(self) -> Requirement:
+        tok, key = self._take()
+        negated = tok == _T_BANG
+        if negated:
+            tok, key = self._take()
+        if tok != _T_IDENT:
+            raise _RequirementError(f"found '{key}', expected: identifier")
+        key_errs = label_key_errors(key)
+        if key_errs:
+            err = FieldError(ErrorType.INVALID, "<nil>", key, "; ".join(key_errs))
+            raise _RequirementError(str(err))
+        if negated:
+            return Requirement(key, Operator.DOES_NOT_EXIST)
+        if self._peek()[0] in (_T_EOS, _T_COMMA):
+            return Requirement(key, Operator.EXISTS)
+        tok, lit = self._take(as_value=False)
+        op = _OPERATOR_TOKENS.get(tok)
+        if op is None:
+            raise _RequirementError(f"found '{lit}', expected: {_EXPECTED_OPERATOR}")
+        if op is Operator.IN or op is Operator.NOT_IN:
+            values = tuple(sorted(self._value_set()))
+        else:
+            values = (self._exact_value(),)
+        errs = _requirement_errors(key, op, values, check_key=False)
+        if errs:
+            raise _RequirementError(aggregate_message(errs))
+        return Requirement(key, op, values)
+
+    def _value_set(self) -> set[str]:
+        tok, lit = self._take()
+        if tok != _T_OPAR:
+            raise _RequirementError(f"found '{lit}' expected: '('")
+        tok, lit = self._peek()
+        if tok == _T_CPAR:
+            self._take()
+            return {""}
+        if tok != _T_IDENT and tok != _T_COMMA:
+            raise _RequirementError(f"found '{lit}', expected: ',', ')' or identifier")
+        values: set[str] = set()
+        while True:
+            tok, lit = self._take()
+            if tok == _T_IDENT:
+                values.add(lit)
+                nxt, nlit = self._peek()
+                if nxt == _T_CPAR:
+                    self._take()
+                    return values
+                if nxt != _T_COMMA:
+                    raise _RequirementError(f"found '{nlit}', expected: ',' or ')'")
+            elif tok == _T_COMMA:
+                # Commas with nothing between them (or at either end) stand for "".
+                if not values:
+                    values.add("")
+                nxt = self._peek()[0]
+                if nxt == _T_CPAR:
+                    values.add("")
+                    self._take()
+                    return values
+                if nxt == _T_COMMA:
+                    self._take()
+                    values.add("")
+            else:
+                raise _RequirementError(f"found '{lit}', expected: ',', or identifier")
+
+    def _exact_value(self) -> str:
+        if self._peek()[0] in (_T_EOS, _T_COMMA):
+            return ""
+        tok, lit = self._take()
+        if tok != _T_IDENT:
+            raise _RequirementError(f"found '{lit}', expected: identifier")
+        return lit
+
+
+@lru_cache(maxsize=4096)
+def _parse_label_selector_cached(s: str) -> LabelSelector:
+    try:
+        reqs = _LabelParser(s).parse()
+    except _ParseError as e:
+        raise BadRequest(str(e)) from None
+    return LabelSelector(reqs) if reqs else EVERYTHING
+
+
+def parse_label_selector(s: str) -> LabelSelector:
+    """Parse the ``labelSelector`` string syntax (``labels.Parse``).
+
+    Raises :class:`BadRequest` carrying the text kube-apiserver puts in its 400 Status.
+    Results are cached: selectors are immutable and clients repeat the same few strings.
+    """
+    return _parse_label_selector_cached(s)
+
+
+# --------------------------------------------------------------------------------------
+# Label selectors from API objects
+# --------------------------------------------------------------------------------------
+
+_META_OPERATORS: Final = {
+    "In": Operator.IN,
+    "NotIn": Operator.NOT_IN,
+    "Exists": Operator.EXISTS,
+    "DoesNotExist": Operator.DOES_NOT_EXIST,
+}
+
+
+def label_selector_from_meta(sel: Mapping[str, Any] | None) -> LabelSelector:
+    """Convert a ``metav1.LabelSelector`` dict (``LabelSelectorAsSelector``).
+
+    ``None`` selects nothing; a selector without ``matchLabels`` and ``matchExpressions``
+    selects everything. Invalid content raises :class:`BadRequest` with upstream's text.
+    """
+    if sel is None:
+        return NOTHING
+    match_labels: Mapping[str, Any] = sel.get("matchLabels") or {}
+    expressions: list[Mapping[str, Any]] = sel.get("matchExpressions") or []
+    if not match_labels and not expressions:
+        return EVERYTHING
+    reqs: list[Requirement] = []
+    for key in sorted(match_labels):
+        reqs.append(_checked(str(key), Operator.EQUALS, (_str(match_labels[key]),), False))
+    for expr in expressions:
+        raw_op = expr.get("operator")
+        op = _META_OPERATORS.get(raw_op) if isinstance(raw_op, str) else None
+        if op is None:
+            raise BadRequest(f"{go_quote(_str(raw_op))} is not a valid pod selector operator")
+        raw_values = expr.get("values")
+        values = tuple(_str(v) for v in raw_values or ())
+        reqs.append(_checked(_str(expr.get("key")), op, values, raw_values is None))
+    return LabelSelector(reqs)
+
+
+def _checked(key: str, op: Operator, values: tuple[str, ...], values_nil: bool) -> Requirement:
+    errs = _requirement_errors(key, op, values, values_nil=values_nil)
+    if errs:
+        raise BadRequest(aggregate_message(errs))
+    return Requirement(key, op, values)
+
+
+def selector_from_set(labels: Mapping[str, str] | None, *, validate: bool = False) -> LabelSelector:
+    """Equality selector for a label map (``SelectorFromSet``: ``None``/``{}`` = everything).
+
+    Without ``validate`` nothing is checked, like ``SelectorFromValidatedSet`` (what the
+    Service controllers use on ``spec.selector``). With ``validate`` it behaves like
+    ``ValidatedSelectorFromSet`` and raises :class:`BadRequest` for a bad key or value.
+    See the module docstring for why a Service without ``spec.selector`` must not get here.
+    """
+    if not labels:
+        return EVERYTHING
+    if validate:
+        reqs = [_checked(k, Operator.EQUALS, (v,), False) for k, v in sorted(labels.items())]
+    else:
+        reqs = [Requirement(k, Operator.EQUALS, (v,)) for k, v in labels.items()]
+    return LabelSelector(reqs)
+
+
+# --------------------------------------------------------------------------------------
+# Field selectors (fields.ParseSelector)
+# --------------------------------------------------------------------------------------
+
+
+def escape_field_value(value: str) -> str:
+    """``fields.EscapeValue``: backslash-escape ``\\``, ``,`` and ``=``."""
+    return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=")
+
+
+def unescape_field_value(value: str) -> str:
+    """``fields.UnescapeValue``; raises :class:`BadRequest` for bad escapes."""
+    if "\\" not in value and "," not in value and "=" not in value:
+        return value
+    out: list[str] = []
+    pending_backslash = False
+    for c in value:
+        if pending_backslash:
+            if c not in "\\,=":
+                raise BadRequest(f"invalid field selector: invalid escape sequence: \\{c}")
+            out.append(c)
+            pending_backslash = False
+        elif c == "\\":
+            pending_backslash = True
+        elif c in ",=":
+            raise BadRequest(f"invalid field selector: unescaped character in value: {ord(c)}")
+        else:
+            out.append(c)
+    if pending_backslash:
+        raise BadRequest("invalid field selector: invalid escape sequence: \\")
+    return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRequirement:
+    """``field=value`` or ``field!=value`` (``==`` is stored as ``=``, as upstream)."""
+
+    field: str
+    operator: Operator
+    value: str
+
+    def matches(self, fields: Mapping[str, str]) -> bool:
+        equal = fields.get(self.field, "") == self.value
+        return equal if self.operator is Operator.EQUALS else not equal
+
+    def __str__(self) -> str:
+        sym = "=" if self.operator is Operator.EQUALS else "!="
+        return f"{self.field}{sym}{escape_field_value(self.value)}"
+
+
+FieldMatcher = Callable[[Mapping[str, str]], bool]
+
+
+class FieldSelector:
+    """An immutable AND of field requirements; a missing field reads as ``""``."""
+
+    __slots__ = ("_match", "_reqs", "_str")
+
+    _reqs: tuple[FieldRequirement, ...]
+    _match: FieldMatcher
+    _str: str
+
+    def __init__(self, requirements: Iterable[FieldRequirement] = ()) -> None:
+        reqs = tuple(requirements)
+        for r in reqs:
+            if r.operator is not Operator.EQUALS and r.operator is not Operator.NOT_EQUALS:
+                raise ValueError(f"field selectors support only = and !=, not {r.operator}")
+        object.__setattr__(self, "_reqs", reqs)
+        object.__setattr__(self, "_str", ",".join(str(r) for r in reqs))
+        object.__setattr__(self, "_match", _compile_fields(reqs))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("FieldSelector is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("FieldSelector is immutable")
+
+    def matches(self, fields: Mapping[str, str]) -> bool:
+        return self._match(fields)
+
+    def empty(self) -> bool:
+        return not self._reqs
+
+    def requirements(self) -> tuple[FieldRequirement, ...]:
+        return self._reqs
+
+    def requires_exact_match(self, field: str) -> str | None:
+        """The value of the first ``field=value`` term on ``field`` (upstream order)."""
+        for r in self._reqs:
+            if r.field == field and r.operator is Operator.EQUALS:
+                return r.value
+        return None
+
+    def transform(self, fn: Callable[[str, str], tuple[str, str]]) -> FieldSelector:
+        """Rewrite every term with ``fn``; terms mapped to ``("", "")`` are dropped."""
+        out: list[FieldRequirement] = []
+        for r in self._reqs:
+            field, value = fn(r.field, r.value)
+            if field or value:
+                out.append(FieldRequirement(field, r.operator, value))
+        return FieldSelector(out) if out else FIELDS_EVERYTHING
+
+    def __str__(self) -> str:
+        return self._str
+
+    def __repr__(self) -> str:
+        return f"FieldSelector({self._str!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FieldSelector):
+            return NotImplemented
+        return self._reqs == other._reqs
+
+    def __hash__(self) -> int:
+        return hash(self._reqs)
+
+
+def _compile_fields(reqs: tuple[FieldRequirement, ...]) -> FieldMatcher:
+    if not reqs:
+        return _always
+    terms = tuple((r.field, r.value, r.operator is Operator.EQUALS) for r in reqs)
+    if len(terms) == 1:
+        ((f, v, eq),) = terms
+        if eq:
+            return lambda fields: fields.get(f, "") == v
+        return lambda fields: fields.get(f, "") != v
+
+    def match_all(fields: Mapping[str, str]) -> bool:
+        get = fields.get
+        for f, v, eq in terms:  # noqa: SIM110 - a plain loop beats all(genexpr) here
+            if (get(f, "") == v) is not eq:
+                return False
+        return True
+
+    return match_all
+
+
+FIELDS_EVERYTHING: Final = FieldSelector()
+
+
+def _split_field_terms(s: str) -> list[str]:
+    """Split on commas that are not backslash-escaped; escapes stay in the terms."""
+    if not s:
+        return []
+    terms: list[str] = []
+    start = 0
+    escaped = False
+    for i, c in enumerate(s):
+        if escaped:
+            escaped = False
+        elif c == "\\":
+            escaped = True
+        elif c == ",":
+            terms.append(s[start:i])
+            start = i + 1
+    terms.append(s[start:])
+    return terms
+
+
+def _split_field_term(term: str) -> tuple[str, Operator, str] | None:
+    """Split at the first operator; the left side has no escaping."""
+    eq = term.find("=")
+    neq = term.find("!=")
+    if eq < 0:
+        return None  # "!=" contains "=", so no "=" means no operator at all
+    at = neq if 0 <= neq < eq else eq
+    if term.startswith("!=", at):
+        return term[:at], Operator.NOT_EQUALS, term[at + 2 :]
+    if term.startswith("==", at):
+        return term[:at], Operator.EQUALS, term[at + 2 :]
+    return term[:at], Operator.EQUALS, term[at + 1 :]
+
+
+@lru_cache(maxsize=4096)
+def _parse_field_selector_cached(s: str) -> FieldSelector:
+    reqs: list[FieldRequirement] = []
+    for part in sorted(_split_field_terms(s)):
+        if not part:
+            continue
+        split = _split_field_term(part)
+        if split is None:
+            raise BadRequest(f"invalid selector: '{s}'; can't understand '{part}'")
+        field, op, raw = split
+        value = unescape_field_value(raw)
+        if field or value:  # an empty "=" term selects everything upstream
+            reqs.append(FieldRequirement(field, op, value))
+    return FieldSelector(reqs) if reqs else FIELDS_EVERYTHING
+
+
+def parse_field_selector(s: str) -> FieldSelector:
+    """Parse the ``fieldSelector`` syntax (``fields.ParseSelector``), terms sorted.
+
+    Raises :class:`BadRequest` with upstream's text. Cached like label selectors.
+    """
+    return _parse_field_selector_cached(s)
+
+
+# --------------------------------------------------------------------------------------
+# Selectable fields per resource (registry GetAttrs / field-label conversion funcs)
+# --------------------------------------------------------------------------------------
+
+_META_NAME: Final = "metadata.name"
+_META_NAMESPACE: Final = "metadata.namespace"
+
+# Kinds with their own field-label conversion in kube-apiserver: supported labels, aliases.
+_FIELD_LABELS: Final[dict[str, tuple[frozenset[str], dict[str, str]]]] = {
+    "pods": (
+        frozenset(
+            {
+                _META_NAME,
+                _META_NAMESPACE,
+                "spec.nodeName",
+                "spec.restartPolicy",
+                "spec.schedulerName",
+                "spec.serviceAccountName",
+                "spec.hostNetwork",
+                "status.phase",
+                "status.podIP",
+                "status.podIPs",
+                "status.nominatedNodeName",
+            }
+        ),
+        {"spec.host": "spec.nodeName"},
+    ),
+    "nodes": (frozenset({_META_NAME, "spec.unschedulable"}), {}),
+    "replicationcontrollers": (frozenset({_META_NAME, _META_NAMESPACE, "status.replicas"}), {}),
+    "events": (
+        frozenset(
+            {
+                "involvedObject.kind",
+                "involvedObject.namespace",
+                "involvedObject.name",
+                "involvedObject.uid",
+                "involvedObject.apiVersion",
+                "involvedObject.resourceVersion",
+                "involvedObject.fieldPath",
+                "reason",
+                "reportingComponent",
+                "source",
+                "type",
+                _META_NAMESPACE,
+                _META_NAME,
+            }
+        ),
+        {},
+    ),
+    "namespaces": (frozenset({"status.phase", _META_NAME}), {}),
+    "secrets": (frozenset({"type", _META_NAMESPACE, _META_NAME}), {}),
+    "services": (frozenset({_META_NAMESPACE, _META_NAME, "spec.clusterIP", "spec.type"}), {}),
+}
+
+_CLUSTER_SCOPED: Final = frozenset(
+    {
+        "nodes",
+        "namespaces",
+        "persistentvolumes",
+        "componentstatuses",
+        "customresourcedefinitions",
+        "apiservices",
+        "clusterroles",
+        "clusterrolebindings",
+        "storageclasses",
+        "csidrivers",
+        "csinodes",
+        "volumeattachments",
+        "priorityclasses",
+        "ingressclasses",
+        "runtimeclasses",
+        "validatingwebhookconfigurations",
+        "mutatingwebhookconfigurations",
+        "certificatesigningrequests",
+        "ipaddresses",
+        "servicecidrs",
+    }
+)
+
+
+def _core_resource(resource: str) -> str | None:
+    """``pods`` for ``pods``; None for a resource qualified with a non-core group."""
+    name, _, group = resource.partition(".")
+    return None if group else name
+
+
+def validate_field_selector(resource: str, sel: FieldSelector) -> FieldSelector:
+    """Check (and, for ``spec.host``, rename) field labels like kube-apiserver does.
+
+    ``resource`` is the plural name (``pods``) or ``plural.group`` for non-core groups.
+    Raises :class:`BadRequest` (400) with the exact upstream message; returns the selector
+    with aliases rewritten, to be matched against :func:`field_set`.
+    """
+    core = _core_resource(resource)
+    spec = _FIELD_LABELS.get(core) if core is not None else None
+
+    def convert(label: str, value: str) -> tuple[str, str]:
+        if spec is None:
+            if label in (_META_NAME, _META_NAMESPACE):
+                return label, value
+            raise BadRequest(
+                f"{go_quote(label)} is not a known field selector: only "
+                f'"{_META_NAME}", "{_META_NAMESPACE}"'
+            )
+        supported, aliases = spec
+        if label in supported:
+            return label, value
+        if label in aliases:
+            return aliases[label], value
+        raise BadRequest(f"field label not supported: {label}")
+
+    return sel.transform(convert)
+
+
+def _str(v: object) -> str:
+    return "" if v is None else v if isinstance(v, str) else str(v)
+
+
+def _go_bool(v: object) -> str:
+    return "true" if v is True else "false"
+
+
+def _dict(v: object) -> Mapping[str, Any]:
+    return v if isinstance(v, Mapping) else {}
+
+
+def field_set(resource: str, obj: Mapping[str, Any]) -> dict[str, str]:
+    """The selectable fields of a JSON object, as the resource's registry defines them.
+
+    Every resource has ``metadata.name`` and, when namespaced, ``metadata.namespace``.
+    Pods, events, nodes, namespaces, services and secrets add their own fields. The
+    values are the strings kube compares against (booleans as ``true``/``false``).
+    """
+    core = _core_resource(resource)
+    meta = _dict(obj.get("metadata"))
+    out: dict[str, str] = {_META_NAME: _str(meta.get("name"))}
+    if resource.partition(".")[0] not in _CLUSTER_SCOPED:
+        out[_META_NAMESPACE] = _str(meta.get("namespace"))
+    if core == "pods":
+        spec = _dict(obj.get("spec"))
+        status = _dict(obj.get("status"))
+        pod_ips = status.get("podIPs")
+        if isinstance(pod_ips, list) and pod_ips:
+            pod_ip = _str(_dict(pod_ips[0]).get("ip"))
+        else:
+            pod_ip = _str(status.get("podIP"))
+        out["spec.nodeName"] = _str(spec.get("nodeName"))
+        out["spec.restartPolicy"] = _str(spec.get("restartPolicy"))
+        out["spec.schedulerName"] = _str(spec.get("schedulerName"))
+        # v1 -> internal conversion falls back to the deprecated field.
+        out["spec.serviceAccountName"] = _str(
+            spec.get("serviceAccountName") or spec.get("serviceAccount")
+        )
+        out["spec.hostNetwork"] = _go_bool(spec.get("hostNetwork"))
+        out["status.phase"] = _str(status.get("phase"))
+        out["status.podIP"] = pod_ip
+        out["status.nominatedNodeName"] = _str(status.get("nominatedNodeName"))
+    elif core == "events":
+        involved = _dict(obj.get("involvedObject"))
+        reporting = _str(obj.get("reportingComponent"))
+        source = _str(_dict(obj.get("source")).get("component")) or reporting
+        for name in ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion"):
+            out[f"involvedObject.{name}"] = _str(involved.get(name))
+        out["involvedObject.fieldPath"] = _str(involved.get("fieldPath"))
+        out["reason"] = _str(obj.get("reason"))
+        out["reportingComponent"] = reporting
+        out["source"] = source
+        out["type"] = _str(obj.get("type"))
+    elif core == "nodes":
+        out["spec.unschedulable"] = _go_bool(_dict(obj.get("spec")).get("unschedulable"))
+    elif core == "namespaces":
+        out["status.phase"] = _str(_dict(obj.get("status")).get("phase"))
+    elif core == "services":
+        spec = _dict(obj.get("spec"))
+        out["spec.clusterIP"] = _str(spec.get("clusterIP"))
+        out["spec.type"] = _str(spec.get("type"))
+    elif core == "secrets":
+        out["type"] = _str(obj.get("type"))
+    elif core == "replicationcontrollers":
+        replicas = _dict(obj.get("status")).get("replicas")
+        out["status.replicas"] = str(replicas) if isinstance(replicas, int) else "0"
+    return out
