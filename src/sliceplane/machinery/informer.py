@@ -28,37 +28,16 @@ import builtins
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from sliceplane.api.errors import Gone
+from sliceplane.api.watch import ListPage, WatchEvent
 from sliceplane.machinery.clock import Clock
 
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 """A decoded API object; read-only by convention (see the module docstring)."""
-
-EventType = Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"]
-
-
-@dataclass(frozen=True)
-class ListPage:
-    """One page of a list response."""
-
-    items: list[Obj]
-    resource_version: str
-    """The collection's resourceVersion (the snapshot this page belongs to)."""
-    continue_: str | None = None
-    """Token for the next page; ``None`` or empty on the last page."""
-
-
-@dataclass(frozen=True)
-class WatchEvent:
-    """One watch event. For ``ERROR`` the object is a ``meta/v1`` Status; for ``BOOKMARK``
-    only ``metadata.resourceVersion`` is meaningful."""
-
-    type: EventType
-    object: Obj
 
 
 class ListWatcher(Protocol):

@@ -1,0 +1,185 @@
+"""Defaulting of incoming objects, as kube-apiserver's generated defaulters do.
+
+Pure functions over JSON dicts, called on create and update before validation. They
+change their argument in place (the caller hands in its own copy of the request body).
+Cluster-IP and node-port allocation is not here: it needs state (see ``ipalloc``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Obj = dict[str, Any]
+
+
+def _pod_spec(spec: Obj, *, admission: bool = False) -> None:
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("securityContext", {})
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("enableServiceLinks", True)
+    if admission and "tolerations" not in spec:
+        # DefaultTolerationSeconds admission adds these two to every pod (not templates).
+        spec["tolerations"] = [
+            {
+                "key": "node.kubernetes.io/not-ready",
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": 300,
+            },
+            {
+                "key": "node.kubernetes.io/unreachable",
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": 300,
+            },
+        ]
+    for key in ("containers", "initContainers"):
+        for c in spec.get(key) or []:
+            if isinstance(c, dict):
+                _container(c)
+
+
+def _container(c: Obj) -> None:
+    image = c.get("image")
+    if "imagePullPolicy" not in c and isinstance(image, str):
+        tagged = ":" in image.rsplit("/", 1)[-1] or "@" in image
+        latest = image.endswith(":latest") or not tagged
+        c["imagePullPolicy"] = "Always" if latest else "IfNotPresent"
+    c.setdefault("terminationMessagePath", "/dev/termination-log")
+    c.setdefault("terminationMessagePolicy", "File")
+    c.setdefault("resources", {})
+    for p in c.get("ports") or []:
+        if isinstance(p, dict):
+            p.setdefault("protocol", "TCP")
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        pr = c.get(probe)
+        if isinstance(pr, dict):
+            pr.setdefault("timeoutSeconds", 1)
+            pr.setdefault("periodSeconds", 10)
+            pr.setdefault("successThreshold", 1)
+            pr.setdefault("failureThreshold", 3)
+            hg = pr.get("httpGet")
+            if isinstance(hg, dict):
+                hg.setdefault("path", "/")
+                hg.setdefault("scheme", "HTTP")
+
+
+def default_pod(obj: Obj) -> None:
+    spec = obj.setdefault("spec", {})
+    if isinstance(spec, dict):
+        _pod_spec(spec, admission=True)
+
+
+def default_service(obj: Obj) -> None:
+    spec = obj.setdefault("spec", {})
+    if not isinstance(spec, dict):
+        return
+    spec.setdefault("type", "ClusterIP")
+    spec.setdefault("sessionAffinity", "None")
+    typ = spec.get("type")
+    for p in spec.get("ports") or []:
+        if isinstance(p, dict):
+            p.setdefault("protocol", "TCP")
+            if "targetPort" not in p and "port" in p:
+                p["targetPort"] = p["port"]
+    if typ in ("ClusterIP", "NodePort", "LoadBalancer"):
+        spec.setdefault("internalTrafficPolicy", "Cluster")
+    if typ in ("NodePort", "LoadBalancer"):
+        spec.setdefault("externalTrafficPolicy", "Cluster")
+    if typ == "LoadBalancer":
+        spec.setdefault("allocateLoadBalancerNodePorts", True)
+    if spec.get("sessionAffinity") == "ClientIP":
+        spec.setdefault("sessionAffinityConfig", {"clientIP": {"timeoutSeconds": 10800}})
+
+
+def default_deployment(obj: Obj) -> None:
+    spec = obj.setdefault("spec", {})
+    if not isinstance(spec, dict):
+        return
+    spec.setdefault("replicas", 1)
+    strategy = spec.setdefault("strategy", {})
+    if isinstance(strategy, dict):
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy.get("type") == "RollingUpdate":
+            ru = strategy.setdefault("rollingUpdate", {})
+            if isinstance(ru, dict):
+                ru.setdefault("maxUnavailable", "25%")
+                ru.setdefault("maxSurge", "25%")
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("progressDeadlineSeconds", 600)
+    _template(spec)
+
+
+def default_replicaset(obj: Obj) -> None:
+    spec = obj.setdefault("spec", {})
+    if isinstance(spec, dict):
+        spec.setdefault("replicas", 1)
+        _template(spec)
+
+
+def _template(spec: Obj) -> None:
+    tmpl = spec.get("template")
+    if isinstance(tmpl, dict):
+        pod_spec = tmpl.setdefault("spec", {})
+        if isinstance(pod_spec, dict):
+            _pod_spec(pod_spec)
+
+
+def default_namespace(obj: Obj) -> None:
+    meta = obj.setdefault("metadata", {})
+    name = meta.get("name")
+    if isinstance(name, str) and name:
+        labels = meta.get("labels")
+        if not isinstance(labels, dict):
+            labels = meta["labels"] = {}
+        labels["kubernetes.io/metadata.name"] = name
+    spec = obj.setdefault("spec", {})
+    if isinstance(spec, dict):
+        spec.setdefault("finalizers", ["kubernetes"])
+
+
+def default_endpointslice(obj: Obj) -> None:
+    for p in obj.get("ports") or []:
+        if isinstance(p, dict):
+            p.setdefault("name", "")
+            p.setdefault("protocol", "TCP")
+    if obj.get("endpoints") is None:
+        obj["endpoints"] = []
+    if obj.get("ports") is None:
+        obj["ports"] = []
+    for ep in obj.get("endpoints") or []:
+        if isinstance(ep, dict):
+            # Not writable through v1: silently dropped, as upstream's strategy does.
+            ep.pop("deprecatedTopology", None)
+
+
+def default_endpoints(obj: Obj) -> None:
+    for subset in obj.get("subsets") or []:
+        if isinstance(subset, dict):
+            for p in subset.get("ports") or []:
+                if isinstance(p, dict):
+                    p.setdefault("protocol", "TCP")
+
+
+def default_node(obj: Obj) -> None:
+    del obj
+
+
+DEFAULTERS: dict[str, Callable[[Obj], None]] = {
+    "pods": default_pod,
+    "services": default_service,
+    "deployments": default_deployment,
+    "replicasets": default_replicaset,
+    "namespaces": default_namespace,
+    "endpointslices": default_endpointslice,
+    "endpoints": default_endpoints,
+}
+
+
+def apply_defaults(resource: str, obj: Obj) -> None:
+    fn = DEFAULTERS.get(resource)
+    if fn is not None:
+        fn(obj)

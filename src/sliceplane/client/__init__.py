@@ -1,0 +1,1 @@
+"""The shared async client of the Kubernetes API (embedded or real server)."""
