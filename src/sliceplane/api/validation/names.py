@@ -1,0 +1,451 @@
+"""String-format checks (DNS names, label keys/values, port names, IPs) with upstream's wording.
+
+Clients compare our 422 messages against a real kube-apiserver, so every message here
+reproduces apimachinery's ``util/validation`` text exactly. The bare ``is_*`` checks return
+plain message lists (like upstream's ``[]string`` helpers); the IP and FQDN checks take a
+field path and return field errors, as their upstream counterparts do.
+
+Upstream name -> here: ``IsDNS1123Label`` -> :func:`is_dns1123_label`,
+``IsDNS1123Subdomain`` -> :func:`is_dns1123_subdomain`, ``IsDNS1035Label`` ->
+:func:`is_dns1035_label`, ``IsQualifiedName`` -> :func:`is_qualified_name`,
+``IsValidLabelValue`` -> :func:`is_valid_label_value`, ``IsValidPortName`` ->
+:func:`is_valid_port_name`, ``IsValidPortNum`` -> :func:`is_valid_port_num`,
+``IsValidIP`` -> :func:`is_valid_ip`, ``IsValidIPv4Address``/``IsValidIPv6Address`` ->
+:func:`is_valid_ipv4_address`/:func:`is_valid_ipv6_address`,
+``IsFullyQualifiedDomainName`` -> :func:`is_fully_qualified_domain_name`,
+``ValidateEndpointIP`` (core) -> :func:`validate_endpoint_ip`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Final
+
+from sliceplane.api.field import ErrorList, Path
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# --- message helpers (apimachinery's MaxLenError, RegexError, ...) ----------------------
+
+
+def max_len_error(length: int) -> str:
+    return f"must be no more than {length} characters"
+
+
+def regex_error(msg: str, fmt: str, *examples: str) -> str:
+    """Upstream's odd punctuation is kept: ``(e.g. 'a',  or 'b', regex used ...)``."""
+    if not examples:
+        return f"{msg} (regex used for validation is '{fmt}')"
+    out = msg + " (e.g. "
+    for i, ex in enumerate(examples):
+        if i > 0:
+            out += " or "
+        out += f"'{ex}', "
+    return out + f"regex used for validation is '{fmt}')"
+
+
+def empty_error() -> str:
+    return "must be non-empty"
+
+
+def inclusive_range_error(lo: int, hi: int) -> str:
+    return f"must be between {lo} and {hi}, inclusive"
+
+
+IS_NEGATIVE_ERROR_MSG: Final = "must be greater than or equal to 0"
+FIELD_IMMUTABLE_ERROR_MSG: Final = "field is immutable"
+
+# --- DNS names -------------------------------------------------------------------------
+
+DNS1123_LABEL_FMT: Final = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+DNS1123_LABEL_ERR_MSG: Final = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+    "and must start and end with an alphanumeric character"
+)
+DNS1123_LABEL_MAX_LENGTH: Final = 63
+
+DNS1123_SUBDOMAIN_FMT: Final = DNS1123_LABEL_FMT + "(\\." + DNS1123_LABEL_FMT + ")*"
+DNS1123_SUBDOMAIN_ERR_MSG: Final = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+    "'-' or '.', and must start and end with an alphanumeric character"
+)
+DNS1123_SUBDOMAIN_MAX_LENGTH: Final = 253
+
+DNS1035_LABEL_FMT: Final = "[a-z]([-a-z0-9]*[a-z0-9])?"
+DNS1035_LABEL_ERR_MSG: Final = (
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with "
+    "an alphabetic character, and end with an alphanumeric character"
+)
+DNS1035_LABEL_MAX_LENGTH: Final = 63
+
+# Python's ``$`` also matches before a trailing newline; ``\Z`` behaves like Go's ``$``.
+_DNS1123_LABEL_RE: Final = re.compile(f"^(?:{DNS1123_LABEL_FMT})\\Z")
+_DNS1123_SUBDOMAIN_RE: Final = re.compile(f"^(?:{DNS1123_SUBDOMAIN_FMT})\\Z")
+_DNS1035_LABEL_RE: Final = re.compile(f"^(?:{DNS1035_LABEL_FMT})\\Z")
+
+
+def _blen(value: str) -> int:
+    """Go's ``len(string)`` counts UTF-8 bytes, not characters."""
+    return len(value.encode("utf-8", "surrogatepass"))
+
+
+def is_dns1123_label(value: str) -> list[str]:
+    errs: list[str] = []
+    if _blen(value) > DNS1123_LABEL_MAX_LENGTH:
+        errs.append(max_len_error(DNS1123_LABEL_MAX_LENGTH))
+    if not _DNS1123_LABEL_RE.match(value):
+        if _DNS1123_SUBDOMAIN_RE.match(value):
+            # A valid subdomain that is not a label can only be failing on its dots.
+            errs.append("must not contain dots")
+        else:
+            errs.append(regex_error(DNS1123_LABEL_ERR_MSG, DNS1123_LABEL_FMT, "my-name", "123-abc"))
+    return errs
+
+
+def is_dns1123_subdomain(value: str) -> list[str]:
+    errs: list[str] = []
+    if _blen(value) > DNS1123_SUBDOMAIN_MAX_LENGTH:
+        errs.append(max_len_error(DNS1123_SUBDOMAIN_MAX_LENGTH))
+    if not _DNS1123_SUBDOMAIN_RE.match(value):
+        errs.append(regex_error(DNS1123_SUBDOMAIN_ERR_MSG, DNS1123_SUBDOMAIN_FMT, "example.com"))
+    return errs
+
+
+def is_dns1035_label(value: str) -> list[str]:
+    errs: list[str] = []
+    if _blen(value) > DNS1035_LABEL_MAX_LENGTH:
+        errs.append(max_len_error(DNS1035_LABEL_MAX_LENGTH))
+    if not _DNS1035_LABEL_RE.match(value):
+        errs.append(regex_error(DNS1035_LABEL_ERR_MSG, DNS1035_LABEL_FMT, "my-name", "abc-123"))
+    return errs
+
+
+# --- qualified names and label values --------------------------------------------------
+
+QUALIFIED_NAME_CHAR_FMT: Final = "[A-Za-z0-9]"
+QUALIFIED_NAME_EXT_CHAR_FMT: Final = "[-A-Za-z0-9_.]"
+QUALIFIED_NAME_FMT: Final = (
+    "(" + QUALIFIED_NAME_CHAR_FMT + QUALIFIED_NAME_EXT_CHAR_FMT + "*)?" + QUALIFIED_NAME_CHAR_FMT
+)
+QUALIFIED_NAME_ERR_MSG: Final = (
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with "
+    "an alphanumeric character"
+)
+QUALIFIED_NAME_MAX_LENGTH: Final = 63
+_QUALIFIED_NAME_RE: Final = re.compile(f"^(?:{QUALIFIED_NAME_FMT})\\Z")
+
+LABEL_VALUE_FMT: Final = "(" + QUALIFIED_NAME_FMT + ")?"
+LABEL_VALUE_ERR_MSG: Final = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
+    "or '.', and must start and end with an alphanumeric character"
+)
+LABEL_VALUE_MAX_LENGTH: Final = 63
+_LABEL_VALUE_RE: Final = re.compile(f"^(?:{LABEL_VALUE_FMT})\\Z")
+
+
+def is_qualified_name(value: str) -> list[str]:
+    """A label key / annotation key / finalizer: ``[prefix/]name``."""
+    errs: list[str] = []
+    parts = value.split("/")
+    if len(parts) == 1:
+        name = parts[0]
+    elif len(parts) == 2:
+        prefix, name = parts
+        if not prefix:
+            errs.append("prefix part " + empty_error())
+        else:
+            errs.extend("prefix part " + m for m in is_dns1123_subdomain(prefix))
+    else:
+        return [
+            "a qualified name "
+            + regex_error(
+                QUALIFIED_NAME_ERR_MSG, QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc"
+            )
+            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+        ]
+    if not name:
+        errs.append("name part " + empty_error())
+    elif _blen(name) > QUALIFIED_NAME_MAX_LENGTH:
+        errs.append("name part " + max_len_error(QUALIFIED_NAME_MAX_LENGTH))
+    if not _QUALIFIED_NAME_RE.match(name):
+        errs.append(
+            "name part "
+            + regex_error(
+                QUALIFIED_NAME_ERR_MSG, QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc"
+            )
+        )
+    return errs
+
+
+def is_valid_label_value(value: str) -> list[str]:
+    errs: list[str] = []
+    if _blen(value) > LABEL_VALUE_MAX_LENGTH:
+        errs.append(max_len_error(LABEL_VALUE_MAX_LENGTH))
+    if not _LABEL_VALUE_RE.match(value):
+        errs.append(
+            regex_error(LABEL_VALUE_ERR_MSG, LABEL_VALUE_FMT, "MyValue", "my_value", "12345")
+        )
+    return errs
+
+
+# --- ports -----------------------------------------------------------------------------
+
+_PORT_NAME_CHARSET_RE: Final = re.compile(r"^[-a-z0-9]+\Z")
+_PORT_NAME_ONE_LETTER_RE: Final = re.compile(r"[a-z]")
+
+
+def is_valid_port_num(port: int) -> list[str]:
+    if 1 <= port <= 65535:
+        return []
+    return [inclusive_range_error(1, 65535)]
+
+
+def is_in_range(value: int, lo: int, hi: int) -> list[str]:
+    if lo <= value <= hi:
+        return []
+    return [inclusive_range_error(lo, hi)]
+
+
+def is_valid_port_name(port: str) -> list[str]:
+    """An IANA_SVC_NAME: at most 15 chars of ``[-a-z0-9]`` with at least one letter."""
+    errs: list[str] = []
+    if _blen(port) > 15:
+        errs.append(max_len_error(15))
+    if not _PORT_NAME_CHARSET_RE.match(port):
+        errs.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    if not _PORT_NAME_ONE_LETTER_RE.search(port):
+        errs.append("must contain at least one letter (a-z)")
+    if "--" in port:
+        errs.append("must not contain consecutive hyphens")
+    if port and (port[0] == "-" or port[-1] == "-"):
+        errs.append("must not begin or end with a hyphen")
+    return errs
+
+
+# --- fully qualified domain names ------------------------------------------------------
+
+
+def is_fully_qualified_domain_name(path: Path, name: str) -> ErrorList:
+    """At least two dot-separated DNS labels; one trailing dot is allowed."""
+    if not name:
+        return [path.required()]
+    if name.endswith("."):
+        name = name[:-1]
+    msgs = is_dns1123_subdomain(name)
+    if msgs:
+        return [path.invalid(name, ",".join(msgs))]
+    labels = name.split(".")
+    if len(labels) < 2:
+        return [
+            path.invalid(name, "should be a domain with at least two segments separated by dots")
+        ]
+    for label in labels:
+        msgs = is_dns1123_label(label)
+        if msgs:
+            return [path.invalid(label, ",".join(msgs))]
+    return []
+
+
+# --- IP addresses ----------------------------------------------------------------------
+#
+# Upstream parses with ``netutils.ParseIPSloppy`` (Go's pre-1.17 parser: IPv4 octets may
+# carry leading zeros, no zones) and, for strict checks, compares with ``netip.ParseAddr``
+# (no leading zeros). We reproduce both on top of ``ipaddress``.
+
+_DIGITS_RE: Final = re.compile(r"^[0-9]+\Z")
+
+
+def _parse_ipv4_sloppy(s: str) -> tuple[ipaddress.IPv4Address, bool] | None:
+    """Parse dotted-quad; second item is True when some octet has a leading zero."""
+    parts = s.split(".")
+    if len(parts) != 4:
+        return None
+    octets: list[int] = []
+    leading = False
+    for p in parts:
+        if not _DIGITS_RE.match(p):
+            return None
+        n = int(p)
+        if n > 255:
+            return None
+        if len(p) > 1 and p[0] == "0":
+            leading = True
+        octets.append(n)
+    return ipaddress.IPv4Address(".".join(str(o) for o in octets)), leading
+
+
+def parse_ip_sloppy(s: str) -> tuple[IPAddress, bool] | None:
+    """Go ``ParseIPSloppy``; returns the address and whether leading zeros were seen."""
+    if not isinstance(s, str) or not s.isascii():
+        return None
+    if ":" not in s:
+        return _parse_ipv4_sloppy(s)
+    if "%" in s or "/" in s:
+        return None
+    leading = False
+    head, _, tail = s.rpartition(":")
+    if "." in tail:
+        v4 = _parse_ipv4_sloppy(tail)
+        if v4 is None:
+            return None
+        leading = v4[1]
+        s = f"{head}:{v4[0]}"
+    try:
+        return ipaddress.IPv6Address(s), leading
+    except ValueError:
+        return None
+
+
+def is_4in6(ip: IPAddress) -> bool:
+    return isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None
+
+
+def to4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+    """Go's ``net.IP.To4``: IPv4 addresses and IPv4-mapped IPv6 addresses."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return ip
+    return ip.ipv4_mapped
+
+
+def go_ip_string(ip: IPAddress) -> str:
+    """``net.IP.String()``: mapped addresses print as IPv4, IPv6 per RFC 5952."""
+    v4 = to4(ip)
+    return str(v4) if v4 is not None else str(ip)
+
+
+IP_INVALID_MSG: Final = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
+
+
+def _parse_ip_field(path: Path, value: str, strict: bool) -> tuple[IPAddress | None, ErrorList]:
+    parsed = parse_ip_sloppy(value)
+    if parsed is None:
+        return None, [path.invalid(value, IP_INVALID_MSG)]
+    ip, leading = parsed
+    errs: ErrorList = []
+    if strict:
+        if leading:
+            errs.append(path.invalid(value, "must not have leading 0s"))
+        if is_4in6(ip):
+            errs.append(path.invalid(value, "must not be an IPv4-mapped IPv6 address"))
+    return ip, errs
+
+
+def is_valid_ip(path: Path, value: str) -> ErrorList:
+    """Current rules: strict syntax (netip) and canonical form."""
+    ip, errs = _parse_ip_field(path, value, strict=True)
+    if errs or ip is None:
+        return errs
+    canonical = go_ip_string(ip)
+    if value != canonical:
+        errs.append(path.invalid(value, f'must be in canonical form ("{canonical}")'))
+    return errs
+
+
+def is_valid_ip_for_legacy_field(path: Path, value: str, strict: bool = True) -> ErrorList:
+    """Fields that predate strict validation: non-canonical IPv6 spellings are accepted."""
+    return _parse_ip_field(path, value, strict)[1]
+
+
+def _is_valid_family(path: Path, value: str, want4: bool, strict: bool) -> ErrorList:
+    family = "IPv4" if want4 else "IPv6"
+    parsed = parse_ip_sloppy(value)
+    if parsed is None or (to4(parsed[0]) is not None) != want4:
+        return [path.invalid(value, f"must be a valid {family} address")]
+    if strict:
+        return _parse_ip_field(path, value, strict=True)[1]
+    return []
+
+
+def is_valid_ipv4_address(path: Path, value: str, strict: bool = True) -> ErrorList:
+    """IPv4 (or IPv4-mapped) address; ``strict`` also rejects leading zeros and mapping."""
+    return _is_valid_family(path, value, True, strict)
+
+
+def is_valid_ipv6_address(path: Path, value: str, strict: bool = True) -> ErrorList:
+    return _is_valid_family(path, value, False, strict)
+
+
+def is_valid_cidr(path: Path, value: str) -> ErrorList:
+    """Strict CIDR check (``IsValidCIDR``): subnet form, no leading zeros, canonical."""
+    addr, slash, plen = value.rpartition("/")
+    invalid = [
+        path.invalid(value, "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)")
+    ]
+    if not slash or not _DIGITS_RE.match(plen):
+        return invalid
+    parsed = parse_ip_sloppy(addr)
+    if parsed is None:
+        return invalid
+    ip, leading = parsed
+    bits = 32 if isinstance(ip, ipaddress.IPv4Address) else 128
+    length = int(plen)
+    if length > bits:
+        return invalid
+    if leading or (len(plen) > 1 and plen[0] == "0"):
+        return [path.invalid(value, "must not have leading 0s in IP or prefix length")]
+    if is_4in6(ip):
+        return [path.invalid(value, "must not have an IPv4-mapped IPv6 address")]
+    net = ipaddress.ip_network(f"{ip}/{length}", strict=False)
+    if net.network_address != ip:
+        return [path.invalid(value, "must not have bits set beyond the prefix length")]
+    canonical = f"{net.network_address}/{length}"
+    if value != canonical:
+        return [path.invalid(value, f'must be in canonical form ("{canonical}")')]
+    return []
+
+
+def _is_link_local_multicast(ip: IPAddress) -> bool:
+    v4 = to4(ip)
+    if v4 is not None:
+        return v4 in ipaddress.IPv4Network("224.0.0.0/24")
+    packed = ip.packed
+    return packed[0] == 0xFF and packed[1] & 0x0F == 0x02
+
+
+def validate_endpoint_ip(path: Path, value: str) -> ErrorList:
+    """Reject addresses that make no sense as a backend (core ``ValidateEndpointIP``)."""
+    parsed = parse_ip_sloppy(value)
+    if parsed is None:
+        return [path.invalid(value, "must be a valid IP address")]
+    ip = parsed[0]
+    v4 = to4(ip)
+    probe: IPAddress = v4 if v4 is not None else ip
+    errs: ErrorList = []
+    if probe.is_unspecified:
+        errs.append(path.invalid(value, f"may not be unspecified ({value})"))
+    if probe.is_loopback:
+        errs.append(path.invalid(value, "may not be in the loopback range (127.0.0.0/8, ::1/128)"))
+    if probe.is_link_local:
+        errs.append(
+            path.invalid(value, "may not be in the link-local range (169.254.0.0/16, fe80::/10)")
+        )
+    if _is_link_local_multicast(ip):
+        errs.append(
+            path.invalid(
+                value, "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)"
+            )
+        )
+    return errs
+
+
+# --- object-name validators (apimachinery ``NameIs*``) ---------------------------------
+
+
+def mask_trailing_dash(name: str) -> str:
+    """A generateName prefix may end in '-': check it as if it ended in a letter."""
+    if len(name) > 1 and name.endswith("-"):
+        return name[:-1] + "a"
+    return name
+
+
+def name_is_dns_subdomain(name: str, prefix: bool) -> list[str]:
+    return is_dns1123_subdomain(mask_trailing_dash(name) if prefix else name)
+
+
+def name_is_dns_label(name: str, prefix: bool) -> list[str]:
+    return is_dns1123_label(mask_trailing_dash(name) if prefix else name)
+
+
+def name_is_dns1035_label(name: str, prefix: bool) -> list[str]:
+    return is_dns1035_label(mask_trailing_dash(name) if prefix else name)
