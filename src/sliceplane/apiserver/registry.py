@@ -15,6 +15,7 @@ import asyncio
 import base64
 import copy
 import functools
+import ipaddress
 import secrets
 import time
 import uuid
@@ -336,12 +337,16 @@ class Registry:
         strategy.prepare_for_create(info.plural, obj)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = rfc3339(self._now())
-        errs = validate_create(info.plural, obj)
-        if errs:
-            raise errors.Invalid(info.kind, info.group, name, errs)
+        # Like upstream's service REST hooks, addresses are allocated before validation
+        # (validation checks the allocated clusterIPs) and released if anything fails.
         release: list[Callable[[], None]] = []
         if info.plural == "services":
             self._allocate_service(obj, None, name, release)
+        errs = validate_create(info.plural, obj)
+        if errs:
+            for r in release:
+                r()
+            raise errors.Invalid(info.kind, info.group, name, errs)
         if opts.dry_run:
             for r in release:
                 r()
@@ -394,6 +399,8 @@ class Registry:
                         "Internal error occurred: failed to allocate a serviceIP: range is full"
                     ) from None
                 release.append(functools.partial(self.ips.release, ip))
+            elif not _is_ip(ip):
+                return  # validation reports the malformed address
             elif old is None or old_spec.get("clusterIP") != ip:
                 if not self.ips.allocate(ip):
                     path = Path("spec").child("clusterIPs")
@@ -506,13 +513,15 @@ class Registry:
             apply_defaults(info.plural, obj)
             strategy.prepare_for_update(info.plural, obj, old, has_status=info.has_status)
         else:
-            raise errors.NotFound(f"the server could not find the requested resource")
-        errs = validate_update(info.plural, obj, old)
-        if errs:
-            raise errors.Invalid(info.kind, info.group, name, errs)
+            raise errors.NotFound("the server could not find the requested resource")
         release: list[Callable[[], None]] = []
         if info.plural == "services" and subresource == "":
             self._allocate_service(obj, old, name, release)
+        errs = validate_update(info.plural, obj, old)
+        if errs:
+            for r in release:
+                r()
+            raise errors.Invalid(info.kind, info.group, name, errs)
         obj["metadata"]["resourceVersion"] = str(current.rv)
         if strategy.same_object(obj, old):
             return WriteResult(copy.deepcopy(old) if opts.dry_run else old, False, warnings)
@@ -836,6 +845,14 @@ class Registry:
                 continue
             out.append(obj)
         return out
+
+
+def _is_ip(value: Any) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _matches(

@@ -61,9 +61,11 @@ def _qos_class(pod: Obj) -> str:
         lim = res.get("limits") or {}
         requests = requests or bool(req)
         limits = limits or bool(lim)
-        if not lim or set(lim) < {"cpu", "memory"}:
-            guaranteed = False
-        elif req and any(req.get(k) != lim.get(k) for k in req):
+        if (
+            not lim
+            or set(lim) < {"cpu", "memory"}
+            or (req and any(req.get(k) != lim.get(k) for k in req))
+        ):
             guaranteed = False
     if not requests and not limits:
         return "BestEffort"
