@@ -115,10 +115,9 @@ class GarbageCollector:
                 self._owners_dirty.add(ref)
             if resource == "namespaces":
                 self._namespaces_dirty.add(ref[1][1])
-        if isinstance(uid, str) and uid in self._dependents:
-            # An owner changed (e.g. got a deletionTimestamp): its dependents may care.
-            if meta.get("deletionTimestamp"):
-                self._dirty.update(self._dependents[uid])
+        if isinstance(uid, str) and uid in self._dependents and meta.get("deletionTimestamp"):
+            # An owner is being deleted: its dependents may have to go (foreground).
+            self._dirty.update(self._dependents[uid])
 
     async def _run(self, watcher: Any) -> None:
         while True:

@@ -620,9 +620,7 @@ class APIServerApp:
     @staticmethod
     def _write_options(request: web.Request) -> WriteOptions:
         q = request.query
-        fv = q.get(
-            "fieldValidation", "Warn" if "fieldValidation" not in q else q["fieldValidation"]
-        )
+        fv = q.get("fieldValidation", "Warn")
         if fv not in ("Strict", "Warn", "Ignore", ""):
             raise errors.BadRequest(
                 f"fieldValidation must be one of Ignore, Warn, or Strict, got {fv!r}"

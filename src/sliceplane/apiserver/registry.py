@@ -423,7 +423,7 @@ class Registry:
                 for p in old_spec.get("ports") or []
                 if isinstance(p, dict)
             }
-            for p in spec.get("ports") or []:
+            for i, p in enumerate(spec.get("ports") or []):
                 if not isinstance(p, dict):
                     continue
                 if not p.get("nodePort"):
@@ -434,20 +434,14 @@ class Registry:
                     np = self.node_ports.allocate_next()
                     p["nodePort"] = np
                     release.append(functools.partial(self.node_ports.release, np))
-                elif p["nodePort"] not in old_ports.values():
-                    if not self.node_ports.allocate(p["nodePort"]):
-                        raise errors.Invalid(
-                            "Service",
-                            "",
-                            name,
-                            [
-                                Path("spec")
-                                .child("ports")
-                                .index(0)
-                                .child("nodePort")
-                                .invalid(p["nodePort"], "provided port is already allocated")
-                            ],
-                        )
+                elif p["nodePort"] not in old_ports.values() and not self.node_ports.allocate(
+                    p["nodePort"]
+                ):
+                    where = Path("spec").child("ports").index(i).child("nodePort")
+                    detail = "provided port is already allocated"
+                    raise errors.Invalid(
+                        "Service", "", name, [where.invalid(p["nodePort"], detail)]
+                    )
 
     def _release_service(self, obj: Obj) -> None:
         spec = obj.get("spec") or {}
@@ -530,11 +524,14 @@ class Registry:
                 r()
             return WriteResult(obj, False, warnings)
         new_meta = obj["metadata"]
-        if new_meta.get("deletionTimestamp") and not new_meta.get("finalizers"):
+        if (
+            new_meta.get("deletionTimestamp")
+            and not new_meta.get("finalizers")
+            and (info.plural != "pods" or not self._pod_waits_for_node(obj))
+        ):
             # The last finalizer is gone: the object can go now.
-            if info.plural != "pods" or not self._pod_waits_for_node(obj):
-                deleted = await self._remove(info, key, current.rv)
-                return WriteResult(deleted.obj, False, warnings)
+            deleted = await self._remove(info, key, current.rv)
+            return WriteResult(deleted.obj, False, warnings)
         try:
             stored = await self.store.update(info.plural, key, obj, expect_rv=current.rv)
         except (RevisionConflict, KeyNotFound):
