@@ -549,12 +549,10 @@ def test_unchanged_endpoints_are_not_revalidated_on_update() -> None:
     ]
 
 
-def test_update_requires_resource_version() -> None:
+def test_update_leaves_resource_version_to_the_registry() -> None:
     old = es(meta=UPDATE_META)
-    new = es(meta=STANDARD_META | {"name": "es1", "namespace": "test"})
-    assert [str(e) for e in validate_update("endpointslices", new, old)] == [
-        'metadata.resourceVersion: Invalid value: "": must be specified for an update'
-    ]
+    new = es(meta={"name": "es1", "namespace": "test"})
+    assert validate_update("endpointslices", new, old) == []
 
 
 GARBAGE = [

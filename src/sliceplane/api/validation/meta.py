@@ -5,8 +5,10 @@ core-group extra finalizer check, with the same field paths (``metadata.name``,
 ``metadata.labels``, ...) and messages, so a rejected object reads the same as upstream.
 
 Deliberate differences: an empty ``name`` is accepted when ``generateName`` is set
-(upstream validates after generating the name; we may be called before), and
-``managedFields`` are not validated.
+(upstream validates after generating the name; we may be called before); ``managedFields``
+are not validated; and updates are not rejected for lacking ``resourceVersion`` (upstream's
+store fills it in for unconditional updates before validating, while our registry checks
+and stamps it itself).
 """
 
 from __future__ import annotations
@@ -248,12 +250,6 @@ def validate_object_meta_update(
                     f"found new finalizers []string{{{listed}}}"
                 )
             )
-
-    rv = nm.get("resourceVersion")
-    if not rv:
-        errs.append(
-            path.child("resourceVersion").invalid(rv or "", "must be specified for an update")
-        )
 
     new_gen = nm.get("generation")
     old_gen = om.get("generation")
