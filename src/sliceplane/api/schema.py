@@ -30,6 +30,7 @@ How a server uses it (mirrors ``k8s.io/apiserver`` handlers)::
 from __future__ import annotations
 
 import calendar
+import functools
 import hashlib
 import json
 import re
@@ -38,6 +39,8 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from importlib import resources
 from typing import Any, Final
+
+from sliceplane.api.patchmeta import PATCH_META, PatchMeta
 
 __all__ = [
     "CheckResult",
@@ -653,6 +656,41 @@ def _openapi_node(spec: Any, refs: list[str]) -> dict[str, Any]:
     return {"type": "object", "additionalProperties": _openapi_node(spec["map"], refs)}
 
 
+def _ref_target(spec: Any) -> str | None:
+    while isinstance(spec, dict):
+        if "ref" in spec:
+            return str(spec["ref"])
+        spec = spec.get("array") or spec.get("map")
+    return None
+
+
+@functools.cache
+def _patch_extensions() -> dict[tuple[str, str], PatchMeta]:
+    """(definition, property) -> strategic-merge tags, from the per-kind patch table."""
+    defs = definitions()
+    roots = {
+        gvk["kind"]: key
+        for key, d in defs.items()
+        for gvk in d.get("x-kubernetes-group-version-kind") or []
+    }
+    out: dict[tuple[str, str], PatchMeta] = {}
+    for kind, table in PATCH_META.items():
+        for path, meta in table.items():
+            key: str | None = roots.get(kind)
+            parts = path.split(".")
+            for i, part in enumerate(parts):
+                if key is None or key not in defs:
+                    break
+                prop = defs[key]["properties"].get(part)
+                if prop is None:
+                    break
+                if i == len(parts) - 1:
+                    out[(key, part)] = meta
+                else:
+                    key = _ref_target(prop)
+    return out
+
+
 def _openapi_schemas(roots: Iterable[str]) -> dict[str, Any]:
     defs = definitions()
     out: dict[str, Any] = {}
@@ -666,12 +704,18 @@ def _openapi_schemas(roots: Iterable[str]) -> dict[str, Any]:
             continue
         definition = defs[key]
         refs: list[str] = []
-        schema: dict[str, Any] = {
-            "type": "object",
-            "properties": {
-                name: _openapi_node(spec, refs) for name, spec in definition["properties"].items()
-            },
-        }
+        props: dict[str, Any] = {}
+        for name, spec in definition["properties"].items():
+            node = _openapi_node(spec, refs)
+            meta = _patch_extensions().get((key, name))
+            if meta is not None:
+                if "$ref" in node:
+                    node = {"allOf": [node]}
+                node["x-kubernetes-patch-strategy"] = str(meta.strategy)
+                if meta.merge_key:
+                    node["x-kubernetes-patch-merge-key"] = meta.merge_key
+            props[name] = node
+        schema: dict[str, Any] = {"type": "object", "properties": props}
         if "required" in definition:
             schema["required"] = list(definition["required"])
         if "x-kubernetes-group-version-kind" in definition:

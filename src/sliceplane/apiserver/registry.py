@@ -30,7 +30,7 @@ import msgspec
 from sliceplane.api import errors
 from sliceplane.api.field import Path
 from sliceplane.api.resources import BY_PLURAL, ResourceInfo
-from sliceplane.api.schema import check_and_prune, strict_error_message
+from sliceplane.api.schema import check, decode_error_message, strict_message
 from sliceplane.api.selectors import (
     FieldSelector,
     LabelSelector,
@@ -290,16 +290,23 @@ class Registry:
         return obj
 
     def _prune(self, info: ResourceInfo, obj: Obj, opts: WriteOptions) -> tuple[Obj, list[str]]:
-        pruned, unknown, type_errors = check_and_prune(kind_key(info), obj)
-        if type_errors:
-            raise errors.BadRequest(type_errors[0])
+        """Drop unknown fields like decoding into Go structs would; refuse bad types, and
+        unknown fields under ``fieldValidation=Strict`` (kube's 400 texts)."""
+        res = check(kind_key(info), obj)
+        if res.type_errors:
+            # kube reports only the first decode error, and it wins over strict errors.
+            raise errors.BadRequest(
+                decode_error_message(info.kind, info.version, res.type_errors[0])
+            )
         warnings: list[str] = []
-        if unknown:
+        if res.strict_errors:
             if opts.field_validation == "Strict":
-                raise errors.BadRequest(strict_error_message(unknown))
+                raise errors.BadRequest(
+                    decode_error_message(info.kind, info.version, strict_message(res.strict_errors))
+                )
             if opts.field_validation == "Warn":
-                warnings = [f'unknown field "{u}"' for u in unknown]
-        return pruned, warnings
+                warnings = list(res.strict_errors)
+        return res.obj, warnings
 
     def _admit_namespace(self, info: ResourceInfo, namespace: str) -> None:
         if not info.namespaced:
