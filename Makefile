@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # the data plane issues; listed here so one place installs them).
 APT_PACKAGES ?=
 
-.PHONY: env test lint typecheck unit demo apiserver clean bench
+.PHONY: env test lint typecheck unit demo apiserver clean bench schemas lock
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,7 @@ lint: env
 	$(BIN)/ruff check src tests bench tools
 	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/lint-imports
+	$(BIN)/python tools/gen_schemas.py --check
 
 typecheck: env
 	$(BIN)/mypy
@@ -39,10 +40,13 @@ test: env lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
 
 demo: env
-	$(BIN)/python -m sliceplane.demo
+	$(BIN)/python -m sliceplane.demo $(ARGS)
 
 bench: env
 	$(BIN)/python bench/apiserver.py
+
+schemas: env
+	$(BIN)/python tools/gen_schemas.py
 
 lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11
