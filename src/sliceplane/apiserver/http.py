@@ -714,7 +714,7 @@ class APIServerApp:
         assert t.name is not None
         opts = await self._delete_options(request)
         obj, deleted = await self.registry.delete(t.info, t.namespace or "", t.name, opts)
-        if deleted and t.info.plural not in ("pods", "namespaces"):
+        if deleted and t.info.plural not in ("pods", "namespaces", "services"):
             meta = obj["metadata"]
             details: dict[str, Any] = {"name": meta.get("name"), "kind": t.info.plural}
             if t.info.group:

@@ -62,8 +62,9 @@ NAMESPACE_FINALIZER = "kubernetes"
 
 # Kinds whose PUT may create a missing object (upstream AllowCreateOnUpdate).
 _CREATE_ON_UPDATE = {"endpoints", "events", "nodes"}
-# Kinds whose DELETE answers with the object rather than a Status.
-_RETURN_DELETED_OBJECT = {"pods", "namespaces"}
+# Kinds whose DELETE answers with the object rather than a Status (upstream's
+# ReturnDeletedObject; the official clients decode a Service delete as V1Service).
+_RETURN_DELETED_OBJECT = {"pods", "namespaces", "services"}
 _CONTINUE_TTL = 300.0
 _CONTINUE_MAX = 64
 
