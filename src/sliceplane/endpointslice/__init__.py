@@ -1,0 +1,1 @@
+"""The EndpointSlice controller: pure planning of slices per Service, and its wiring."""
