@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # the data plane issues; listed here so one place installs them).
 APT_PACKAGES ?=
 
-.PHONY: env test lint typecheck unit demo apiserver clean bench schemas lock
+.PHONY: env test lint typecheck unit demo apiserver clean bench schemas proto-fields lock
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ bench: env
 
 schemas: env
 	$(BIN)/python tools/gen_schemas.py
+
+proto-fields: env
+	$(BIN)/python tools/gen_proto_fields.py
 
 lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11

@@ -27,7 +27,7 @@ def kubectl(apiserver: ServerProcess, tmp_path_factory: pytest.TempPathFactory) 
 def namespace(kubectl: Kubectl) -> Iterator[str]:
     """A fresh namespace per test, so tests never see each other's objects."""
     name = f"t-{uuid.uuid4().hex[:8]}"
-    # `kubectl create namespace` posts protobuf; YAML through create -f exercises JSON.
+    # Through create -f (JSON); the protobuf path of `kubectl create namespace` has its own test.
     kubectl(
         "create", "-f", "-", input=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n"
     )

@@ -248,3 +248,34 @@ def test_unauthenticated_request_is_refused(kubectl: Kubectl) -> None:
     res = kubectl.run("get", "pods", "--token=wrong", check=False)
     assert res.returncode == 1
     assert "Unauthorized" in res.stderr
+
+
+def test_typed_create_commands_send_protobuf_and_work(kubectl: Kubectl, namespace: str) -> None:
+    """kubectl's generators post protobuf bodies; the server must decode them."""
+    assert (
+        kubectl(
+            "create",
+            "deployment",
+            "web",
+            "-n",
+            namespace,
+            "--image=nginx:1.27",
+            "--replicas=2",
+            "--port=8080",
+        ).strip()
+        == "deployment.apps/web created"
+    )
+    assert (
+        kubectl("create", "service", "clusterip", "web", "-n", namespace, "--tcp=80:8080").strip()
+        == "service/web created"
+    )
+    svc = json.loads(kubectl("get", "svc", "web", "-n", namespace, "-o", "json"))
+    assert svc["spec"]["ports"][0]["port"] == 80
+    assert svc["spec"]["ports"][0]["targetPort"] == 8080
+    assert svc["spec"]["type"] == "ClusterIP"
+    dep = json.loads(kubectl("get", "deploy", "web", "-n", namespace, "-o", "json"))
+    assert dep["spec"]["replicas"] == 2
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
+    name = f"{namespace}-x"
+    assert kubectl("create", "namespace", name).strip() == f"namespace/{name} created"
+    kubectl("delete", "namespace", name, "--wait=false")

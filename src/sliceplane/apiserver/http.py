@@ -28,6 +28,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from sliceplane.api import errors
+from sliceplane.api.protobuf import CONTENT_TYPE as PROTOBUF
+from sliceplane.api.protobuf import ProtobufDecodeError, decode_k8s_protobuf
 from sliceplane.api.resources import RESOURCES, ResourceInfo, lookup
 from sliceplane.api.schema import ResourceSpec, openapi_v3_document_bytes, openapi_v3_root
 from sliceplane.api.selectors import (
@@ -612,9 +614,14 @@ class APIServerApp:
                 return yaml.safe_load(raw)
             except yaml.YAMLError as exc:
                 raise errors.BadRequest(f"error converting YAML to JSON: {exc}") from None
+        if ct == PROTOBUF:
+            try:
+                return decode_k8s_protobuf(raw)
+            except ProtobufDecodeError as exc:
+                raise errors.BadRequest(str(exc)) from None
         raise errors.UnsupportedMediaType(
             f"the body of the request was in an unknown format - accepted media types include: "
-            f'application/json, application/yaml (got "{ct}")'
+            f'application/json, application/yaml, application/vnd.kubernetes.protobuf (got "{ct}")'
         )
 
     @staticmethod
