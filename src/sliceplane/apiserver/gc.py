@@ -90,6 +90,7 @@ class GarbageCollector:
                 if not deps:
                     del self._dependents[o]
         if ev_type == "DELETED":
+            self._recheck_owners(old_owners)
             if isinstance(uid, str) and self._uids.get(uid) == ref:
                 del self._uids[uid]
                 self._dirty.update(self._dependents.get(uid, ()))
@@ -103,6 +104,7 @@ class GarbageCollector:
             for r in meta.get("ownerReferences") or []
             if isinstance(r, dict) and isinstance(r.get("uid"), str)
         }
+        self._recheck_owners(old_owners - owners)
         if owners:
             self._owners_of[ref] = owners
             for o in owners:
@@ -118,6 +120,14 @@ class GarbageCollector:
         if isinstance(uid, str) and uid in self._dependents and meta.get("deletionTimestamp"):
             # An owner is being deleted: its dependents may have to go (foreground).
             self._dirty.update(self._dependents[uid])
+
+    def _recheck_owners(self, uids: set[str]) -> None:
+        """A dependent went away or dropped these owners: an owner waiting in foreground
+        deletion for its dependents may be done now."""
+        for o in uids:
+            owner = self._uids.get(o)
+            if owner is not None:
+                self._owners_dirty.add(owner)
 
     async def _run(self, watcher: Any) -> None:
         while True:
