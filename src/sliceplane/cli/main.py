@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -84,6 +85,94 @@ def apiserver(
         fail(str(exc), EXIT_USAGE)
     except KeyboardInterrupt:
         pass
+
+
+_DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Go's duration syntax (``0``, ``500ms``, ``1m30s``) in seconds; ValueError if bad."""
+    if text in ("0", "-0", "+0"):
+        return 0.0
+    sign = -1.0 if text.startswith("-") else 1.0
+    body = text.lstrip("+-")
+    pos, total = 0, 0.0
+    for m in _DURATION_RE.finditer(body):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if not body or pos != len(body):
+        raise ValueError(f"invalid duration {text!r}")
+    return sign * total
+
+
+@app.command()
+def controller(
+    kubeconfig: Annotated[
+        Path | None, typer.Option("--kubeconfig", help="Kubeconfig of the API server.")
+    ] = None,
+    controllers: Annotated[
+        str, typer.Option(help="Comma-separated: endpointslice,endpointslicemirroring,endpoints.")
+    ] = "endpointslice,endpointslicemirroring,endpoints",
+    max_endpoints_per_slice: Annotated[int, typer.Option("--max-endpoints-per-slice")] = 100,
+    concurrent_service_endpoint_syncs: Annotated[
+        int, typer.Option("--concurrent-service-endpoint-syncs")
+    ] = 5,
+    endpointslice_updates_batch_period: Annotated[
+        str, typer.Option("--endpointslice-updates-batch-period", help="Go duration, e.g. 1s.")
+    ] = "0s",
+    mirroring_max_endpoints_per_subset: Annotated[
+        int, typer.Option("--mirroring-max-endpoints-per-subset")
+    ] = 1000,
+    leader_elect: Annotated[bool, typer.Option("--leader-elect")] = False,
+    leader_elect_namespace: Annotated[str, typer.Option("--leader-elect-namespace")] = (
+        "kube-system"
+    ),
+    metrics_bind_address: Annotated[
+        str, typer.Option("--metrics-bind-address", help="host:port for /metrics and /healthz.")
+    ] = "127.0.0.1:10257",
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> None:
+    """Run the EndpointSlice, mirroring and Endpoints controllers against an API server."""
+    from sliceplane.manager.manager import ConfigError, ManagerConfig, run
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        batch = parse_duration(endpointslice_updates_batch_period)
+    except ValueError as exc:
+        fail(f"--endpointslice-updates-batch-period: {exc}", EXIT_USAGE)
+    config = ManagerConfig(
+        kubeconfig=kubeconfig,
+        controllers=tuple(c.strip() for c in controllers.split(",") if c.strip()),
+        max_endpoints_per_slice=max_endpoints_per_slice,
+        concurrent_service_endpoint_syncs=concurrent_service_endpoint_syncs,
+        endpointslice_updates_batch_period=batch,
+        mirroring_max_endpoints_per_subset=mirroring_max_endpoints_per_subset,
+        leader_elect=leader_elect,
+        leader_elect_namespace=leader_elect_namespace,
+        metrics_bind_address=metrics_bind_address or None,
+    )
+    try:
+        config.validate()
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+    try:
+        asyncio.run(run(config))
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:  # connection problems etc.: one line, not a traceback
+        from sliceplane.api.errors import StatusError
+
+        if isinstance(exc, StatusError | OSError | FileNotFoundError):
+            fail(str(exc))
+        raise
 
 
 def main() -> None:

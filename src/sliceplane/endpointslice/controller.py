@@ -1,0 +1,422 @@
+"""The EndpointSlice controller: informers in, planned writes out.
+
+Event handlers only map objects to Service keys (§2.2 of the reference); ``sync_service``
+reads the informer caches, asks the pure planner for a :class:`Plan` and applies it in the
+planned order. The tracker recognises the controller's own writes when their watch events
+come back, and refuses to plan against a cache that has not caught up with them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sliceplane.api import errors
+from sliceplane.api.selectors import LabelSelector, selector_from_set
+from sliceplane.client.client import Client
+from sliceplane.endpointslice.hints import make_hints_pass
+from sliceplane.endpointslice.metrics import EndpointSliceMetrics
+from sliceplane.endpointslice.reconciler import ReconcilerOptions, plan_service
+from sliceplane.endpointslice.topologycache import TopologyCache
+from sliceplane.endpointslice.tracker import EndpointSliceTracker
+from sliceplane.endpointslice.triggertime import TriggerTimeTracker
+from sliceplane.endpointslice.types import (
+    CONTROLLER_NAME,
+    LABEL_MANAGED_BY,
+    LABEL_SERVICE_NAME,
+    LABEL_ZONE,
+    Plan,
+)
+from sliceplane.machinery.clock import Clock
+from sliceplane.machinery.events import EventRecorder
+from sliceplane.machinery.factory import NAMESPACE_INDEX, InformerFactory
+from sliceplane.machinery.informer import object_key
+from sliceplane.machinery.ratelimit import endpointslice_controller_rate_limiter
+from sliceplane.machinery.workqueue import WorkQueue, run_workers
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+EVENT_COMPONENT = "endpoint-slice-controller"
+SLICE_EVENT_MIN_DELAY = 1.0  # endpointSliceChangeMinSyncDelay
+MAX_RETRIES = 15
+SERVICE_INDEX = "service"
+
+
+class StaleInformerCache(Exception):
+    """The slice cache has not yet seen this controller's own latest writes."""
+
+
+@dataclass(slots=True)
+class ControllerOptions:
+    """Settings of the EndpointSlice controller (upstream flag names in comments)."""
+
+    max_endpoints_per_slice: int = 100
+    """--max-endpoints-per-slice: 1…1000."""
+    concurrent_syncs: int = 5
+    """--concurrent-service-endpoint-syncs: 1…50 workers."""
+    batch_period: float = 0.0
+    """--endpointslice-updates-batch-period: delay pod-triggered syncs to batch them."""
+    topology_aware_hints: bool = True
+    """The TopologyAwareHints feature gate (on upstream)."""
+    prefer_same_traffic_distribution: bool = True
+    """The PreferSameTrafficDistribution gate (GA upstream)."""
+
+
+def _service_index(obj: Obj) -> list[str]:
+    """Index slices managed by this controller by ``namespace/service``."""
+    meta = obj.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    if labels.get(LABEL_MANAGED_BY) != CONTROLLER_NAME:
+        return []
+    svc = labels.get(LABEL_SERVICE_NAME)
+    return [f"{meta.get('namespace')}/{svc}"] if svc else []
+
+
+def _ready(pod: Obj) -> bool:
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            return bool(c.get("status") == "True")
+    return False
+
+
+def _pod_ips(pod: Obj) -> list[str]:
+    return [p.get("ip", "") for p in (pod.get("status") or {}).get("podIPs") or []]
+
+
+def pod_changed(old: Obj, new: Obj) -> bool:
+    """§2.2: deletion, readiness or IP changes matter; node name and RV alone do not."""
+    om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+    if om.get("deletionTimestamp") != nm.get("deletionTimestamp"):
+        return True
+    if _ready(old) != _ready(new):
+        return True
+    return _pod_ips(old) != _pod_ips(new)
+
+
+def pod_labels_changed(old: Obj, new: Obj) -> bool:
+    om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+    if (om.get("labels") or {}) != (nm.get("labels") or {}):
+        return True
+    os_, ns_ = old.get("spec") or {}, new.get("spec") or {}
+    return bool(
+        os_.get("hostname") != ns_.get("hostname") or os_.get("subdomain") != ns_.get("subdomain")
+    )
+
+
+class EndpointSliceController:
+    """See the module docstring. Create, then ``await run()`` until cancelled."""
+
+    def __init__(
+        self,
+        client: Client,
+        factory: InformerFactory,
+        clock: Clock,
+        options: ControllerOptions | None = None,
+        *,
+        metrics: EndpointSliceMetrics | None = None,
+    ) -> None:
+        self.client = client
+        self.clock = clock
+        self.options = options or ControllerOptions()
+        self.metrics = metrics or EndpointSliceMetrics()
+        self.recorder = EventRecorder(client, clock, EVENT_COMPONENT)
+        self.services = factory.informer("services")
+        self.pods = factory.informer("pods")
+        self.slices = factory.informer("endpointslices")
+        self.nodes = factory.informer("nodes")
+        self.slices.add_index(SERVICE_INDEX, _service_index)
+        self.queue: WorkQueue[str] = WorkQueue(
+            clock, endpointslice_controller_rate_limiter(clock), name="endpoint_slice"
+        )
+        self.tracker = EndpointSliceTracker()
+        self.trigger = TriggerTimeTracker()
+        self.topology = TopologyCache() if self.options.topology_aware_hints else None
+        self.hints = make_hints_pass(
+            self.topology,
+            prefer_same_traffic_distribution=self.options.prefer_same_traffic_distribution,
+        )
+        self.reconciler_options = ReconcilerOptions(
+            max_endpoints_per_slice=self.options.max_endpoints_per_slice
+        )
+        self._selectors: dict[str, tuple[Any, LabelSelector | None]] = {}
+        self.services.add_handler(self._on_service, self._on_service_update, self._on_service)
+        self.pods.add_handler(self._on_pod_add, self._on_pod_update, self._on_pod_add)
+        self.slices.add_handler(self._on_slice_add, self._on_slice_update, self._on_slice_delete)
+        self.nodes.add_handler(self._on_node, self._on_node_update, self._on_node)
+        self.syncs_done = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self) -> None:
+        for inf in (self.services, self.pods, self.slices, self.nodes):
+            await inf.wait_for_sync()
+        self._check_topology()
+        try:
+            await run_workers(
+                self.queue,
+                self.options.concurrent_syncs,
+                self.sync_service,
+                max_retries=MAX_RETRIES,
+                logger=log,
+            )
+        finally:
+            self.queue.shut_down()
+            await self.recorder.flush()
+
+    # ------------------------------------------------------------------ handlers
+
+    def _selector(self, svc: Obj) -> LabelSelector | None:
+        """The Service's selector, parsed once per version; None selects nothing."""
+        key = object_key(svc)
+        raw = (svc.get("spec") or {}).get("selector")
+        cached = self._selectors.get(key)
+        if cached is not None and cached[0] is raw:
+            return cached[1]
+        sel = selector_from_set(raw) if raw else None
+        self._selectors[key] = (raw, sel)
+        return sel
+
+    def _services_for_pod(self, pod: Obj) -> set[str]:
+        meta = pod.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        out: set[str] = set()
+        for svc in self.services.store.by_index(NAMESPACE_INDEX, str(meta.get("namespace"))):
+            sel = self._selector(svc)
+            if sel is not None and sel.matches(labels):
+                out.add(object_key(svc))
+        return out
+
+    def _on_service(self, svc: Obj) -> None:
+        self.queue.add(object_key(svc))
+
+    def _on_service_update(self, old: Obj, new: Obj) -> None:
+        self.queue.add(object_key(new))
+
+    def _enqueue_pod_services(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self.queue.add_after(key, self.options.batch_period)
+
+    def _on_pod_add(self, pod: Obj) -> None:
+        self._enqueue_pod_services(self._services_for_pod(pod))
+
+    def _on_pod_update(self, old: Obj, new: Obj) -> None:
+        om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+        if om.get("resourceVersion") == nm.get("resourceVersion"):
+            return
+        changed = pod_changed(old, new)
+        labels_changed = pod_labels_changed(old, new)
+        if not changed and not labels_changed:
+            return
+        new_services = self._services_for_pod(new)
+        if not labels_changed:
+            self._enqueue_pod_services(new_services)
+            return
+        old_services = self._services_for_pod(old)
+        if changed:
+            self._enqueue_pod_services(old_services | new_services)
+        else:
+            self._enqueue_pod_services(old_services ^ new_services)
+
+    def _queue_for_slice(self, es: Obj) -> None:
+        meta = es.get("metadata") or {}
+        svc = (meta.get("labels") or {}).get(LABEL_SERVICE_NAME)
+        if not svc:
+            return
+        delay = max(SLICE_EVENT_MIN_DELAY, self.options.batch_period)
+        self.queue.add_after(f"{meta.get('namespace')}/{svc}", delay)
+
+    @staticmethod
+    def _managed(es: Obj) -> bool:
+        labels = (es.get("metadata") or {}).get("labels") or {}
+        return bool(labels.get(LABEL_MANAGED_BY) == CONTROLLER_NAME)
+
+    def _on_slice_add(self, es: Obj) -> None:
+        if self._managed(es) and self.tracker.should_sync(es):
+            self._queue_for_slice(es)
+
+    def _on_slice_update(self, old: Obj, new: Obj) -> None:
+        if not (self._managed(old) or self._managed(new)):
+            return
+        old_labels = (old.get("metadata") or {}).get("labels") or {}
+        new_labels = (new.get("metadata") or {}).get("labels") or {}
+        if old_labels.get(LABEL_SERVICE_NAME) != new_labels.get(LABEL_SERVICE_NAME) or (
+            self._managed(old) != self._managed(new)
+        ):
+            self._queue_for_slice(old)
+            self._queue_for_slice(new)
+        elif self.tracker.should_sync(new):
+            self._queue_for_slice(new)
+
+    def _on_slice_delete(self, es: Obj) -> None:
+        if self._managed(es) and self.tracker.has(es) and not self.tracker.handle_deletion(es):
+            self._queue_for_slice(es)
+
+    def _on_node(self, node: Obj) -> None:
+        self._check_topology()
+
+    def _on_node_update(self, old: Obj, new: Obj) -> None:
+        def facts(n: Obj) -> tuple[Any, Any]:
+            zone = ((n.get("metadata") or {}).get("labels") or {}).get(LABEL_ZONE)
+            ready = next(
+                (
+                    c.get("status")
+                    for c in (n.get("status") or {}).get("conditions") or []
+                    if c.get("type") == "Ready"
+                ),
+                None,
+            )
+            return zone, ready
+
+        if facts(old) != facts(new):
+            self._check_topology()
+
+    def _check_topology(self) -> None:
+        if self.topology is None or not self.nodes.has_synced():
+            return
+        self.topology.set_nodes(self.nodes.store.list())
+        for key in self.topology.get_overloaded_services():
+            self.queue.add(key)
+
+    # ------------------------------------------------------------------ sync
+
+    async def sync_service(self, key: str) -> None:
+        try:
+            await self._sync(key)
+        except StaleInformerCache:
+            self.metrics.syncs.labels("stale").inc()
+            raise
+        except Exception:
+            self.metrics.syncs.labels("error").inc()
+            raise
+        else:
+            self.metrics.syncs.labels("success").inc()
+        finally:
+            self.syncs_done += 1
+
+    async def _sync(self, key: str) -> None:
+        ns, _, name = key.partition("/")
+        svc = self.services.store.get(key)
+        if svc is None:
+            self.trigger.delete_service(ns, name)
+            self.tracker.delete_service(ns, name)
+            self.metrics.forget_service(key)
+            if self.topology is not None:
+                for family in ("IPv4", "IPv6"):
+                    self.topology.remove_hints(key, family)
+            return
+        spec = svc.get("spec") or {}
+        if spec.get("type") == "ExternalName":
+            return
+        selector = self._selector(svc)
+        if selector is None:
+            return
+        pods = [
+            p
+            for p in self.pods.store.by_index(NAMESPACE_INDEX, ns)
+            if selector.matches((p.get("metadata") or {}).get("labels") or {})
+        ]
+        slices = [
+            s
+            for s in self.slices.store.by_index(SERVICE_INDEX, key)
+            if not (s.get("metadata") or {}).get("deletionTimestamp")
+        ]
+        if self.tracker.stale_slices(svc, slices):
+            raise StaleInformerCache(f"EndpointSlice informer cache is out of date for {key}")
+        trigger_time = self.trigger.compute(svc, pods)
+        nodes = {str((n.get("metadata") or {}).get("name")): n for n in self.nodes.store.list()}
+        plan = plan_service(
+            svc, pods, nodes, slices, self.reconciler_options, trigger_time, self.hints
+        )
+        for ev in plan.events:
+            self.recorder.event(svc, ev.type, ev.reason, ev.message)
+        try:
+            await self.apply(svc, plan)
+        except Exception as exc:
+            self.recorder.event(
+                svc,
+                "Warning",
+                "FailedToUpdateEndpointSlices",
+                f"Error updating Endpoint Slices for Service {key}: {exc}",
+            )
+            raise
+        self._record_metrics(key, svc, plan, len(slices))
+        if plan.errors:
+            raise RuntimeError("; ".join(plan.errors))
+
+    async def apply(self, svc: Obj, plan: Plan) -> None:
+        """Make the planned calls in order; the first failure stops the rest."""
+        terminating = bool((svc.get("metadata") or {}).get("deletionTimestamp"))
+        for action in plan.actions:
+            es = action.slice
+            meta = es.get("metadata") or {}
+            ns = str(meta.get("namespace"))
+            if action.verb == "create":
+                if terminating:
+                    continue
+                try:
+                    created = await self.client.create("endpointslices", es, ns)
+                except errors.StatusError as exc:
+                    if _namespace_terminating(exc):
+                        return
+                    raise
+                self.tracker.update(created)
+                self.metrics.changes.labels("create").inc()
+            elif action.verb == "update":
+                updated = await self.client.update("endpointslices", es)
+                self.tracker.update(updated)
+                self.metrics.changes.labels("update").inc()
+            else:
+                try:
+                    await self.client.delete("endpointslices", str(meta.get("name")), ns)
+                except errors.NotFound:
+                    pass
+                self.tracker.expect_deletion(es)
+                self.metrics.changes.labels("delete").inc()
+
+    def _record_metrics(self, key: str, svc: Obj, plan: Plan, existing: int) -> None:
+        m = self.metrics
+        m.endpoints_added.observe(plan.endpoints_added)
+        m.endpoints_removed.observe(plan.endpoints_removed)
+        actual = existing + plan.count("create") - plan.count("delete")
+        td = (svc.get("spec") or {}).get("trafficDistribution")
+        m.record_service(
+            key,
+            endpoints=plan.desired_endpoints,
+            slices_actual=actual,
+            desired_slices=plan.desired_slices,
+            traffic_distribution=td,
+        )
+        changed = plan.count("create") + plan.count("update") + plan.count("delete")
+        annotations = (svc.get("metadata") or {}).get("annotations") or {}
+        auto = any(
+            annotations.get(k) in ("Auto", "auto")
+            for k in (
+                "service.kubernetes.io/topology-aware-hints",
+                "service.kubernetes.io/topology-mode",
+            )
+        )
+        m.slices_changed_per_sync.labels("Auto" if auto else "Disabled", td or "").observe(changed)
+
+
+def _namespace_terminating(exc: errors.StatusError) -> bool:
+    causes = (exc.details or {}).get("causes") or []
+    if any(c.get("reason") == "NamespaceTerminating" for c in causes):
+        return True
+    return isinstance(exc, errors.Forbidden) and "being terminated" in exc.message
+
+
+async def wait_idle(controller: EndpointSliceController, timeout: float = 30.0) -> None:
+    """Wait until the queue is empty and nothing is processing (tests, demos)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        if len(controller.queue) == 0 and controller.queue.num_waiting() == 0:
+            await asyncio.sleep(0.05)
+            if len(controller.queue) == 0 and controller.queue.num_waiting() == 0:
+                return
+        await asyncio.sleep(0.05)
+    raise TimeoutError("controller did not go idle")

@@ -1,0 +1,234 @@
+"""``sliceplane controller``: start the selected controllers against any API server.
+
+The same entry point serves the CLI and in-process use (the local cluster starts the
+controllers with :func:`run_controllers`). With leader election on, controllers run only
+while this process holds the Lease, and stop when it is lost, so two replicas never both
+write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from sliceplane.client.client import Client
+from sliceplane.client.leases import ClientLeaseClient
+from sliceplane.endpointslice.controller import ControllerOptions, EndpointSliceController
+from sliceplane.machinery.clock import Clock, RealClock
+from sliceplane.machinery.factory import InformerFactory
+from sliceplane.machinery.leaderelection import LeaderElectionConfig, LeaderElector
+
+log = logging.getLogger(__name__)
+
+ALL_CONTROLLERS = ("endpointslice", "endpointslicemirroring", "endpoints")
+
+
+class ConfigError(ValueError):
+    """A setting out of range; the CLI prints it as one line and exits 2."""
+
+
+@dataclass(slots=True)
+class ManagerConfig:
+    """Settings, named and bounded like kube-controller-manager's flags."""
+
+    kubeconfig: Path | None = None
+    controllers: tuple[str, ...] = ALL_CONTROLLERS
+    max_endpoints_per_slice: int = 100
+    """1…1000."""
+    concurrent_service_endpoint_syncs: int = 5
+    """1…50."""
+    endpointslice_updates_batch_period: float = 0.0
+    """Seconds, >= 0."""
+    mirroring_max_endpoints_per_subset: int = 1000
+    """1…1000."""
+    leader_elect: bool = False
+    leader_elect_namespace: str = "kube-system"
+    leader_elect_name: str = "sliceplane-controller-manager"
+    leader_elect_lease_duration: float = 15.0
+    leader_elect_renew_deadline: float = 10.0
+    leader_elect_retry_period: float = 2.0
+    metrics_bind_address: str | None = "127.0.0.1:10257"
+    identity: str = field(default_factory=lambda: f"{socket.gethostname()}_{uuid.uuid4()}")
+
+    def validate(self) -> None:
+        unknown = [c for c in self.controllers if c not in ALL_CONTROLLERS]
+        if unknown:
+            raise ConfigError(
+                f"--controllers: unknown controller {unknown[0]!r} "
+                f"(known: {', '.join(ALL_CONTROLLERS)})"
+            )
+        if not 1 <= self.max_endpoints_per_slice <= 1000:
+            raise ConfigError(
+                f"--max-endpoints-per-slice: {self.max_endpoints_per_slice} must be between "
+                "1 and 1000"
+            )
+        if not 1 <= self.concurrent_service_endpoint_syncs <= 50:
+            raise ConfigError(
+                "--concurrent-service-endpoint-syncs: "
+                f"{self.concurrent_service_endpoint_syncs} must be between 1 and 50"
+            )
+        if not 1 <= self.mirroring_max_endpoints_per_subset <= 1000:
+            raise ConfigError(
+                "--mirroring-max-endpoints-per-subset: "
+                f"{self.mirroring_max_endpoints_per_subset} must be between 1 and 1000"
+            )
+        if self.endpointslice_updates_batch_period < 0:
+            raise ConfigError("--endpointslice-updates-batch-period must not be negative")
+
+
+class Runnable(Protocol):
+    async def run(self) -> None: ...
+
+
+ControllerFactory = Callable[[Client, InformerFactory, Clock, ManagerConfig], Any]
+
+
+def _endpointslice(
+    client: Client, factory: InformerFactory, clock: Clock, cfg: ManagerConfig
+) -> EndpointSliceController:
+    return EndpointSliceController(
+        client,
+        factory,
+        clock,
+        ControllerOptions(
+            max_endpoints_per_slice=cfg.max_endpoints_per_slice,
+            concurrent_syncs=cfg.concurrent_service_endpoint_syncs,
+            batch_period=cfg.endpointslice_updates_batch_period,
+        ),
+    )
+
+
+FACTORIES: dict[str, ControllerFactory] = {"endpointslice": _endpointslice}
+
+
+@dataclass
+class Manager:
+    """Started controllers plus what serves their metrics."""
+
+    config: ManagerConfig
+    client: Client
+    clock: Clock
+    controllers: dict[str, Any] = field(default_factory=dict)
+    factory: InformerFactory | None = None
+    leading: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def registries(self) -> list[CollectorRegistry]:
+        out = []
+        for c in self.controllers.values():
+            metrics = getattr(c, "metrics", None)
+            if metrics is not None:
+                out.append(metrics.registry)
+        return out
+
+    async def run_controllers(self) -> None:
+        """Build informers and controllers, then run until cancelled."""
+        self.factory = InformerFactory(self.client, self.clock)
+        self.controllers = {}
+        for name in self.config.controllers:
+            make = FACTORIES.get(name)
+            if make is None:
+                log.warning("controller %s is not available yet; skipping", name)
+                continue
+            self.controllers[name] = make(self.client, self.factory, self.clock, self.config)
+        self.factory.start()
+        self.leading.set()
+        try:
+            await asyncio.gather(*(c.run() for c in self.controllers.values()))
+        finally:
+            self.leading.clear()
+            await self.factory.stop()
+
+    async def run(self) -> None:
+        if not self.config.leader_elect:
+            await self.run_controllers()
+            return
+        cfg = self.config
+        elector = LeaderElector(
+            ClientLeaseClient(self.client),
+            LeaderElectionConfig(
+                namespace=cfg.leader_elect_namespace,
+                name=cfg.leader_elect_name,
+                identity=cfg.identity,
+                lease_duration=cfg.leader_elect_lease_duration,
+                renew_deadline=cfg.leader_elect_renew_deadline,
+                retry_period=cfg.leader_elect_retry_period,
+                release_on_cancel=True,
+            ),
+            self.clock,
+            on_started_leading=self.run_controllers,
+            on_new_leader=lambda who: log.info("leader is now %s", who),
+        )
+        await elector.run()
+        # Losing the lease ends the process, as kube-controller-manager does: a restart
+        # starts from fresh caches instead of trusting state built while not leading.
+        raise LeadershipLost(f"{cfg.identity} lost the lease {cfg.leader_elect_name}")
+
+
+class LeadershipLost(RuntimeError):
+    pass
+
+
+async def serve_metrics(
+    address: str, registries: Callable[[], list[CollectorRegistry]], healthy: Callable[[], bool]
+) -> web.AppRunner:
+    """``/metrics`` and ``/healthz`` on ``host:port`` (plain HTTP, loopback by default)."""
+
+    async def metrics(_: web.Request) -> web.Response:
+        body = b"".join(generate_latest(r) for r in registries())
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok" if healthy() else "not ok", status=200 if healthy() else 500)
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    host, _, port = address.rpartition(":")
+    await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+    return runner
+
+
+async def run(
+    config: ManagerConfig, *, started: Callable[[Manager], Awaitable[None]] | None = None
+) -> None:
+    """Connect, serve metrics, run (with leader election if asked) until cancelled."""
+    config.validate()
+    client = await Client.connect(str(config.kubeconfig) if config.kubeconfig else None)
+    manager = Manager(config, client, RealClock())
+    runner = None
+    try:
+        if config.metrics_bind_address:
+            try:
+                runner = await serve_metrics(
+                    config.metrics_bind_address, manager.registries, lambda: True
+                )
+            except OSError as exc:
+                raise ConfigError(
+                    f"--metrics-bind-address {config.metrics_bind_address}: {exc.strerror}"
+                ) from None
+        if started is not None:
+            await started(manager)
+        await manager.run()
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        with contextlib.suppress(Exception):
+            await client.close()
+
+
+def default_identity() -> str:
+    return f"{socket.gethostname()}_{os.getpid()}"
