@@ -1,0 +1,94 @@
+"""When did the change that a slice write reflects happen? (reference §2.10)
+
+The ``endpoints.kubernetes.io/last-change-trigger-time`` annotation lets consumers measure
+how long a pod or Service change took to reach the data plane. Upstream derives it from
+what changed since the previous sync of the same Service: the earliest pod Ready
+transition newer than last seen, or the Service's creation. This tracker keeps that
+per-Service memory; it is in-memory, synchronous and must not be called concurrently for
+the same Service (the work queue guarantees that).
+
+Like upstream it may misattribute a time when one object changes several times between
+two syncs; that approximation is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sliceplane.endpointslice.endpoints import pod_ready_transition_time
+from sliceplane.endpointslice.types import Obj
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A metav1.Time (RFC 3339 text or datetime) as an aware UTC datetime; ``None`` if unset."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        t = value
+    else:
+        try:
+            t = datetime.fromisoformat(str(value))
+        except ValueError:
+            return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t.astimezone(UTC)
+
+
+@dataclass(slots=True)
+class _ServiceState:
+    service_time: datetime | None = None
+    pod_times: dict[str, datetime] = field(default_factory=dict)
+
+
+def _after(t: datetime, previous: datetime | None) -> bool:
+    return previous is None or t > previous
+
+
+def _earliest(current: datetime | None, t: datetime) -> datetime:
+    return t if current is None or t < current else current
+
+
+class TriggerTimeTracker:
+    """Per-Service memory of the trigger times seen at the previous sync."""
+
+    def __init__(self) -> None:
+        self._states: dict[tuple[str, str], _ServiceState] = {}
+
+    def compute(self, service: Obj, pods: Sequence[Obj]) -> datetime | None:
+        """The trigger time for this sync (``None``: nothing changed, drop the annotation).
+
+        The first sync of a Service reports its creationTimestamp. Later syncs report the
+        earliest pod Ready transition that is newer than the one last seen for that pod
+        (new pods count), or the Service time if it moved forward. State is always updated.
+        """
+        meta = service.get("metadata") or {}
+        key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        previous = self._states.get(key)
+        state = previous if previous is not None else _ServiceState()
+
+        earliest: datetime | None = None
+        pod_times: dict[str, datetime] = {}
+        for pod in pods:
+            t = parse_time(pod_ready_transition_time(pod))
+            if t is None:
+                continue
+            name = str((pod.get("metadata") or {}).get("name") or "")
+            pod_times[name] = t
+            if _after(t, state.pod_times.get(name)):
+                earliest = _earliest(earliest, t)
+        service_time = parse_time(meta.get("creationTimestamp"))
+        if service_time is not None and _after(service_time, state.service_time):
+            earliest = _earliest(earliest, service_time)
+
+        self._states[key] = _ServiceState(service_time=service_time, pod_times=pod_times)
+        if previous is None:
+            return service_time
+        return earliest
+
+    def delete_service(self, namespace: str, name: str) -> None:
+        """Forget a Service (its next sync counts as the first)."""
+        self._states.pop((namespace, name), None)
