@@ -85,7 +85,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         True,
         ("po",),
         ("all",),
-        subresources=("status",),
+        subresources=("status", "binding"),
         has_status=True,
     ),
     ResourceInfo(

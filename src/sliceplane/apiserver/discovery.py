@@ -17,8 +17,9 @@ _SUB_VERBS = {
     "status": ["get", "patch", "update"],
     "scale": ["get", "patch", "update"],
     "finalize": ["update"],
+    "binding": ["create"],
 }
-_SUB_KINDS = {"scale": ("autoscaling", "v1", "Scale")}
+_SUB_KINDS = {"scale": ("autoscaling", "v1", "Scale"), "binding": ("", "v1", "Binding")}
 
 
 def _aggregated_resource(r: ResourceInfo) -> dict[str, Any]:

@@ -332,6 +332,8 @@ class APIServerApp:
             )
         if m == "POST" and t.name is None:
             return "POST", self._create
+        if m == "POST" and t.subresource == "binding":
+            return "POST", self._bind
         if m == "PUT" and t.name is not None:
             return "PUT", self._update
         if m == "PATCH" and t.name is not None:
@@ -653,6 +655,21 @@ class APIServerApp:
             t.info, t.namespace or "", body, self._write_options(request)
         )
         return self._written(res.obj, 201, res.warnings)
+
+    async def _bind(self, request: web.Request, t: Target) -> web.StreamResponse:
+        assert t.name is not None
+        body = await self._body(request)
+        await self.registry.bind(t.namespace or "", t.name, body, self._write_options(request))
+        return json_response(
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Success",
+                "code": 201,
+            },
+            status=201,
+        )
 
     async def _update(self, request: web.Request, t: Target) -> web.StreamResponse:
         assert t.name is not None

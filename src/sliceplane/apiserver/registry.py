@@ -610,6 +610,62 @@ class Registry:
             info, namespace, name, new, opts, subresource=subresource, from_patch=True
         )
 
+    # ------------------------------------------------------------------ binding
+
+    async def bind(self, namespace: str, name: str, binding: Any, opts: WriteOptions) -> Obj:
+        """``pods/binding``: what a scheduler posts to place a pod on a node.
+
+        Sets ``spec.nodeName`` (which a plain update may not change) and the PodScheduled
+        condition, refusing a pod that is already bound or being deleted.
+        """
+        info = BY_PLURAL["pods"]
+        if not isinstance(binding, dict):
+            raise errors.BadRequest("the object provided is unrecognized (must be of type Binding)")
+        target = binding.get("target") or {}
+        node = target.get("name") if isinstance(target, dict) else None
+        bname = (binding.get("metadata") or {}).get("name") or name
+        if bname != name:
+            raise errors.BadRequest(
+                f"the name of the object ({bname}) does not match the name on the URL ({name})"
+            )
+        if not isinstance(node, str) or not node:
+            raise errors.Invalid("Binding", "", name, [Path("target").child("name").required()])
+        current = self.store.current(info.plural, (namespace, name))
+        if current is None:
+            raise errors.NotFound.for_object(info.plural, info.group, name)
+        pod = current.obj
+        if pod["metadata"].get("deletionTimestamp"):
+            raise errors.Conflict.with_reason(
+                info.plural, info.group, name, "pod is being deleted, cannot be assigned to a host"
+            )
+        bound = (pod.get("spec") or {}).get("nodeName")
+        if bound:
+            raise errors.Conflict.with_reason(
+                info.plural, info.group, name, f'pod {name} is already assigned to node "{bound}"'
+            )
+        new = copy.deepcopy(pod)
+        new.setdefault("spec", {})["nodeName"] = node
+        status = new.setdefault("status", {})
+        conds = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+        conds.append(
+            {
+                "type": "PodScheduled",
+                "status": "True",
+                "lastProbeTime": None,
+                "lastTransitionTime": rfc3339(self._now()),
+            }
+        )
+        status["conditions"] = conds
+        if opts.dry_run:
+            return new
+        try:
+            stored = await self.store.update(
+                info.plural, (namespace, name), new, expect_rv=current.rv
+            )
+        except (RevisionConflict, KeyNotFound):
+            raise errors.Conflict.modified(info.plural, info.group, name) from None
+        return stored.obj
+
     # ------------------------------------------------------------------ scale
 
     def get_scale(self, info: ResourceInfo, namespace: str, name: str) -> Obj:

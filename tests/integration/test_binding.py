@@ -1,0 +1,37 @@
+"""``pods/binding``: how a scheduler places a pod (spec.nodeName cannot be updated)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from harness import ServerProcess
+
+from sliceplane.api import errors
+from sliceplane.client.client import Client
+
+
+async def test_binding_sets_node_once(apiserver: ServerProcess) -> None:
+    async with await Client.connect(apiserver.kubeconfig) as client:
+        ns = f"bind-{uuid.uuid4().hex[:6]}"
+        await client.create("namespaces", {"metadata": {"name": ns}})
+        pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x:1"}]}}
+        await client.create("pods", pod, ns)
+        with pytest.raises(errors.Invalid):  # a plain update may not move a pod
+            await client.patch("pods", "p", {"spec": {"nodeName": "node-9"}}, ns)
+        binding = {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": "p"},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": "node-9"},
+        }
+        path = client.path("pods", ns, "p", "binding")
+        await client.request("POST", path, body=binding)
+        got = await client.get("pods", "p", ns)
+        assert got["spec"]["nodeName"] == "node-9"
+        scheduled = [c for c in got["status"]["conditions"] if c["type"] == "PodScheduled"]
+        assert scheduled and scheduled[0]["status"] == "True"
+        with pytest.raises(errors.Conflict) as again:
+            await client.request("POST", path, body=binding)
+        assert 'is already assigned to node "node-9"' in again.value.message
+        await client.delete("namespaces", ns)
