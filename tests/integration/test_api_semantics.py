@@ -211,6 +211,9 @@ async def test_graceful_pod_deletion(kc: Client, namespace: str) -> None:
     await kc.create("pods", pod_obj("given", node="node-1"), namespace)
     given = await kc.delete("pods", "given", namespace, grace_period_seconds=7)
     assert given["metadata"]["deletionGracePeriodSeconds"] == 7
+    # No kubelet confirms here: force it, or the namespace could never finish deleting.
+    await kc.delete("pods", "given", namespace, grace_period_seconds=0)
+    assert not await exists(kc, "pods", "given", namespace)
 
     await kc.create("pods", pod_obj("unbound"), namespace)
     await kc.delete("pods", "unbound", namespace)
