@@ -261,6 +261,8 @@ def port_set_key(ports: Sequence[Mapping[str, Any]] | None) -> PortKey:
     """
     if not ports:
         return ()
+    if len(ports) == 1:
+        return (_port_tuple(ports[0]),)
     return tuple(sorted((_port_tuple(p) for p in ports), key=repr))
 
 
@@ -270,8 +272,9 @@ def port_set_key(ports: Sequence[Mapping[str, Any]] | None) -> PortKey:
 def endpoint_key(ep: Mapping[str, Any]) -> EndpointKey:
     """Identity of an endpoint; conditions, node, zone, uid and hints are not part of it."""
     ref = ep.get("targetRef") or {}
+    addresses = ep.get("addresses") or ()
     return (
-        tuple(sorted(ep.get("addresses") or ())),
+        tuple(addresses) if len(addresses) < 2 else tuple(sorted(addresses)),
         ep.get("hostname") or "",
         ref.get("namespace") or "",
         ref.get("name") or "",
