@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sliceplane.endpoints.subsets import repack_subsets
-from sliceplane.endpointslice.types import ANNOTATION_TRIGGER_TIME, LABEL_HEADLESS, Obj
+from sliceplane.api.subsets import repack_subsets
+from sliceplane.api.wellknown import ANNOTATION_TRIGGER_TIME, LABEL_HEADLESS, Obj
 
 MAX_CAPACITY = 1000
 """Most addresses (ready plus not ready) one Endpoints object carries (``maxCapacity``)."""

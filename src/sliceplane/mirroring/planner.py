@@ -38,18 +38,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sliceplane.endpoints.subsets import repack_subsets
-from sliceplane.endpointslice.types import (
+from sliceplane.api.subsets import repack_subsets
+from sliceplane.api.wellknown import (
     ANNOTATION_TRIGGER_TIME,
     LABEL_MANAGED_BY,
     LABEL_SERVICE_NAME,
     LABEL_SKIP_MIRROR,
     MIRRORING_CONTROLLER_NAME,
-    Action,
-    EventSpec,
     Obj,
-    Plan,
 )
+from sliceplane.machinery.plan import Action, EventSpec, Plan
 
 ANNOTATION_LEADER = "control-plane.alpha.kubernetes.io/leader"
 """client-go's ``LeaderElectionRecordAnnotationKey``: such Endpoints are locks, not

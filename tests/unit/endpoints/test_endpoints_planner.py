@@ -17,7 +17,7 @@ from sliceplane.endpoints.planner import (
     plan_endpoints,
     truncate_subsets,
 )
-from sliceplane.endpoints.subsets import repack_subsets, sort_subsets
+from sliceplane.api.subsets import repack_subsets, sort_subsets
 from sliceplane.endpointslice.types import ANNOTATION_TRIGGER_TIME, LABEL_HEADLESS
 
 Obj = dict[str, Any]

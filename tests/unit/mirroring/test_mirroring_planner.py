@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sliceplane.endpoints.subsets import repack_subsets
+from sliceplane.api.subsets import repack_subsets
 from sliceplane.endpointslice.types import (
     ANNOTATION_TRIGGER_TIME,
     LABEL_MANAGED_BY,

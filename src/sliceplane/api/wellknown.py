@@ -1,0 +1,20 @@
+"""Well-known label and annotation keys of Services, Endpoints and EndpointSlices.
+
+Defined once here (the API layer) because the EndpointSlice, mirroring and Endpoints
+controllers, the proxy and DNS all read or write them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Obj = dict[str, Any]
+
+CONTROLLER_NAME = "endpointslice-controller.k8s.io"
+MIRRORING_CONTROLLER_NAME = "endpointslicemirroring-controller.k8s.io"
+LABEL_SERVICE_NAME = "kubernetes.io/service-name"
+LABEL_MANAGED_BY = "endpointslice.kubernetes.io/managed-by"
+LABEL_HEADLESS = "service.kubernetes.io/headless"
+LABEL_SKIP_MIRROR = "endpointslice.kubernetes.io/skip-mirror"
+ANNOTATION_TRIGGER_TIME = "endpoints.kubernetes.io/last-change-trigger-time"
+LABEL_ZONE = "topology.kubernetes.io/zone"
