@@ -20,7 +20,7 @@ from sliceplane.client.client import Client
 from sliceplane.endpointslice.hints import make_hints_pass
 from sliceplane.endpointslice.metrics import EndpointSliceMetrics
 from sliceplane.endpointslice.reconciler import ReconcilerOptions, plan_service
-from sliceplane.endpointslice.topologycache import TopologyCache
+from sliceplane.endpointslice.topologycache import TopologyCache, hints_enabled
 from sliceplane.endpointslice.tracker import EndpointSliceTracker
 from sliceplane.endpointslice.triggertime import TriggerTimeTracker
 from sliceplane.endpointslice.types import (
@@ -392,14 +392,7 @@ class EndpointSliceController:
             traffic_distribution=td,
         )
         changed = plan.count("create") + plan.count("update") + plan.count("delete")
-        annotations = (svc.get("metadata") or {}).get("annotations") or {}
-        auto = any(
-            annotations.get(k) in ("Auto", "auto")
-            for k in (
-                "service.kubernetes.io/topology-aware-hints",
-                "service.kubernetes.io/topology-mode",
-            )
-        )
+        auto = hints_enabled((svc.get("metadata") or {}).get("annotations") or {})
         m.slices_changed_per_sync.labels("Auto" if auto else "Disabled", td or "").observe(changed)
 
 
