@@ -22,7 +22,6 @@ from sliceplane.endpointslice.metrics import EndpointSliceMetrics
 from sliceplane.endpointslice.reconciler import ReconcilerOptions, plan_service
 from sliceplane.endpointslice.topologycache import TopologyCache, hints_enabled
 from sliceplane.endpointslice.tracker import EndpointSliceTracker
-from sliceplane.endpointslice.triggertime import TriggerTimeTracker
 from sliceplane.endpointslice.types import (
     CONTROLLER_NAME,
     LABEL_MANAGED_BY,
@@ -35,6 +34,7 @@ from sliceplane.machinery.events import EventRecorder
 from sliceplane.machinery.factory import NAMESPACE_INDEX, InformerFactory
 from sliceplane.machinery.informer import object_key
 from sliceplane.machinery.ratelimit import endpointslice_controller_rate_limiter
+from sliceplane.machinery.triggertime import TriggerTimeTracker
 from sliceplane.machinery.workqueue import WorkQueue, run_workers
 
 log = logging.getLogger(__name__)

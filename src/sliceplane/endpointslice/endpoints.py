@@ -108,12 +108,6 @@ def is_pod_ready(pod: Obj) -> bool:
     return cond is not None and cond.get("status") == "True"
 
 
-def pod_ready_transition_time(pod: Obj) -> Any:
-    """The raw ``lastTransitionTime`` of the Ready condition, or ``None``."""
-    cond = _ready_condition(pod)
-    return None if cond is None else cond.get("lastTransitionTime")
-
-
 def should_pod_be_in_endpoints(pod: Obj, include_terminating: bool = True) -> bool:
     """Terminal pods and pods without any IP are never published.
 

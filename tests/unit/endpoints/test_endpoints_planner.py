@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from sliceplane.api.subsets import repack_subsets, sort_subsets
 from sliceplane.endpoints.planner import (
     ANNOTATION_OVER_CAPACITY,
     EndpointsPlan,
@@ -17,7 +18,6 @@ from sliceplane.endpoints.planner import (
     plan_endpoints,
     truncate_subsets,
 )
-from sliceplane.api.subsets import repack_subsets, sort_subsets
 from sliceplane.endpointslice.types import ANNOTATION_TRIGGER_TIME, LABEL_HEADLESS
 
 Obj = dict[str, Any]

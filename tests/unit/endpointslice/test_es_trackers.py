@@ -11,8 +11,8 @@ import pytest
 from fixtures import new_pod
 
 from sliceplane.endpointslice.tracker import DELETION_EXPECTED, EndpointSliceTracker
-from sliceplane.endpointslice.triggertime import TriggerTimeTracker, parse_time
 from sliceplane.endpointslice.types import LABEL_SERVICE_NAME
+from sliceplane.machinery.triggertime import TriggerTimeTracker, parse_time
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T = [T0 + timedelta(seconds=i) for i in range(6)]

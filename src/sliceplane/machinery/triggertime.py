@@ -18,8 +18,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sliceplane.endpointslice.endpoints import pod_ready_transition_time
-from sliceplane.endpointslice.types import Obj
+Obj = dict[str, Any]
+
+
+def pod_ready_transition_time(pod: Obj) -> Any:
+    """The raw ``lastTransitionTime`` of the pod's Ready condition, or ``None``."""
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if isinstance(cond, dict) and cond.get("type") == "Ready":
+            return cond.get("lastTransitionTime")
+    return None
 
 
 def parse_time(value: Any) -> datetime | None:
