@@ -336,3 +336,30 @@ async def test_informer_converges_and_recovers_from_410(small: tuple[Client, str
     finally:
         inf.stop()
         await asyncio.wait_for(task, 10)
+
+
+async def test_watch_with_label_selector_sees_objects_enter_and_leave(
+    kc: Client, namespace: str
+) -> None:
+    await kc.create(SLICES, slice_obj("moving", svc="a"), namespace)
+    await kc.create(SLICES, slice_obj("elsewhere", svc="b"), namespace)
+    start = (await kc.list(SLICES, namespace)).resource_version
+    sel = "kubernetes.io/service-name=a"
+    label = "kubernetes.io/service-name"
+    await kc.patch(SLICES, "moving", {"metadata": {"labels": {label: "b"}}}, namespace)
+    await kc.patch(SLICES, "elsewhere", {"metadata": {"labels": {"x": "1"}}}, namespace)
+    await kc.patch(SLICES, "moving", {"metadata": {"labels": {label: "a"}}}, namespace)
+    await kc.patch(SLICES, "moving", {"metadata": {"labels": {"x": "2"}}}, namespace)
+    await kc.delete(SLICES, "moving", namespace)
+    seen = []
+    async for ev in kc.watch(
+        SLICES, namespace, resource_version=start, timeout_seconds=1, label_selector=sel
+    ):
+        if ev.type != "BOOKMARK":
+            seen.append((ev.type, ev.object["metadata"]["name"]))
+    assert seen == [
+        ("DELETED", "moving"),
+        ("ADDED", "moving"),
+        ("MODIFIED", "moving"),
+        ("DELETED", "moving"),
+    ]
