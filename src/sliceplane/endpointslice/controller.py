@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sliceplane.api import errors
-from sliceplane.api.selectors import LabelSelector, selector_from_set
 from sliceplane.client.client import Client
 from sliceplane.endpointslice.hints import make_hints_pass
 from sliceplane.endpointslice.metrics import EndpointSliceMetrics
@@ -33,6 +32,7 @@ from sliceplane.machinery.clock import Clock
 from sliceplane.machinery.events import EventRecorder
 from sliceplane.machinery.factory import NAMESPACE_INDEX, InformerFactory
 from sliceplane.machinery.informer import object_key
+from sliceplane.machinery.podselect import ServiceSelectors
 from sliceplane.machinery.ratelimit import endpointslice_controller_rate_limiter
 from sliceplane.machinery.triggertime import TriggerTimeTracker
 from sliceplane.machinery.workqueue import WorkQueue, run_workers
@@ -77,37 +77,6 @@ def _service_index(obj: Obj) -> list[str]:
     return [f"{meta.get('namespace')}/{svc}"] if svc else []
 
 
-def _ready(pod: Obj) -> bool:
-    for c in (pod.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "Ready":
-            return bool(c.get("status") == "True")
-    return False
-
-
-def _pod_ips(pod: Obj) -> list[str]:
-    return [p.get("ip", "") for p in (pod.get("status") or {}).get("podIPs") or []]
-
-
-def pod_changed(old: Obj, new: Obj) -> bool:
-    """§2.2: deletion, readiness or IP changes matter; node name and RV alone do not."""
-    om, nm = old.get("metadata") or {}, new.get("metadata") or {}
-    if om.get("deletionTimestamp") != nm.get("deletionTimestamp"):
-        return True
-    if _ready(old) != _ready(new):
-        return True
-    return _pod_ips(old) != _pod_ips(new)
-
-
-def pod_labels_changed(old: Obj, new: Obj) -> bool:
-    om, nm = old.get("metadata") or {}, new.get("metadata") or {}
-    if (om.get("labels") or {}) != (nm.get("labels") or {}):
-        return True
-    os_, ns_ = old.get("spec") or {}, new.get("spec") or {}
-    return bool(
-        os_.get("hostname") != ns_.get("hostname") or os_.get("subdomain") != ns_.get("subdomain")
-    )
-
-
 class EndpointSliceController:
     """See the module docstring. Create, then ``await run()`` until cancelled."""
 
@@ -143,7 +112,7 @@ class EndpointSliceController:
         self.reconciler_options = ReconcilerOptions(
             max_endpoints_per_slice=self.options.max_endpoints_per_slice
         )
-        self._selectors: dict[str, tuple[Any, LabelSelector | None]] = {}
+        self.selectors = ServiceSelectors(self.services)
         self.services.add_handler(self._on_service, self._on_service_update, self._on_service)
         self.pods.add_handler(self._on_pod_add, self._on_pod_update, self._on_pod_add)
         self.slices.add_handler(self._on_slice_add, self._on_slice_update, self._on_slice_delete)
@@ -170,27 +139,6 @@ class EndpointSliceController:
 
     # ------------------------------------------------------------------ handlers
 
-    def _selector(self, svc: Obj) -> LabelSelector | None:
-        """The Service's selector, parsed once per version; None selects nothing."""
-        key = object_key(svc)
-        raw = (svc.get("spec") or {}).get("selector")
-        cached = self._selectors.get(key)
-        if cached is not None and cached[0] is raw:
-            return cached[1]
-        sel = selector_from_set(raw) if raw else None
-        self._selectors[key] = (raw, sel)
-        return sel
-
-    def _services_for_pod(self, pod: Obj) -> set[str]:
-        meta = pod.get("metadata") or {}
-        labels = meta.get("labels") or {}
-        out: set[str] = set()
-        for svc in self.services.store.by_index(NAMESPACE_INDEX, str(meta.get("namespace"))):
-            sel = self._selector(svc)
-            if sel is not None and sel.matches(labels):
-                out.add(object_key(svc))
-        return out
-
     def _on_service(self, svc: Obj) -> None:
         self.queue.add(object_key(svc))
 
@@ -202,25 +150,10 @@ class EndpointSliceController:
             self.queue.add_after(key, self.options.batch_period)
 
     def _on_pod_add(self, pod: Obj) -> None:
-        self._enqueue_pod_services(self._services_for_pod(pod))
+        self._enqueue_pod_services(self.selectors.services_for_pod(pod))
 
     def _on_pod_update(self, old: Obj, new: Obj) -> None:
-        om, nm = old.get("metadata") or {}, new.get("metadata") or {}
-        if om.get("resourceVersion") == nm.get("resourceVersion"):
-            return
-        changed = pod_changed(old, new)
-        labels_changed = pod_labels_changed(old, new)
-        if not changed and not labels_changed:
-            return
-        new_services = self._services_for_pod(new)
-        if not labels_changed:
-            self._enqueue_pod_services(new_services)
-            return
-        old_services = self._services_for_pod(old)
-        if changed:
-            self._enqueue_pod_services(old_services | new_services)
-        else:
-            self._enqueue_pod_services(old_services ^ new_services)
+        self._enqueue_pod_services(self.selectors.services_to_sync(old, new))
 
     def _queue_for_slice(self, es: Obj) -> None:
         meta = es.get("metadata") or {}
@@ -312,7 +245,7 @@ class EndpointSliceController:
         spec = svc.get("spec") or {}
         if spec.get("type") == "ExternalName":
             return
-        selector = self._selector(svc)
+        selector = self.selectors.selector(svc)
         if selector is None:
             return
         pods = [

@@ -25,10 +25,12 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from sliceplane.client.client import Client
 from sliceplane.client.leases import ClientLeaseClient
+from sliceplane.endpoints.controller import EndpointsController, EndpointsControllerOptions
 from sliceplane.endpointslice.controller import ControllerOptions, EndpointSliceController
 from sliceplane.machinery.clock import Clock, RealClock
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.leaderelection import LeaderElectionConfig, LeaderElector
+from sliceplane.mirroring.controller import MirroringController, MirroringControllerOptions
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,8 @@ class ManagerConfig:
     leader_elect_renew_deadline: float = 10.0
     leader_elect_retry_period: float = 2.0
     metrics_bind_address: str | None = "127.0.0.1:10257"
-    identity: str = field(default_factory=lambda: f"{socket.gethostname()}_{uuid.uuid4()}")
+    identity: str = field(default_factory=lambda: default_identity())
+    """Who we are in the Lease: ``<hostname>_<pid>_<random>`` (unique per process)."""
 
     def validate(self) -> None:
         unknown = [c for c in self.controllers if c not in ALL_CONTROLLERS]
@@ -110,7 +113,39 @@ def _endpointslice(
     )
 
 
-FACTORIES: dict[str, ControllerFactory] = {"endpointslice": _endpointslice}
+def _mirroring(
+    client: Client, factory: InformerFactory, clock: Clock, cfg: ManagerConfig
+) -> MirroringController:
+    return MirroringController(
+        client,
+        factory,
+        clock,
+        MirroringControllerOptions(
+            max_endpoints_per_subset=cfg.mirroring_max_endpoints_per_subset,
+            concurrent_syncs=cfg.concurrent_service_endpoint_syncs,
+        ),
+    )
+
+
+def _endpoints(
+    client: Client, factory: InformerFactory, clock: Clock, cfg: ManagerConfig
+) -> EndpointsController:
+    return EndpointsController(
+        client,
+        factory,
+        clock,
+        EndpointsControllerOptions(
+            concurrent_syncs=cfg.concurrent_service_endpoint_syncs,
+            batch_period=cfg.endpointslice_updates_batch_period,
+        ),
+    )
+
+
+FACTORIES: dict[str, ControllerFactory] = {
+    "endpointslice": _endpointslice,
+    "endpointslicemirroring": _mirroring,
+    "endpoints": _endpoints,
+}
 
 
 @dataclass
@@ -231,4 +266,4 @@ async def run(
 
 
 def default_identity() -> str:
-    return f"{socket.gethostname()}_{os.getpid()}"
+    return f"{socket.gethostname()}_{os.getpid()}_{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,92 @@
+"""Which Services select a Pod, and which Pod changes matter to endpoint controllers.
+
+Both the EndpointSlice and the Endpoints controller turn Pod events into Service keys the
+same way (reference §2.2); this is that mapping, kept in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sliceplane.api.selectors import LabelSelector, selector_from_set
+from sliceplane.machinery.factory import NAMESPACE_INDEX
+from sliceplane.machinery.informer import Informer, object_key
+
+Obj = dict[str, Any]
+
+
+def _ready(pod: Obj) -> bool:
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            return bool(c.get("status") == "True")
+    return False
+
+
+def _pod_ips(pod: Obj) -> list[str]:
+    return [p.get("ip", "") for p in (pod.get("status") or {}).get("podIPs") or []]
+
+
+def pod_changed(old: Obj, new: Obj) -> bool:
+    """Deletion, readiness or IP changes matter; node name and resourceVersion alone do not."""
+    om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+    if om.get("deletionTimestamp") != nm.get("deletionTimestamp"):
+        return True
+    if _ready(old) != _ready(new):
+        return True
+    return _pod_ips(old) != _pod_ips(new)
+
+
+def pod_labels_changed(old: Obj, new: Obj) -> bool:
+    """Labels, hostname or subdomain changed (they decide selection and DNS names)."""
+    om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+    if (om.get("labels") or {}) != (nm.get("labels") or {}):
+        return True
+    os_, ns_ = old.get("spec") or {}, new.get("spec") or {}
+    return bool(
+        os_.get("hostname") != ns_.get("hostname") or os_.get("subdomain") != ns_.get("subdomain")
+    )
+
+
+class ServiceSelectors:
+    """Parsed Service selectors over a Services informer (with the namespace index)."""
+
+    def __init__(self, services: Informer) -> None:
+        self.services = services
+        self._cache: dict[str, tuple[Any, LabelSelector | None]] = {}
+
+    def selector(self, svc: Obj) -> LabelSelector | None:
+        """The Service's selector, parsed once per version; None (no or empty selector)
+        selects nothing."""
+        key = object_key(svc)
+        raw = (svc.get("spec") or {}).get("selector")
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] is raw:
+            return cached[1]
+        sel = selector_from_set(raw) if raw else None
+        self._cache[key] = (raw, sel)
+        return sel
+
+    def services_for_pod(self, pod: Obj) -> set[str]:
+        meta = pod.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        out: set[str] = set()
+        for svc in self.services.store.by_index(NAMESPACE_INDEX, str(meta.get("namespace"))):
+            sel = self.selector(svc)
+            if sel is not None and sel.matches(labels):
+                out.add(object_key(svc))
+        return out
+
+    def services_to_sync(self, old: Obj, new: Obj) -> set[str]:
+        """Service keys a Pod update should re-sync (§2.2), empty if it does not matter."""
+        om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+        if om.get("resourceVersion") == nm.get("resourceVersion"):
+            return set()
+        changed = pod_changed(old, new)
+        labels_changed = pod_labels_changed(old, new)
+        if not changed and not labels_changed:
+            return set()
+        new_services = self.services_for_pod(new)
+        if not labels_changed:
+            return new_services
+        old_services = self.services_for_pod(old)
+        return old_services | new_services if changed else old_services ^ new_services
