@@ -1,0 +1,1 @@
+"""Workloads for the local cluster: deployments, scheduler, simulated nodes and their pods."""

@@ -1,0 +1,92 @@
+"""What a workload controller needs to know about a pod: active, ready, available.
+
+Why: the ReplicaSet controller counts replicas and the Deployment controller gates a rollout
+on exactly these three predicates, and upstream defines them precisely
+(``controller.IsPodActive``, ``podutil.IsPodReady``, ``podutil.IsPodAvailable``). Keeping
+them in one pure module means both controllers (and their tests) agree on what "available"
+means, including the ``minReadySeconds`` arithmetic on the Ready condition's
+``lastTransitionTime``.
+
+Timestamps are RFC 3339 strings on the wire; :func:`parse_time` turns them into aware
+datetimes and :func:`format_time` writes them back at second precision, as
+``metav1.Time`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+Obj = dict[str, Any]
+
+
+def parse_time(value: object) -> datetime | None:
+    """An RFC 3339 timestamp as an aware datetime; ``None`` for missing or malformed."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+
+
+def format_time(dt: datetime) -> str:
+    """``metav1.Time`` wire format: UTC, second precision, ``Z`` suffix."""
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, Mapping) else {}
+
+
+def _status(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    status = obj.get("status")
+    return status if isinstance(status, Mapping) else {}
+
+
+def pod_phase(pod: Mapping[str, Any]) -> str:
+    return str(_status(pod).get("phase") or "")
+
+
+def is_pod_active(pod: Mapping[str, Any]) -> bool:
+    """``controller.IsPodActive``: not Succeeded, not Failed, not being deleted."""
+    return pod_phase(pod) not in ("Succeeded", "Failed") and not _meta(pod).get("deletionTimestamp")
+
+
+def ready_condition(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    for cond in _status(pod).get("conditions") or []:
+        if isinstance(cond, Mapping) and cond.get("type") == "Ready":
+            return cond
+    return None
+
+
+def is_pod_ready(pod: Mapping[str, Any]) -> bool:
+    """``podutil.IsPodReady``: the Ready condition is ``True``."""
+    cond = ready_condition(pod)
+    return cond is not None and cond.get("status") == "True"
+
+
+def ready_since(pod: Mapping[str, Any]) -> datetime | None:
+    """When the pod last became Ready (``None`` if not ready or unknown)."""
+    cond = ready_condition(pod)
+    if cond is None or cond.get("status") != "True":
+        return None
+    return parse_time(cond.get("lastTransitionTime"))
+
+
+def is_pod_available(pod: Mapping[str, Any], min_ready_seconds: int, now: datetime) -> bool:
+    """``podutil.IsPodAvailable``: ready, and (with ``minReadySeconds``) ready for longer
+    than that; a ready pod with an unknown transition time is not yet available."""
+    if not is_pod_ready(pod):
+        return False
+    if min_ready_seconds <= 0:
+        return True
+    since = ready_since(pod)
+    return since is not None and since + timedelta(seconds=min_ready_seconds) < now
+
+
+def creation_time(obj: Mapping[str, Any]) -> datetime | None:
+    return parse_time(_meta(obj).get("creationTimestamp"))
