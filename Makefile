@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # the data plane issues; listed here so one place installs them).
 APT_PACKAGES ?=
 
-.PHONY: env test lint typecheck unit demo apiserver clean bench schemas proto-fields lock
+.PHONY: env test lint typecheck unit demo apiserver clean bench schemas proto-fields lock k8s-bin
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,12 @@ typecheck: env
 unit: env
 	$(BIN)/pytest -q tests/unit
 
-test: env lint typecheck
+# The real Kubernetes control plane (tools/k8s/VERSION) for the oracle tests, cached outside
+# the repo in $${SLICEPLANE_K8S_CACHE:-~/.cache/sliceplane/k8s}; a warm cache returns at once.
+k8s-bin:
+	bash tools/k8s/build.sh
+
+test: env lint typecheck k8s-bin
 	$(BIN)/pytest -q -p no:cacheprovider
 
 demo: env

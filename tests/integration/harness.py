@@ -41,23 +41,26 @@ class ServerProcess:
             listen,
             *self.extra_args,
         ]
-        self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
+        # Output goes to a file, never to a pipe nobody reads: a full pipe would block the
+        # server's writes to stderr and hang it.
+        self.log_path = self.data_dir / "apiserver.log"
+        self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
+        start = self.log_path.stat().st_size
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + timeout
-        assert self.proc.stdout is not None
-        lines = []
         while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            m = re.search(r"listening on (\S+)", line)
+            with open(self.log_path) as fh:
+                fh.seek(start)
+                text = fh.read()
+            m = re.search(r"listening on (\S+)", text)
             if m:
                 self.url = m.group(1)
                 return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
         self.stop()
-        raise RuntimeError("API server did not start:\n" + "".join(lines))
+        raise RuntimeError("API server did not start:\n" + self.log_path.read_text()[start:])
 
     def port(self) -> int:
         return int(self.url.rsplit(":", 1)[1])
@@ -72,8 +75,8 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc.stdout:
-            self.proc.stdout.close()
+        if getattr(self, "_log", None) is not None:
+            self._log.close()
         rc = self.proc.returncode
         self.proc = None
         return rc

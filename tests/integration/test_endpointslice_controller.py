@@ -38,7 +38,9 @@ async def ns(client: Client) -> AsyncIterator[str]:
     await client.create("namespaces", {"metadata": {"name": name}})
     # Pods on a node that does not exist are left out of slices (§2.5): have the node.
     with contextlib.suppress(errors.AlreadyExists):
-        node = {"metadata": {"name": "node-1", "labels": {"topology.kubernetes.io/zone": "zone-a"}}}
+        node = {
+            "metadata": {"name": "es-node-1", "labels": {"topology.kubernetes.io/zone": "zone-a"}}
+        }
         await client.create("nodes", node)
     yield name
     with contextlib.suppress(Exception):
@@ -77,7 +79,7 @@ def service(name: str, ns: str, selector: dict[str, str], **spec: Any) -> Obj:
     }
 
 
-def pod(name: str, ns: str, labels: dict[str, str], node: str = "node-1") -> Obj:
+def pod(name: str, ns: str, labels: dict[str, str], node: str = "es-node-1") -> Obj:
     return {
         "metadata": {"name": name, "namespace": ns, "labels": labels},
         "spec": {
@@ -186,7 +188,7 @@ async def test_service_with_ready_pods_gets_one_slice(client: Client, ns: str) -
     assert endpoint_names([es]) == ["web-0", "web-1", "web-2"]
     for ep in es["endpoints"]:
         assert ep["conditions"] == {"ready": True, "serving": True, "terminating": False}
-        assert ep["nodeName"] == "node-1"
+        assert ep["nodeName"] == "es-node-1"
         assert ep["zone"] == "zone-a"
         assert ep["targetRef"]["kind"] == "Pod" and ep["targetRef"]["namespace"] == ns
     assert "endpoints.kubernetes.io/last-change-trigger-time" in es["metadata"]["annotations"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import threading
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -93,28 +92,6 @@ def condition(obj: Obj, type_: str) -> Obj | None:
 def is_ready(pod: Obj) -> bool:
     c = condition(pod, "Ready")
     return c is not None and c.get("status") == "True"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _drain_server_output(apiserver: ServerProcess) -> None:
-    """Keep reading the session server's stdout.
-
-    The harness leaves it an undrained pipe, and the server logs a traceback each time a
-    watch client disconnects mid-write (every informer these tests stop): after ~64 KiB
-    the server blocks writing its log and stops answering everyone. Reported; until the
-    harness drains the pipe itself, a daemon thread does it (once per server).
-    """
-    stream = apiserver.proc.stdout if apiserver.proc is not None else None
-    if stream is None or getattr(apiserver, "_drained_by_nodes_tests", False):
-        return
-    apiserver._drained_by_nodes_tests = True  # type: ignore[attr-defined]
-
-    def drain() -> None:
-        with contextlib.suppress(ValueError, OSError):
-            for _ in stream:
-                pass
-
-    threading.Thread(target=drain, name="apiserver-stdout-drain", daemon=True).start()
 
 
 @pytest.fixture

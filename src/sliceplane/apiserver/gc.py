@@ -272,7 +272,5 @@ class GarbageCollector:
                     )
         if remaining == 0:
             await self.registry.finish_namespace(name)
-        else:
-            # Re-check once the deletions above have been observed.
-            self._namespaces_dirty.add(name)
-            await asyncio.sleep(0.2)
+        # Otherwise nothing to poll for: every deletion in this namespace marks it dirty
+        # again (see _observe), including pods whose node finishes their termination.

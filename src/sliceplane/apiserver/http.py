@@ -225,9 +225,12 @@ class APIServerApp:
             return status_response(
                 errors.RequestEntityTooLarge(f"Request entity too large: limit is {MAX_BODY}")
             )
-        except (asyncio.CancelledError, ConnectionResetError):
+        except asyncio.CancelledError:
             code = 499
             raise
+        except ConnectionResetError:
+            code = 499  # the client hung up mid-answer; nothing left to tell it
+            return web.Response(status=499)
         except Exception as exc:  # a bug: say so as a Status, log the trace
             log.exception("internal error serving %s %s", request.method, path)
             code = 500
@@ -576,9 +579,9 @@ class APIServerApp:
                 await resp.write(
                     _encode({"type": "BOOKMARK", "object": self._bookmark(info, cur)}) + b"\n"
                 )
-        except (ConnectionResetError, asyncio.CancelledError):
-            watcher.close()
-            raise
+        except ConnectionResetError:
+            # The client went away: an ordinary end of a watch, not an error to log.
+            return resp
         finally:
             watcher.close()
         with contextlib.suppress(ConnectionResetError):

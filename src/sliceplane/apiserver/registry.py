@@ -510,7 +510,7 @@ class Registry:
             )
         old = current.obj
         if subresource == "status":
-            obj = strategy.prepare_for_status_update(obj, old)
+            obj = strategy.prepare_for_status_update(info.plural, obj, old)
         elif subresource == "":
             apply_defaults(info.plural, obj)
             strategy.prepare_for_update(info.plural, obj, old, has_status=info.has_status)

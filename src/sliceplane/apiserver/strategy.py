@@ -108,13 +108,40 @@ def prepare_for_update(resource: str, new: Obj, old: Obj, *, has_status: bool) -
         meta.pop("generation", None)
 
 
-def prepare_for_status_update(new_status_source: Obj, old: Obj) -> Obj:
-    """A status write: everything from ``old`` except ``status``."""
-    out = copy.deepcopy(old)
-    if "status" in new_status_source:
-        out["status"] = copy.deepcopy(new_status_source["status"])
+def prepare_for_status_update(resource: str, new: Obj, old: Obj) -> Obj:
+    """A status write, as upstream's per-kind status strategies shape it.
+
+    The spec and server-owned metadata come from ``old``; status and other metadata
+    (annotations, and labels for most kinds) come from the request. Deployments and
+    ReplicaSets also keep their labels, pods their owner references. This is how a
+    controller can set an annotation (e.g. a Deployment's revision) together with status
+    without moving ``metadata.generation``.
+    """
+    out = copy.deepcopy(new)
+    if "spec" in old:
+        out["spec"] = copy.deepcopy(old["spec"])
     else:
-        out.pop("status", None)
+        out.pop("spec", None)
+    meta = out.setdefault("metadata", {})
+    old_meta = old["metadata"]
+    keep = [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+        "name",
+        "namespace",
+    ]
+    if resource in ("deployments", "replicasets"):
+        keep.append("labels")
+    if resource == "pods":
+        keep.append("ownerReferences")
+    for k in keep:
+        if k in old_meta:
+            meta[k] = copy.deepcopy(old_meta[k])
+        else:
+            meta.pop(k, None)
     return out
 
 

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from sliceplane import __version__
+from sliceplane.cli.testenv import app as testenv_app
 
 app = typer.Typer(
     name="sliceplane",
@@ -23,6 +24,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+app.add_typer(testenv_app, name="testenv")
 
 EXIT_USAGE = 2
 
@@ -85,6 +88,86 @@ def apiserver(
         fail(str(exc), EXIT_USAGE)
     except KeyboardInterrupt:
         pass
+
+
+@app.command()
+def up(
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="State, certificates, kubeconfig, logs.")
+    ],
+    listen: Annotated[str, typer.Option(help="API server HOST:PORT.")] = "127.0.0.1:6443",
+    nodes: Annotated[int, typer.Option(help="Number of simulated nodes.")] = 3,
+    zones: Annotated[str, typer.Option(help="Comma-separated zones, assigned round-robin.")] = (
+        "zone-a,zone-b,zone-c"
+    ),
+    runtime: Annotated[str, typer.Option(help="simulated or process.")] = "simulated",
+    max_endpoints_per_slice: Annotated[int, typer.Option("--max-endpoints-per-slice")] = 100,
+    insecure_http: Annotated[bool, typer.Option("--insecure-http")] = False,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> None:
+    """Run a local cluster: API server, controllers, scheduler and simulated nodes."""
+    from sliceplane.cluster.up import ClusterConfig, ClusterError, run_until_signalled
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    config = ClusterConfig(
+        data_dir=data_dir,
+        listen=listen,
+        nodes=nodes,
+        zones=tuple(z.strip() for z in zones.split(",") if z.strip()),
+        runtime=runtime,
+        max_endpoints_per_slice=max_endpoints_per_slice,
+        insecure_http=insecure_http,
+    )
+    try:
+        config.validate()
+        asyncio.run(run_until_signalled(config))
+    except ClusterError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except KeyboardInterrupt:
+        pass
+
+
+node_app = typer.Typer(help="Simulated node failures (through the API, like kubectl would).")
+app.add_typer(node_app, name="node")
+
+
+def _node_switch(name: str, kubeconfig: Path | None, stopped: bool) -> None:
+    from sliceplane.api.errors import StatusError
+    from sliceplane.client.client import Client
+
+    async def go() -> None:
+        async with await Client.connect(str(kubeconfig) if kubeconfig else None) as client:
+            value = "true" if stopped else None
+            await client.patch(
+                "nodes", name, {"metadata": {"annotations": {"sliceplane.io/stopped": value}}}
+            )
+
+    try:
+        asyncio.run(go())
+    except (StatusError, OSError) as exc:
+        fail(str(exc))
+    typer.echo(f"node/{name} {'stopped' if stopped else 'started'}")
+
+
+@node_app.command("stop")
+def node_stop(
+    name: str,
+    kubeconfig: Annotated[Path | None, typer.Option("--kubeconfig")] = None,
+) -> None:
+    """Make a simulated node fail: NotReady, its pods not ready."""
+    _node_switch(name, kubeconfig, True)
+
+
+@node_app.command("start")
+def node_start(
+    name: str,
+    kubeconfig: Annotated[Path | None, typer.Option("--kubeconfig")] = None,
+) -> None:
+    """Bring a stopped simulated node back."""
+    _node_switch(name, kubeconfig, False)
 
 
 _DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")

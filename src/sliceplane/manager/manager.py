@@ -167,23 +167,34 @@ class Manager:
                 out.append(metrics.registry)
         return out
 
+    def _build(self, factory: InformerFactory) -> None:
+        self.factory = factory
+        self.controllers = {
+            name: FACTORIES[name](self.client, factory, self.clock, self.config)
+            for name in self.config.controllers
+        }
+
     async def run_controllers(self) -> None:
         """Build informers and controllers, then run until cancelled."""
-        self.factory = InformerFactory(self.client, self.clock)
-        self.controllers = {}
-        for name in self.config.controllers:
-            make = FACTORIES.get(name)
-            if make is None:
-                log.warning("controller %s is not available yet; skipping", name)
-                continue
-            self.controllers[name] = make(self.client, self.factory, self.clock, self.config)
-        self.factory.start()
+        factory = InformerFactory(self.client, self.clock)
+        self._build(factory)
+        factory.start()
         self.leading.set()
         try:
             await asyncio.gather(*(c.run() for c in self.controllers.values()))
         finally:
             self.leading.clear()
-            await self.factory.stop()
+            await factory.stop()
+
+    async def run_with_factory(self, factory: InformerFactory) -> None:
+        """Run the controllers on informers shared with other components (the local
+        cluster); the caller starts and stops the factory."""
+        self._build(factory)
+        self.leading.set()
+        try:
+            await asyncio.gather(*(c.run() for c in self.controllers.values()))
+        finally:
+            self.leading.clear()
 
     async def run(self) -> None:
         if not self.config.leader_elect:

@@ -1,0 +1,1 @@
+"""The local cluster: `sliceplane up` and its parts supervised together."""
