@@ -43,6 +43,7 @@ class ServerProcess:
         ]
         # Output goes to a file, never to a pipe nobody reads: a full pipe would block the
         # server's writes to stderr and hang it.
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / "apiserver.log"
         self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
         start = self.log_path.stat().st_size
