@@ -1,28 +1,33 @@
 """``make demo``: the walkthrough a newcomer runs first.
 
-It starts ``sliceplane apiserver`` on loopback and drives it with the real kubectl,
-printing each command and its output, the way the Kubernetes documentation walks through
-EndpointSlices. The EndpointSlice controller is not wired in yet, so the walkthrough
-publishes a slice by hand where the controller will later do it.
+It starts ``sliceplane up`` (API server, controllers, scheduler, three simulated nodes in
+three zones) and drives it with the real kubectl, printing each command and its output, the
+way the Kubernetes documentation walks through EndpointSlices: a Deployment and a Service,
+slices of at most 100 endpoints after scaling to 300, pods failing readiness, terminating
+pods, a node failure, and a Service whose selector matches nothing.
 
-Options: ``--keep`` leaves the server running and prints how to reach it;
+Options: ``--keep`` leaves the cluster running and prints how to reach it;
 ``--data-dir DIR`` keeps state somewhere of your choosing (default ``./data/demo``).
+The end-to-end tests drive the same :class:`Walkthrough` steps and assert on them.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 BIN = Path(sys.executable).parent
 
-DEPLOYMENT = """\
+PAYMENTS = """\
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -52,130 +57,309 @@ spec:
   - {name: http, port: 80, targetPort: http}
 """
 
-SLICE = """\
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
+TYPO_SERVICE = """\
+apiVersion: v1
+kind: Service
 metadata:
-  name: payments-api-manual
-  labels:
-    kubernetes.io/service-name: payments-api
-addressType: IPv4
-ports:
-- {name: http, protocol: TCP, port: 8080}
-endpoints:
-- addresses: ["10.244.1.5"]
-  conditions: {ready: true, serving: true, terminating: false}
-  nodeName: node-a
-  zone: zone-a
-- addresses: ["10.244.2.7"]
-  conditions: {ready: false, serving: false, terminating: false}
-  nodeName: node-b
-  zone: zone-b
+  name: payments-typo
+spec:
+  selector: {app: payment-api}
+  ports:
+  - {name: http, port: 80, targetPort: http}
 """
 
-BAD_SLICE = """\
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: broken}
-addressType: IPv4
-ports: [{name: http, protocol: TCP, port: 8080}]
-endpoints:
-- addresses: []
-"""
+SLICES = ["get", "endpointslices", "-l", "kubernetes.io/service-name=payments-api"]
+
+
+class DemoError(Exception):
+    pass
+
+
+class Walkthrough:
+    """A running ``sliceplane up`` plus kubectl, step by step.
+
+    ``echo`` receives each command and its output (the demo prints them; tests collect).
+    """
+
+    def __init__(self, data_dir: Path, echo: Callable[[str], None] | None = None) -> None:
+        self.data_dir = data_dir
+        self.echo = echo or (lambda _text: None)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.env = dict(os.environ)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.data_dir / "up.log"
+        with open(log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [
+                    str(BIN / "sliceplane"),
+                    "up",
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--listen",
+                    "127.0.0.1:0",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "cluster is up" in log_path.read_text(errors="replace"):
+                break
+            if self.proc.poll() is not None:
+                raise DemoError("sliceplane up exited:\n" + log_path.read_text(errors="replace"))
+            time.sleep(0.1)
+        else:
+            raise DemoError(f"sliceplane up did not start in {timeout:.0f}s; see {log_path}")
+        self.env.update(
+            KUBECONFIG=str(self.data_dir / "kubeconfig"),
+            KUBECACHEDIR=str(self.data_dir / "kubectl-cache"),
+        )
+        self.env.pop("KUBERNETES_SERVICE_HOST", None)
+        # Any Ready node will do: after a restart a node stopped on purpose stays stopped.
+        self.wait(
+            lambda: any(
+                _condition(n, "Ready") == "True" for n in self.json("get", "nodes")["items"]
+            ),
+            "a Ready node",
+        )
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+
+    # ------------------------------------------------------------------ kubectl
+
+    def kubectl(self, *args: str, stdin: str | None = None, show: bool = True) -> str:
+        res = subprocess.run(
+            [str(BIN / "kubectl"), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=120,
+        )
+        out = (res.stdout + res.stderr).rstrip()
+        if show:
+            shown = "kubectl " + " ".join(args) + (" <<EOF … EOF" if stdin else "")
+            self.echo(f"$ {shown}" + (f"\n{out}" if out else ""))
+        return out
+
+    def json(self, *args: str) -> Any:
+        res = subprocess.run(
+            [str(BIN / "kubectl"), *args, "-o", "json"],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=120,
+        )
+        if res.returncode != 0:
+            raise DemoError(res.stderr.strip())
+        return json.loads(res.stdout)
+
+    def wait(self, check: Callable[[], Any], what: str, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if check():
+                    return
+            except DemoError:
+                pass
+            time.sleep(0.25)
+        raise DemoError(f"timed out waiting for {what}")
+
+    def slices(self, service: str = "payments-api") -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.json(
+            "get", "endpointslices", "-l", f"kubernetes.io/service-name={service}"
+        )["items"]
+        return items
+
+    def endpoints(self, service: str = "payments-api") -> list[dict[str, Any]]:
+        return [ep for s in self.slices(service) for ep in s["endpoints"]]
+
+    # ------------------------------------------------------------------ steps
+
+    def step_nodes(self) -> str:
+        return self.kubectl("get", "nodes", "-L", "topology.kubernetes.io/zone")
+
+    def step_deploy(self) -> str:
+        out = self.kubectl("apply", "-f", "-", stdin=PAYMENTS)
+        out += "\n" + self.kubectl("rollout", "status", "deployment/payments-api", "--timeout=120s")
+        self.wait(
+            lambda: sum(ep["conditions"]["ready"] for ep in self.endpoints()) == 6,
+            "6 ready endpoints",
+        )
+        return out
+
+    def step_slices(self) -> str:
+        return self.kubectl(*SLICES)
+
+    def step_describe(self) -> str:
+        name = self.slices()[0]["metadata"]["name"]
+        return self.kubectl("describe", "endpointslice", name)
+
+    def step_scale(self, replicas: int = 300) -> str:
+        out = self.kubectl("scale", "deployment", "payments-api", f"--replicas={replicas}")
+        self.wait(
+            lambda: sum(ep["conditions"]["ready"] for ep in self.endpoints()) == replicas,
+            f"{replicas} ready endpoints",
+            300,
+        )
+        return out + "\n" + self.kubectl(*SLICES)
+
+    def step_fail_readiness(self, count: int = 3) -> list[str]:
+        pods = sorted(
+            p["metadata"]["name"]
+            for p in self.json("get", "pods", "-l", "app=payments-api")["items"]
+        )[:count]
+        for pod in pods:
+            self.kubectl("annotate", "pod", pod, "sliceplane.io/ready=false", "--overwrite")
+
+        def not_ready() -> bool:
+            by_pod = {ep["targetRef"]["name"]: ep for ep in self.endpoints()}
+            return all(by_pod.get(p, {}).get("conditions", {}).get("ready") is False for p in pods)
+
+        self.wait(not_ready, "endpoints not ready")
+        self.kubectl(
+            "get",
+            "pods",
+            "-l",
+            "app=payments-api",
+            "--field-selector",
+            f"metadata.name={pods[0]}",
+        )
+        return pods
+
+    def step_terminate(self) -> tuple[str, list[dict[str, Any]]]:
+        pod = sorted(
+            p["metadata"]["name"]
+            for p in self.json("get", "pods", "-l", "app=payments-api")["items"]
+            if not p["metadata"].get("deletionTimestamp")
+        )[-1]
+        self.kubectl("delete", "pod", pod, "--wait=false")
+        seen: list[dict[str, Any]] = []
+
+        def terminating() -> bool:
+            for ep in self.endpoints():
+                if ep["targetRef"]["name"] == pod:
+                    seen.append(ep["conditions"])
+                    return bool(ep["conditions"].get("terminating"))
+            return False
+
+        self.wait(terminating, "a terminating endpoint", 30)
+        self.kubectl(
+            "get",
+            "endpointslices",
+            "-l",
+            "kubernetes.io/service-name=payments-api",
+            "-o",
+            'jsonpath={range .items[*].endpoints[?(@.targetRef.name=="' + pod + '")]}'
+            '{.targetRef.name}{" "}{.conditions}{"\\n"}{end}',
+        )
+        self.wait(
+            lambda: all(ep["targetRef"]["name"] != pod for ep in self.endpoints()),
+            "the deleted pod to leave the slices",
+            60,
+        )
+        return pod, seen
+
+    def step_node_stop(self, node: str = "node-2") -> int:
+        self.echo(f"$ sliceplane node stop {node}")
+        res = subprocess.run(
+            [str(BIN / "sliceplane"), "node", "stop", node, "--kubeconfig", self.env["KUBECONFIG"]],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        self.echo(res.stdout.rstrip() or res.stderr.rstrip())
+
+        def on_node() -> list[dict[str, Any]]:
+            return [ep for ep in self.endpoints() if ep.get("nodeName") == node]
+
+        self.wait(
+            lambda: on_node() and all(not ep["conditions"]["ready"] for ep in on_node()),
+            f"endpoints on {node} not ready",
+            60,
+        )
+        self.kubectl("get", "nodes")
+        return len(on_node())
+
+    def step_typo(self) -> str:
+        self.kubectl("apply", "-f", "-", stdin=TYPO_SERVICE)
+        self.wait(lambda: len(self.slices("payments-typo")) == 1, "the placeholder slice")
+        out = self.kubectl(
+            "get", "endpointslices", "-l", "kubernetes.io/service-name=payments-typo"
+        )
+        out += "\n" + self.kubectl("describe", "service", "payments-typo")
+        return out
+
+
+def _condition(obj: dict[str, Any], kind: str) -> str | None:
+    for c in (obj.get("status") or {}).get("conditions") or []:
+        if c.get("type") == kind:
+            return str(c.get("status"))
+    return None
 
 
 def _say(text: str) -> None:
     print(f"\n\033[1m# {text}\033[0m", flush=True)
 
 
-def _run(env: dict[str, str], *args: str, stdin: str | None = None) -> None:
-    shown = "kubectl " + " ".join(args) + (" <<EOF ... EOF" if stdin else "")
-    print(f"$ {shown}", flush=True)
-    res = subprocess.run(
-        [str(BIN / "kubectl"), *args], input=stdin, capture_output=True, text=True, env=env
-    )
-    out = (res.stdout + res.stderr).rstrip()
-    if out:
-        print(out, flush=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sliceplane-demo", description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=Path("data/demo"))
-    parser.add_argument("--keep", action="store_true", help="leave the API server running")
+    parser.add_argument("--keep", action="store_true", help="leave the cluster running")
     args = parser.parse_args(argv)
     data_dir: Path = args.data_dir
     if data_dir.exists():
         shutil.rmtree(data_dir)
-    data_dir.mkdir(parents=True)
-    cache = data_dir / "kubectl-cache"
-    log = open(data_dir / "apiserver.log", "w")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(
-        [
-            str(BIN / "sliceplane"),
-            "apiserver",
-            "--data-dir",
-            str(data_dir),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-        start_new_session=args.keep,
-    )
-    assert proc.stdout is not None
-    url = ""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not url:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        m = re.search(r"listening on (\S+)", line)
-        if m:
-            url = m.group(1)
-    if not url:
-        print("error: the API server did not start; see " + str(data_dir / "apiserver.log"))
-        proc.kill()
-        return 1
-    env = dict(os.environ, KUBECONFIG=str(data_dir / "kubeconfig"), KUBECACHEDIR=str(cache))
-    env.pop("KUBERNETES_SERVICE_HOST", None)
+    walk = Walkthrough(data_dir, echo=lambda text: print(text, flush=True))
     try:
-        _say(f"sliceplane's API server is up at {url}; the real kubectl talks to it")
-        _run(env, "get", "namespaces")
-        _run(env, "api-resources")
+        _say("Starting a local cluster: API server, controllers, 3 simulated nodes")
+        walk.start()
+        walk.step_nodes()
         _say("A Deployment of 6 replicas and a Service in front of it")
-        _run(env, "apply", "-f", "-", stdin=DEPLOYMENT)
-        _run(env, "get", "deployments,services", "-o", "wide")
-        _say("Publish the backends as an EndpointSlice (the controller will do this)")
-        _run(env, "apply", "-f", "-", stdin=SLICE)
-        _run(env, "get", "endpointslices", "-l", "kubernetes.io/service-name=payments-api")
-        _run(env, "describe", "endpointslice", "payments-api-manual")
-        _run(env, "describe", "service", "payments-api")
-        _say("The API server validates slices like upstream does")
-        _run(env, "apply", "-f", "-", stdin=BAD_SLICE)
-        _say("Scale and label like on any cluster")
-        _run(env, "scale", "deployment", "payments-api", "--replicas=300")
-        _run(env, "label", "service", "payments-api", "tier=backend")
-        _run(env, "get", "services", "--show-labels")
-        _say("Deleting the Service")
-        _run(env, "delete", "service", "payments-api")
-        _run(env, "get", "services")
-    finally:
-        if args.keep:
-            print(
-                f"\nThe API server keeps running (pid {proc.pid}). Keep exploring:\n"
-                f"  export KUBECONFIG={data_dir / 'kubeconfig'}\n"
-                f"  {BIN / 'kubectl'} get endpointslices -A\n"
-                f"Stop it with: kill {proc.pid}"
-            )
-        else:
-            proc.terminate()
-            proc.wait(15)
-            print(
-                "\nDone. Run `make demo ARGS=--keep` to leave the server running and keep "
-                "exploring with kubectl."
-            )
+        walk.step_deploy()
+        _say("The EndpointSlice controller published the ready pods")
+        walk.step_slices()
+        walk.step_describe()
+        _say("Scale to 300: slices hold at most 100 endpoints each")
+        walk.step_scale(300)
+        _say("Three pods fail their readiness check: their endpoints turn ready=false")
+        walk.step_fail_readiness(3)
+        _say("Deleting a pod: its endpoint is terminating (serving, not ready), then gone")
+        walk.step_terminate()
+        _say("A node fails: every endpoint on it goes not ready")
+        walk.step_node_stop("node-2")
+        _say("A Service whose selector matches nothing keeps an empty placeholder slice")
+        walk.step_typo()
+    except DemoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        walk.stop()
+        return 1
+    if args.keep:
+        assert walk.proc is not None
+        print(
+            f"\nThe cluster keeps running (pid {walk.proc.pid}). Keep exploring:\n"
+            f"  export KUBECONFIG={data_dir / 'kubeconfig'}\n"
+            f"  {BIN / 'kubectl'} get endpointslices -A\n"
+            f"  {BIN / 'kubectl'} describe service payments-api\n"
+            f"  {BIN / 'sliceplane'} node start node-2 --kubeconfig $KUBECONFIG\n"
+            f"Stop it with: kill {walk.proc.pid}"
+        )
+    else:
+        walk.stop()
+        print("\nDone. `make demo ARGS=--keep` leaves the cluster running to keep exploring.")
     return 0
 
 
