@@ -252,3 +252,72 @@ async def test_leader_election_one_writer_and_handover(
 
 def _holder_is(identity: str, proc: subprocess.Popen[str]) -> bool:
     return f"_{proc.pid}_" in identity
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_debug_endpoint_explains_missing_pods_and_metrics(
+    client: Client, ns: str, apiserver: ServerProcess
+) -> None:
+    import aiohttp
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            str(BIN / "sliceplane"),
+            "controller",
+            "--kubeconfig",
+            str(apiserver.kubeconfig),
+            "--controllers",
+            "endpointslice",
+            "--metrics-bind-address",
+            f"127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await client.create(
+            "services",
+            {
+                "metadata": {"name": "dbg"},
+                "spec": {"selector": {"app": "dbg"}, "ports": [{"port": 80, "targetPort": 8080}]},
+            },
+            ns,
+        )
+        await ready_pod(client, ns, "good", "10.9.0.1", {"app": "dbg"})
+        await ready_pod(client, ns, "typo", "10.9.0.2", {"app": "dgb"})
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as http:
+
+            async def explained() -> bool:
+                try:
+                    async with http.get(f"{base}/debug/endpointslice/{ns}/dbg") as resp:
+                        if resp.status != 200:
+                            return False
+                        doc = await resp.json()
+                except aiohttp.ClientError:
+                    return False
+                return {p["name"] for p in doc["pods"]} == {"good", "typo"}
+
+            await eventually(explained)
+            async with http.get(f"{base}/debug/endpointslice/{ns}/dbg") as resp:
+                doc = await resp.json()
+            verdicts = {p["name"]: p for p in doc["pods"]}
+            assert verdicts["good"]["receives_traffic"] is True
+            assert verdicts["typo"]["published"] is False
+            assert verdicts["typo"]["reasons"][0]["code"] == "SelectorMismatch"
+            assert "app=dbg (pod has app=dgb)" in verdicts["typo"]["reasons"][0]["message"]
+            async with http.get(f"{base}/metrics") as resp:
+                text = await resp.text()
+            assert 'endpoint_slice_controller_syncs_total{result="success"}' in text
+            async with http.get(f"{base}/healthz") as resp:
+                assert await resp.text() == "ok"
+    finally:
+        stop(proc)

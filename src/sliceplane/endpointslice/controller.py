@@ -16,6 +16,7 @@ from typing import Any
 
 from sliceplane.api import errors
 from sliceplane.client.client import Client
+from sliceplane.endpointslice.explain import ServiceExplanation, explain_service
 from sliceplane.endpointslice.hints import make_hints_pass
 from sliceplane.endpointslice.metrics import EndpointSliceMetrics
 from sliceplane.endpointslice.reconciler import ReconcilerOptions, plan_service
@@ -118,6 +119,7 @@ class EndpointSliceController:
         self.slices.add_handler(self._on_slice_add, self._on_slice_update, self._on_slice_delete)
         self.nodes.add_handler(self._on_node, self._on_node_update, self._on_node)
         self.syncs_done = 0
+        self._hint_events: dict[str, list[str]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -238,6 +240,7 @@ class EndpointSliceController:
             self.trigger.delete_service(ns, name)
             self.tracker.delete_service(ns, name)
             self.metrics.forget_service(key)
+            self._hint_events.pop(key, None)
             if self.topology is not None:
                 for family in ("IPv4", "IPv6"):
                     self.topology.remove_hints(key, family)
@@ -267,6 +270,7 @@ class EndpointSliceController:
         )
         for ev in plan.events:
             self.recorder.event(svc, ev.type, ev.reason, ev.message)
+        self._hint_events[key] = [e.message for e in plan.events if "Hints" in e.reason]
         try:
             await self.apply(svc, plan)
         except Exception as exc:
@@ -280,6 +284,17 @@ class EndpointSliceController:
         self._record_metrics(key, svc, plan, len(slices))
         if plan.errors:
             raise RuntimeError("; ".join(plan.errors))
+
+    def explain(self, namespace: str, name: str) -> ServiceExplanation | None:
+        """Why each candidate pod is (not) an endpoint of the Service, from the caches."""
+        key = f"{namespace}/{name}"
+        svc = self.services.store.get(key)
+        if svc is None:
+            return None
+        nodes = {str((n.get("metadata") or {}).get("name")): n for n in self.nodes.store.list()}
+        return explain_service(
+            svc, self.pods.store.list(), nodes, hint_events=self._hint_events.get(key, ())
+        )
 
     async def apply(self, svc: Obj, plan: Plan) -> None:
         """Make the planned calls in order; the first failure stops the rest."""

@@ -159,6 +159,14 @@ class Manager:
     factory: InformerFactory | None = None
     leading: asyncio.Event = field(default_factory=asyncio.Event)
 
+    def explain(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The EndpointSlice controller's explanation for a Service (None if unknown)."""
+        es = self.controllers.get("endpointslice")
+        if not isinstance(es, EndpointSliceController):
+            return None
+        found = es.explain(namespace, name)
+        return None if found is None else found.to_dict()
+
     def registries(self) -> list[CollectorRegistry]:
         out = []
         for c in self.controllers.values():
@@ -227,9 +235,13 @@ class LeadershipLost(RuntimeError):
 
 
 async def serve_metrics(
-    address: str, registries: Callable[[], list[CollectorRegistry]], healthy: Callable[[], bool]
+    address: str,
+    registries: Callable[[], list[CollectorRegistry]],
+    healthy: Callable[[], bool],
+    explain: Callable[[str, str], dict[str, Any] | None] | None = None,
 ) -> web.AppRunner:
-    """``/metrics`` and ``/healthz`` on ``host:port`` (plain HTTP, loopback by default)."""
+    """``/metrics``, ``/healthz`` and ``/debug/endpointslice/<ns>/<service>`` (why each pod
+    is or is not an endpoint) on ``host:port`` (plain HTTP, loopback by default)."""
 
     async def metrics(_: web.Request) -> web.Response:
         body = b"".join(generate_latest(r) for r in registries())
@@ -238,9 +250,18 @@ async def serve_metrics(
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok" if healthy() else "not ok", status=200 if healthy() else 500)
 
+    async def debug(request: web.Request) -> web.Response:
+        if explain is None:
+            return web.json_response({"error": "no EndpointSlice controller here"}, status=404)
+        doc = explain(request.match_info["namespace"], request.match_info["name"])
+        if doc is None:
+            return web.json_response({"error": "service not found in the cache"}, status=404)
+        return web.json_response(doc)
+
     app = web.Application()
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/debug/endpointslice/{namespace}/{name}", debug)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     host, _, port = address.rpartition(":")
@@ -260,7 +281,10 @@ async def run(
         if config.metrics_bind_address:
             try:
                 runner = await serve_metrics(
-                    config.metrics_bind_address, manager.registries, lambda: True
+                    config.metrics_bind_address,
+                    manager.registries,
+                    lambda: True,
+                    manager.explain,
                 )
             except OSError as exc:
                 raise ConfigError(
