@@ -837,7 +837,7 @@ class Registry:
         if grace == 0 and not finalizers:
             deleted = await self._remove(info, key, current.rv)
             return deleted.obj, True
-        stored = await self.store.update(info.plural, key, new, expect_rv=current.rv)
+        stored = await self._store_update(info, key, new, current.rv)
         return stored.obj, False
 
     @staticmethod
@@ -863,8 +863,16 @@ class Registry:
         new.setdefault("status", {})["phase"] = "Terminating"
         if opts.dry_run:
             return new, False
-        stored = await self.store.update(info.plural, key, new, expect_rv=current.rv)
+        stored = await self._store_update(info, key, new, current.rv)
         return stored.obj, False
+
+    async def _store_update(self, info: ResourceInfo, key: Key, obj: Obj, expect_rv: int) -> Stored:
+        try:
+            return await self.store.update(info.plural, key, obj, expect_rv=expect_rv)
+        except KeyNotFound:
+            raise errors.NotFound.for_object(info.plural, info.group, key[1]) from None
+        except RevisionConflict:
+            raise errors.Conflict.modified(info.plural, info.group, key[1]) from None
 
     async def _remove(self, info: ResourceInfo, key: Key, expect_rv: int) -> Stored:
         try:
