@@ -35,3 +35,12 @@ async def test_binding_sets_node_once(apiserver: ServerProcess) -> None:
             await client.request("POST", path, body=binding)
         assert 'is already assigned to node "node-9"' in again.value.message
         await client.delete("namespaces", ns)
+
+
+async def test_watch_from_a_future_resource_version_times_out(apiserver: ServerProcess) -> None:
+    async with await Client.connect(apiserver.kubeconfig) as client:
+        current = int((await client.list("namespaces")).resource_version)
+        with pytest.raises(errors.Timeout) as exc:
+            async for _ in client.watch("namespaces", resource_version=str(current + 10_000)):
+                pass
+        assert f"Too large resource version: {current + 10_000}" in exc.value.message

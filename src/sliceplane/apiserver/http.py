@@ -493,6 +493,24 @@ class APIServerApp:
             since = list_rv
         elif since is None:
             since = self.store.revision
+        if since > self.store.revision:
+            # Like the watch cache: wait briefly for a revision from the future to arrive.
+            deadline = time.monotonic() + 3.0
+            while since > self.store.revision and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            if since > self.store.revision:
+                raise errors.Timeout(
+                    f"Too large resource version: {since}, current: {self.store.revision}",
+                    {
+                        "causes": [
+                            {
+                                "reason": "ResourceVersionTooLarge",
+                                "message": "Too large resource version",
+                            }
+                        ],
+                        "retryAfterSeconds": 1,
+                    },
+                )
         try:
             watcher = self.store.watch(info.plural, ns if info.namespaced else None, since)
         except TooOld as exc:
