@@ -1,12 +1,15 @@
 """API server benchmark: write throughput, list latency, watch fan-out, memory.
 
 Runs one workload against sliceplane's API server (started here, HTTPS + token, SQLite with
-synchronous=FULL) and, with ``--against KUBECONFIG``, the same workload against another
-server (e.g. kube-apiserver + etcd from ``sliceplane testenv``), then prints both and the
-ratios. Figures only: nothing here asserts a time.
+synchronous=FULL) and then the identical workload against upstream, either kube-apiserver +
+etcd started here with ``--upstream`` (``sliceplane.testenv.ControlPlane``, the pinned
+version, etcd fsyncing every commit like synchronous=FULL) or any server given with
+``--against KUBECONFIG``. Prints both columns and the ratio sliceplane / upstream, with
+which direction is better on each row. Figures only: nothing here asserts a time.
 
-    .venv/bin/python bench/apiserver.py                 # quick: 10k pods
-    .venv/bin/python bench/apiserver.py --pods 100000   # the 100k list figure
+    .venv/bin/python bench/apiserver.py --upstream                # 10k pods, both servers
+    .venv/bin/python bench/apiserver.py --upstream --quick        # 2k pods, smoke run
+    .venv/bin/python bench/apiserver.py --upstream --pods 100000  # the 100k list figure
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sliceplane.client.client import Client
+from sliceplane.testenv.controlplane import ControlPlane
 
 BIN = Path(sys.executable).parent
 
@@ -73,10 +77,24 @@ async def _pool(n: int, concurrency: int, fn: Any) -> float:
     return time.perf_counter() - started
 
 
+# Which way is better on each row (for the ratio column): "higher" or "lower".
+BETTER = {
+    "creates/s": "higher",
+    "updates/s (merge patch)": "higher",
+    "list all pods p50 ms": "lower",
+    "list 500 p50 ms": "lower",
+    "list with label selector ms": "lower",
+    "server RSS MiB": "lower",
+    "server peak RSS MiB": "lower",
+    "server CPU s (whole workload)": "lower",
+}
+
+
 async def run_workload(
-    kubeconfig: Path, label: str, pods: int, concurrency: int, watchers: int, pid: int | None
+    kubeconfig: Path, label: str, pods: int, concurrency: int, watchers: int, pids: list[int]
 ) -> Result:
     res = Result(label)
+    cpu0 = sum(cpu_seconds(p) for p in pids)
     ns = f"bench-{int(time.time())}"
     async with await Client.connect(kubeconfig) as client:
         await client.create("namespaces", {"metadata": {"name": ns}})
@@ -146,8 +164,10 @@ async def run_workload(
         elapsed = time.perf_counter() - t0
         done.set()
         res.figures[f"watch events/s delivered ({watchers} watchers)"] = sum(received) / elapsed
-        if pid is not None:
-            res.figures["server RSS MiB"] = rss_mib(pid)
+        if pids:
+            res.figures["server RSS MiB"] = sum(rss_mib(p) for p in pids)
+            res.figures["server peak RSS MiB"] = sum(rss_mib(p, "VmHWM:") for p in pids)
+            res.figures["server CPU s (whole workload)"] = sum(cpu_seconds(p) for p in pids) - cpu0
         try:
             await client.delete("namespaces", ns)
         except Exception:
@@ -155,12 +175,19 @@ async def run_workload(
     return res
 
 
-def rss_mib(pid: int) -> float:
+def rss_mib(pid: int, field: str = "VmRSS:") -> float:
     with open(f"/proc/{pid}/status") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (children not included)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_sliceplane(data_dir: Path) -> subprocess.Popen[str]:
@@ -189,24 +216,29 @@ def start_sliceplane(data_dir: Path) -> subprocess.Popen[str]:
     raise SystemExit("sliceplane apiserver did not start")
 
 
+def better(name: str) -> str:
+    return BETTER.get(name, "higher" if name.endswith("/s") or "/s " in name else "lower")
+
+
 def report(results: list[Result]) -> None:
-    names = list(results[0].figures)
+    names = list(dict.fromkeys(n for r in results for n in r.figures))
     width = max(len(n) for n in names) + 2
-    header = f"{'':<{width}}" + "".join(f"{r.name:>22}" for r in results)
+    header = f"{'':<{width}}" + "".join(f"{r.name:>14}" for r in results)
     if len(results) == 2:
-        header += f"{'ratio (sp/upstream)':>22}"
+        header += f"{'sp/upstream':>13}  better"
     print(header)
     for n in names:
-        row = f"{n:<{width}}" + "".join(f"{r.figures.get(n, float('nan')):>22.1f}" for r in results)
+        row = f"{n:<{width}}" + "".join(f"{r.figures.get(n, float('nan')):>14.1f}" for r in results)
         if len(results) == 2:
             a, b = results[0].figures.get(n), results[1].figures.get(n)
             if a and b:
-                row += f"{a / b:>22.2f}"
+                row += f"{a / b:>13.2f}  {better(n)}"
         print(row)
 
 
 async def amain(args: argparse.Namespace) -> None:
     results = []
+    print(f"load before: {load()}", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="sliceplane-bench-"))
     proc = start_sliceplane(tmp)
     try:
@@ -217,14 +249,28 @@ async def amain(args: argparse.Namespace) -> None:
                 args.pods,
                 args.concurrency,
                 args.watchers,
-                proc.pid,
+                [proc.pid],
             )
         )
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
         shutil.rmtree(tmp, ignore_errors=True)
-    if args.against:
+    print(f"load after sliceplane: {load()}", flush=True)
+    if args.upstream:
+        # etcd keeps its default fsync per commit: the same durability as synchronous=FULL.
+        with ControlPlane(unsafe_no_fsync=False) as cp:
+            results.append(
+                await run_workload(
+                    cp.kubeconfig,
+                    f"k8s {cp.version}",
+                    args.pods,
+                    args.concurrency,
+                    args.watchers,
+                    [cp.pids["etcd"], cp.pids["kube-apiserver"]],
+                )
+            )
+    elif args.against:
         results.append(
             await run_workload(
                 Path(args.against),
@@ -232,11 +278,19 @@ async def amain(args: argparse.Namespace) -> None:
                 args.pods,
                 args.concurrency,
                 args.watchers,
-                args.against_pid,
+                list(args.against_pid or []),
             )
         )
-    print(f"\npods={args.pods} concurrency={args.concurrency} cpus={os.cpu_count()}")
+    print(f"load after: {load()}", flush=True)
+    print(
+        f"\npods={args.pods} concurrency={args.concurrency} watchers={args.watchers} "
+        f"cpus={os.cpu_count()}"
+    )
     report(results)
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
@@ -244,9 +298,23 @@ def main() -> None:
     p.add_argument("--pods", type=int, default=10_000)
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--watchers", type=int, default=50)
+    p.add_argument("--quick", action="store_true", help="2,000 pods (a smoke run)")
+    p.add_argument(
+        "--upstream",
+        action="store_true",
+        help="also start kube-apiserver + etcd (ControlPlane) and run the same workload",
+    )
     p.add_argument("--against", help="kubeconfig of another API server to compare with")
-    p.add_argument("--against-pid", type=int, help="its process id, for the memory figure")
-    asyncio.run(amain(p.parse_args()))
+    p.add_argument(
+        "--against-pid",
+        type=int,
+        action="append",
+        help="its process ids (repeat for etcd), for the memory and CPU figures",
+    )
+    args = p.parse_args()
+    if args.quick:
+        args.pods = min(args.pods, 2_000)
+    asyncio.run(amain(args))
 
 
 if __name__ == "__main__":

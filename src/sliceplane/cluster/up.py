@@ -9,6 +9,10 @@ machine's two cores; the API server's durability does not depend on the controll
 Node failure is driven through the API, so kubectl can do it too: annotate a node
 ``sliceplane.io/stopped=true`` (``sliceplane node stop NAME`` does that) and its simulated
 kubelet stops; remove the annotation to bring it back.
+
+With ``--runtime process`` the containers of scheduled pods run as real local processes
+(:mod:`sliceplane.workloads.processruntime`); the simulated nodes then keep only their
+Node objects and heartbeats.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from sliceplane.machinery.factory import InformerFactory
 from sliceplane.manager.manager import ALL_CONTROLLERS, Manager, ManagerConfig
 from sliceplane.workloads.deployment import DeploymentController
 from sliceplane.workloads.nodes import NodesOptions, SimulatedNodes
+from sliceplane.workloads.processruntime import ProcessRuntime, ProcessRuntimeOptions
 from sliceplane.workloads.replicaset import ReplicaSetController
 from sliceplane.workloads.scheduler import Scheduler
 
@@ -53,6 +58,9 @@ class ClusterConfig:
     zones: tuple[str, ...] = ("zone-a", "zone-b", "zone-c")
     runtime: str = "simulated"
     """``simulated`` (no processes) or ``process`` (real local processes)."""
+    process: ProcessRuntimeOptions = field(default_factory=ProcessRuntimeOptions)
+    """Settings of the process runtime (``runtime == "process"``); its pod processes log
+    to ``DATA_DIR/pods/<ns>_<name>_<uid>/<container>.log``."""
     max_endpoints_per_slice: int = 100
     insecure_http: bool = False
     service_cidr: str = "10.96.0.0/12"
@@ -139,6 +147,7 @@ class LocalCluster:
         self.apiserver = APIServerProcess(config)
         self.client: Client | None = None
         self.nodes: SimulatedNodes | None = None
+        self.runtime: ProcessRuntime | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._factory: InformerFactory | None = None
         self.failed = asyncio.Event()
@@ -153,14 +162,23 @@ class LocalCluster:
         await wait_ready(client)
         clock = RealClock()
         factory = self._factory = InformerFactory(client, clock)
-        if self.config.runtime == "process":
-            raise ClusterError("--runtime process is not available yet; use simulated")
+        process = self.config.runtime == "process"
         self.nodes = SimulatedNodes(
             client,
             factory,
             clock,
-            NodesOptions(count=self.config.nodes, zones=self.config.zones),
+            NodesOptions(count=self.config.nodes, zones=self.config.zones, manage_pods=not process),
         )
+        if process:
+            # The nodes keep Node objects and heartbeats; the runtime owns their pods.
+            self.runtime = ProcessRuntime(
+                client,
+                factory,
+                clock,
+                self.nodes,
+                self.config.data_dir / "pods",
+                self.config.process,
+            )
         manager = Manager(
             ManagerConfig(
                 controllers=self.config.controllers,
@@ -178,6 +196,8 @@ class LocalCluster:
             "endpoint-controllers": lambda: manager.run_with_factory(factory),
             "node-switch": lambda: self._watch_node_switches(factory),
         }
+        if self.runtime is not None:
+            parts["process-runtime"] = self.runtime.run
         factory.informer("nodes")  # make sure it exists before the factory starts
         factory.start()
         for name, run in parts.items():
@@ -232,6 +252,8 @@ class LocalCluster:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks.clear()
+        if self.runtime is not None:
+            await self.runtime.shutdown()  # no pod process outlives `sliceplane up`
         if self._factory is not None:
             await self._factory.stop()
         if self.client is not None:
@@ -250,6 +272,12 @@ def usage_text(cluster: LocalCluster) -> str:
         f"  {kubectl} expose deployment web --port=80\n"
         f"  {kubectl} get endpointslices -l kubernetes.io/service-name=web\n"
         "Stop with Ctrl-C; `sliceplane up` on the same --data-dir brings everything back."
+        + (
+            f"\nPods run as local processes (containers need a `command`); logs in "
+            f"{cluster.config.data_dir / 'pods'}"
+            if cluster.runtime is not None
+            else ""
+        )
     )
 
 

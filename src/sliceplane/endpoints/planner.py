@@ -18,8 +18,11 @@ Rules kept from upstream (reference §3.2, §2.5, §2.6):
 * Over 1000 addresses the object is truncated (ready addresses first, each subset keeping
   its proportional share) and annotated ``endpoints.kubernetes.io/over-capacity:
   truncated``.
+* Labels are the Service's plus the headless label when it has no cluster IP, and
+  ``endpoints.kubernetes.io/managed-by: endpoint-controller``.
 * Nothing is written when subsets (ignoring targetRef resourceVersions), labels (ignoring
-  the headless label) and the capacity annotation already agree.
+  the headless label, the managed-by label must be present) and the capacity annotation
+  already agree.
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ from typing import Any, Literal
 
 from sliceplane.api.subsets import repack_subsets
 from sliceplane.api.wellknown import ANNOTATION_TRIGGER_TIME, LABEL_HEADLESS, Obj
+
+LABEL_ENDPOINTS_MANAGED_BY = "endpoints.kubernetes.io/managed-by"
+"""Set on every Endpoints object the controller writes (upstream ``LabelManagedBy``)."""
+ENDPOINTS_CONTROLLER_NAME = "endpoint-controller"
+"""Its value (upstream ``ControllerName`` of ``pkg/controller/endpoint``)."""
 
 MAX_CAPACITY = 1000
 """Most addresses (ready plus not ready) one Endpoints object carries (``maxCapacity``)."""
@@ -336,9 +344,11 @@ def plan_endpoints(
     create = existing is None or not existing.get("metadata", {}).get("resourceVersion")
     if existing is not None and not create:
         current_labels = dict(existing["metadata"].get("labels") or {})
+        managed_by = current_labels.pop(LABEL_ENDPOINTS_MANAGED_BY, None)
         current_labels.pop(LABEL_HEADLESS, None)
         if (
-            subsets_equal(existing.get("subsets"), subsets)
+            managed_by == ENDPOINTS_CONTROLLER_NAME
+            and subsets_equal(existing.get("subsets"), subsets)
             and current_labels == service_labels
             and _capacity_annotation_correct(existing)
         ):
@@ -377,6 +387,7 @@ def plan_endpoints(
         labels.pop(LABEL_HEADLESS, None)
     else:
         labels[LABEL_HEADLESS] = ""
+    labels[LABEL_ENDPOINTS_MANAGED_BY] = ENDPOINTS_CONTROLLER_NAME
 
     if subsets:
         new["subsets"] = subsets

@@ -135,6 +135,11 @@ class NodesOptions:
     """``status.nodeInfo.kubeletVersion`` (``kubectl get nodes`` VERSION column)."""
     record_events: bool = True
     """Write node and pod Events (NodeReady, NodeNotReady)."""
+    manage_pods: bool = True
+    """Run the simulated kubelet for pods (statuses, IPs, graceful deletion). False when
+    another agent owns the pods of these nodes (the process runtime): the nodes still
+    register, heartbeat, stop and start, and a stopped node still marks its pods
+    NotReady (that is the node lifecycle controller's part)."""
 
     def node_names(self) -> list[str]:
         if self.names:
@@ -467,7 +472,7 @@ class SimulatedNodes:
 
     def _on_pod(self, pod: Obj) -> None:
         node = self._node_for(pod)
-        if node is None:
+        if node is None or not self.options.manage_pods:
             return
         key = object_key(pod)
         ips = _pod_ips(pod)
@@ -491,7 +496,7 @@ class SimulatedNodes:
     async def sync_pod(self, key: str) -> None:
         """Bring one pod's status in line with the simulated kubelet (level-triggered)."""
         pod = self.pods.store.get(key)
-        if pod is None:
+        if pod is None or not self.options.manage_pods:
             return
         node = self._node_for(pod)
         if node is None or not node.running:

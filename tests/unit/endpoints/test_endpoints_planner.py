@@ -12,6 +12,8 @@ import pytest
 from sliceplane.api.subsets import repack_subsets, sort_subsets
 from sliceplane.endpoints.planner import (
     ANNOTATION_OVER_CAPACITY,
+    ENDPOINTS_CONTROLLER_NAME,
+    LABEL_ENDPOINTS_MANAGED_BY,
     EndpointsPlan,
     find_port,
     format_trigger_time,
@@ -242,7 +244,7 @@ def test_create_object_shape() -> None:
             "metadata": {
                 "name": "foo",
                 "namespace": NS,
-                "labels": {"a": "b"},
+                "labels": {"a": "b", LABEL_ENDPOINTS_MANAGED_BY: "endpoint-controller"},
                 "annotations": {ANNOTATION_TRIGGER_TIME: "2024-05-06T07:08:09.12Z"},
             },
             "subsets": [{"addresses": [address(0)], "ports": [P8080]}],
@@ -302,6 +304,22 @@ def test_headless_label(svc: Obj) -> None:
     assert (LABEL_HEADLESS in labels) == (svc["spec"]["clusterIP"] in ("", "None"))
     # The headless label alone never triggers an update.
     assert plan(svc, [pod(0)], existing_from(result)).verb == "none"
+
+
+def test_managed_by_label_is_required() -> None:
+    """Upstream's labelsCorrectForEndpoints: Endpoints without
+    ``endpoints.kubernetes.io/managed-by: endpoint-controller`` (e.g. written by an older
+    controller) are updated to carry it; the label never counts as a Service label."""
+    current = existing_from(plan(service(labels={"a": "b"}), [pod(0)]))
+    assert current["metadata"]["labels"][LABEL_ENDPOINTS_MANAGED_BY] == ENDPOINTS_CONTROLLER_NAME
+    assert plan(service(labels={"a": "b"}), [pod(0)], current).verb == "none"
+    del current["metadata"]["labels"][LABEL_ENDPOINTS_MANAGED_BY]
+    result = plan(service(labels={"a": "b"}), [pod(0)], current)
+    assert result.verb == "update" and result.obj is not None
+    assert result.obj["metadata"]["labels"] == {
+        "a": "b",
+        LABEL_ENDPOINTS_MANAGED_BY: ENDPOINTS_CONTROLLER_NAME,
+    }
 
 
 def test_no_op_when_semantically_equal() -> None:

@@ -1,4 +1,4 @@
-"""``pods/binding``: how a scheduler places a pod (spec.nodeName cannot be updated)."""
+"""API edges: `pods/binding` (how a scheduler places a pod) and watches from the future."""
 
 from __future__ import annotations
 
