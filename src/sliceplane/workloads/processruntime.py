@@ -1,0 +1,810 @@
+"""The process runtime: containers of pods bound to local nodes run as real processes.
+
+Why: ``sliceplane up --runtime process`` should carry real traffic, so a data plane (the
+proxy, later) has something to route to. Pods are still scheduled onto the simulated
+nodes (:class:`~sliceplane.workloads.nodes.SimulatedNodes` keeps the Node objects, their
+Leases and node stop/start); this runtime plays the kubelet's container half for them:
+it starts each container as a local process group, runs its probes for real, restarts
+it per ``restartPolicy`` with crash-loop back-off, writes the pod status, and on graceful
+deletion stops the processes and confirms the deletion (DELETE with grace 0).
+
+What a process sees (argv, env) is specified in :mod:`sliceplane.workloads.processspec`;
+probe thresholds and back-off in :mod:`sliceplane.workloads.probes`.
+
+Pod addresses (``ProcessRuntimeOptions.pod_addresses``). A pod's processes bind its pod
+IP, and must be able to do so without root. Linux routes all of 127.0.0.0/8 to ``lo``,
+so a per-pod loopback address (``127.244.1.5`` standing for pod-CIDR address
+``10.244.1.5``) always works — but the API server, like upstream's
+``ValidateEndpointIP``, rejects loopback addresses in EndpointSlices, so Services
+selecting such pods get no EndpointSlice (the EndpointSlice controller's writes fail
+``Invalid`` and are retried). When the pod CIDR is routed to ``lo`` as an "AnyIP" local
+route (once, as root: ``ip route add local 10.244.0.0/16 dev lo``), processes can bind
+the real pod-CIDR addresses and everything downstream sees valid endpoints. ``auto``
+(the default) picks ``pod-cidr`` when such a route is present and ``loopback`` otherwise,
+logging which and why; either mode can be forced.
+
+Processes never outlive the runtime: each container runs in its own session (process
+group); the group is SIGKILLed when the main process exits (as a container's PID
+namespace dies with its init), when the pod goes away, and on shutdown. A pid file per
+running container (with the process start time, so a reused pid is never hit) lets the
+next start clean up after a runtime that was SIGKILLed itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from sliceplane.api import errors
+from sliceplane.client.client import Client
+from sliceplane.machinery.clock import Clock
+from sliceplane.machinery.events import EventRecorder
+from sliceplane.machinery.factory import InformerFactory
+from sliceplane.machinery.informer import object_key
+from sliceplane.machinery.workqueue import WorkQueue, run_workers
+from sliceplane.workloads.kubeletstatus import rfc3339
+from sliceplane.workloads.nodes import SimNode, SimulatedNodes
+from sliceplane.workloads.podcidr import IPV4, AddressesExhausted, NodeIPAM, node_pod_cidrs
+from sliceplane.workloads.probes import (
+    BACKOFF_INITIAL,
+    BACKOFF_MAX,
+    BACKOFF_RESET,
+    ProbeSpec,
+    ProbeType,
+    probe_worker,
+    restart_delay,
+    should_restart,
+)
+from sliceplane.workloads.processspec import (
+    CRASH_LOOP,
+    ContainerView,
+    NotRunnable,
+    Terminated,
+    container_env,
+    expand,
+    host_env,
+    loopback_alias,
+    pod_dir_name,
+    process_pod_status,
+    resolve_command,
+    resolve_port,
+    unalias,
+)
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+PodAddresses = Literal["auto", "loopback", "pod-cidr"]
+
+EVENT_COMPONENT: Final = "kubelet"
+DEFAULT_GRACE: Final = 30.0
+PROBE_USER_AGENT: Final = "kube-probe/1.32"
+
+
+@dataclass(slots=True)
+class ProcessRuntimeOptions:
+    """Settings of the process runtime (kubelet defaults where it has one)."""
+
+    pod_addresses: PodAddresses = "auto"
+    """``loopback``, ``pod-cidr`` or ``auto``; see the module docstring."""
+    backoff_initial: float = BACKOFF_INITIAL
+    """Seconds before the second restart of a crashing container (kubelet: 10 s)."""
+    backoff_max: float = BACKOFF_MAX
+    """Cap on the crash-loop back-off (kubelet: 300 s)."""
+    backoff_reset: float = BACKOFF_RESET
+    """A container that ran this long starts its back-off over."""
+    orphan_grace: float = 2.0
+    """Seconds between SIGTERM and SIGKILL for processes of pods that vanished from the
+    API (force-deleted) and on runtime shutdown."""
+    frozen_recheck: float = 1.0
+    """How often pods of a stopped node are looked at again (their status is frozen)."""
+    workers: int = 4
+    """Concurrent pod syncs (status writes)."""
+    record_events: bool = True
+    """Write pod Events (Started, Killing, Unhealthy, BackOff) as a kubelet does."""
+
+
+def pod_cidr_routed(address: str) -> bool:
+    """Whether a process may bind ``address`` (it is local, e.g. via an AnyIP route)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((address, 0))
+        except OSError:
+            return False
+    return True
+
+
+def _normalized(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _normalized(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_normalized(v) for v in value]
+    return value
+
+
+def _pod_ips(pod: Mapping[str, Any]) -> list[str]:
+    return [str(p.get("ip")) for p in (pod.get("status") or {}).get("podIPs") or [] if p.get("ip")]
+
+
+def process_start_time(pid: int) -> str | None:
+    """Field 22 of ``/proc/<pid>/stat`` (start time in clock ticks), or None."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text.rpartition(")")[2].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def _killpg(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def kill_orphans(pods_dir: Path) -> int:
+    """SIGKILL the process groups named by pid files under ``pods_dir`` whose process is
+    still the one that was started (same start time); remove the files. Returns how many
+    groups were signalled."""
+    killed = 0
+    for pid_file in pods_dir.glob("*/*.pid"):
+        try:
+            pid_text, _, started = pid_file.read_text().strip().partition(" ")
+            pid = int(pid_text)
+        except (OSError, ValueError):
+            pid = 0
+            started = ""
+        if pid > 0 and started and process_start_time(pid) == started:
+            _killpg(pid, signal.SIGKILL)
+            killed += 1
+        with contextlib.suppress(OSError):
+            pid_file.unlink()
+    return killed
+
+
+@dataclass(slots=True)
+class ContainerProc:
+    """One container of a running pod: its spec, current view and process."""
+
+    spec: Obj
+    view: ContainerView
+    proc: asyncio.subprocess.Process | None = None
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass(slots=True)
+class PodProcs:
+    """The processes of one pod (one pod UID)."""
+
+    key: str
+    uid: str
+    node: str
+    ips: list[str]
+    """Status addresses, which the processes bind."""
+    ipam_address: str
+    directory: Path
+    pod: Obj
+    """The pod as last seen (for env, probes and events)."""
+    containers: dict[str, ContainerProc] = field(default_factory=dict)
+    stopping: bool = False
+    terminator: asyncio.Task[None] | None = None
+
+
+class ProcessRuntime:
+    """Runs the containers of pods bound to ``nodes`` as local processes; see the module
+    docstring. ``await run()`` until cancelled; ``await shutdown()`` kills everything."""
+
+    def __init__(
+        self,
+        client: Client,
+        factory: InformerFactory,
+        clock: Clock,
+        nodes: SimulatedNodes,
+        pods_dir: Path,
+        options: ProcessRuntimeOptions | None = None,
+    ) -> None:
+        self.client = client
+        self.clock = clock
+        self.sim = nodes
+        self.pods_dir = pods_dir
+        self.options = opts = options or ProcessRuntimeOptions()
+        if opts.pod_addresses not in ("auto", "loopback", "pod-cidr"):
+            raise ValueError(f"pod_addresses must be auto, loopback or pod-cidr, not {opts}")
+        sim_opts = nodes.options
+        if tuple(sim_opts.ip_families) != (IPV4,):
+            raise ValueError("the process runtime supports single-stack IPv4 nodes only")
+        self.cluster_cidr = sim_opts.cidrs.ipv4
+        self.ipam: dict[str, NodeIPAM] = {
+            name: NodeIPAM(node_pod_cidrs(n.index, sim_opts.ip_families, sim_opts.cidrs))
+            for name, n in nodes.nodes.items()
+        }
+        self.mode: Literal["loopback", "pod-cidr"] = self._choose_mode()
+        self.recorder = EventRecorder(client, clock, EVENT_COMPONENT)
+        self.pods = factory.informer("pods")
+        self.queue: WorkQueue[str] = WorkQueue(clock, name="process-runtime")
+        self.running: dict[str, PodProcs] = {}
+        self.status_writes = 0
+        self.deletions = 0
+        self._host_env = host_env(os.environ)
+        self._warned: set[str] = set()
+        self.pods.add_handler(self._on_pod, lambda _old, new: self._on_pod(new), self._on_pod)
+
+    def _choose_mode(self) -> Literal["loopback", "pod-cidr"]:
+        wanted = self.options.pod_addresses
+        if wanted != "auto":
+            return wanted
+        first = next(iter(self.ipam.values()), None)
+        probe = first.allocators[0] if first is not None else None
+        if probe is not None and pod_cidr_routed(str(probe.network.network_address + 2)):
+            log.info(
+                "process runtime: pod CIDR %s is routed locally; pods get pod-CIDR addresses",
+                self.cluster_cidr,
+            )
+            return "pod-cidr"
+        log.warning(
+            "process runtime: pods get loopback addresses (127.x.y.z). The API server rejects "
+            "loopback addresses in EndpointSlices (as upstream does), so Services selecting "
+            "them get no endpoints. For valid pod addresses route the pod CIDR locally once "
+            "(as root: ip route add local %s dev lo) and restart.",
+            self.cluster_cidr,
+        )
+        return "loopback"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self) -> None:
+        self.pods_dir.mkdir(parents=True, exist_ok=True)
+        killed = await asyncio.get_running_loop().run_in_executor(None, kill_orphans, self.pods_dir)
+        if killed:
+            log.warning("process runtime: killed %d processes left by an earlier run", killed)
+        await self.pods.wait_for_sync()
+        try:
+            await run_workers(self.queue, self.options.workers, self.sync_pod, logger=log)
+        finally:
+            await self.shutdown()
+
+    async def shutdown(self) -> None:
+        """Stop every pod's processes (SIGTERM, ``orphan_grace``, SIGKILL); statuses are
+        left as they are, so the next start runs the same pods again."""
+        pods = list(self.running.values())
+        self.running.clear()
+        await asyncio.gather(
+            *(self._stop(pp, self.options.orphan_grace) for pp in pods), return_exceptions=True
+        )
+        with contextlib.suppress(Exception):
+            await self.recorder.flush()
+
+    # ------------------------------------------------------------------ handlers
+
+    def _on_pod(self, pod: Obj) -> None:
+        node = (pod.get("spec") or {}).get("nodeName")
+        key = object_key(pod)
+        if (node and node in self.sim.nodes) or key in self.running:
+            self.queue.add(key)
+
+    # ------------------------------------------------------------------ sync
+
+    async def sync_pod(self, key: str) -> None:
+        """Start, observe or stop one pod's processes and write its status."""
+        pod = self.pods.store.get(key)
+        pp = self.running.get(key)
+        uid = str(((pod or {}).get("metadata") or {}).get("uid") or "")
+        if pp is not None and (pod is None or pp.uid != uid):
+            # Gone from the API (force-deleted) or replaced by a new pod of that name.
+            if pp.terminator is None:
+                self.running.pop(key, None)
+                await self._stop(pp, self.options.orphan_grace)
+                self._release(pp)
+            pp = None
+        if pod is None:
+            return
+        node_name = str((pod.get("spec") or {}).get("nodeName") or "")
+        node = self.sim.nodes.get(node_name)
+        if node is None:
+            return
+        if not node.running:
+            self.queue.add_after(key, self.options.frozen_recheck)
+            return
+        meta = pod.get("metadata") or {}
+        status = pod.get("status") or {}
+        if meta.get("deletionTimestamp"):
+            if pp is None:
+                await self._delete(pod)
+            elif pp.terminator is None:
+                pp.terminator = asyncio.create_task(self._terminate(pp, pod))
+            return
+        if pp is None:
+            if status.get("phase") in ("Succeeded", "Failed"):
+                return
+            pp = self._start_pod(key, pod, node)
+            if pp is None:
+                return
+        pp.pod = pod
+        views = [c.view for c in pp.containers.values()]
+        wanted = process_pod_status(pod, node.view, pp.ips, self.clock.wall(), views)
+        if _normalized(wanted) == _normalized(status):
+            return
+        try:
+            await self.client.patch(
+                "pods",
+                str(meta.get("name")),
+                {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": wanted},
+                str(meta.get("namespace")),
+                subresource="status",
+            )
+        except errors.NotFound:
+            return
+        self.status_writes += 1
+
+    # ------------------------------------------------------------------ starting
+
+    def _address(self, key: str, pod: Obj, node: SimNode) -> tuple[list[str], str] | None:
+        """(status addresses, IPAM address) for a pod: the ones it had (a restart of
+        ``sliceplane up``) when they fit the current mode, otherwise fresh ones."""
+        ipam = self.ipam[node.name]
+        for ip in _pod_ips(pod):
+            base = unalias(ip, self.cluster_cidr) if self.mode == "loopback" else ip
+            if base is not None:
+                ipam.reserve(key, [base])
+        try:
+            allocated = ipam.allocate(key)[0]
+        except AddressesExhausted as exc:
+            log.warning("pod %s: %s", key, exc)
+            return None
+        shown = loopback_alias(allocated) if self.mode == "loopback" else allocated
+        return [shown], allocated
+
+    def _start_pod(self, key: str, pod: Obj, node: SimNode) -> PodProcs | None:
+        addresses = self._address(key, pod, node)
+        if addresses is None:
+            return None
+        ips, allocated = addresses
+        meta = pod.get("metadata") or {}
+        uid = str(meta.get("uid") or "")
+        directory = self.pods_dir / pod_dir_name(
+            str(meta.get("namespace")), str(meta.get("name")), uid
+        )
+        directory.mkdir(parents=True, exist_ok=True)
+        pp = PodProcs(key, uid, node.name, ips, allocated, directory, pod)
+        old_counts = {
+            s.get("name"): s.get("restartCount")
+            for s in (pod.get("status") or {}).get("containerStatuses") or []
+            if isinstance(s, dict)
+        }
+        for c in (pod.get("spec") or {}).get("containers") or []:
+            name = str(c.get("name") or "")
+            count = old_counts.get(name)
+            view = ContainerView(
+                name=name,
+                image=str(c.get("image") or ""),
+                restart_count=count if isinstance(count, int) else 0,
+            )
+            pp.containers[name] = cp = ContainerProc(dict(c), view)
+            cp.task = asyncio.create_task(self._supervise(pp, cp), name=f"container {key}/{name}")
+        self.running[key] = pp
+        return pp
+
+    def _changed(self, pp: PodProcs, cp: ContainerProc, **changes: Any) -> None:
+        cp.view = replace(cp.view, **changes)
+        if not pp.stopping:
+            self.queue.add(pp.key)
+
+    def _event(self, pp: PodProcs, type_: str, reason: str, message: str) -> None:
+        if self.options.record_events and not pp.stopping:
+            self.recorder.event(pp.pod, type_, reason, message)
+
+    # ------------------------------------------------------------------ one container
+
+    async def _supervise(self, pp: PodProcs, cp: ContainerProc) -> None:
+        """Run one container until the pod stops or the restart policy says it is done."""
+        name = cp.view.name
+        policy = str((pp.pod.get("spec") or {}).get("restartPolicy") or "Always")
+        crashes = 0
+        try:
+            env = container_env(pp.pod, cp.spec, pp.ips, self._host_env)
+            argv = resolve_command(cp.spec, env)
+        except NotRunnable as exc:
+            self._changed(pp, cp, state="waiting", reason=exc.reason, message=exc.message)
+            self._event(pp, "Warning", "Failed", f"Error: {exc.message}")
+            return
+        first = True
+        try:
+            while not pp.stopping:
+                if not first:
+                    self._changed(pp, cp, restart_count=cp.view.restart_count + 1)
+                first = False
+                began = self.clock.now()
+                term = await self._run_once(pp, cp, argv, env)
+                if pp.stopping:
+                    return
+                if not should_restart(policy, term.exit_code):
+                    self._changed(
+                        pp, cp, state="terminated", terminated=term, ready=False, started=False
+                    )
+                    return
+                if self.clock.now() - began >= self.options.backoff_reset:
+                    crashes = 0
+                crashes += 1
+                delay = restart_delay(
+                    crashes, self.options.backoff_initial, self.options.backoff_max
+                )
+                if delay > 0:
+                    meta = pp.pod.get("metadata") or {}
+                    message = (
+                        f"back-off {delay:g}s restarting failed container={name} "
+                        f"pod={meta.get('name')}_{meta.get('namespace')}({pp.uid})"
+                    )
+                    self._changed(
+                        pp,
+                        cp,
+                        state="waiting",
+                        reason=CRASH_LOOP,
+                        message=message,
+                        last_terminated=term,
+                        ready=False,
+                        started=False,
+                    )
+                    self._event(pp, "Warning", "BackOff", "Back-off restarting failed container")
+                    await self.clock.sleep(delay)
+                else:
+                    self._changed(pp, cp, last_terminated=term)
+        finally:
+            proc = cp.proc
+            if proc is not None:
+                _killpg(proc.pid, signal.SIGKILL)
+
+    async def _run_once(
+        self, pp: PodProcs, cp: ContainerProc, argv: list[str], env: dict[str, str]
+    ) -> Terminated:
+        """Start the process, probe it until it exits (or liveness kills it)."""
+        name = cp.view.name
+        started_at = rfc3339(self.clock.wall())
+        workdir = cp.spec.get("workingDir")
+        cwd = Path(workdir) if isinstance(workdir, str) and Path(workdir).is_dir() else None
+        log_path = pp.directory / f"{name}.log"
+        try:
+            with open(log_path, "ab") as out:
+                proc = await asyncio.create_subprocess_exec(
+                    *argv,
+                    env=env,
+                    cwd=cwd or pp.directory,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=asyncio.subprocess.STDOUT,
+                    start_new_session=True,
+                )
+        except OSError as exc:
+            message = f"failed to start container {name!r}: {exc}"
+            self._event(pp, "Warning", "Failed", f"Error: {message}")
+            now = rfc3339(self.clock.wall())
+            return Terminated(128, "StartError", started_at, now, message=message)
+        cp.proc = proc
+        pid_file = pp.directory / f"{name}.pid"
+        started = process_start_time(proc.pid)
+        if started:
+            with contextlib.suppress(OSError):
+                pid_file.write_text(f"{proc.pid} {started}\n")
+        container_id = f"process://{proc.pid}"
+        if pp.stopping:
+            _killpg(proc.pid, signal.SIGKILL)
+        has_startup = ProbeSpec.parse(cp.spec.get("startupProbe"), "startup") is not None
+        has_readiness = ProbeSpec.parse(cp.spec.get("readinessProbe"), "readiness") is not None
+        self._changed(
+            pp,
+            cp,
+            state="running",
+            started_at=started_at,
+            container_id=container_id,
+            started=not has_startup,
+            ready=not has_startup and not has_readiness,
+            reason="",
+            message="",
+        )
+        self._event(pp, "Normal", "Started", f"Started container {name}")
+        probes = asyncio.create_task(self._probes(pp, cp, env))
+        waiter = asyncio.create_task(proc.wait())
+        try:
+            await asyncio.wait({probes, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if not waiter.done():
+                # A liveness or startup probe failed: kill, as the kubelet does.
+                grace = float((pp.pod.get("spec") or {}).get("terminationGracePeriodSeconds") or 0)
+                await self._kill(proc, grace if grace > 0 else DEFAULT_GRACE)
+            code = await waiter
+        finally:
+            probes.cancel()
+            waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await probes
+        _killpg(proc.pid, signal.SIGKILL)  # whatever the main process left behind
+        cp.proc = None
+        with contextlib.suppress(OSError):
+            pid_file.unlink()
+        finished = rfc3339(self.clock.wall())
+        sig = -code if code < 0 else None
+        exit_code = 128 + sig if sig is not None else code
+        return Terminated(
+            exit_code,
+            "Completed" if exit_code == 0 else "Error",
+            started_at,
+            finished,
+            signal=sig,
+            container_id=container_id,
+        )
+
+    async def _kill(self, proc: asyncio.subprocess.Process, grace: float) -> None:
+        """SIGTERM the group, wait up to ``grace`` seconds, then SIGKILL it."""
+        _killpg(proc.pid, signal.SIGTERM)
+        waiter = asyncio.ensure_future(proc.wait())
+        sleeper = asyncio.ensure_future(self.clock.sleep(grace))
+        try:
+            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+        if not waiter.done():
+            _killpg(proc.pid, signal.SIGKILL)
+        await waiter
+
+    # ------------------------------------------------------------------ probes
+
+    async def _probes(self, pp: PodProcs, cp: ContainerProc, env: dict[str, str]) -> None:
+        """Run the container's probes; return only when it must be killed."""
+        began = self.clock.now()
+        startup = ProbeSpec.parse(cp.spec.get("startupProbe"), "startup")
+        readiness = ProbeSpec.parse(cp.spec.get("readinessProbe"), "readiness")
+        liveness = ProbeSpec.parse(cp.spec.get("livenessProbe"), "liveness")
+        if startup is not None:
+            if not await self._probe_loop(pp, cp, env, startup, "startup", began):
+                return
+            self._changed(pp, cp, started=True, ready=readiness is None)
+        tasks: list[asyncio.Task[bool]] = []
+        if readiness is not None:
+            tasks.append(
+                asyncio.create_task(self._probe_loop(pp, cp, env, readiness, "readiness", began))
+            )
+        if liveness is not None:
+            tasks.append(
+                asyncio.create_task(self._probe_loop(pp, cp, env, liveness, "liveness", began))
+            )
+        if not tasks:
+            await asyncio.Event().wait()  # nothing to probe: wait to be cancelled
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            if not any(t.result() is False for t in done):
+                await asyncio.Event().wait()
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+
+    async def _probe_loop(
+        self,
+        pp: PodProcs,
+        cp: ContainerProc,
+        env: dict[str, str],
+        spec: ProbeSpec,
+        kind: ProbeType,
+        began: float,
+    ) -> bool:
+        """Run one probe worker (:func:`probe_worker`) for this container."""
+        name = cp.view.name
+
+        def publish(result: bool) -> None:
+            if kind == "readiness":
+                self._changed(pp, cp, ready=result)
+            elif not result:
+                why = "failed liveness probe" if kind == "liveness" else "failed startup probe"
+                self._event(pp, "Normal", "Killing", f"Container {name} {why}, will be restarted")
+
+        def failed(detail: str) -> None:
+            self._event(pp, "Warning", "Unhealthy", f"{kind.capitalize()} probe failed: {detail}")
+
+        return await probe_worker(
+            self.clock,
+            spec,
+            kind,
+            began,
+            lambda: self._probe_once(pp, cp, env, spec),
+            publish,
+            failed,
+        )
+
+    async def _probe_once(
+        self, pp: PodProcs, cp: ContainerProc, env: dict[str, str], spec: ProbeSpec
+    ) -> tuple[bool, str]:
+        """One probe: (success, what went wrong)."""
+        action = spec.action
+        host = str(action.get("host") or (pp.ips[0] if pp.ips else "127.0.0.1"))
+        try:
+            if spec.handler == "exec":
+                argv = [expand(str(a), env) for a in action.get("command") or []]
+                return await exec_probe(argv, env, pp.directory, spec.timeout)
+            if spec.handler == "grpc":
+                if "grpc" not in self._warned:
+                    self._warned.add("grpc")
+                    log.warning("process runtime: grpc probes are not run; counted as success")
+                return True, ""
+            port = resolve_port(action.get("port"), cp.spec)
+            if port is None:
+                return False, f"port {action.get('port')!r} is not a container port"
+            if spec.handler == "tcpSocket":
+                return await tcp_probe(host, port, spec.timeout)
+            headers = {
+                str(h.get("name")): str(h.get("value") or "")
+                for h in action.get("httpHeaders") or []
+                if isinstance(h, Mapping) and h.get("name")
+            }
+            return await http_probe(
+                host,
+                port,
+                str(action.get("path") or "/"),
+                str(action.get("scheme") or "HTTP").upper() == "HTTPS",
+                headers,
+                spec.timeout,
+            )
+        except Exception as exc:  # a probe error is a failed probe, never a crash
+            return False, str(exc) or type(exc).__name__
+
+    # ------------------------------------------------------------------ stopping
+
+    async def _stop(self, pp: PodProcs, grace: float) -> None:
+        """SIGTERM every container's group, wait up to ``grace``, then SIGKILL."""
+        pp.stopping = True
+        procs = [c.proc for c in pp.containers.values() if c.proc is not None]
+        for proc in procs:
+            _killpg(proc.pid, signal.SIGTERM)
+        waits = [asyncio.ensure_future(p.wait()) for p in procs]
+        if waits:
+            sleeper = asyncio.ensure_future(self.clock.sleep(grace))
+            try:
+                await asyncio.wait({*waits, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+                pending = [w for w in waits if not w.done()]
+                while pending and not sleeper.done():
+                    await asyncio.wait({*pending, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+                    pending = [w for w in pending if not w.done()]
+            finally:
+                sleeper.cancel()
+        for proc in procs:
+            if proc.returncode is None:
+                if pp.terminator is not None:
+                    self._event(pp, "Normal", "Killing", "Stopping container after grace period")
+                _killpg(proc.pid, signal.SIGKILL)
+        tasks = [c.task for c in pp.containers.values() if c.task is not None]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        for w in waits:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(w, timeout=5.0)
+
+    async def _terminate(self, pp: PodProcs, pod: Obj) -> None:
+        """Graceful deletion: stop within the grace period, then confirm the DELETE."""
+        meta = pod.get("metadata") or {}
+        grace = meta.get("deletionGracePeriodSeconds")
+        seconds = float(grace) if isinstance(grace, int | float) else DEFAULT_GRACE
+        for name in pp.containers:
+            self._event(pp, "Normal", "Killing", f"Stopping container {name}")
+        try:
+            await self._stop(pp, seconds)
+            await self._delete(pod)
+        finally:
+            if self.running.get(pp.key) is pp:
+                del self.running[pp.key]
+            self._release(pp)
+
+    async def _delete(self, pod: Obj) -> None:
+        meta = pod.get("metadata") or {}
+        try:
+            await self.client.delete(
+                "pods",
+                str(meta.get("name")),
+                str(meta.get("namespace")),
+                grace_period_seconds=0,
+                preconditions={"uid": str(meta.get("uid") or "")},
+            )
+        except (errors.NotFound, errors.Conflict):
+            return
+        self.deletions += 1
+
+    def _release(self, pp: PodProcs) -> None:
+        ipam = self.ipam.get(pp.node)
+        if ipam is not None:
+            ipam.release(pp.key)
+
+
+# ---------------------------------------------------------------------------- probe I/O
+
+
+async def exec_probe(
+    argv: list[str], env: Mapping[str, str], cwd: Path, timeout: float
+) -> tuple[bool, str]:
+    """Run ``argv``; success is exit 0 within ``timeout`` (a timeout kills it)."""
+    if not argv:
+        return False, "exec probe without a command"
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        env=dict(env),
+        cwd=cwd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        code = await asyncio.wait_for(proc.wait(), timeout)
+    except TimeoutError:
+        _killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+        return False, f"command timed out after {timeout:g}s"
+    finally:
+        _killpg(proc.pid, signal.SIGKILL)
+    return code == 0, f"command exited with {code}"
+
+
+async def tcp_probe(host: str, port: int, timeout: float) -> tuple[bool, str]:
+    """Success is a TCP connection within ``timeout``."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, TimeoutError) as exc:
+        return False, f"dial tcp {host}:{port}: {exc or 'timeout'}"
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
+    return True, ""
+
+
+async def http_probe(
+    host: str,
+    port: int,
+    path: str,
+    https: bool,
+    headers: Mapping[str, str],
+    timeout: float,
+) -> tuple[bool, str]:
+    """GET ``path``; success is a 2xx or 3xx status within ``timeout`` (TLS unverified,
+    as upstream's prober)."""
+    url = f"{'https' if https else 'http'}://{host}:{port}{path}"
+
+    async def go() -> tuple[bool, str]:
+        ctx: ssl.SSLContext | None = None
+        if https:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        reader, writer = await asyncio.open_connection(host, port, ssl=ctx)
+        try:
+            lines = {"Host": f"{host}:{port}", "User-Agent": PROBE_USER_AGENT, "Accept": "*/*"}
+            lines.update(headers)
+            lines["Connection"] = "close"
+            head = "".join(f"{k}: {v}\r\n" for k, v in lines.items())
+            writer.write(f"GET {path} HTTP/1.1\r\n{head}\r\n".encode("latin-1"))
+            await writer.drain()
+            status_line = (await reader.readline()).decode("latin-1").split()
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+        if len(status_line) < 2 or not status_line[1].isdigit():
+            return False, f"Get {url!r}: malformed HTTP response"
+        code = int(status_line[1])
+        if 200 <= code < 400:
+            return True, ""
+        return False, f"HTTP probe failed with statuscode: {code}"
+
+    try:
+        return await asyncio.wait_for(go(), timeout)
+    except TimeoutError:
+        return False, f"Get {url!r}: context deadline exceeded"
+    except OSError as exc:
+        return False, f"Get {url!r}: {exc}"
