@@ -28,7 +28,7 @@ from typing import Any
 import msgspec
 
 from sliceplane.api import errors
-from sliceplane.api.field import Path
+from sliceplane.api.field import ErrorList, Path
 from sliceplane.api.resources import BY_PLURAL, ResourceInfo
 from sliceplane.api.schema import check, decode_error_message, strict_message
 from sliceplane.api.selectors import (
@@ -37,6 +37,7 @@ from sliceplane.api.selectors import (
     field_set,
 )
 from sliceplane.api.validation import validate_create, validate_update
+from sliceplane.api.validation.names import ALLOW_LOOPBACK_ENDPOINTS
 from sliceplane.apiserver import strategy
 from sliceplane.apiserver.defaults import apply_defaults
 from sliceplane.apiserver.ipalloc import IPAllocator, PortAllocator, RangeFull
@@ -130,8 +131,10 @@ class Registry:
         service_cidr: str = "10.96.0.0/12",
         *,
         now: Callable[[], datetime] | None = None,
+        allow_loopback_endpoints: bool = False,
     ) -> None:
         self.store = store
+        self.allow_loopback_endpoints = allow_loopback_endpoints
         self.ips = IPAllocator(service_cidr)
         self.node_ports = PortAllocator()
         self._now = now or (lambda: datetime.now(UTC))
@@ -254,6 +257,13 @@ class Registry:
 
     # ------------------------------------------------------------------ helpers
 
+    def _validate(self, fn: Callable[..., ErrorList], *args: Any) -> ErrorList:
+        token = ALLOW_LOOPBACK_ENDPOINTS.set(self.allow_loopback_endpoints)
+        try:
+            return fn(*args)
+        finally:
+            ALLOW_LOOPBACK_ENDPOINTS.reset(token)
+
     @staticmethod
     def _key(info: ResourceInfo, namespace: str, name: str) -> Key:
         return (namespace if info.namespaced else "", name)
@@ -350,7 +360,7 @@ class Registry:
         release: list[Callable[[], None]] = []
         if info.plural == "services":
             self._allocate_service(obj, None, name, release)
-        errs = validate_create(info.plural, obj)
+        errs = self._validate(validate_create, info.plural, obj)
         if errs:
             for r in release:
                 r()
@@ -519,7 +529,7 @@ class Registry:
         release: list[Callable[[], None]] = []
         if info.plural == "services" and subresource == "":
             self._allocate_service(obj, old, name, release)
-        errs = validate_update(info.plural, obj, old)
+        errs = self._validate(validate_update, info.plural, obj, old)
         if errs:
             for r in release:
                 r()

@@ -46,6 +46,9 @@ class APIServerConfig:
     synchronous: str = "FULL"
     """SQLite synchronous mode: FULL survives power loss, NORMAL only process crashes."""
     extra_hosts: list[str] = field(default_factory=list)
+    allow_loopback_endpoints: bool = False
+    """Accept 127.0.0.0/8 and ::1 in EndpointSlices and Endpoints (upstream refuses them);
+    for the local cluster's process runtime, whose pods listen on loopback addresses."""
 
 
 def split_listen(listen: str) -> tuple[str, int]:
@@ -66,7 +69,11 @@ class APIServer:
             history_max=config.history_max,
             synchronous=config.synchronous,
         )
-        self.registry = Registry(self.store, config.service_cidr)
+        self.registry = Registry(
+            self.store,
+            config.service_cidr,
+            allow_loopback_endpoints=config.allow_loopback_endpoints,
+        )
         self.gc = GarbageCollector(self.registry)
         self.app: APIServerApp | None = None
         self._runner: web.AppRunner | None = None

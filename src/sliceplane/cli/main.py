@@ -58,6 +58,13 @@ def apiserver(
     history_window: Annotated[
         int, typer.Option("--history-window", help="Watch history kept, in events.", min=1)
     ] = 200_000,
+    allow_loopback_endpoints: Annotated[
+        bool,
+        typer.Option(
+            "--allow-loopback-endpoints",
+            help="Accept 127.0.0.0/8 endpoint addresses (the process runtime's pods).",
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
     """Run the embedded Kubernetes-compatible API server until SIGTERM/SIGINT."""
@@ -81,6 +88,7 @@ def apiserver(
         service_cidr=service_cidr,
         insecure_http=insecure_http,
         history_max=history_window,
+        allow_loopback_endpoints=allow_loopback_endpoints,
     )
     try:
         asyncio.run(run_until_signalled(config))

@@ -103,6 +103,9 @@ class APIServerProcess:
         ]
         if cfg.insecure_http:
             cmd.append("--insecure-http")
+        if cfg.runtime == "process":
+            # Without root, process pods listen on 127.x addresses; let slices carry them.
+            cmd.append("--allow-loopback-endpoints")
         with open(self.log_path, "ab") as log_file:
             offset = log_file.tell()
             self.proc = subprocess.Popen(

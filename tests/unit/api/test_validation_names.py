@@ -309,3 +309,17 @@ def test_is_valid_cidr(value: str, messages: list[str]) -> None:
 def test_generate_name_prefix_may_end_with_dash() -> None:
     assert name_is_dns_subdomain("web-", True) == []
     assert name_is_dns_subdomain("web-", False) == [SUBDOMAIN_REGEX_MSG]
+
+
+def test_loopback_endpoints_only_when_the_server_allows_them() -> None:
+    from sliceplane.api.validation.names import ALLOW_LOOPBACK_ENDPOINTS, validate_endpoint_ip
+
+    path = Path("endpoints").index(0).child("addresses").index(0)
+    (err,) = validate_endpoint_ip(path, "127.244.1.5")
+    assert "may not be in the loopback range" in str(err)
+    token = ALLOW_LOOPBACK_ENDPOINTS.set(True)
+    try:
+        assert validate_endpoint_ip(path, "127.244.1.5") == []
+        assert validate_endpoint_ip(path, "0.0.0.0") != []  # only loopback is relaxed
+    finally:
+        ALLOW_LOOPBACK_ENDPOINTS.reset(token)

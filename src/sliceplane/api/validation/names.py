@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from contextvars import ContextVar
 from typing import Final
 
 from sliceplane.api.field import ErrorList, Path
@@ -403,6 +404,13 @@ def _is_link_local_multicast(ip: IPAddress) -> bool:
     return packed[0] == 0xFF and packed[1] & 0x0F == 0x02
 
 
+ALLOW_LOOPBACK_ENDPOINTS: ContextVar[bool] = ContextVar("allow_loopback_endpoints", default=False)
+"""Set (by an API server started with ``--allow-loopback-endpoints``) while validating, to
+accept 127.0.0.0/8 and ::1 endpoint addresses: the local cluster's process runtime binds
+pods to loopback addresses when it cannot route a pod CIDR without root. Off by default,
+as upstream."""
+
+
 def validate_endpoint_ip(path: Path, value: str) -> ErrorList:
     """Reject addresses that make no sense as a backend (core ``ValidateEndpointIP``)."""
     parsed = parse_ip_sloppy(value)
@@ -414,7 +422,7 @@ def validate_endpoint_ip(path: Path, value: str) -> ErrorList:
     errs: ErrorList = []
     if probe.is_unspecified:
         errs.append(path.invalid(value, f"may not be unspecified ({value})"))
-    if probe.is_loopback:
+    if probe.is_loopback and not ALLOW_LOOPBACK_ENDPOINTS.get():
         errs.append(path.invalid(value, "may not be in the loopback range (127.0.0.0/8, ::1/128)"))
     if probe.is_link_local:
         errs.append(
