@@ -135,7 +135,12 @@ class Registry:
     ) -> None:
         self.store = store
         self.allow_loopback_endpoints = allow_loopback_endpoints
-        self.ips = IPAllocator(service_cidr)
+        # One allocator per family, primary first (``--service-cidr v4cidr,v6cidr``).
+        self.allocators: dict[str, IPAllocator] = {}
+        for cidr in service_cidr.split(","):
+            alloc = IPAllocator(cidr.strip())
+            self.allocators.setdefault(alloc.family, alloc)
+        self.ips = next(iter(self.allocators.values()))
         self.node_ports = PortAllocator()
         self._now = now or (lambda: datetime.now(UTC))
         self._snapshots: OrderedDict[str, _Snapshot] = OrderedDict()
@@ -150,7 +155,9 @@ class Registry:
             spec = it.obj.get("spec") or {}
             for ip in spec.get("clusterIPs") or [spec.get("clusterIP")]:
                 if isinstance(ip, str) and ip and ip != "None":
-                    self.ips.allocate(ip)
+                    alloc = self._allocator_for(ip)
+                    if alloc is not None:
+                        alloc.allocate(ip)
             for p in spec.get("ports") or []:
                 if isinstance(p, dict) and isinstance(p.get("nodePort"), int):
                     self.node_ports.allocate(p["nodePort"])
@@ -393,48 +400,7 @@ class Registry:
             spec.pop("ipFamilies", None)
             spec.pop("ipFamilyPolicy", None)
             return
-        if old is not None and old_spec.get("clusterIP"):
-            spec.setdefault("clusterIP", old_spec["clusterIP"])
-            spec.setdefault("clusterIPs", old_spec.get("clusterIPs") or [old_spec["clusterIP"]])
-        ip = spec.get("clusterIP")
-        ips = spec.get("clusterIPs")
-        if not ip and isinstance(ips, list) and ips:
-            ip = spec["clusterIP"] = ips[0]
-        family = self.ips.family
-        if ip == "None":
-            spec["clusterIPs"] = ["None"]
-            if "ipFamilyPolicy" not in spec:
-                spec["ipFamilyPolicy"] = (
-                    "SingleStack" if spec.get("selector") else "RequireDualStack"
-                )
-            spec.setdefault("ipFamilies", [family])
-        else:
-            if not ip:
-                try:
-                    ip = self.ips.allocate_next()
-                except RangeFull:
-                    raise errors.InternalError(
-                        "Internal error occurred: failed to allocate a serviceIP: range is full"
-                    ) from None
-                release.append(functools.partial(self.ips.release, ip))
-            elif not _is_ip(ip):
-                return  # validation reports the malformed address
-            elif old is None or old_spec.get("clusterIP") != ip:
-                if not self.ips.allocate(ip):
-                    path = Path("spec").child("clusterIPs")
-                    if not self.ips.contains(ip):
-                        detail = (
-                            f"failed to allocate IP {ip}: provided IP is not in the valid range. "
-                            f"The range of valid IPs is {self.ips.network}"
-                        )
-                    else:
-                        detail = f"failed to allocate IP {ip}: provided IP is already allocated"
-                    raise errors.Invalid("Service", "", name, [path.invalid([ip], detail)])
-                release.append(functools.partial(self.ips.release, ip))
-            spec["clusterIP"] = ip
-            spec["clusterIPs"] = [ip]
-            spec.setdefault("ipFamilyPolicy", "SingleStack")
-            spec.setdefault("ipFamilies", [family])
+        self._allocate_cluster_ips(spec, old_spec if old is not None else None, name, release)
         if typ in ("NodePort", "LoadBalancer") and spec.get("allocateLoadBalancerNodePorts", True):
             old_ports = {
                 (p.get("port"), p.get("protocol")): p.get("nodePort")
@@ -461,11 +427,114 @@ class Registry:
                         "Service", "", name, [where.invalid(p["nodePort"], detail)]
                     )
 
+    def _allocator_for(self, ip: str) -> IPAllocator | None:
+        family = "IPv6" if ":" in ip else "IPv4"
+        return self.allocators.get(family)
+
+    def _allocate_cluster_ips(
+        self,
+        spec: Obj,
+        old_spec: Obj | None,
+        name: str,
+        release: list[Callable[[], None]],
+    ) -> None:
+        """ipFamilies, ipFamilyPolicy, clusterIP(s): defaulted and allocated per family.
+
+        Follows upstream's rules: SingleStack uses the cluster's primary family unless told
+        otherwise; PreferDualStack takes every configured family; RequireDualStack needs two;
+        a headless Service without selector defaults to RequireDualStack.
+        """
+        configured = list(self.allocators)
+        if old_spec is not None and old_spec.get("clusterIPs"):
+            spec.setdefault("clusterIPs", list(old_spec["clusterIPs"]))
+            spec.setdefault("clusterIP", old_spec["clusterIPs"][0])
+            spec.setdefault("ipFamilies", list(old_spec.get("ipFamilies") or []))
+            spec.setdefault("ipFamilyPolicy", old_spec.get("ipFamilyPolicy"))
+        ip = spec.get("clusterIP")
+        ips = spec.get("clusterIPs")
+        if not ip and isinstance(ips, list) and ips:
+            ip = spec["clusterIP"] = ips[0]
+        if not isinstance(ips, list) or not ips:
+            ips = [ip] if ip else []
+        if any(not isinstance(x, str) or (x != "None" and not _is_ip(x)) for x in ips):
+            return  # validation reports malformed addresses
+        headless = ip == "None"
+        policy = spec.get("ipFamilyPolicy")
+        if policy is None:
+            policy = "RequireDualStack" if headless and not spec.get("selector") else "SingleStack"
+            if not headless and len(ips) > 1:
+                policy = "RequireDualStack"
+            spec["ipFamilyPolicy"] = policy
+        families = spec.get("ipFamilies")
+        if not isinstance(families, list) or not families:
+            if ips and not headless:
+                families = ["IPv6" if ":" in x else "IPv4" for x in ips]
+            elif policy == "SingleStack":
+                families = configured[:1]
+            else:
+                families = list(configured)
+        path = Path("spec")
+        errs = [
+            path.child("ipFamilies").index(i).invalid(f, "not configured on this cluster")
+            for i, f in enumerate(families)
+            if f in ("IPv4", "IPv6") and f not in self.allocators
+        ]
+        if policy == "RequireDualStack" and len(configured) < 2:
+            errs.append(
+                path.child("ipFamilyPolicy").invalid(
+                    policy, "this cluster is not configured for dual-stack services"
+                )
+            )
+        if errs:
+            raise errors.Invalid("Service", "", name, errs)
+        if policy == "SingleStack":
+            families = (
+                families[:1] if len(families) > 1 and not spec.get("ipFamilies") else families
+            )
+        spec["ipFamilies"] = families
+        if headless:
+            spec["clusterIPs"] = ["None"]
+            return
+        old_ips = set((old_spec or {}).get("clusterIPs") or [])
+        allocated: list[str] = []
+        for i, family in enumerate(families):
+            alloc = self.allocators.get(family)
+            if alloc is None:
+                continue
+            wanted = ips[i] if i < len(ips) else None
+            if wanted is None:
+                try:
+                    wanted = alloc.allocate_next()
+                except RangeFull:
+                    raise errors.InternalError(
+                        "Internal error occurred: failed to allocate a serviceIP: range is full"
+                    ) from None
+                release.append(functools.partial(alloc.release, wanted))
+            elif wanted not in old_ips:
+                if not alloc.allocate(wanted):
+                    if not alloc.contains(wanted):
+                        detail = (
+                            f"failed to allocate IP {wanted}: provided IP is not in the valid "
+                            f"range. The range of valid IPs is {alloc.network}"
+                        )
+                    else:
+                        detail = f"failed to allocate IP {wanted}: provided IP is already allocated"
+                    raise errors.Invalid(
+                        "Service", "", name, [path.child("clusterIPs").invalid(ips, detail)]
+                    )
+                release.append(functools.partial(alloc.release, wanted))
+            allocated.append(wanted)
+        if allocated:
+            spec["clusterIP"] = allocated[0]
+            spec["clusterIPs"] = allocated
+
     def _release_service(self, obj: Obj) -> None:
         spec = obj.get("spec") or {}
         for ip in spec.get("clusterIPs") or [spec.get("clusterIP")]:
             if isinstance(ip, str) and ip not in ("", "None"):
-                self.ips.release(ip)
+                alloc = self._allocator_for(ip)
+                if alloc is not None:
+                    alloc.release(ip)
         for p in spec.get("ports") or []:
             if isinstance(p, dict) and isinstance(p.get("nodePort"), int):
                 self.node_ports.release(p["nodePort"])
@@ -565,8 +634,9 @@ class Registry:
         new_spec = new.get("spec") or {}
         kept = set(new_spec.get("clusterIPs") or [])
         for ip in old_spec.get("clusterIPs") or []:
-            if ip not in kept and ip != "None":
-                self.ips.release(ip)
+            alloc = self._allocator_for(ip) if ip != "None" else None
+            if ip not in kept and alloc is not None:
+                alloc.release(ip)
         kept_ports = {p.get("nodePort") for p in new_spec.get("ports") or [] if isinstance(p, dict)}
         for p in old_spec.get("ports") or []:
             if isinstance(p, dict) and p.get("nodePort") and p["nodePort"] not in kept_ports:

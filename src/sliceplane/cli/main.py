@@ -50,7 +50,8 @@ def apiserver(
         str, typer.Option(help="HOST:PORT to serve on (port 0 picks one).")
     ] = "127.0.0.1:6443",
     service_cidr: Annotated[
-        str, typer.Option("--service-cidr", help="Range for Service cluster IPs.")
+        str,
+        typer.Option("--service-cidr", help="Service IP range(s): CIDR, or v4,v6 for dual-stack."),
     ] = "10.96.0.0/12",
     insecure_http: Annotated[
         bool, typer.Option("--insecure-http", help="Plain HTTP without authentication.")
@@ -76,12 +77,17 @@ def apiserver(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    try:
-        net = ipaddress.ip_network(service_cidr, strict=False)
-    except ValueError:
-        fail(f"--service-cidr: {service_cidr!r} is not a valid CIDR", EXIT_USAGE)
-    if net.num_addresses < 8:
-        fail(f"--service-cidr: {service_cidr} is too small (need at least /29)", EXIT_USAGE)
+    families: list[int] = []
+    for cidr in service_cidr.split(","):
+        try:
+            net = ipaddress.ip_network(cidr.strip(), strict=False)
+        except ValueError:
+            fail(f"--service-cidr: {cidr!r} is not a valid CIDR", EXIT_USAGE)
+        if net.num_addresses < 8:
+            fail(f"--service-cidr: {cidr} is too small (need at least /29)", EXIT_USAGE)
+        families.append(net.version)
+    if len(families) > 2 or len(set(families)) != len(families):
+        fail("--service-cidr: give one CIDR, or one IPv4 and one IPv6 CIDR", EXIT_USAGE)
     config = APIServerConfig(
         data_dir=data_dir,
         listen=listen,
