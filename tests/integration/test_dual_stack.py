@@ -153,3 +153,20 @@ async def test_controller_publishes_a_slice_per_family(client: Client) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await factory.stop()
+
+
+async def test_headless_without_selector_on_a_single_stack_server(
+    apiserver: ServerProcess,
+) -> None:
+    async with await Client.connect(apiserver.kubeconfig) as c:
+        svc = await c.create(
+            "services",
+            {
+                "metadata": {"name": "headless-manual"},
+                "spec": {"clusterIP": "None", "ports": [{"port": 5432}]},
+            },
+            "default",
+        )
+        assert svc["spec"]["ipFamilyPolicy"] == "RequireDualStack"
+        assert svc["spec"]["clusterIPs"] == ["None"]
+        await c.delete("services", "headless-manual", "default")

@@ -422,7 +422,13 @@ class Registry:
                     p["nodePort"]
                 ):
                     where = Path("spec").child("ports").index(i).child("nodePort")
-                    detail = "provided port is already allocated"
+                    np_range = self.node_ports
+                    detail = (
+                        "provided port is already allocated"
+                        if np_range.lo <= p["nodePort"] <= np_range.hi
+                        else "provided port is not in the valid range. The range of valid "
+                        f"ports is {np_range.lo}-{np_range.hi}"
+                    )
                     raise errors.Invalid(
                         "Service", "", name, [where.invalid(p["nodePort"], detail)]
                     )
@@ -456,6 +462,10 @@ class Registry:
             ip = spec["clusterIP"] = ips[0]
         if not isinstance(ips, list) or not ips:
             ips = [ip] if ip else []
+            if ips:
+                # Upstream's strategy syncs clusterIPs from clusterIP before validation, so a
+                # malformed clusterIP is reported as spec.clusterIPs[0], not as missing.
+                spec["clusterIPs"] = list(ips)
         if any(not isinstance(x, str) or (x != "None" and not _is_ip(x)) for x in ips):
             return  # validation reports malformed addresses
         headless = ip == "None"
@@ -474,6 +484,11 @@ class Registry:
             else:
                 families = list(configured)
         path = Path("spec")
+        if headless and not spec.get("selector"):
+            # Headless and selector-less: no addresses are allocated, any family may be named.
+            spec["ipFamilies"] = families
+            spec["clusterIPs"] = ["None"]
+            return
         errs = [
             path.child("ipFamilies").index(i).invalid(f, "not configured on this cluster")
             for i, f in enumerate(families)
