@@ -117,6 +117,9 @@ def up(
     runtime: Annotated[str, typer.Option(help="simulated or process.")] = "simulated",
     max_endpoints_per_slice: Annotated[int, typer.Option("--max-endpoints-per-slice")] = 100,
     insecure_http: Annotated[bool, typer.Option("--insecure-http")] = False,
+    dual_stack: Annotated[
+        bool, typer.Option("--dual-stack", help="IPv4 and IPv6 services and pods.")
+    ] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
     """Run a local cluster: API server, controllers, scheduler and simulated nodes."""
@@ -134,6 +137,7 @@ def up(
         runtime=runtime,
         max_endpoints_per_slice=max_endpoints_per_slice,
         insecure_http=insecure_http,
+        dual_stack=dual_stack,
     )
     try:
         config.validate()

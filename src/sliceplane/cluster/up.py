@@ -64,6 +64,9 @@ class ClusterConfig:
     max_endpoints_per_slice: int = 100
     insecure_http: bool = False
     service_cidr: str = "10.96.0.0/12"
+    dual_stack: bool = False
+    """IPv4 and IPv6: a second service range (``fd00:10:96::/108``) and pod IPs of both
+    families (simulated runtime)."""
     controllers: tuple[str, ...] = ALL_CONTROLLERS
     extra_apiserver_args: list[str] = field(default_factory=list)
 
@@ -98,7 +101,7 @@ class APIServerProcess:
             "--listen",
             cfg.listen,
             "--service-cidr",
-            cfg.service_cidr,
+            cfg.service_cidr + (",fd00:10:96::/108" if cfg.dual_stack else ""),
             *cfg.extra_apiserver_args,
         ]
         if cfg.insecure_http:
@@ -170,7 +173,12 @@ class LocalCluster:
             client,
             factory,
             clock,
-            NodesOptions(count=self.config.nodes, zones=self.config.zones, manage_pods=not process),
+            NodesOptions(
+                count=self.config.nodes,
+                zones=self.config.zones,
+                manage_pods=not process,
+                ip_families=("IPv4", "IPv6") if self.config.dual_stack else ("IPv4",),
+            ),
         )
         if process:
             # The nodes keep Node objects and heartbeats; the runtime owns their pods.
