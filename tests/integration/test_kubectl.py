@@ -281,3 +281,37 @@ def test_typed_create_commands_send_protobuf_and_work(kubectl: Kubectl, namespac
     name = f"{namespace}-x"
     assert kubectl("create", "namespace", name).strip() == f"namespace/{name} created"
     kubectl("delete", "namespace", name, "--wait=false")
+
+
+def test_edit_with_an_editor(kubectl: Kubectl, namespace: str) -> None:
+    """`kubectl edit` round-trips the object through $EDITOR and sends a strategic patch."""
+    kubectl("apply", "-n", namespace, "-f", "-", input=DEPLOY_AND_SERVICE)
+    env = kubectl.env()
+    env["KUBE_EDITOR"] = "sed -i s/sessionAffinity:\\ None/sessionAffinity:\\ ClientIP/"
+    res = subprocess.run(
+        [KUBECTL, "edit", "svc", "payments-api", "-n", namespace],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "service/payments-api edited"
+    svc = json.loads(kubectl("get", "svc", "payments-api", "-n", namespace, "-o", "json"))
+    assert svc["spec"]["sessionAffinity"] == "ClientIP"
+    assert svc["spec"]["sessionAffinityConfig"] == {"clientIP": {"timeoutSeconds": 10800}}
+
+
+def test_delete_collection_by_label(kubectl: Kubectl, namespace: str) -> None:
+    kubectl("create", "-n", namespace, "-f", "-", input=SLICE)
+    other = SLICE.replace("example-abc", "other-abc").replace(
+        "service-name: example", "service-name: other"
+    )
+    kubectl("create", "-n", namespace, "-f", "-", input=other)
+    out = kubectl(
+        "delete", "endpointslices", "-n", namespace, "-l", "kubernetes.io/service-name=example"
+    )
+    assert out.strip().startswith('endpointslice.discovery.k8s.io "example-abc" deleted')
+    assert kubectl("get", "endpointslices", "-n", namespace, "-o", "name").strip() == (
+        "endpointslice.discovery.k8s.io/other-abc"
+    )
