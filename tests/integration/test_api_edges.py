@@ -44,3 +44,26 @@ async def test_watch_from_a_future_resource_version_times_out(apiserver: ServerP
             async for _ in client.watch("namespaces", resource_version=str(current + 10_000)):
                 pass
         assert f"Too large resource version: {current + 10_000}" in exc.value.message
+
+
+async def test_deletecollection_with_a_label_selector(apiserver: ServerProcess) -> None:
+    async with await Client.connect(apiserver.kubeconfig) as client:
+        ns = f"dc-{uuid.uuid4().hex[:6]}"
+        await client.create("namespaces", {"metadata": {"name": ns}})
+        for name, team in (("a", "x"), ("b", "x"), ("c", "y")):
+            await client.create(
+                "services",
+                {
+                    "metadata": {"name": name, "labels": {"team": team}},
+                    "spec": {"ports": [{"port": 80}]},
+                },
+                ns,
+            )
+        doc = await client.request_json(
+            "DELETE", client.path("services", ns), params={"labelSelector": "team=x"}
+        )
+        assert doc["kind"] == "ServiceList"
+        assert sorted(i["metadata"]["name"] for i in doc["items"]) == ["a", "b"]
+        left = await client.list("services", ns)
+        assert [i["metadata"]["name"] for i in left.items] == ["c"]
+        await client.delete("namespaces", ns)
