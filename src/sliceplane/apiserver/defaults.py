@@ -87,7 +87,8 @@ def default_service(obj: Obj) -> None:
                 p["targetPort"] = p["port"]
     if typ in ("ClusterIP", "NodePort", "LoadBalancer"):
         spec.setdefault("internalTrafficPolicy", "Cluster")
-    if typ in ("NodePort", "LoadBalancer"):
+    # ExternallyAccessible(): NodePort, LoadBalancer, or a ClusterIP Service with externalIPs.
+    if typ in ("NodePort", "LoadBalancer") or (typ == "ClusterIP" and spec.get("externalIPs")):
         spec.setdefault("externalTrafficPolicy", "Cluster")
     if typ == "LoadBalancer":
         spec.setdefault("allocateLoadBalancerNodePorts", True)

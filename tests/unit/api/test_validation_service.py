@@ -311,12 +311,17 @@ def test_service_create(obj: dict[str, Any], expected: list[str]) -> None:
     assert msgs(obj) == expected
 
 
-def test_service_name_must_be_dns1035() -> None:
+def test_service_name_is_a_dns1123_label() -> None:
+    """RelaxedServiceNameValidation is GA (locked on) in 1.37: a leading digit is fine,
+    other DNS-1123 label violations are not (checked against kube-apiserver by
+    tests/integration/differential)."""
     obj = svc()
     obj["metadata"]["name"] = "1web"
+    assert msgs(obj) == []
+    obj["metadata"]["name"] = "Web_Service"
     out = msgs(obj)
     assert len(out) == 1
-    assert out[0].startswith('metadata.name: Invalid value: "1web": a DNS-1035 label must')
+    assert out[0].startswith('metadata.name: Invalid value: "Web_Service": a lowercase RFC 1123')
 
 
 UPDATE_META = {"name": "web", "namespace": "default", "resourceVersion": "5"}

@@ -25,10 +25,12 @@ from sliceplane.api.validation.names import (
     is_dns1123_label,
     is_fully_qualified_domain_name,
     is_qualified_name,
-    is_valid_ipv4_address,
-    is_valid_ipv6_address,
+    is_valid_ip,
+    is_valid_ip_for_legacy_field,
     is_valid_label_value,
     name_is_dns_subdomain,
+    parse_ip_sloppy,
+    to4,
     validate_endpoint_ip,
 )
 
@@ -99,12 +101,19 @@ def _validate_endpoint(ep: dict[str, Any], at: Any, path: Path, errs: ErrorList)
         out.append(addr_path.too_many(len(addresses), MAX_ADDRESSES))
     for i, address in u.str_items(addresses, addr_path, out):
         p = addr_path.index(i)
-        if at == "IPv4":
-            ip_errs = is_valid_ipv4_address(p, address)
-            out.extend(ip_errs or validate_endpoint_ip(p, address))
-        elif at == "IPv6":
-            ip_errs = is_valid_ipv6_address(p, address)
-            out.extend(ip_errs or validate_endpoint_ip(p, address))
+        if at in ("IPv4", "IPv6"):
+            # Upstream: IPv4 addresses are a legacy field (non-canonical spellings pass),
+            # IPv6 ones must be canonical; a valid IP of the other family is reported on
+            # the list's path, without the index, as upstream does.
+            want4 = at == "IPv4"
+            ip_errs = (is_valid_ip_for_legacy_field if want4 else is_valid_ip)(p, address)
+            if ip_errs:
+                out.extend(ip_errs)
+            else:
+                parsed = parse_ip_sloppy(address)
+                if parsed is not None and (to4(parsed[0]) is not None) != want4:
+                    out.append(addr_path.invalid(address, f"must be an {at} address"))
+                out.extend(validate_endpoint_ip(p, address))
         elif at == "FQDN":
             out.extend(is_fully_qualified_domain_name(p, address))
         # Unknown address types fall through unchecked, as upstream.

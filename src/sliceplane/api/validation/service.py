@@ -7,8 +7,9 @@ defaulting (``type``, ``sessionAffinity``, ``internalTrafficPolicy``, port ``pro
 ``targetPort``, ``clusterIPs`` synced from ``clusterIP``), exactly as upstream validates
 them after its strategy has run.
 
-Known gaps against upstream: the ``loadBalancerSourceRanges`` annotation is not parsed, and
-the name uses DNS-1035 rules (newer servers can relax this to DNS-1123 behind a gate).
+Known gap against upstream: the ``loadBalancerSourceRanges`` annotation is not parsed. Names
+are DNS-1123 labels (``RelaxedServiceNameValidation``, GA and locked on since 1.37; a name
+may start with a digit), as kube-apiserver 1.37 checks them.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from sliceplane.api.validation.names import (
     is_valid_ip_for_legacy_field,
     is_valid_port_name,
     is_valid_port_num,
-    name_is_dns1035_label,
+    name_is_dns_label,
     parse_ip_sloppy,
     to4,
     validate_endpoint_ip,
@@ -107,7 +108,7 @@ def _port_key_text(protocol: str, port: int) -> u.GoSyntax:
 
 
 def validate_service(obj: dict[str, Any]) -> ErrorList:
-    errs = validate_object_meta(obj, True, name_is_dns1035_label)
+    errs = validate_object_meta(obj, True, name_is_dns_label)
     annotations = (obj.get("metadata") or {}).get("annotations")
     if isinstance(annotations, dict):
         mode = annotations.get(ANNOTATION_TOPOLOGY_MODE)
