@@ -517,8 +517,7 @@ async def snapshot(c: Client, ns: str, *, aggregate_hints: bool = False) -> Snap
     slices = (await c.list("endpointslices", ns)).items
     eps = (await c.list("endpoints", ns)).items
     versions = frozenset(
-        f"{o['metadata']['uid']}@{o['metadata']['resourceVersion']}"
-        for o in [*slices, *eps]
+        f"{o['metadata']['uid']}@{o['metadata']['resourceVersion']}" for o in [*slices, *eps]
     )
     return Snapshot(
         normalize_slices(slices, aggregate_hints=aggregate_hints),
