@@ -56,12 +56,12 @@ MAX_BODY = 3 * 1024 * 1024
 JSON = "application/json"
 SERVER_VERSION = {
     "major": "1",
-    "minor": "36",
+    "minor": "37",
     "emulationMajor": "1",
-    "emulationMinor": "36",
+    "emulationMinor": "37",
     "minCompatibilityMajor": "1",
-    "minCompatibilityMinor": "35",
-    "gitVersion": "v1.36.0+sliceplane",
+    "minCompatibilityMinor": "36",
+    "gitVersion": "v1.37.0+sliceplane",
     "gitCommit": "0000000000000000000000000000000000000000",
     "gitTreeState": "clean",
     "buildDate": "2026-11-28T00:00:00Z",

@@ -131,7 +131,7 @@ class NodesOptions:
     None: the full grace period."""
     workers: int = 16
     """Concurrent status writes / deletions (and concurrent heartbeat requests)."""
-    kubelet_version: str = "v1.32.0-sliceplane"
+    kubelet_version: str = "v1.37.0-sliceplane"
     """``status.nodeInfo.kubeletVersion`` (``kubectl get nodes`` VERSION column)."""
     record_events: bool = True
     """Write node and pod Events (NodeReady, NodeNotReady)."""

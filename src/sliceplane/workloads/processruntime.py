@@ -87,7 +87,7 @@ PodAddresses = Literal["auto", "loopback", "pod-cidr"]
 
 EVENT_COMPONENT: Final = "kubelet"
 DEFAULT_GRACE: Final = 30.0
-PROBE_USER_AGENT: Final = "kube-probe/1.32"
+PROBE_USER_AGENT: Final = "kube-probe/1.37"
 
 
 @dataclass(slots=True)
