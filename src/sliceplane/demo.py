@@ -185,7 +185,7 @@ class Walkthrough:
         return items
 
     def endpoints(self, service: str = "payments-api") -> list[dict[str, Any]]:
-        return [ep for s in self.slices(service) for ep in s["endpoints"]]
+        return [ep for s in self.slices(service) for ep in s["endpoints"] or []]
 
     # ------------------------------------------------------------------ steps
 

@@ -174,7 +174,7 @@ async def test_all_three_controllers(client: Client, ns: str, apiserver: ServerP
             ext = by_svc.get("ext", [])
             return (
                 len(sel) == 1
-                and len(sel[0]["endpoints"]) == 2
+                and len(sel[0]["endpoints"] or []) == 2
                 and len(ext) == 1
                 and ext[0]["endpoints"][0]["addresses"] == ["192.0.2.10"]
                 and sorted(a["ip"] for a in ep["subsets"][0]["addresses"])
@@ -241,7 +241,7 @@ async def test_leader_election_one_writer_and_handover(
 
         async def new_leader_writes() -> bool:
             items = (await client.list("endpointslices", ns)).items
-            return len(items) == 1 and len(items[0]["endpoints"]) == 1
+            return len(items) == 1 and len(items[0]["endpoints"] or []) == 1
 
         await eventually(new_leader_writes)
         assert len((await client.list("endpointslices", ns)).items) == 1  # never duplicated

@@ -138,7 +138,7 @@ async def test_controller_publishes_a_slice_per_family(client: Client) -> None:
             items = (await client.list("endpointslices", ns)).items
             by_type = {s["addressType"]: s for s in items}
             if set(by_type) == {"IPv4", "IPv6"} and all(
-                len(s["endpoints"]) == 3 for s in by_type.values()
+                len(s["endpoints"] or []) == 3 for s in by_type.values()
             ):
                 break
             assert asyncio.get_running_loop().time() < deadline, items

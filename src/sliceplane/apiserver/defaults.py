@@ -147,10 +147,11 @@ def default_endpointslice(obj: Obj) -> None:
         if isinstance(p, dict):
             p.setdefault("name", "")
             p.setdefault("protocol", "TCP")
-    if obj.get("endpoints") is None:
-        obj["endpoints"] = []
-    if obj.get("ports") is None:
-        obj["ports"] = []
+    # kube-apiserver stores through protobuf, where an empty list comes back as nil, and
+    # these two fields have no omitempty: an empty list is served as null. Do the same.
+    for key in ("endpoints", "ports"):
+        if obj.get(key) == [] or key not in obj:
+            obj[key] = None
     for ep in obj.get("endpoints") or []:
         if isinstance(ep, dict):
             # Not writable through v1: silently dropped, as upstream's strategy does.
