@@ -46,7 +46,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sliceplane.api import errors
-from sliceplane.api.selectors import LabelSelector, label_selector_from_meta
+from sliceplane.api.selectors import LabelSelector
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import Clock
 from sliceplane.machinery.events import EventRecorder
@@ -54,6 +54,7 @@ from sliceplane.machinery.factory import NAMESPACE_INDEX, InformerFactory
 from sliceplane.machinery.informer import object_key, resource_version
 from sliceplane.machinery.workqueue import WorkQueue, run_workers
 from sliceplane.workloads.expectations import WrittenVersions
+from sliceplane.workloads.owners import OwnerLookup
 from sliceplane.workloads.ownership import (
     adoption_patch,
     controlled_by,
@@ -1092,7 +1093,7 @@ class DeploymentController:
         ensure_controller_uid_index(self.pods)
         self.queue: WorkQueue[str] = WorkQueue(clock, name="deployment")
         self.written = WrittenVersions()
-        self._selectors: dict[str, tuple[Any, LabelSelector | None]] = {}
+        self.owners = OwnerLookup(self.deployments, "Deployment")
         self.deployments.add_handler(
             self._on_deployment, self._on_deployment_update, self._on_deployment_delete
         )
@@ -1117,19 +1118,6 @@ class DeploymentController:
 
     # ------------------------------------------------------------------ handlers
 
-    def _selector(self, d: Obj) -> LabelSelector | None:
-        key = object_key(d)
-        raw = _spec(d).get("selector")
-        cached = self._selectors.get(key)
-        if cached is not None and cached[0] is raw:
-            return cached[1]
-        try:
-            sel: LabelSelector | None = label_selector_from_meta(raw)
-        except errors.StatusError:
-            sel = None
-        self._selectors[key] = (raw, sel)
-        return sel
-
     def _on_deployment(self, d: Obj) -> None:
         self.queue.add(object_key(d))
 
@@ -1138,33 +1126,18 @@ class DeploymentController:
 
     def _on_deployment_delete(self, d: Obj) -> None:
         key = object_key(d)
-        self._selectors.pop(key, None)
+        self.owners.forget(key)
         self.written.forget(key)
         self.queue.add(key)
 
-    def _owner_key(self, rs: Obj) -> str | None:
-        ref = controller_of(rs)
-        if ref is None or ref.get("kind") != "Deployment":
-            return None
-        key = f"{_meta(rs).get('namespace')}/{ref.get('name')}"
-        d = self.deployments.store.get(key)
-        if d is None or _meta(d).get("uid") != ref.get("uid"):
-            return None
-        return key
-
     def _enqueue_matching(self, rs: Obj) -> None:
-        if not self.options.adopt_orphans:
-            return
-        meta = _meta(rs)
-        labels = meta.get("labels") or {}
-        for d in self.deployments.store.by_index(NAMESPACE_INDEX, str(meta.get("namespace"))):
-            sel = self._selector(d)
-            if sel is not None and not sel.empty() and sel.matches(labels):
-                self.queue.add(object_key(d))
+        if self.options.adopt_orphans:
+            for key in self.owners.adopting_keys(rs):
+                self.queue.add(key)
 
     def _on_rs_add(self, rs: Obj) -> None:
         if controller_of(rs) is not None:
-            key = self._owner_key(rs)
+            key = self.owners.owner_key(rs)
             if key is not None:
                 self.queue.add(key)
             return
@@ -1175,11 +1148,11 @@ class DeploymentController:
             return
         old_ref, new_ref = controller_of(old), controller_of(new)
         if old_ref is not None and old_ref != new_ref:
-            old_key = self._owner_key(old)
+            old_key = self.owners.owner_key(old)
             if old_key is not None:
                 self.queue.add(old_key)
         if new_ref is not None:
-            key = self._owner_key(new)
+            key = self.owners.owner_key(new)
             if key is not None:
                 self.queue.add(key)
             return
@@ -1188,7 +1161,7 @@ class DeploymentController:
 
     def _on_rs_delete(self, rs: Obj) -> None:
         self.written.forget(object_key(rs))
-        key = self._owner_key(rs)
+        key = self.owners.owner_key(rs)
         if key is not None:
             self.queue.add(key)
 
@@ -1200,7 +1173,7 @@ class DeploymentController:
         rs = self.rses.store.get(f"{_meta(pod).get('namespace')}/{ref.get('name')}")
         if rs is None or _meta(rs).get("uid") != ref.get("uid"):
             return
-        key = self._owner_key(rs)
+        key = self.owners.owner_key(rs)
         if key is None:
             return
         d = self.deployments.store.get(key)
@@ -1227,7 +1200,7 @@ class DeploymentController:
             return
         if self.written.lagging(key, resource_version(d)):
             raise StaleCache(f"Deployment cache is behind this controller's write of {key}")
-        selector = self._selector(d)
+        selector = self.owners.selector(d)
         if selector is None:
             log.warning("deployment %s: invalid selector, not syncing", key)
             return

@@ -38,7 +38,7 @@ from datetime import datetime
 from typing import Any
 
 from sliceplane.api import errors
-from sliceplane.api.selectors import LabelSelector, label_selector_from_meta
+from sliceplane.api.selectors import LabelSelector
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import Clock
 from sliceplane.machinery.events import EventRecorder
@@ -46,6 +46,7 @@ from sliceplane.machinery.factory import NAMESPACE_INDEX, InformerFactory
 from sliceplane.machinery.informer import object_key, resource_version
 from sliceplane.machinery.workqueue import WorkQueue, run_workers
 from sliceplane.workloads.expectations import ControllerExpectations, WrittenVersions
+from sliceplane.workloads.owners import OwnerLookup
 from sliceplane.workloads.ownership import (
     adoption_patch,
     controller_of,
@@ -411,7 +412,7 @@ class ReplicaSetController:
         self.queue: WorkQueue[str] = WorkQueue(clock, name="replicaset")
         self.expectations = ControllerExpectations(clock, self.options.expectations_timeout)
         self.written = WrittenVersions()
-        self._selectors: dict[str, tuple[Any, LabelSelector | None]] = {}
+        self.owners = OwnerLookup(self.rses, "ReplicaSet")
         self.rses.add_handler(self._on_rs, self._on_rs_update, self._on_rs_delete)
         self.pods.add_handler(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
         self.syncs_done = 0
@@ -433,20 +434,6 @@ class ReplicaSetController:
 
     # ------------------------------------------------------------------ handlers
 
-    def _selector(self, rs: Obj) -> LabelSelector | None:
-        """The RS's selector parsed once per version; ``None`` when malformed."""
-        key = object_key(rs)
-        raw = _spec(rs).get("selector")
-        cached = self._selectors.get(key)
-        if cached is not None and cached[0] is raw:
-            return cached[1]
-        try:
-            sel: LabelSelector | None = label_selector_from_meta(raw)
-        except errors.StatusError:
-            sel = None
-        self._selectors[key] = (raw, sel)
-        return sel
-
     def _on_rs(self, rs: Obj) -> None:
         self.queue.add(object_key(rs))
 
@@ -455,37 +442,21 @@ class ReplicaSetController:
 
     def _on_rs_delete(self, rs: Obj) -> None:
         key = object_key(rs)
-        self._selectors.pop(key, None)
+        self.owners.forget(key)
         self.written.forget(key)
         self.queue.add(key)
 
-    def _owner_key(self, pod: Obj) -> str | None:
-        """The key of the cached ReplicaSet that controls ``pod`` (by UID)."""
-        ref = controller_of(pod)
-        if ref is None or ref.get("kind") != "ReplicaSet":
-            return None
-        key = f"{_meta(pod).get('namespace')}/{ref.get('name')}"
-        rs = self.rses.store.get(key)
-        if rs is None or _meta(rs).get("uid") != ref.get("uid"):
-            return None
-        return key
-
     def _enqueue_matching(self, pod: Obj) -> None:
-        if not self.options.adopt_orphans:
-            return
-        meta = _meta(pod)
-        labels = meta.get("labels") or {}
-        for rs in self.rses.store.by_index(NAMESPACE_INDEX, str(meta.get("namespace"))):
-            sel = self._selector(rs)
-            if sel is not None and not sel.empty() and sel.matches(labels):
-                self.queue.add(object_key(rs))
+        if self.options.adopt_orphans:
+            for key in self.owners.adopting_keys(pod):
+                self.queue.add(key)
 
     def _on_pod_add(self, pod: Obj) -> None:
         if _meta(pod).get("deletionTimestamp"):
             self._on_pod_delete(pod)
             return
         if controller_of(pod) is not None:
-            key = self._owner_key(pod)
+            key = self.owners.owner_key(pod)
             if key is not None:
                 self.expectations.creation_observed(key)
                 self.queue.add(key)
@@ -503,11 +474,11 @@ class ReplicaSetController:
             return
         old_ref, new_ref = controller_of(old), controller_of(new)
         if old_ref is not None and old_ref != new_ref:
-            old_key = self._owner_key(old)
+            old_key = self.owners.owner_key(old)
             if old_key is not None:
                 self.queue.add(old_key)
         if new_ref is not None:
-            key = self._owner_key(new)
+            key = self.owners.owner_key(new)
             if key is None:
                 return
             self.queue.add(key)
@@ -521,7 +492,7 @@ class ReplicaSetController:
             self._enqueue_matching(new)
 
     def _on_pod_delete(self, pod: Obj) -> None:
-        key = self._owner_key(pod)
+        key = self.owners.owner_key(pod)
         if key is None:
             return
         self.expectations.deletion_observed(key, object_key(pod))
@@ -548,7 +519,7 @@ class ReplicaSetController:
             return
         if self.written.lagging(key, resource_version(rs)):
             raise StaleCache(f"ReplicaSet cache is behind this controller's write of {key}")
-        selector = self._selector(rs)
+        selector = self.owners.selector(rs)
         if selector is None:
             log.warning("replicaset %s: invalid selector, not syncing", key)
             return
