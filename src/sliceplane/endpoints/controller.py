@@ -14,9 +14,9 @@ from sliceplane.api import errors
 from sliceplane.client.client import Client
 from sliceplane.endpoints.planner import plan_endpoints
 from sliceplane.machinery.clock import Clock
-from sliceplane.machinery.factory import NAMESPACE_INDEX, InformerFactory
+from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import object_key
-from sliceplane.machinery.podselect import ServiceSelectors
+from sliceplane.machinery.podselect import ServiceSelectors, ensure_label_index, select
 from sliceplane.machinery.ratelimit import default_controller_rate_limiter
 from sliceplane.machinery.triggertime import TriggerTimeTracker
 from sliceplane.machinery.workqueue import WorkQueue, run_workers
@@ -48,6 +48,7 @@ class EndpointsController:
         self.pods = factory.informer("pods")
         self.endpoints = factory.informer("endpoints")
         self.selectors = ServiceSelectors(self.services)
+        ensure_label_index(self.pods)
         self.queue: WorkQueue[str] = WorkQueue(
             clock, default_controller_rate_limiter(clock), name="endpoint"
         )
@@ -99,13 +100,7 @@ class EndpointsController:
                 pass
             return
         selector = self.selectors.selector(svc)
-        pods = self.pods.store.by_index(NAMESPACE_INDEX, ns) if selector is not None else []
-        selected = [
-            p
-            for p in pods
-            if selector is not None
-            and selector.matches((p.get("metadata") or {}).get("labels") or {})
-        ]
+        selected = select(self.pods, ns, selector) if selector is not None else []
         trigger_time = self.trigger.compute(svc, selected)
         plan = plan_endpoints(svc, selected, existing, trigger_time=trigger_time)
         if plan.verb == "none" or plan.obj is None:

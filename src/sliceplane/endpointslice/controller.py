@@ -31,9 +31,9 @@ from sliceplane.endpointslice.types import (
 )
 from sliceplane.machinery.clock import Clock
 from sliceplane.machinery.events import EventRecorder
-from sliceplane.machinery.factory import NAMESPACE_INDEX, InformerFactory
+from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import object_key
-from sliceplane.machinery.podselect import ServiceSelectors
+from sliceplane.machinery.podselect import ServiceSelectors, ensure_label_index, select
 from sliceplane.machinery.ratelimit import endpointslice_controller_rate_limiter
 from sliceplane.machinery.triggertime import TriggerTimeTracker
 from sliceplane.machinery.workqueue import WorkQueue, run_workers
@@ -114,6 +114,7 @@ class EndpointSliceController:
             max_endpoints_per_slice=self.options.max_endpoints_per_slice
         )
         self.selectors = ServiceSelectors(self.services)
+        ensure_label_index(self.pods)
         self.services.add_handler(self._on_service, self._on_service_update, self._on_service)
         self.pods.add_handler(self._on_pod_add, self._on_pod_update, self._on_pod_add)
         self.slices.add_handler(self._on_slice_add, self._on_slice_update, self._on_slice_delete)
@@ -251,11 +252,7 @@ class EndpointSliceController:
         selector = self.selectors.selector(svc)
         if selector is None:
             return
-        pods = [
-            p
-            for p in self.pods.store.by_index(NAMESPACE_INDEX, ns)
-            if selector.matches((p.get("metadata") or {}).get("labels") or {})
-        ]
+        pods = select(self.pods, ns, selector)
         slices = [
             s
             for s in self.slices.store.by_index(SERVICE_INDEX, key)

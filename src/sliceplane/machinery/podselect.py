@@ -15,6 +15,52 @@ from sliceplane.machinery.informer import Informer, object_key
 Obj = dict[str, Any]
 
 
+LABEL_INDEX = "labels"
+"""Index of objects by ``namespace/key=value`` for each of their labels."""
+
+
+def label_index(obj: Obj) -> list[str]:
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace") or ""
+    return [f"{ns}/{k}={v}" for k, v in (meta.get("labels") or {}).items()]
+
+
+def ensure_label_index(informer: Informer) -> None:
+    try:
+        informer.add_index(LABEL_INDEX, label_index)
+    except ValueError:
+        pass  # already there (another controller added it to the shared informer)
+
+
+def select(informer: Informer, namespace: str, selector: LabelSelector) -> list[Obj]:
+    """Objects of ``namespace`` that ``selector`` matches, in key order.
+
+    Equality terms (every Service selector, most workload selectors) are answered from the
+    label index, so the cost follows the number of selected objects, not the namespace's
+    size; other selectors fall back to scanning the namespace.
+    """
+    store = informer.store
+    terms = selector.equality_requirements()
+    if terms:
+        keys: frozenset[str] | None = None
+        for k, v in terms.items():
+            found = store.index_set(LABEL_INDEX, f"{namespace}/{k}={v}")
+            keys = found if keys is None else keys & found
+            if not keys:
+                return []
+        out = []
+        for key in sorted(keys or ()):
+            obj = store.get(key)
+            if obj is not None and selector.matches((obj.get("metadata") or {}).get("labels")):
+                out.append(obj)
+        return out
+    return [
+        o
+        for o in store.by_index(NAMESPACE_INDEX, namespace)
+        if selector.matches((o.get("metadata") or {}).get("labels") or {})
+    ]
+
+
 def _ready(pod: Obj) -> bool:
     for c in (pod.get("status") or {}).get("conditions") or []:
         if c.get("type") == "Ready":

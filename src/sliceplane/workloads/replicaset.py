@@ -42,8 +42,9 @@ from sliceplane.api.selectors import LabelSelector
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import Clock
 from sliceplane.machinery.events import EventRecorder
-from sliceplane.machinery.factory import NAMESPACE_INDEX, InformerFactory
+from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import object_key, resource_version
+from sliceplane.machinery.podselect import ensure_label_index, select
 from sliceplane.machinery.workqueue import WorkQueue, run_workers
 from sliceplane.workloads.expectations import ControllerExpectations, WrittenVersions
 from sliceplane.workloads.owners import OwnerLookup
@@ -409,6 +410,7 @@ class ReplicaSetController:
         self.pods = factory.informer("pods")
         ensure_controller_uid_index(self.pods)
         ensure_controller_uid_index(self.rses)
+        ensure_label_index(self.pods)
         self.queue: WorkQueue[str] = WorkQueue(clock, name="replicaset")
         self.expectations = ControllerExpectations(clock, self.options.expectations_timeout)
         self.written = WrittenVersions()
@@ -582,11 +584,12 @@ class ReplicaSetController:
             return owned
         ns = str(meta.get("namespace"))
         ref = controller_ref(rs, "apps/v1", "ReplicaSet")
-        for pod in self.pods.store.by_index(NAMESPACE_INDEX, ns):
+        # Candidates come from the label index: only pods the selector matches are looked at.
+        for pod in select(self.pods, ns, selector):
             pmeta = _meta(pod)
             if controller_of(pod) is not None or pmeta.get("deletionTimestamp"):
                 continue
-            if not is_pod_active(pod) or not selector.matches(pmeta.get("labels") or {}):
+            if not is_pod_active(pod):
                 continue
             try:
                 adopted = await self.client.patch(
