@@ -61,6 +61,10 @@ class ControllerOptions:
     concurrent_syncs: int = 5
     """--concurrent-service-endpoint-syncs: 1…50 workers."""
     batch_period: float = 0.0
+    min_write_interval: float = 1.0
+    """After writing a Service's slices, pod changes wait until this long has passed before
+    that Service is synced again, so churn is coalesced into fewer writes. Upstream gets
+    the same effect indirectly (its stale-cache retries back off from 1 s); 0 disables."""
     """--endpointslice-updates-batch-period: delay pod-triggered syncs to batch them."""
     topology_aware_hints: bool = True
     """The TopologyAwareHints feature gate (on upstream)."""
@@ -121,6 +125,7 @@ class EndpointSliceController:
         self.nodes.add_handler(self._on_node, self._on_node_update, self._on_node)
         self.syncs_done = 0
         self._hint_events: dict[str, list[str]] = {}
+        self._last_write: dict[str, float] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -149,8 +154,13 @@ class EndpointSliceController:
         self.queue.add(object_key(new))
 
     def _enqueue_pod_services(self, keys: Iterable[str]) -> None:
+        now = self.clock.now()
         for key in keys:
-            self.queue.add_after(key, self.options.batch_period)
+            delay = self.options.batch_period
+            written = self._last_write.get(key)
+            if written is not None:
+                delay = max(delay, written + self.options.min_write_interval - now)
+            self.queue.add_after(key, delay)
 
     def _on_pod_add(self, pod: Obj) -> None:
         self._enqueue_pod_services(self.selectors.services_for_pod(pod))
@@ -242,6 +252,7 @@ class EndpointSliceController:
             self.tracker.delete_service(ns, name)
             self.metrics.forget_service(key)
             self._hint_events.pop(key, None)
+            self._last_write.pop(key, None)
             if self.topology is not None:
                 for family in ("IPv4", "IPv6"):
                     self.topology.remove_hints(key, family)
@@ -268,6 +279,8 @@ class EndpointSliceController:
         for ev in plan.events:
             self.recorder.event(svc, ev.type, ev.reason, ev.message)
         self._hint_events[key] = [e.message for e in plan.events if "Hints" in e.reason]
+        if plan.actions:
+            self._last_write[key] = self.clock.now()
         try:
             await self.apply(svc, plan)
         except Exception as exc:
