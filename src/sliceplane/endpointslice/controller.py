@@ -63,8 +63,12 @@ class ControllerOptions:
     batch_period: float = 0.0
     min_write_interval: float = 1.0
     """After writing a Service's slices, pod changes wait until this long has passed before
-    that Service is synced again, so churn is coalesced into fewer writes. Upstream gets
-    the same effect indirectly (its stale-cache retries back off from 1 s); 0 disables."""
+    that Service is synced again, so churn is coalesced into fewer writes; 0 disables."""
+    max_write_interval: float = 4.0
+    """While a Service keeps changing, the interval doubles after each write up to this,
+    and falls back to ``min_write_interval`` once the Service has been quiet for the current
+    interval. Upstream gets the same effect indirectly: a sync that races its own writes
+    fails as "stale" and is retried with a per-key back-off that doubles from 1 s."""
     """--endpointslice-updates-batch-period: delay pod-triggered syncs to batch them."""
     topology_aware_hints: bool = True
     """The TopologyAwareHints feature gate (on upstream)."""
@@ -125,7 +129,8 @@ class EndpointSliceController:
         self.nodes.add_handler(self._on_node, self._on_node_update, self._on_node)
         self.syncs_done = 0
         self._hint_events: dict[str, list[str]] = {}
-        self._last_write: dict[str, float] = {}
+        # Per Service: (time of the last write, interval before the next pod-driven sync).
+        self._last_write: dict[str, tuple[float, float]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -159,7 +164,7 @@ class EndpointSliceController:
             delay = self.options.batch_period
             written = self._last_write.get(key)
             if written is not None:
-                delay = max(delay, written + self.options.min_write_interval - now)
+                delay = max(delay, written[0] + written[1] - now)
             self.queue.add_after(key, delay)
 
     def _on_pod_add(self, pod: Obj) -> None:
@@ -280,7 +285,7 @@ class EndpointSliceController:
             self.recorder.event(svc, ev.type, ev.reason, ev.message)
         self._hint_events[key] = [e.message for e in plan.events if "Hints" in e.reason]
         if plan.actions:
-            self._last_write[key] = self.clock.now()
+            self._note_write(key)
         try:
             await self.apply(svc, plan)
         except Exception as exc:
@@ -294,6 +299,18 @@ class EndpointSliceController:
         self._record_metrics(key, svc, plan, len(slices))
         if plan.errors:
             raise RuntimeError("; ".join(plan.errors))
+
+    def _note_write(self, key: str) -> None:
+        """Back off a Service that keeps changing: double its interval after each write
+        that comes within the previous interval, reset it after a quiet period."""
+        now = self.clock.now()
+        lo, hi = self.options.min_write_interval, self.options.max_write_interval
+        prev = self._last_write.get(key)
+        if prev is not None and now - prev[0] <= 2 * prev[1]:
+            interval = min(hi, max(lo, prev[1] * 2))
+        else:
+            interval = lo
+        self._last_write[key] = (now, interval)
 
     def explain(self, namespace: str, name: str) -> ServiceExplanation | None:
         """Why each candidate pod is (not) an endpoint of the Service, from the caches."""
