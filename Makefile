@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # the data plane issues; listed here so one place installs them).
 APT_PACKAGES ?=
 
-.PHONY: env test lint typecheck unit demo apiserver clean bench schemas proto-fields lock k8s-bin
+.PHONY: env test lint typecheck unit demo apiserver clean bench schemas proto-fields lock k8s-bin bench-controller bench-cluster bench-all
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,8 +47,16 @@ test: env lint typecheck k8s-bin
 demo: env
 	$(BIN)/python -m sliceplane.demo $(ARGS)
 
-bench: env
-	$(BIN)/python bench/apiserver.py
+bench: env k8s-bin
+	$(BIN)/python bench/apiserver.py --upstream $(ARGS)
+
+bench-controller: env k8s-bin
+	$(BIN)/python bench/controller.py $(ARGS)
+
+bench-cluster: env
+	$(BIN)/python bench/cluster.py $(ARGS)
+
+bench-all: bench bench-controller bench-cluster
 
 schemas: env
 	$(BIN)/python tools/gen_schemas.py
