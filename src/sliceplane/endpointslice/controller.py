@@ -86,6 +86,21 @@ def _service_index(obj: Obj) -> list[str]:
     return [f"{meta.get('namespace')}/{svc}"] if svc else []
 
 
+def _pod_ready(pod: Obj) -> bool:
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            return bool(c.get("status") == "True")
+    return False
+
+
+def _loses_traffic(old: Obj, new: Obj) -> bool:
+    """The pod started terminating or stopped being ready."""
+    started_terminating = not (old.get("metadata") or {}).get("deletionTimestamp") and bool(
+        (new.get("metadata") or {}).get("deletionTimestamp")
+    )
+    return started_terminating or (_pod_ready(old) and not _pod_ready(new))
+
+
 class EndpointSliceController:
     """See the module docstring. Create, then ``await run()`` until cancelled."""
 
@@ -124,7 +139,7 @@ class EndpointSliceController:
         self.selectors = ServiceSelectors(self.services)
         ensure_label_index(self.pods)
         self.services.add_handler(self._on_service, self._on_service_update, self._on_service)
-        self.pods.add_handler(self._on_pod_add, self._on_pod_update, self._on_pod_add)
+        self.pods.add_handler(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
         self.slices.add_handler(self._on_slice_add, self._on_slice_update, self._on_slice_delete)
         self.nodes.add_handler(self._on_node, self._on_node_update, self._on_node)
         self.syncs_done = 0
@@ -158,11 +173,11 @@ class EndpointSliceController:
     def _on_service_update(self, old: Obj, new: Obj) -> None:
         self.queue.add(object_key(new))
 
-    def _enqueue_pod_services(self, keys: Iterable[str]) -> None:
+    def _enqueue_pod_services(self, keys: Iterable[str], *, urgent: bool = False) -> None:
         now = self.clock.now()
         for key in keys:
             delay = self.options.batch_period
-            written = self._last_write.get(key)
+            written = None if urgent else self._last_write.get(key)
             if written is not None:
                 delay = max(delay, written[0] + written[1] - now)
             self.queue.add_after(key, delay)
@@ -171,7 +186,16 @@ class EndpointSliceController:
         self._enqueue_pod_services(self.selectors.services_for_pod(pod))
 
     def _on_pod_update(self, old: Obj, new: Obj) -> None:
-        self._enqueue_pod_services(self.selectors.services_to_sync(old, new))
+        keys = self.selectors.services_to_sync(old, new)
+        if _loses_traffic(old, new):
+            # Taking traffic away (termination starts, readiness lost) is never held back
+            # by the write back-off: consumers must see it while it lasts.
+            self._enqueue_pod_services(keys, urgent=True)
+        else:
+            self._enqueue_pod_services(keys)
+
+    def _on_pod_delete(self, pod: Obj) -> None:
+        self._enqueue_pod_services(self.selectors.services_for_pod(pod), urgent=True)
 
     def _queue_for_slice(self, es: Obj) -> None:
         meta = es.get("metadata") or {}
