@@ -177,7 +177,9 @@ WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE")
 
 
 async def request_counts(client: Client, resource: str) -> Counter[str]:
-    """``apiserver_request_total`` of ``resource`` by verb (all codes, all subresources).
+    """``apiserver_request_total`` of ``resource`` by verb, successful requests only (all
+    subresources). A DELETE answered 404 (the garbage collector and a controller racing to
+    remove the same slice, on either side) changed nothing and is not a write.
 
     kube-apiserver's /metrics is megabytes of text: only the one family's lines are parsed.
     """
@@ -191,7 +193,9 @@ async def request_counts(client: Client, resource: str) -> Counter[str]:
     out: Counter[str] = Counter()
     for family in text_string_to_metric_families("\n".join(lines) + "\n"):
         for sample in family.samples:
-            if sample.labels.get("resource") == resource:
+            if sample.labels.get("resource") == resource and str(
+                sample.labels.get("code", "")
+            ).startswith("2"):
                 out[sample.labels.get("verb", "")] += int(sample.value)
     return out
 
