@@ -93,11 +93,35 @@ def pod_labels_changed(old: Obj, new: Obj) -> bool:
     )
 
 
+SERVICE_SELECTOR_INDEX = "service-selector"
+"""Index of Services by ``namespace/key=value`` for each pair of their ``spec.selector``."""
+
+
+def service_selector_index(svc: Obj) -> list[str]:
+    """Why: a pod event must find the Services that may select it without looking at every
+    Service of the namespace. A Service selector is a label map, i.e. a conjunction of
+    equalities, so a Service can only select pods carrying each of its pairs; indexing it
+    under every pair lets a pod's own labels find every candidate. No or an empty selector
+    selects nothing and is indexed under nothing."""
+    ns = (svc.get("metadata") or {}).get("namespace") or ""
+    raw = (svc.get("spec") or {}).get("selector") or {}
+    return [f"{ns}/{k}={v}" for k, v in raw.items()]
+
+
+def ensure_service_selector_index(informer: Informer) -> None:
+    try:
+        informer.add_index(SERVICE_SELECTOR_INDEX, service_selector_index)
+    except ValueError:
+        pass  # already there (the other endpoint controller shares the informer)
+
+
 class ServiceSelectors:
-    """Parsed Service selectors over a Services informer (with the namespace index)."""
+    """Parsed Service selectors over a Services informer, and the Services a pod's labels
+    select (through :data:`SERVICE_SELECTOR_INDEX`, which this adds to the informer)."""
 
     def __init__(self, services: Informer) -> None:
         self.services = services
+        ensure_service_selector_index(services)
         self._cache: dict[str, tuple[Any, LabelSelector | None]] = {}
 
     def selector(self, svc: Obj) -> LabelSelector | None:
@@ -113,13 +137,30 @@ class ServiceSelectors:
         return sel
 
     def services_for_pod(self, pod: Obj) -> set[str]:
+        """Keys of the Services of the pod's namespace whose selector matches its labels.
+
+        Cost: one index lookup per pod label plus a full selector match per candidate
+        (a Service sharing at least one pair with the pod), independent of how many
+        Services the namespace has. The informer re-indexes a Service when it changes,
+        so a new selector is seen by the next pod event.
+        """
         meta = pod.get("metadata") or {}
         labels = meta.get("labels") or {}
+        if not labels:
+            return set()  # every indexed selector has at least one pair
+        ns = meta.get("namespace") or ""
+        store = self.services.store
+        candidates: set[str] = set()
+        for k, v in labels.items():
+            candidates |= store.index_set(SERVICE_SELECTOR_INDEX, f"{ns}/{k}={v}")
         out: set[str] = set()
-        for svc in self.services.store.by_index(NAMESPACE_INDEX, str(meta.get("namespace"))):
+        for key in candidates:
+            svc = store.get(key)
+            if svc is None:
+                continue
             sel = self.selector(svc)
             if sel is not None and sel.matches(labels):
-                out.add(object_key(svc))
+                out.add(key)
         return out
 
     def services_to_sync(self, old: Obj, new: Obj) -> set[str]:
