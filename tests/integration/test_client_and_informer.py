@@ -363,3 +363,25 @@ async def test_watch_with_label_selector_sees_objects_enter_and_leave(
         ("MODIFIED", "moving"),
         ("DELETED", "moving"),
     ]
+
+
+async def test_throttled_view_spaces_requests_and_leaves_the_original_alone(
+    kc: Client, namespace: str
+) -> None:
+    """``--kube-api-qps 20 --kube-api-burst 5``: 15 requests cannot finish before the 10
+    beyond the burst have each waited their 50 ms turn; the unthrottled client is not
+    slowed, and watches are never throttled."""
+    from sliceplane.client.throttle import Throttle
+
+    throttle = Throttle(20.0, 5)
+    view = kc.throttled(throttle)
+    assert kc.throttle is None
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await asyncio.gather(*(view.list(SLICES, namespace) for _ in range(15)))
+    assert loop.time() - t0 >= 0.45
+    # 0.05 + 0.10 + ... + 0.50 s, less what refilled while the requests were being issued.
+    waited = throttle.waited
+    assert waited == pytest.approx(2.75, rel=0.1)
+    await kc.list(SLICES, namespace)  # the original does not take tokens
+    assert throttle.waited == waited

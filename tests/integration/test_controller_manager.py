@@ -109,6 +109,7 @@ def test_out_of_range_flags_are_one_line_errors(apiserver: ServerProcess) -> Non
         (["--concurrent-service-endpoint-syncs", "0"], "must be between 1 and 50"),
         (["--endpointslice-updates-batch-period", "soon"], "invalid duration"),
         (["--controllers", "endpointslice,nope"], "unknown controller 'nope'"),
+        (["--kube-api-burst", "-1"], "--kube-api-burst: -1 must not be negative"),
     ):
         res = subprocess.run(
             [

@@ -227,6 +227,11 @@ def controller(
     mirroring_max_endpoints_per_subset: Annotated[
         int, typer.Option("--mirroring-max-endpoints-per-subset")
     ] = 1000,
+    kube_api_qps: Annotated[
+        float,
+        typer.Option("--kube-api-qps", help="Requests/s per controller (negative: unlimited)."),
+    ] = 20.0,
+    kube_api_burst: Annotated[int, typer.Option("--kube-api-burst")] = 30,
     leader_elect: Annotated[bool, typer.Option("--leader-elect")] = False,
     leader_elect_namespace: Annotated[str, typer.Option("--leader-elect-namespace")] = (
         "kube-system"
@@ -254,6 +259,8 @@ def controller(
         concurrent_service_endpoint_syncs=concurrent_service_endpoint_syncs,
         endpointslice_updates_batch_period=batch,
         mirroring_max_endpoints_per_subset=mirroring_max_endpoints_per_subset,
+        kube_api_qps=kube_api_qps,
+        kube_api_burst=kube_api_burst,
         leader_elect=leader_elect,
         leader_elect_namespace=leader_elect_namespace,
         metrics_bind_address=metrics_bind_address or None,

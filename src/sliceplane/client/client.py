@@ -10,6 +10,7 @@ Failures are raised as the :mod:`sliceplane.api.errors` classes the server side 
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import ssl
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ import msgspec
 from sliceplane.api import errors
 from sliceplane.api.resources import BY_PLURAL, ResourceInfo
 from sliceplane.api.watch import ListPage, WatchEvent
+from sliceplane.client.throttle import Throttle
 
 Obj = dict[str, Any]
 T = TypeVar("T")
@@ -138,6 +140,16 @@ class Client:
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
         )
+        self.throttle: Throttle | None = None
+
+    def throttled(self, throttle: Throttle | None) -> Client:
+        """A view of this client whose requests (not watches) wait for ``throttle``'s
+        tokens, sharing the connection pool; each controller gets its own, as each
+        kube-controller-manager controller gets its own rate-limited clientset. Close the
+        original, not the view."""
+        view = copy.copy(self)
+        view.throttle = throttle
+        return view
 
     @classmethod
     async def connect(
@@ -187,6 +199,8 @@ class Client:
         timeout: float | None = 60.0,
     ) -> bytes:
         """Send one request; raise the matching StatusError for a non-2xx answer."""
+        if self.throttle is not None:
+            await self.throttle.wait()
         data = None if body is None else (body if isinstance(body, bytes) else _encode(body))
         headers = {"Content-Type": content_type} if data is not None else None
         async with self._session.request(

@@ -25,6 +25,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from sliceplane.client.client import Client
 from sliceplane.client.leases import ClientLeaseClient
+from sliceplane.client.throttle import DEFAULT_BURST, DEFAULT_QPS, throttle_for
 from sliceplane.endpoints.controller import EndpointsController, EndpointsControllerOptions
 from sliceplane.endpointslice.controller import ControllerOptions, EndpointSliceController
 from sliceplane.machinery.clock import Clock, RealClock
@@ -55,6 +56,11 @@ class ManagerConfig:
     """Seconds, >= 0."""
     mirroring_max_endpoints_per_subset: int = 1000
     """1…1000."""
+    kube_api_qps: float = DEFAULT_QPS
+    """Requests per second each controller's client may make; 0 means the default,
+    negative means unlimited."""
+    kube_api_burst: int = DEFAULT_BURST
+    """Bucket size of that limit; 0 means the default."""
     leader_elect: bool = False
     leader_elect_namespace: str = "kube-system"
     leader_elect_name: str = "sliceplane-controller-manager"
@@ -89,6 +95,8 @@ class ManagerConfig:
             )
         if self.endpointslice_updates_batch_period < 0:
             raise ConfigError("--endpointslice-updates-batch-period must not be negative")
+        if self.kube_api_burst < 0:
+            raise ConfigError(f"--kube-api-burst: {self.kube_api_burst} must not be negative")
 
 
 class Runnable(Protocol):
@@ -177,9 +185,17 @@ class Manager:
 
     def _build(self, factory: InformerFactory) -> None:
         self.factory = factory
+        cfg = self.config
+        # One throttled client per controller, as kube-controller-manager builds one
+        # rate-limited clientset per controller; informers keep the unthrottled client.
         self.controllers = {
-            name: FACTORIES[name](self.client, factory, self.clock, self.config)
-            for name in self.config.controllers
+            name: FACTORIES[name](
+                self.client.throttled(throttle_for(cfg.kube_api_qps, cfg.kube_api_burst)),
+                factory,
+                self.clock,
+                cfg,
+            )
+            for name in cfg.controllers
         }
 
     async def run_controllers(self) -> None:
