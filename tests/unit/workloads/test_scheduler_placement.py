@@ -1,24 +1,29 @@
 """Tables for the local scheduler's pure placement: filters, spreading, FitError text,
-spread groups and the assumed-pod counts."""
+spread groups, the assumed-pod counts and the spread index (same answers as the scan)."""
 
 from __future__ import annotations
 
 import copy
+import random
 from collections import Counter
 from typing import Any
 
 import pytest
 
+from sliceplane.workloads import scheduler
 from sliceplane.workloads.scheduler import (
     NO_NODES_MESSAGE,
     PodCounts,
     choose_node,
     filter_node,
+    index_node,
     needs_scheduling,
     place,
+    place_indexed,
     spread_group,
     unschedulable_message,
 )
+from sliceplane.workloads.spreadindex import SpreadIndex
 
 Obj = dict[str, Any]
 
@@ -429,3 +434,223 @@ def test_pod_counts_finished_pods_free_their_slot() -> None:
     c.observe("default/p1", pod("p1", node_name="n1"))
     c.observe("default/p1", pod("p1", node_name="n1", phase="Succeeded"))
     assert c.total == {}
+
+
+# -- the spread index: place_indexed answers what place answers, without the full scan ----
+
+
+class Nodes:
+    """A NodeLookup over a dict, like the informer store."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, Obj] = {}
+
+    def get(self, key: str) -> Obj | None:
+        return self.by_name.get(key)
+
+    def list(self) -> list[Obj]:
+        return [self.by_name[k] for k in sorted(self.by_name)]
+
+
+def indexed(nodes: list[Obj], counts: dict[str, int]) -> tuple[SpreadIndex, Nodes]:
+    index, lookup = SpreadIndex(), Nodes()
+    for n in nodes:
+        lookup.by_name[n["metadata"]["name"]] = n
+        index_node(index, n, counts.get(n["metadata"]["name"], 0))
+    return index, lookup
+
+
+@pytest.mark.parametrize(
+    ("nodes", "counts", "group", "expected"),
+    [
+        pytest.param(THREE, {}, {}, "n1", id="empty-cluster-name-breaks-ties"),
+        pytest.param(THREE, {"n1": 1}, {"n1": 1}, "n2", id="least-loaded-node"),
+        pytest.param(
+            [node("a1", "a"), node("a2", "a"), node("b1", "b")],
+            {"a1": 2, "b1": 1},
+            {"a1": 2, "b1": 1},
+            "b1",
+            id="zone-first-even-if-its-node-is-busier",
+        ),
+        pytest.param(
+            [node("a1", "a"), node("a2", "a"), node("b1", "b")],
+            {"a1": 1, "b1": 2},
+            {"a1": 1, "b1": 2},
+            "a2",
+            id="then-least-loaded-node-in-the-zone",
+        ),
+        pytest.param(
+            THREE,
+            {"n1": 5, "n2": 0, "n3": 1},
+            {"n2": 1, "n3": 1},
+            "n1",
+            id="spread-group-beats-total-load",
+        ),
+        pytest.param(
+            [node("a1", "a"), node("a2", "a"), node("b1", "b"), node("b2", "b")],
+            {"a1": 1, "a2": 1, "b1": 3, "b2": 1},
+            {"a1": 1, "a2": 1, "b1": 1, "b2": 1},
+            "a1",
+            id="group-everywhere-zone-total-decides",
+        ),
+        pytest.param(
+            [node("a1", "a"), node("a2", "a", max_pods=2), node("b1", "b")],
+            {"a1": 1, "a2": 2, "b1": 1},
+            {"a2": 2},
+            "a1",
+            id="full-node-leaves-the-zone-sums",
+        ),
+        pytest.param(
+            [node("a1", "a", ready="False"), node("a2", "a"), node("b1", "b")],
+            {"a1": 9},
+            {"a1": 9},
+            "a2",
+            id="not-ready-node-leaves-the-zone-sums",
+        ),
+        pytest.param(
+            [node("a1", "a", unschedulable=True), node("b1", "b")],
+            {},
+            {},
+            "b1",
+            id="cordoned-node-skipped",
+        ),
+        pytest.param([node("x", None), node("y", None)], {"x": 1}, {"x": 1}, "y", id="no-zones"),
+    ],
+)
+def test_place_indexed_spreads_like_place(
+    nodes: list[Obj], counts: dict[str, int], group: dict[str, int], expected: str
+) -> None:
+    index, lookup = indexed(nodes, counts)
+    p = pod()
+    assert place(p, nodes, counts, group_counts=group).node == expected
+    assert place_indexed(p, index, lookup, counts, group_counts=group).node == expected
+
+
+def test_place_indexed_does_not_scan_for_plain_pods(monkeypatch: pytest.MonkeyPatch) -> None:
+    index, lookup = indexed([node(f"n{i}", "abc"[i % 3]) for i in range(30)], {})
+
+    def no_scan(*_a: Any, **_k: Any) -> Any:
+        raise AssertionError("full scan")
+
+    monkeypatch.setattr(scheduler, "place", no_scan)
+    monkeypatch.setattr(scheduler, "filter_node", no_scan)
+    assert place_indexed(pod(), index, lookup, {}, group_counts={}).node == "n0"
+
+
+@pytest.mark.parametrize(
+    ("p", "nodes", "expected"),
+    [
+        pytest.param(
+            pod(selector={"disk": "ssd"}),
+            [node("n1"), node("n2", labels={"disk": "ssd"})],
+            "n2",
+            id="node-selector-scans",
+        ),
+        pytest.param(
+            pod(tolerations=[{"key": "gpu", "operator": "Exists"}]),
+            [node("n1"), node("n2", taints=[{"key": "gpu", "effect": "NoSchedule"}])],
+            "n1",
+            id="tolerated-taint-scans-and-spreads-by-name",
+        ),
+        pytest.param(
+            pod(tolerations=[{"key": "gpu", "operator": "Exists"}]),
+            [node("n2"), node("n1", taints=[{"key": "gpu", "effect": "NoSchedule"}])],
+            "n1",
+            id="tolerated-taint-node-can-win",
+        ),
+        pytest.param(
+            pod(),
+            [node("n1", ready="False"), node("n2", unschedulable=True)],
+            None,
+            id="nothing-fits",
+        ),
+    ],
+)
+def test_place_indexed_falls_back(p: Obj, nodes: list[Obj], expected: str | None) -> None:
+    index, lookup = indexed(nodes, {})
+    got = place_indexed(p, index, lookup, {}, group_counts={})
+    want = place(p, nodes, {}, group_counts={})
+    assert got == want and got.node == expected
+
+
+def test_place_indexed_fit_error_is_places() -> None:
+    nodes = [node("n1", ready="False"), node("n2", max_pods=1)]
+    index, lookup = indexed(nodes, {"n2": 1})
+    got = place_indexed(pod(), index, lookup, {"n2": 1}, group_counts={})
+    assert got.node is None
+    assert got.message == (
+        "0/2 nodes are available: 1 Too many pods, "
+        "1 node(s) had untolerated taint {node.kubernetes.io/not-ready: }."
+    )
+
+
+def random_node(rng: random.Random, name: str) -> Obj:
+    taints = []
+    if rng.random() < 0.1:
+        taints.append({"key": "gpu", "effect": rng.choice(["NoSchedule", "PreferNoSchedule"])})
+    return node(
+        name,
+        rng.choice(["a", "b", "c", None]),
+        ready=rng.choices(["True", "False", "Unknown"], [8, 1, 1])[0],
+        unschedulable=rng.random() < 0.05,
+        taints=taints,
+        labels={"disk": "ssd"} if rng.random() < 0.3 else {},
+        max_pods=rng.choice([3, 5, 8, None]),
+    )
+
+
+def random_pod(rng: random.Random, i: int) -> Obj:
+    tolerations = [{"key": "node.kubernetes.io/not-ready", "operator": "Exists"}]
+    return pod(
+        f"p{i}",
+        owner=rng.choice(["rs-1", "rs-2", "rs-3", None]),
+        labels={"app": rng.choice(["web", "db"])},
+        selector={"disk": "ssd"} if rng.random() < 0.1 else None,
+        tolerations=tolerations if rng.random() < 0.1 else None,
+    )
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_scheduler_bookkeeping_agrees_with_place(seed: int) -> None:
+    """Random clusters and histories (placements, deletions, terminating pods, nodes
+    changing, leaving and coming back): the indexed answer is always place's."""
+    rng = random.Random(seed)
+    index = SpreadIndex()
+    counts = PodCounts(on_total=index.set_total)
+    lookup = Nodes()
+
+    def put_node(n: Obj) -> None:
+        lookup.by_name[n["metadata"]["name"]] = n
+        index_node(index, n, counts.total.get(n["metadata"]["name"], 0))
+
+    for i in range(rng.randint(1, 12)):
+        put_node(random_node(rng, f"n{i}"))
+    pods: dict[str, Obj] = {}
+    for step in range(400):
+        action = rng.random()
+        if action < 0.6:
+            p = random_pod(rng, step)
+            group = spread_group(p)
+            want = place(p, lookup.list(), counts.total, group_counts=counts.group(group))
+            got = place_indexed(p, index, lookup, counts.total, group_counts=counts.group(group))
+            assert got == want, step
+            if got.node is not None:
+                key = f"default/p{step}"
+                counts.assume(key, got.node, group)
+                pods[key] = p | {"spec": p["spec"] | {"nodeName": got.node}}
+                if rng.random() < 0.5:
+                    counts.observe(key, pods[key])  # the watch confirms it
+        elif action < 0.75 and pods:
+            key = rng.choice(sorted(pods))
+            if rng.random() < 0.5:
+                counts.delete(key)
+                del pods[key]
+            else:  # terminating: occupies the node, no longer spreads
+                p = pods[key]
+                counts.observe(key, p | {"metadata": p["metadata"] | {"deletionTimestamp": "x"}})
+        elif action < 0.9:
+            put_node(random_node(rng, f"n{rng.randint(0, 14)}"))
+        elif lookup.by_name:
+            name = rng.choice(sorted(lookup.by_name))
+            del lookup.by_name[name]
+            index.remove_node(name)
