@@ -52,19 +52,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
-import sliceplane.cluster.up as up
 from sliceplane.cluster.up import ClusterConfig, LocalCluster
-from sliceplane.workloads.nodes import NodesOptions
-from sliceplane.workloads.podcidr import ClusterCIDRs
+from sliceplane.workloads.podcidr import DEFAULT_CLUSTER_CIDR_IPV4
 
 NS = "bench"
-# ClusterConfig has no pod-CIDR setting and the default 10.244.0.0/16 holds 256 /24 node
-# ranges; above that the benchmark gives the simulated nodes a /12 (4,096 nodes, clear of
-# the 10.96.0.0/12 Service range) by wrapping the NodesOptions that LocalCluster builds.
-WIDE_POD_CIDR = "10.128.0.0/12"
-DEFAULT_NODE_LIMIT = 256
 TRIGGER = "endpoints.kubernetes.io/last-change-trigger-time"
 
 
@@ -199,24 +191,23 @@ async def wait_for(cond: Any, timeout: float, what: str) -> None:
 
 async def run_size(size: Size, args: argparse.Namespace) -> dict[str, float]:
     f: dict[str, float] = {}
-
-    def nodes_options(**kw: Any) -> NodesOptions:
-        if size.nodes > DEFAULT_NODE_LIMIT:
-            kw["cidrs"] = ClusterCIDRs(ipv4=WIDE_POD_CIDR)
-        return NodesOptions(**kw)
-
     tmp = Path(tempfile.mkdtemp(prefix="sliceplane-cluster-bench-"))
     me = os.getpid()
     cpu_me0 = cpu_seconds(me)
     cluster = LocalCluster(
-        ClusterConfig(data_dir=tmp, listen="127.0.0.1:0", nodes=size.nodes, insecure_http=False)
+        ClusterConfig(
+            data_dir=tmp,
+            listen="127.0.0.1:0",
+            nodes=size.nodes,
+            insecure_http=False,
+            cluster_cidr=args.cluster_cidr,
+        )
     )
     t0 = time.perf_counter()
     obs = Observer(expected=size.pods)
     profiler: asyncio.subprocess.Process | None = None
     try:
-        with mock.patch.object(up, "NodesOptions", nodes_options):
-            await cluster.start()
+        await cluster.start()
         assert cluster.client is not None and cluster.apiserver.proc is not None
         api_pid = cluster.apiserver.proc.pid
         f["API server + controllers started s"] = time.perf_counter() - t0
@@ -449,6 +440,11 @@ def main() -> None:
     p.add_argument("--namespaces", type=int, default=1, help="spread Services over K namespaces")
     p.add_argument("--idle", type=float, default=30.0, help="seconds of idle CPU measurement")
     p.add_argument("--profile", metavar="DIR", help="py-spy both processes during the rollout")
+    p.add_argument(
+        "--cluster-cidr",
+        default=DEFAULT_CLUSTER_CIDR_IPV4,
+        help="pod range (the default /14 holds 1,024 nodes at /24 each)",
+    )
     args = p.parse_args()
     if args.quick:
         args.sizes = ["50:2500:50"]

@@ -16,6 +16,7 @@ import typer
 
 from sliceplane import __version__
 from sliceplane.cli.testenv import app as testenv_app
+from sliceplane.workloads.podcidr import DEFAULT_CLUSTER_CIDR_IPV4
 
 app = typer.Typer(
     name="sliceplane",
@@ -120,6 +121,18 @@ def up(
     dual_stack: Annotated[
         bool, typer.Option("--dual-stack", help="IPv4 and IPv6 services and pods.")
     ] = False,
+    cluster_cidr: Annotated[
+        str,
+        typer.Option(
+            "--cluster-cidr",
+            help="Pod range the nodes' pod CIDRs are cut from: IPv4, or IPv4,IPv6 with "
+            "--dual-stack.",
+        ),
+    ] = DEFAULT_CLUSTER_CIDR_IPV4,
+    node_cidr_mask_size: Annotated[
+        int,
+        typer.Option("--node-cidr-mask-size", help="Prefix length of each node's IPv4 pod CIDR."),
+    ] = 24,
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
     """Run a local cluster: API server, controllers, scheduler and simulated nodes."""
@@ -138,6 +151,8 @@ def up(
         max_endpoints_per_slice=max_endpoints_per_slice,
         insecure_http=insecure_http,
         dual_stack=dual_stack,
+        cluster_cidr=cluster_cidr,
+        node_cidr_mask_size=node_cidr_mask_size,
     )
     try:
         config.validate()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import re
 import signal
@@ -36,6 +37,14 @@ from sliceplane.machinery.factory import InformerFactory
 from sliceplane.manager.manager import ALL_CONTROLLERS, Manager, ManagerConfig
 from sliceplane.workloads.deployment import DeploymentController
 from sliceplane.workloads.nodes import NodesOptions, SimulatedNodes
+from sliceplane.workloads.podcidr import (
+    DEFAULT_CLUSTER_CIDR_IPV4,
+    IPV4,
+    IPV6,
+    ClusterCIDRs,
+    parse_cluster_cidrs,
+    usable_hosts,
+)
 from sliceplane.workloads.processruntime import ProcessRuntime, ProcessRuntimeOptions
 from sliceplane.workloads.replicaset import ReplicaSetController
 from sliceplane.workloads.scheduler import Scheduler
@@ -43,6 +52,8 @@ from sliceplane.workloads.scheduler import Scheduler
 log = logging.getLogger(__name__)
 
 ANNOTATION_STOPPED = "sliceplane.io/stopped"
+SERVICE_CIDR_IPV6 = "fd00:10:96::/108"
+"""The second service range of a dual-stack cluster."""
 
 
 class ClusterError(Exception):
@@ -65,8 +76,15 @@ class ClusterConfig:
     insecure_http: bool = False
     service_cidr: str = "10.96.0.0/12"
     dual_stack: bool = False
-    """IPv4 and IPv6: a second service range (``fd00:10:96::/108``) and pod IPs of both
+    """IPv4 and IPv6: a second service range (:data:`SERVICE_CIDR_IPV6`) and pod IPs of both
     families (simulated runtime)."""
+    cluster_cidr: str = DEFAULT_CLUSTER_CIDR_IPV4
+    """The pod range every node's ``podCIDR`` is cut from (kube-controller-manager's
+    ``--cluster-cidr``): IPv4, or ``IPv4,IPv6`` with ``dual_stack`` (which otherwise uses
+    ``fd00:10:244::/48``). The default /14 holds 1,024 nodes at /24 each."""
+    node_cidr_mask_size: int = 24
+    """Prefix length of each node's IPv4 pod CIDR (``--node-cidr-mask-size``); IPv6 node
+    ranges are /64."""
     controllers: tuple[str, ...] = ALL_CONTROLLERS
     extra_apiserver_args: list[str] = field(default_factory=list)
 
@@ -77,6 +95,67 @@ class ClusterConfig:
             raise ClusterError(f"--runtime must be simulated or process, not {self.runtime!r}")
         if not 1 <= self.max_endpoints_per_slice <= 1000:
             raise ClusterError("--max-endpoints-per-slice must be between 1 and 1000")
+        self._validate_pod_cidrs()
+
+    @property
+    def ip_families(self) -> tuple[str, ...]:
+        return (IPV4, IPV6) if self.dual_stack else (IPV4,)
+
+    def pod_cidrs(self) -> ClusterCIDRs:
+        """The parsed pod ranges (raises :class:`ClusterError` like :meth:`validate`)."""
+        try:
+            return parse_cluster_cidrs(
+                self.cluster_cidr,
+                dual_stack=self.dual_stack,
+                node_mask_ipv4=self.node_cidr_mask_size,
+            )
+        except ValueError as exc:
+            raise ClusterError(f"--cluster-cidr: {exc}") from None
+
+    def _validate_pod_cidrs(self) -> None:
+        """Every node must get a pod range that fits its pods, inside the cluster range and
+        clear of the Service ranges (checked here so that ``sliceplane up`` fails with one
+        line before starting anything)."""
+        cidrs = self.pod_cidrs()
+        max_pods = NodesOptions().max_pods
+        for family in self.ip_families:
+            cluster, mask = cidrs.cluster(family), cidrs.node_mask(family)
+            if not 0 < mask <= cluster.max_prefixlen:
+                raise ClusterError(
+                    f"--node-cidr-mask-size: {mask} is not an {family} prefix length"
+                )
+            if mask < cluster.prefixlen:
+                raise ClusterError(
+                    f"--cluster-cidr {cluster} is smaller than one /{mask} node pod range"
+                )
+            room = cidrs.node_slots(family)
+            if room < self.nodes:
+                raise ClusterError(
+                    f"--cluster-cidr {cluster} holds {room} /{mask} node pod ranges, "
+                    f"fewer than --nodes {self.nodes}; use a wider range"
+                )
+            hosts = usable_hosts(str(ipaddress.ip_network((cluster.network_address, mask))))
+            if hosts < max_pods:
+                raise ClusterError(
+                    f"--node-cidr-mask-size {mask} leaves {hosts} pod addresses per node, "
+                    f"fewer than the {max_pods} pods a node may run"
+                )
+            for service in self._service_ranges():
+                if cluster.version == service.version and cluster.overlaps(service):
+                    raise ClusterError(
+                        f"--cluster-cidr {cluster} overlaps the service range {service}"
+                    )
+
+    def service_cidrs(self) -> str:
+        """The API server's ``--service-cidr``."""
+        return self.service_cidr + (f",{SERVICE_CIDR_IPV6}" if self.dual_stack else "")
+
+    def _service_ranges(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        out: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for text in self.service_cidrs().split(","):
+            with contextlib.suppress(ValueError):  # the API server reports a bad one
+                out.append(ipaddress.ip_network(text.strip(), strict=False))
+        return out
 
 
 class APIServerProcess:
@@ -101,7 +180,7 @@ class APIServerProcess:
             "--listen",
             cfg.listen,
             "--service-cidr",
-            cfg.service_cidr + (",fd00:10:96::/108" if cfg.dual_stack else ""),
+            cfg.service_cidrs(),
             *cfg.extra_apiserver_args,
         ]
         if cfg.insecure_http:
@@ -177,7 +256,8 @@ class LocalCluster:
                 count=self.config.nodes,
                 zones=self.config.zones,
                 manage_pods=not process,
-                ip_families=("IPv4", "IPv6") if self.config.dual_stack else ("IPv4",),
+                ip_families=self.config.ip_families,
+                cidrs=self.config.pod_cidrs(),
             ),
         )
         if process:

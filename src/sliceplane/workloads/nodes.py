@@ -108,8 +108,8 @@ class NodesOptions:
     ip_families: tuple[str, ...] = (IPV4,)
     """Pod and node address families, primary first; ``("IPv4", "IPv6")`` for dual-stack."""
     cidrs: ClusterCIDRs = field(default_factory=ClusterCIDRs)
-    """Cluster pod CIDRs and per-node mask sizes (per-node /24 of 10.244.0.0/16, /64 of
-    fd00:10:244::/56)."""
+    """Cluster pod CIDRs and per-node mask sizes (per-node /24 of 10.244.0.0/14, /64 of
+    fd00:10:244::/48)."""
     node_addresses_ipv4: str = "172.18.0.0/16"
     """Range of the display-only node InternalIPs (kind's docker network); node i gets
     ``.2 + i``. Nothing ever sends traffic to them."""

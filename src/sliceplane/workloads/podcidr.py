@@ -29,16 +29,24 @@ IPV4 = "IPv4"
 IPV6 = "IPv6"
 FAMILIES = (IPV4, IPV6)
 
+DEFAULT_CLUSTER_CIDR_IPV4 = "10.244.0.0/14"
+"""kind's and flannel's 10.244.0.0/16 widened to a /14 (as GKE's default pod range): 1,024
+nodes get a /24 each, and the first 256 get exactly the ranges they would get from the /16
+(``10.244.N.0/24``). Clear of the default service range 10.96.0.0/12."""
+DEFAULT_CLUSTER_CIDR_IPV6 = "fd00:10:244::/48"
+"""kind's fd00:10:244::/56 widened the same way: 65,536 nodes get a /64 each, the first 256
+exactly the /56's."""
+
 
 @dataclass(frozen=True, slots=True)
 class ClusterCIDRs:
     """The cluster-wide ranges node CIDRs are cut from (kube-controller-manager's
     ``--cluster-cidr`` and ``--node-cidr-mask-size-ipv4/6``)."""
 
-    ipv4: str = "10.244.0.0/16"
-    """Cluster pod range for IPv4 (kind's default)."""
-    ipv6: str = "fd00:10:244::/56"
-    """Cluster pod range for IPv6 (kind's default)."""
+    ipv4: str = DEFAULT_CLUSTER_CIDR_IPV4
+    """Cluster pod range for IPv4."""
+    ipv6: str = DEFAULT_CLUSTER_CIDR_IPV6
+    """Cluster pod range for IPv6."""
     node_mask_ipv4: int = 24
     """Prefix length of each node's IPv4 pod CIDR (upstream default 24: 253 pods/node)."""
     node_mask_ipv6: int = 64
@@ -49,6 +57,41 @@ class ClusterCIDRs:
 
     def node_mask(self, family: str) -> int:
         return self.node_mask_ipv4 if family == IPV4 else self.node_mask_ipv6
+
+    def node_slots(self, family: str) -> int:
+        """How many node CIDRs the cluster range of ``family`` holds (0 if the node mask
+        is wider than the range)."""
+        cluster, mask = self.cluster(family), self.node_mask(family)
+        if mask < cluster.prefixlen or mask > cluster.max_prefixlen:
+            return 0
+        return 1 << (mask - cluster.prefixlen)
+
+
+def parse_cluster_cidrs(text: str, *, dual_stack: bool, node_mask_ipv4: int = 24) -> ClusterCIDRs:
+    """``--cluster-cidr`` as kube-controller-manager takes it: comma-separated ranges,
+    IPv4 first, then IPv6 (dual-stack only; the default IPv6 range otherwise). Raises
+    ``ValueError`` with a one-line message for anything else; a range with host bits set
+    is refused rather than silently masked, since it is almost always a typo."""
+    parts = [p.strip() for p in text.split(",")]
+    nets: list[IPNetwork] = []
+    for part in parts:
+        if "/" not in part:  # ipaddress would take a bare address as a /32; Go does not
+            raise ValueError(f"{part!r} is not a CIDR (like 10.244.0.0/14)")
+        try:
+            nets.append(ipaddress.ip_network(part))
+        except ValueError:
+            try:
+                loose = ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"{part!r} is not a CIDR (like 10.244.0.0/14)") from None
+            raise ValueError(f"{part} has host bits set (the range is {loose})") from None
+    versions = [n.version for n in nets]
+    if versions not in ([4], [4, 6]):
+        raise ValueError(f"expected an IPv4 range, optionally followed by an IPv6 one: {text!r}")
+    if len(nets) == 2 and not dual_stack:
+        raise ValueError("an IPv6 range needs --dual-stack")
+    ipv6 = str(nets[1]) if len(nets) == 2 else DEFAULT_CLUSTER_CIDR_IPV6
+    return ClusterCIDRs(ipv4=str(nets[0]), ipv6=ipv6, node_mask_ipv4=node_mask_ipv4)
 
 
 def check_families(families: Sequence[str]) -> None:

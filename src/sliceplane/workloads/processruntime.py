@@ -18,7 +18,7 @@ so a per-pod loopback address (``127.244.1.5`` standing for pod-CIDR address
 ``ValidateEndpointIP``, rejects loopback addresses in EndpointSlices, so Services
 selecting such pods get no EndpointSlice (the EndpointSlice controller's writes fail
 ``Invalid`` and are retried). When the pod CIDR is routed to ``lo`` as an "AnyIP" local
-route (once, as root: ``ip route add local 10.244.0.0/16 dev lo``), processes can bind
+route (once, as root: ``ip route add local 10.244.0.0/14 dev lo``), processes can bind
 the real pod-CIDR addresses and everything downstream sees valid endpoints. ``auto``
 (the default) picks ``pod-cidr`` when such a route is present and ``loopback`` otherwise,
 logging which and why; either mode can be forced.

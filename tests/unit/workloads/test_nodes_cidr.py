@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 
 import pytest
 
@@ -13,6 +14,7 @@ from sliceplane.workloads.podcidr import (
     NodeIPAM,
     node_address,
     node_pod_cidrs,
+    parse_cluster_cidrs,
     usable_hosts,
 )
 
@@ -24,7 +26,10 @@ DEFAULT = ClusterCIDRs()
     [
         pytest.param(0, ["IPv4"], ["10.244.0.0/24"], id="first-node"),
         pytest.param(2, ["IPv4"], ["10.244.2.0/24"], id="third-node"),
-        pytest.param(255, ["IPv4"], ["10.244.255.0/24"], id="last-v4-slot"),
+        pytest.param(255, ["IPv4"], ["10.244.255.0/24"], id="as-in-kinds-slash-16"),
+        pytest.param(256, ["IPv4"], ["10.245.0.0/24"], id="beyond-a-slash-16"),
+        pytest.param(1023, ["IPv4"], ["10.247.255.0/24"], id="last-v4-slot"),
+        pytest.param(256, ["IPv6"], ["fd00:10:244:100::/64"], id="ipv6-beyond-a-slash-56"),
         pytest.param(0, ["IPv6"], ["fd00:10:244::/64"], id="ipv6-only"),
         pytest.param(1, ["IPv4", "IPv6"], ["10.244.1.0/24", "fd00:10:244:1::/64"], id="dual"),
         pytest.param(
@@ -44,7 +49,7 @@ def test_node_pod_cidrs_custom_mask() -> None:
 @pytest.mark.parametrize(
     ("index", "families", "cidrs"),
     [
-        pytest.param(256, ["IPv4"], DEFAULT, id="cluster-range-full"),
+        pytest.param(1024, ["IPv4"], DEFAULT, id="cluster-range-full"),
         pytest.param(0, [], DEFAULT, id="no-family"),
         pytest.param(0, ["IPv4", "IPv4"], DEFAULT, id="same-family-twice"),
         pytest.param(0, ["IPv5"], DEFAULT, id="unknown-family"),
@@ -135,3 +140,49 @@ def test_node_ipam_all_or_nothing() -> None:
         ipam.allocate("b")
     assert ipam.get("b") is None
     assert ipam.allocators[1].get("b") is None  # no IPv6 address leaked
+
+
+def test_default_cluster_range_holds_a_thousand_nodes() -> None:
+    assert DEFAULT.node_slots("IPv4") == 1024 and DEFAULT.node_slots("IPv6") == 65536
+    assert ClusterCIDRs(ipv4="10.244.0.0/16").node_slots("IPv4") == 256
+    assert ClusterCIDRs(node_mask_ipv4=12).node_slots("IPv4") == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "dual", "expected"),
+    [
+        pytest.param("10.244.0.0/14", False, ClusterCIDRs(), id="default"),
+        pytest.param(" 10.128.0.0/9 ", False, ClusterCIDRs(ipv4="10.128.0.0/9"), id="spaces"),
+        pytest.param(
+            "10.244.0.0/16", True, ClusterCIDRs(ipv4="10.244.0.0/16"), id="dual-v6-default"
+        ),
+        pytest.param(
+            "10.244.0.0/16,fd00:1::/48",
+            True,
+            ClusterCIDRs(ipv4="10.244.0.0/16", ipv6="fd00:1::/48"),
+            id="dual-both",
+        ),
+    ],
+)
+def test_parse_cluster_cidrs(text: str, dual: bool, expected: ClusterCIDRs) -> None:
+    assert parse_cluster_cidrs(text, dual_stack=dual) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "dual", "message"),
+    [
+        pytest.param("bogus", False, "'bogus' is not a CIDR", id="not-a-cidr"),
+        pytest.param("10.244.0.0", False, "is not a CIDR", id="no-prefix"),
+        pytest.param("10.244.0.0/33", False, "is not a CIDR", id="bad-prefix"),
+        pytest.param("", False, "'' is not a CIDR", id="empty"),
+        pytest.param(
+            "10.244.1.0/14", False, "has host bits set (the range is 10.244.0.0/14)", id="host-bits"
+        ),
+        pytest.param("fd00::/48", True, "expected an IPv4 range", id="ipv6-first"),
+        pytest.param("10.0.0.0/8,10.1.0.0/16", True, "expected an IPv4 range", id="two-v4"),
+        pytest.param("10.0.0.0/8,fd00::/48", False, "needs --dual-stack", id="v6-single-stack"),
+    ],
+)
+def test_parse_cluster_cidrs_errors(text: str, dual: bool, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_cluster_cidrs(text, dual_stack=dual)
