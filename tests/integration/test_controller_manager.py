@@ -110,6 +110,7 @@ def test_out_of_range_flags_are_one_line_errors(apiserver: ServerProcess) -> Non
         (["--endpointslice-updates-batch-period", "soon"], "invalid duration"),
         (["--controllers", "endpointslice,nope"], "unknown controller 'nope'"),
         (["--kube-api-burst", "-1"], "--kube-api-burst: -1 must not be negative"),
+        (["--endpointslice-write-backoff", "-1s"], "--endpointslice-write-backoff must not"),
     ):
         res = subprocess.run(
             [
@@ -191,6 +192,32 @@ async def test_all_three_controllers(client: Client, ns: str, apiserver: ServerP
             "endpointslicemirroring-controller.k8s.io"
         )
         assert ext["ports"] == [{"name": "", "port": 5432, "protocol": "TCP"}]
+
+        # Changing the Endpoints rewrites its one mirrored slice in place (the sync finds
+        # it through the mirrored-Endpoints index); deleting the Endpoints removes it.
+        async def mirrored() -> list[Obj]:
+            return [
+                s
+                for s in (await client.list("endpointslices", ns)).items
+                if s["metadata"]["labels"]["kubernetes.io/service-name"] == "ext"
+            ]
+
+        ep = await client.get("endpoints", "ext", ns)
+        ep["subsets"][0]["addresses"] = [{"ip": "192.0.2.11"}]
+        await client.update("endpoints", ep)
+
+        async def moved() -> bool:
+            now = await mirrored()
+            return len(now) == 1 and now[0]["endpoints"][0]["addresses"] == ["192.0.2.11"]
+
+        await eventually(moved)
+        assert [s["metadata"]["name"] for s in await mirrored()] == [ext["metadata"]["name"]]
+        await client.delete("endpoints", "ext", ns)
+
+        async def gone() -> bool:
+            return not await mirrored()
+
+        await eventually(gone)
     finally:
         stop(proc)
 

@@ -239,6 +239,14 @@ def controller(
     endpointslice_updates_batch_period: Annotated[
         str, typer.Option("--endpointslice-updates-batch-period", help="Go duration, e.g. 1s.")
     ] = "0s",
+    endpointslice_write_backoff: Annotated[
+        str,
+        typer.Option(
+            "--endpointslice-write-backoff",
+            help="sliceplane only: hold a busy Service's next write back this long "
+            "(doubling to 4x); 0s is upstream's behaviour.",
+        ),
+    ] = "0s",
     mirroring_max_endpoints_per_subset: Annotated[
         int, typer.Option("--mirroring-max-endpoints-per-subset")
     ] = 1000,
@@ -267,12 +275,17 @@ def controller(
         batch = parse_duration(endpointslice_updates_batch_period)
     except ValueError as exc:
         fail(f"--endpointslice-updates-batch-period: {exc}", EXIT_USAGE)
+    try:
+        backoff = parse_duration(endpointslice_write_backoff)
+    except ValueError as exc:
+        fail(f"--endpointslice-write-backoff: {exc}", EXIT_USAGE)
     config = ManagerConfig(
         kubeconfig=kubeconfig,
         controllers=tuple(c.strip() for c in controllers.split(",") if c.strip()),
         max_endpoints_per_slice=max_endpoints_per_slice,
         concurrent_service_endpoint_syncs=concurrent_service_endpoint_syncs,
         endpointslice_updates_batch_period=batch,
+        endpointslice_write_backoff=backoff,
         mirroring_max_endpoints_per_subset=mirroring_max_endpoints_per_subset,
         kube_api_qps=kube_api_qps,
         kube_api_burst=kube_api_burst,

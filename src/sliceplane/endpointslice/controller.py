@@ -61,15 +61,17 @@ class ControllerOptions:
     concurrent_syncs: int = 5
     """--concurrent-service-endpoint-syncs: 1…50 workers."""
     batch_period: float = 0.0
-    min_write_interval: float = 1.0
-    """After writing a Service's slices, pod changes wait until this long has passed before
-    that Service is synced again, so churn is coalesced into fewer writes; 0 disables."""
-    max_write_interval: float = 4.0
-    """While a Service keeps changing, the interval doubles after each write up to this,
-    and falls back to ``min_write_interval`` once the Service has been quiet for the current
-    interval. Upstream gets the same effect indirectly: a sync that races its own writes
-    fails as "stale" and is retried with a per-key back-off that doubles from 1 s."""
     """--endpointslice-updates-batch-period: delay pod-triggered syncs to batch them."""
+    min_write_interval: float = 0.0
+    """sliceplane's write back-off (``--endpointslice-write-backoff``; 0, the default,
+    turns it off and behaves as upstream): after writing a Service's slices, pod changes
+    wait until this long has passed before that Service is synced again, so churn is
+    coalesced into fewer writes at the cost of latency."""
+    max_write_interval: float = 0.0
+    """While a Service keeps changing, the interval doubles after each write up to this,
+    and falls back to ``min_write_interval`` once the Service has been quiet for the
+    current interval. A pod that starts terminating cuts the wait to half its grace
+    period, so the terminating state is always published."""
     topology_aware_hints: bool = True
     """The TopologyAwareHints feature gate (on upstream)."""
     prefer_same_traffic_distribution: bool = True
@@ -86,19 +88,24 @@ def _service_index(obj: Obj) -> list[str]:
     return [f"{meta.get('namespace')}/{svc}"] if svc else []
 
 
-def _pod_ready(pod: Obj) -> bool:
-    for c in (pod.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "Ready":
-            return bool(c.get("status") == "True")
-    return False
+def _termination_deadline(old: Obj, new: Obj) -> float | None:
+    """How soon a Service must be synced after this pod update to show it terminating.
 
-
-def _loses_traffic(old: Obj, new: Obj) -> bool:
-    """The pod started terminating or stopped being ready."""
-    started_terminating = not (old.get("metadata") or {}).get("deletionTimestamp") and bool(
-        (new.get("metadata") or {}).get("deletionTimestamp")
-    )
-    return started_terminating or (_pod_ready(old) and not _pod_ready(new))
+    A pod that starts terminating stays visible (serving/terminating) only for its grace
+    period; a sync held back longer than that by the write back-off would never show the
+    terminating state at all. Half the grace period leaves the other half visible. A grace
+    period shortened while terminating (a second, shorter delete) counts anew."""
+    om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+    if not nm.get("deletionTimestamp"):
+        return None
+    grace = nm.get("deletionGracePeriodSeconds")
+    if not isinstance(grace, int | float):
+        grace = 0
+    if om.get("deletionTimestamp"):
+        before = om.get("deletionGracePeriodSeconds")
+        if not isinstance(before, int | float) or grace >= before:
+            return None
+    return max(0.0, float(grace) / 2)
 
 
 class EndpointSliceController:
@@ -173,29 +180,28 @@ class EndpointSliceController:
     def _on_service_update(self, old: Obj, new: Obj) -> None:
         self.queue.add(object_key(new))
 
-    def _enqueue_pod_services(self, keys: Iterable[str], *, urgent: bool = False) -> None:
+    def _enqueue_pod_services(self, keys: Iterable[str], *, within: float | None = None) -> None:
+        """Queue pod-triggered syncs after the batch period and the Service's write
+        back-off, the back-off cut to ``within`` seconds when given."""
         now = self.clock.now()
         for key in keys:
-            delay = self.options.batch_period
-            written = None if urgent else self._last_write.get(key)
+            backoff = 0.0
+            written = self._last_write.get(key)
             if written is not None:
-                delay = max(delay, written[0] + written[1] - now)
-            self.queue.add_after(key, delay)
+                backoff = written[0] + written[1] - now
+            if within is not None:
+                backoff = min(backoff, within)
+            self.queue.add_after(key, max(self.options.batch_period, backoff))
 
     def _on_pod_add(self, pod: Obj) -> None:
         self._enqueue_pod_services(self.selectors.services_for_pod(pod))
 
     def _on_pod_update(self, old: Obj, new: Obj) -> None:
         keys = self.selectors.services_to_sync(old, new)
-        if _loses_traffic(old, new):
-            # Taking traffic away (termination starts, readiness lost) is never held back
-            # by the write back-off: consumers must see it while it lasts.
-            self._enqueue_pod_services(keys, urgent=True)
-        else:
-            self._enqueue_pod_services(keys)
+        self._enqueue_pod_services(keys, within=_termination_deadline(old, new))
 
     def _on_pod_delete(self, pod: Obj) -> None:
-        self._enqueue_pod_services(self.selectors.services_for_pod(pod), urgent=True)
+        self._enqueue_pod_services(self.selectors.services_for_pod(pod))
 
     def _queue_for_slice(self, es: Obj) -> None:
         meta = es.get("metadata") or {}
@@ -327,8 +333,10 @@ class EndpointSliceController:
     def _note_write(self, key: str) -> None:
         """Back off a Service that keeps changing: double its interval after each write
         that comes within the previous interval, reset it after a quiet period."""
-        now = self.clock.now()
         lo, hi = self.options.min_write_interval, self.options.max_write_interval
+        if lo <= 0:
+            return
+        now = self.clock.now()
         prev = self._last_write.get(key)
         if prev is not None and now - prev[0] <= 2 * prev[1]:
             interval = min(hi, max(lo, prev[1] * 2))

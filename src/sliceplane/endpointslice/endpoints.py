@@ -298,4 +298,6 @@ def endpoints_equal_beyond_hash(a: Mapping[str, Any], b: Mapping[str, Any]) -> b
     ra, rb = a.get("targetRef"), b.get("targetRef")
     if ra is None or rb is None:
         return ra is None and rb is None
-    return _ref_fields(ra) == _ref_fields(rb)
+    # Fast path: the controller wrote the cached reference itself, so it is usually
+    # identical to the fresh one.
+    return ra == rb or _ref_fields(ra) == _ref_fields(rb)

@@ -54,6 +54,10 @@ class ManagerConfig:
     """1…50."""
     endpointslice_updates_batch_period: float = 0.0
     """Seconds, >= 0."""
+    endpointslice_write_backoff: float = 0.0
+    """Seconds, >= 0; sliceplane's own: after writing a Service's slices, hold further
+    pod-driven syncs of it back this long, doubling up to 4x while it keeps changing.
+    0 (the default) behaves as upstream."""
     mirroring_max_endpoints_per_subset: int = 1000
     """1…1000."""
     kube_api_qps: float = DEFAULT_QPS
@@ -95,6 +99,8 @@ class ManagerConfig:
             )
         if self.endpointslice_updates_batch_period < 0:
             raise ConfigError("--endpointslice-updates-batch-period must not be negative")
+        if self.endpointslice_write_backoff < 0:
+            raise ConfigError("--endpointslice-write-backoff must not be negative")
         if self.kube_api_burst < 0:
             raise ConfigError(f"--kube-api-burst: {self.kube_api_burst} must not be negative")
 
@@ -117,6 +123,8 @@ def _endpointslice(
             max_endpoints_per_slice=cfg.max_endpoints_per_slice,
             concurrent_syncs=cfg.concurrent_service_endpoint_syncs,
             batch_period=cfg.endpointslice_updates_batch_period,
+            min_write_interval=cfg.endpointslice_write_backoff,
+            max_write_interval=4 * cfg.endpointslice_write_backoff,
         ),
     )
 
