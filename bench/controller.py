@@ -1,29 +1,43 @@
 """EndpointSlice controller benchmark: sliceplane's controller vs kube-controller-manager's.
 
 Each side gets its own fresh kube-apiserver + etcd (``sliceplane.testenv.ControlPlane``, the
-pinned version, etcd fsyncing), so the only thing that differs is the controller:
+pinned version, etcd fsyncing) per scenario, so the only thing that differs is the
+controller:
 
 * ``upstream``: kube-controller-manager with ``--controllers=endpointslice-controller``;
 * ``sliceplane``: ``sliceplane controller --controllers endpointslice`` (its own process).
 
 Both run with the same settings (100 endpoints per slice, 5 concurrent syncs, no batch
-period). The sides run one after the other, never together (2 cores). The workload, driven
-from this process through the same client on both sides:
+period, and kube-controller-manager's default client limit of 20 requests/s with bursts
+of 30, which both sides apply). The sides run one after the other, never together (2
+cores). The workload is driven from this process through the same client on both sides;
+pods are created with ``spec.nodeName`` (Nodes exist, in three zones) and made Ready
+through the ``pods/status`` subresource (IP, Running, Ready), as a kubelet would.
 
-1. ``ready``: N Services x M pods, created with ``spec.nodeName`` (nodes exist, in three
-   zones) and then made Ready through the ``pods/status`` subresource (IP, Running, Ready);
-2. ``rolling``: every pod replaced: a new pod is created and made Ready, then the old one
-   is deleted (grace period 0);
-3. ``scale-down``: half of the pods of every Service deleted.
+Scenarios (``--scenario``; ``issue`` runs the four of issue 3, ``all`` runs every one):
 
-Per phase: convergence time (from the last write of the phase returning until a watch on
-EndpointSlices shows every Service's slices holding exactly the expected ready
-endpoints), per-pod latency from its ready patch to the slice event showing it (phases 1-2),
-EndpointSlice writes by verb from kube-apiserver's ``apiserver_request_total``, and the
-controller process's CPU seconds. Figures only, nothing asserted.
+* ``default``: 100 Services x 50 pods made ready, then every pod replaced (a new pod
+  created and made Ready, then the old one deleted with grace 0, 16 at a time), then half
+  of every Service's pods deleted;
+* ``big``: one Service x 10,000 pods made ready;
+* ``many``: 1,000 Services x 10 pods made ready;
+* ``rolling``: a rolling update of a 5,000-pod Service (set up ready first, not measured);
+* ``flap``: 100 Services x 50 ready pods (set up first), then 10 % of the pods flap
+  readiness: 10 rounds, 2 s apart, each turning every flapping pod to the other state.
 
-    .venv/bin/python bench/controller.py            # 100 services x 50 pods
-    .venv/bin/python bench/controller.py --quick    # 20 x 20
+Per measured phase: convergence time (from the last write of the phase returning until a
+watch on EndpointSlices shows every Service's slices holding exactly the expected ready
+endpoints), per-pod latency from its ready patch to the slice event showing it, slice
+writes by verb (kube-apiserver's ``apiserver_request_total``, successful requests only),
+bytes written (``apiserver_request_body_size_bytes``: protobuf from kube-controller-manager,
+JSON from sliceplane) and bytes every slice watcher receives (the JSON size of the
+slice objects in the watch events), the minimum writes the phase needs (every slice whose
+endpoints change written once: for ``flap``, once per round), the controller process's CPU
+seconds and peak memory. Figures only, nothing asserted.
+
+    .venv/bin/python bench/controller.py                      # default: 100 x 50, ~4 min
+    .venv/bin/python bench/controller.py --scenario issue     # big, many, rolling, flap
+    .venv/bin/python bench/controller.py --quick              # 20 x 20
 """
 
 from __future__ import annotations
@@ -31,6 +45,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import math
 import os
 import subprocess
 import sys
@@ -40,6 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from prometheus_client.parser import text_string_to_metric_families
 
 from sliceplane.client.client import Client
@@ -49,6 +65,8 @@ BIN = Path(sys.executable).parent
 NS = "bench"
 ZONES = ("zone-a", "zone-b", "zone-c")
 WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE")
+MAX_PER_SLICE = 100
+DEBUG = bool(os.environ.get("BENCH_DEBUG"))
 
 
 def now_rfc3339() -> str:
@@ -90,21 +108,24 @@ async def pool(items: list[Any], concurrency: int, fn: Any) -> None:
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
-async def slice_writes(client: Client) -> dict[str, int]:
-    """EndpointSlice write requests kube-apiserver has served, by verb."""
+async def slice_counters(client: Client) -> dict[str, float]:
+    """EndpointSlice writes kube-apiserver has served (successful ones, by verb) and the
+    request bytes it received for them."""
     text = (await client.request("GET", "/metrics")).decode()
-    out: dict[str, int] = defaultdict(int)
+    out: dict[str, float] = defaultdict(float)
     for family in text_string_to_metric_families(text):
-        if family.name != "apiserver_request":
-            continue
         for s in family.samples:
             labels = s.labels
+            if labels.get("resource") != "endpointslices":
+                continue
             if (
                 s.name == "apiserver_request_total"
-                and labels.get("resource") == "endpointslices"
                 and labels.get("verb") in WRITE_VERBS
+                and str(labels.get("code", "")).startswith("2")
             ):
-                out[labels["verb"]] += int(s.value)
+                out[labels["verb"]] += s.value
+            elif s.name == "apiserver_request_body_size_bytes_sum":
+                out["bytes"] += s.value
     return out
 
 
@@ -113,17 +134,23 @@ def pod_ip(gen: int, n: int) -> str:
     return f"10.{gen * 64 + n // 65536}.{(n // 256) % 256}.{n % 256}"
 
 
+def slices_for(n: int) -> int:
+    return max(1, math.ceil(n / MAX_PER_SLICE))
+
+
 @dataclass
 class SliceWatch:
     """EndpointSlices as a watch shows them, compared against what each Service expects."""
 
     services: int
     slices: dict[str, tuple[int, frozenset[tuple[str, bool]]]] = field(default_factory=dict)
+    by_service: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
     expected: dict[int, frozenset[str]] = field(default_factory=dict)
     ok: set[int] = field(default_factory=set)
     converged_at: float | None = None
     first_seen: dict[str, float] = field(default_factory=dict)
     events: int = 0
+    bytes: int = 0
 
     def set_expected(self, expected: dict[int, frozenset[str]]) -> None:
         self.expected = expected
@@ -133,9 +160,8 @@ class SliceWatch:
 
     def _matches(self, svc: int) -> bool:
         have: set[tuple[str, bool]] = set()
-        for s, eps in self.slices.values():
-            if s == svc:
-                have |= eps
+        for name in self.by_service.get(svc, ()):
+            have |= self.slices[name][1]
         return have == {(ip, True) for ip in self.expected.get(svc, frozenset())}
 
     def _check(self) -> None:
@@ -144,7 +170,14 @@ class SliceWatch:
 
     def on_event(self, kind: str, obj: dict[str, Any]) -> None:
         self.events += 1
+        self.bytes += len(msgspec.json.encode(obj))
         meta = obj.get("metadata") or {}
+        if DEBUG:
+            print(
+                f"    {time.perf_counter():.3f} {kind} {meta.get('name')} "
+                f"rv={meta.get('resourceVersion')} eps={len(obj.get('endpoints') or [])} "
+                f"ann={meta.get('annotations')}"
+            )
         name = str(meta.get("name"))
         svc_name = (meta.get("labels") or {}).get("kubernetes.io/service-name", "")
         if not svc_name.startswith("svc-"):
@@ -152,6 +185,7 @@ class SliceWatch:
         svc = int(svc_name[4:])
         if kind == "DELETED":
             self.slices.pop(name, None)
+            self.by_service[svc].discard(name)
         else:
             eps = frozenset(
                 (addr, bool((ep.get("conditions") or {}).get("ready")))
@@ -163,6 +197,7 @@ class SliceWatch:
                 if ready and addr not in self.first_seen:
                     self.first_seen[addr] = t
             self.slices[name] = (svc, eps)
+            self.by_service[svc].add(name)
         if self._matches(svc):
             self.ok.add(svc)
         else:
@@ -184,6 +219,17 @@ class Side:
     figures: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class PhaseResult:
+    drive: float
+    converge: float
+    latencies: list[float]
+    minimum_writes: int
+
+
+Key = tuple[int, int]  # (service, pod number within it)
+
+
 class Workload:
     def __init__(self, client: Client, services: int, pods: int, concurrency: int) -> None:
         self.client = client
@@ -191,8 +237,10 @@ class Workload:
         self.pods = pods
         self.concurrency = concurrency
         self.watch = SliceWatch(services)
-        self.current: dict[tuple[int, int], tuple[str, str]] = {}  # (svc, k) -> (name, ip)
+        self.current: dict[Key, tuple[str, str]] = {}  # key -> (pod name, ip)
+        self.ready: set[Key] = set()
         self.sent: dict[str, float] = {}
+        self.generation: dict[Key, int] = defaultdict(int)
 
     async def setup(self, nodes: int) -> None:
         c = self.client
@@ -252,9 +300,11 @@ class Workload:
             },
         }
 
-    async def _ready(self, name: str, ip: str) -> None:
+    async def _set_ready(self, name: str, ip: str, ready: bool = True) -> None:
         t = now_rfc3339()
-        self.sent[ip] = time.perf_counter()
+        if ready:
+            self.sent[ip] = time.perf_counter()
+        flag = "True" if ready else "False"
         await self.client.patch(
             "pods",
             name,
@@ -267,8 +317,8 @@ class Workload:
                     "conditions": [
                         {"type": "PodScheduled", "status": "True", "lastTransitionTime": t},
                         {"type": "Initialized", "status": "True", "lastTransitionTime": t},
-                        {"type": "ContainersReady", "status": "True", "lastTransitionTime": t},
-                        {"type": "Ready", "status": "True", "lastTransitionTime": t},
+                        {"type": "ContainersReady", "status": flag, "lastTransitionTime": t},
+                        {"type": "Ready", "status": flag, "lastTransitionTime": t},
                     ],
                 }
             },
@@ -278,78 +328,165 @@ class Workload:
 
     def _expected(self) -> dict[int, frozenset[str]]:
         out: dict[int, set[str]] = defaultdict(set)
-        for (svc, _k), (_name, ip) in self.current.items():
-            out[svc].add(ip)
+        for key, (_name, ip) in self.current.items():
+            if key in self.ready:
+                out[key[0]].add(ip)
         return {s: frozenset(out.get(s, set())) for s in range(self.services)}
+
+    def _ready_counts(self) -> dict[int, int]:
+        counts: dict[int, int] = defaultdict(int)
+        for key in self.ready:
+            counts[key[0]] += 1
+        return counts
 
     def _latencies(self, ips: list[str]) -> list[float]:
         first = self.watch.first_seen
         return [first[ip] - self.sent[ip] for ip in ips if ip in first and ip in self.sent]
 
-    async def phase_ready(self) -> tuple[float, float, list[float]]:
+    async def _converge(self, t0: float) -> tuple[float, float]:
+        last = time.perf_counter()
+        done = await self.watch.wait(900)
+        return last - t0, done - last
+
+    # ------------------------------------------------------------------ phases
+
+    async def phase_ready(self) -> PhaseResult:
+        """Create every pod (not ready, no IP), then make each one Ready."""
         keys = [(s, k) for k in range(self.pods) for s in range(self.services)]
         names = {key: f"svc-{key[0]}-g0-{key[1]}" for key in keys}
+        before = self._ready_counts()
 
-        async def create(key: tuple[int, int]) -> None:
+        async def create(key: Key) -> None:
             await self.client.create("pods", self._pod(names[key], *key), NS)
 
         t0 = time.perf_counter()
+        if DEBUG:
+            print(f"    {t0:.3f} creating pods")
         await pool(keys, self.concurrency, create)
         for key in keys:
             self.current[key] = (names[key], self.ip(0, *key))
+        self.ready |= set(keys)
         self.watch.set_expected(self._expected())
+        if DEBUG:
+            print(f"    {time.perf_counter():.3f} making pods ready")
 
-        async def ready(key: tuple[int, int]) -> None:
-            await self._ready(*self.current[key])
+        async def ready(key: Key) -> None:
+            await self._set_ready(*self.current[key])
 
         await pool(keys, self.concurrency, ready)
-        last = time.perf_counter()
-        done = await self.watch.wait(600)
+        drive, converge = await self._converge(t0)
+        after = self._ready_counts()
+        minimum = sum(
+            slices_for(after[s]) for s in range(self.services) if after[s] != before.get(s, 0)
+        )
         ips = [ip for _n, ip in self.current.values()]
-        return last - t0, done - last, self._latencies(ips)
+        return PhaseResult(drive, converge, self._latencies(ips), minimum)
 
-    async def phase_rolling(self) -> tuple[float, float, list[float]]:
+    async def phase_rolling(self) -> PhaseResult:
+        """Replace every pod: create its successor, make it Ready, delete the old one."""
         keys = list(self.current)
         new_ips: list[str] = []
+        by_service = self._ready_counts()
 
-        async def replace(key: tuple[int, int]) -> None:
+        async def replace(key: Key) -> None:
             old_name, _ = self.current[key]
-            name = f"svc-{key[0]}-g1-{key[1]}"
-            ip = self.ip(1, *key)
+            gen = self.generation[key] + 1
+            self.generation[key] = gen
+            name = f"svc-{key[0]}-g{gen}-{key[1]}"
+            ip = self.ip(gen % 2, *key)
             await self.client.create("pods", self._pod(name, *key), NS)
-            await self._ready(name, ip)
+            await self._set_ready(name, ip)
             await self.client.delete("pods", old_name, NS, grace_period_seconds=0)
             self.current[key] = (name, ip)
             new_ips.append(ip)
 
         # The end state is known up front: every Service holds exactly the new pods.
         self.watch.set_expected(
-            {s: frozenset(self.ip(1, s, k) for k in range(self.pods)) for s in range(self.services)}
+            {
+                s: frozenset(
+                    self.ip((self.generation[(s, k)] + 1) % 2, s, k) for k in range(self.pods)
+                )
+                for s in range(self.services)
+            }
         )
         t0 = time.perf_counter()
         await pool(keys, self.concurrency, replace)
-        last = time.perf_counter()
-        done = await self.watch.wait(600)
-        return last - t0, done - last, self._latencies(new_ips)
+        drive, converge = await self._converge(t0)
+        minimum = sum(slices_for(n) for n in by_service.values())
+        return PhaseResult(drive, converge, self._latencies(new_ips), minimum)
 
-    async def phase_scale_down(self) -> tuple[float, float, list[float]]:
+    async def phase_scale_down(self) -> PhaseResult:
+        """Delete every other pod of each Service."""
         victims = [key for key in self.current if key[1] % 2 == 1]
         names = {key: self.current[key][0] for key in victims}
         for key in victims:
             del self.current[key]
+            self.ready.discard(key)
         self.watch.set_expected(self._expected())
+        touched = {key[0] for key in victims}
 
-        async def delete(key: tuple[int, int]) -> None:
+        async def delete(key: Key) -> None:
             await self.client.delete("pods", names[key], NS, grace_period_seconds=0)
 
         t0 = time.perf_counter()
         await pool(victims, self.concurrency, delete)
-        last = time.perf_counter()
-        done = await self.watch.wait(600)
-        return last - t0, done - last, []
+        drive, converge = await self._converge(t0)
+        # Each touched slice rewritten once (packing may leave the count as it was).
+        minimum = sum(slices_for(self.pods) for _ in touched)
+        return PhaseResult(drive, converge, [], minimum)
+
+    async def phase_flap(self, rounds: int = 10, period: float = 2.0) -> PhaseResult:
+        """Every tenth pod of each Service flips readiness each round."""
+        flapping = sorted(key for key in self.current if key[1] % 10 == 0)
+        touched = {key[0] for key in flapping}
+        t0 = time.perf_counter()
+        for r in range(rounds):
+            start = time.perf_counter()
+            ready = r % 2 == 1  # round 0 takes them out, round 1 brings them back, ...
+            for key in flapping:
+                (self.ready.add if ready else self.ready.discard)(key)
+
+            async def flip(key: Key, ready: bool = ready) -> None:
+                await self._set_ready(*self.current[key], ready=ready)
+
+            await pool(flapping, self.concurrency, flip)
+            if r < rounds - 1:
+                await asyncio.sleep(max(0.0, period - (time.perf_counter() - start)))
+        self.watch.set_expected(self._expected())
+        drive, converge = await self._converge(t0)
+        minimum = rounds * sum(slices_for(self.pods) for _ in touched)
+        return PhaseResult(drive, converge, [], minimum)
 
 
-def start_sliceplane_controller(cp: ControlPlane, log: Path) -> subprocess.Popen[bytes]:
+@dataclass(frozen=True)
+class Scenario:
+    services: int
+    pods: int
+    setup: tuple[str, ...]
+    """Phases run before measuring (not reported)."""
+    phases: tuple[str, ...]
+
+
+SCENARIOS = {
+    "default": Scenario(100, 50, (), ("ready", "rolling", "scale-down")),
+    "big": Scenario(1, 10_000, (), ("ready",)),
+    "many": Scenario(1000, 10, (), ("ready",)),
+    "rolling": Scenario(1, 5_000, ("ready",), ("rolling",)),
+    "flap": Scenario(100, 50, ("ready",), ("flap",)),
+}
+ISSUE_SCENARIOS = ("big", "many", "rolling", "flap")
+
+
+SIDE_ARGS = {
+    "sliceplane": (),
+    # sliceplane's opt-in write back-off: fewer writes, later slices.
+    "sliceplane-backoff": ("--endpointslice-write-backoff", "1s"),
+}
+
+
+def start_sliceplane_controller(
+    cp: ControlPlane, log: Path, extra: tuple[str, ...]
+) -> subprocess.Popen[bytes]:
     with open(log, "wb") as fh:
         return subprocess.Popen(
             [
@@ -360,11 +497,12 @@ def start_sliceplane_controller(cp: ControlPlane, log: Path) -> subprocess.Popen
                 "--controllers",
                 "endpointslice",
                 "--max-endpoints-per-slice",
-                "100",
+                str(MAX_PER_SLICE),
                 "--concurrent-service-endpoint-syncs",
                 "5",
                 "--metrics-bind-address",
                 f"127.0.0.1:{free_ports(1)[0]}",
+                *extra,
             ],
             stdout=fh,
             stderr=subprocess.STDOUT,
@@ -372,14 +510,26 @@ def start_sliceplane_controller(cp: ControlPlane, log: Path) -> subprocess.Popen
         )
 
 
-async def run_side(name: str, args: argparse.Namespace) -> Side:
+async def wait_placeholders(client: Client, services: int, who: str) -> str:
+    """Started and synced: every Service has its (empty) placeholder slice."""
+    deadline = time.monotonic() + 300
+    while True:
+        page = await client.list("endpointslices", NS)
+        if len(page.items) >= services:
+            return page.resource_version
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{who}: placeholder slices missing after 300s")
+        await asyncio.sleep(0.2)
+
+
+async def run_side(name: str, scenario: Scenario, args: argparse.Namespace) -> Side:
     side = Side(name)
     upstream = name == "upstream"
     cp = ControlPlane(
         with_controller_manager=upstream,
         controllers=("endpointslice-controller",),
         controller_manager_args=(
-            "--max-endpoints-per-slice=100",
+            f"--max-endpoints-per-slice={MAX_PER_SLICE}",
             "--concurrent-service-endpoint-syncs=5",
             "--endpointslice-updates-batch-period=0s",
         ),
@@ -391,53 +541,54 @@ async def run_side(name: str, args: argparse.Namespace) -> Side:
             ctl_pid = cp.pids["kube-controller-manager"]
         else:
             proc = start_sliceplane_controller(
-                cp, cp.workdir / "logs" / "sliceplane-controller.log"
+                cp, cp.workdir / "logs" / "sliceplane-controller.log", SIDE_ARGS[name]
             )
             ctl_pid = proc.pid
         async with await Client.connect(cp.kubeconfig) as client:
-            w = Workload(client, args.services, args.pods, args.concurrency)
+            w = Workload(client, scenario.services, scenario.pods, args.concurrency)
             await w.setup(args.nodes)
-            # Started and synced: every Service has its (empty) placeholder slice.
-            deadline = time.monotonic() + 120
-            while True:
-                page = await client.list("endpointslices", NS)
-                if len(page.items) >= args.services:
-                    break
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"{name}: placeholder slices missing after 120s")
-                await asyncio.sleep(0.2)
-            rv = page.resource_version
+            rv = await wait_placeholders(client, scenario.services, name)
             watcher = asyncio.create_task(w.run_watch(rv))
             await asyncio.sleep(0.5)
-            phases = (
-                ("ready", w.phase_ready),
-                ("rolling", w.phase_rolling),
-                ("scale-down", w.phase_scale_down),
-            )
-            for phase, fn in phases:
-                writes0 = await slice_writes(client)
+            fns = {
+                "ready": w.phase_ready,
+                "rolling": w.phase_rolling,
+                "scale-down": w.phase_scale_down,
+                "flap": w.phase_flap,
+            }
+            for phase in scenario.setup:
+                await fns[phase]()
+                await asyncio.sleep(2.0)
+            for phase in scenario.phases:
+                c0 = await slice_counters(client)
                 cpu0 = cpu_seconds(ctl_pid)
-                drive, converge, lat = await fn()
+                watch_bytes0 = w.watch.bytes
+                r = await fns[phase]()
                 await asyncio.sleep(2.0)  # let trailing writes land before counting
-                writes1 = await slice_writes(client)
+                c1 = await slice_counters(client)
                 cpu1 = cpu_seconds(ctl_pid)
                 f = side.figures
-                f[f"{phase}: driving the phase s"] = drive
-                f[f"{phase}: convergence after last write s"] = converge
-                if lat:
-                    f[f"{phase}: ready->slice p50 ms"] = pct(lat, 0.5) * 1000
-                    f[f"{phase}: ready->slice p99 ms"] = pct(lat, 0.99) * 1000
+                f[f"{phase}: driving the phase s"] = r.drive
+                f[f"{phase}: convergence after last write s"] = r.converge
+                if r.latencies:
+                    f[f"{phase}: ready->slice p50 ms"] = pct(r.latencies, 0.5) * 1000
+                    f[f"{phase}: ready->slice p99 ms"] = pct(r.latencies, 0.99) * 1000
                 total = 0
                 for verb in WRITE_VERBS:
-                    n = writes1.get(verb, 0) - writes0.get(verb, 0)
+                    n = int(c1.get(verb, 0) - c0.get(verb, 0))
                     total += n
                     if n:
                         f[f"{phase}: slice {verb}s"] = n
                 f[f"{phase}: slice writes total"] = total
+                f[f"{phase}: minimum writes needed"] = r.minimum_writes
+                f[f"{phase}: request bytes written KiB"] = (c1["bytes"] - c0["bytes"]) / 1024
+                f[f"{phase}: bytes to each slice watcher KiB"] = (
+                    w.watch.bytes - watch_bytes0
+                ) / 1024
                 f[f"{phase}: controller CPU s"] = cpu1 - cpu0
                 print(
-                    f"  {name} {phase}: drive {drive:.1f}s converge {converge:.2f}s "
-                    f"writes {total} load {load()}",
+                    f"  {name} {phase}: drive {r.drive:.1f}s converge {r.converge:.2f}s "
+                    f"writes {total} (min {r.minimum_writes}) load {load()}",
                     flush=True,
                 )
             slices = await client.list("endpointslices", NS)
@@ -460,49 +611,67 @@ async def run_side(name: str, args: argparse.Namespace) -> Side:
 def report(sides: list[Side]) -> None:
     names = list(dict.fromkeys(n for s in sides for n in s.figures))
     width = max(len(n) for n in names) + 2
-    print(f"{'':<{width}}" + "".join(f"{s.name:>14}" for s in sides) + f"{'sp/upstream':>13}")
     by = {s.name: s.figures for s in sides}
+    ours = [s.name for s in sides if s.name != "upstream"] if "upstream" in by else []
+    print(
+        f"{'':<{width}}"
+        + "".join(f"{s.name:>20}" for s in sides)
+        + "".join(f"{n + '/up':>20}" for n in ours)
+    )
     for n in names:
         row = f"{n:<{width}}"
         for s in sides:
             v = s.figures.get(n, float("nan"))
-            row += f"{v:>14.0f}" if float(v).is_integer() else f"{v:>14.2f}"
-        a, b = by.get("sliceplane", {}).get(n), by.get("upstream", {}).get(n)
-        if a is not None and b:
-            row += f"{a / b:>13.2f}"
+            row += f"{v:>20.0f}" if float(v).is_integer() else f"{v:>20.2f}"
+        b = by["upstream"].get(n) if ours else None
+        for side in ours:
+            a = by[side].get(n)
+            row += f"{a / b:>20.2f}" if a is not None and b else f"{'':>20}"
         print(row)
     print("(every row: lower is better; ratio < 1 means sliceplane did less / was faster)")
 
 
 async def amain(args: argparse.Namespace) -> None:
-    sides = []
-    for name in args.sides:
-        print(f"{name}: load before {load()}", flush=True)
-        sides.append(await run_side(name, args))
-    cp = ControlPlane()
-    print(
-        f"\nservices={args.services} pods/service={args.pods} nodes={args.nodes} "
-        f"concurrency={args.concurrency} cpus={os.cpu_count()} kubernetes={cp.version}"
-    )
-    report(sides)
+    if args.scenario == "all":
+        names = list(SCENARIOS)
+    elif args.scenario == "issue":
+        names = list(ISSUE_SCENARIOS)
+    else:
+        names = [args.scenario]
+    version = ControlPlane().version
+    for sc_name in names:
+        scenario = SCENARIOS[sc_name]
+        if args.quick:
+            scenario = Scenario(
+                min(scenario.services, 20), min(scenario.pods, 20), scenario.setup, scenario.phases
+            )
+        sides = []
+        print(f"== scenario {sc_name}", flush=True)
+        for name in args.sides:
+            print(f"{name}: load before {load()}", flush=True)
+            sides.append(await run_side(name, scenario, args))
+        print(
+            f"\nscenario={sc_name} services={scenario.services} pods/service={scenario.pods} "
+            f"nodes={args.nodes} concurrency={args.concurrency} cpus={os.cpu_count()} "
+            f"kubernetes={version}"
+        )
+        report(sides)
+        print(flush=True)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--services", type=int, default=100)
-    p.add_argument("--pods", type=int, default=50, help="pods per Service")
+    p.add_argument("--scenario", default="default", choices=[*SCENARIOS, "issue", "all"])
     p.add_argument("--nodes", type=int, default=30)
     p.add_argument("--concurrency", type=int, default=16)
-    p.add_argument("--quick", action="store_true", help="20 services x 20 pods")
+    p.add_argument("--quick", action="store_true", help="at most 20 services x 20 pods")
     p.add_argument(
         "--sides",
         nargs="+",
         default=["sliceplane", "upstream"],
-        choices=["sliceplane", "upstream"],
+        choices=[*SIDE_ARGS, "upstream"],
     )
     args = p.parse_args()
-    if args.quick:
-        args.services, args.pods = min(args.services, 20), min(args.pods, 20)
     asyncio.run(amain(args))
 
 
