@@ -133,6 +133,13 @@ def up(
         int,
         typer.Option("--node-cidr-mask-size", help="Prefix length of each node's IPv4 pod CIDR."),
     ] = 24,
+    kube_api_qps: Annotated[
+        float,
+        typer.Option(
+            "--kube-api-qps", help="Requests/s per endpoint controller (negative: unlimited)."
+        ),
+    ] = 20.0,
+    kube_api_burst: Annotated[int, typer.Option("--kube-api-burst")] = 30,
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
     """Run a local cluster: API server, controllers, scheduler and simulated nodes."""
@@ -153,6 +160,8 @@ def up(
         dual_stack=dual_stack,
         cluster_cidr=cluster_cidr,
         node_cidr_mask_size=node_cidr_mask_size,
+        kube_api_qps=kube_api_qps,
+        kube_api_burst=kube_api_burst,
     )
     try:
         config.validate()

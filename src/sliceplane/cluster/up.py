@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from sliceplane.client.client import Client, wait_ready
+from sliceplane.client.throttle import DEFAULT_BURST, DEFAULT_QPS
 from sliceplane.machinery.clock import RealClock
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.manager.manager import ALL_CONTROLLERS, Manager, ManagerConfig
@@ -86,6 +87,10 @@ class ClusterConfig:
     """Prefix length of each node's IPv4 pod CIDR (``--node-cidr-mask-size``); IPv6 node
     ranges are /64."""
     controllers: tuple[str, ...] = ALL_CONTROLLERS
+    kube_api_qps: float = DEFAULT_QPS
+    """Client limit of each endpoint controller, as ``sliceplane controller`` and
+    kube-controller-manager have it (0: the default, negative: unlimited)."""
+    kube_api_burst: int = DEFAULT_BURST
     extra_apiserver_args: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
@@ -95,6 +100,8 @@ class ClusterConfig:
             raise ClusterError(f"--runtime must be simulated or process, not {self.runtime!r}")
         if not 1 <= self.max_endpoints_per_slice <= 1000:
             raise ClusterError("--max-endpoints-per-slice must be between 1 and 1000")
+        if self.kube_api_burst < 0:
+            raise ClusterError(f"--kube-api-burst: {self.kube_api_burst} must not be negative")
         self._validate_pod_cidrs()
 
     @property
@@ -274,6 +281,8 @@ class LocalCluster:
             ManagerConfig(
                 controllers=self.config.controllers,
                 max_endpoints_per_slice=self.config.max_endpoints_per_slice,
+                kube_api_qps=self.config.kube_api_qps,
+                kube_api_burst=self.config.kube_api_burst,
                 metrics_bind_address=None,
             ),
             client,
