@@ -18,6 +18,7 @@ from sliceplane.api import errors
 from sliceplane.client.client import Client
 from sliceplane.endpointslice.explain import ServiceExplanation, explain_service
 from sliceplane.endpointslice.hints import make_hints_pass
+from sliceplane.endpointslice.memo import EndpointMemo
 from sliceplane.endpointslice.metrics import EndpointSliceMetrics
 from sliceplane.endpointslice.reconciler import ReconcilerOptions, plan_service
 from sliceplane.endpointslice.topologycache import TopologyCache, hints_enabled
@@ -153,6 +154,7 @@ class EndpointSliceController:
         self._hint_events: dict[str, list[str]] = {}
         # Per Service: (time of the last write, interval before the next pod-driven sync).
         self._last_write: dict[str, tuple[float, float]] = {}
+        self._memos: dict[str, EndpointMemo] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -288,6 +290,7 @@ class EndpointSliceController:
             self.metrics.forget_service(key)
             self._hint_events.pop(key, None)
             self._last_write.pop(key, None)
+            self._memos.pop(key, None)
             if self.topology is not None:
                 for family in ("IPv4", "IPv6"):
                     self.topology.remove_hints(key, family)
@@ -308,8 +311,11 @@ class EndpointSliceController:
             raise StaleInformerCache(f"EndpointSlice informer cache is out of date for {key}")
         trigger_time = self.trigger.compute(svc, pods)
         nodes = {str((n.get("metadata") or {}).get("name")): n for n in self.nodes.store.list()}
+        memo = self._memos.get(key)
+        if memo is None:
+            memo = self._memos[key] = EndpointMemo()
         plan = plan_service(
-            svc, pods, nodes, slices, self.reconciler_options, trigger_time, self.hints
+            svc, pods, nodes, slices, self.reconciler_options, trigger_time, self.hints, memo
         )
         for ev in plan.events:
             self.recorder.event(svc, ev.type, ev.reason, ev.message)

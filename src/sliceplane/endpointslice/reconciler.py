@@ -37,6 +37,7 @@ from sliceplane.endpointslice.endpoints import (
     port_set_key,
     should_pod_be_in_endpoints,
 )
+from sliceplane.endpointslice.memo import EndpointMemo
 from sliceplane.endpointslice.slices import (
     new_slice,
     owned_by,
@@ -232,6 +233,7 @@ def plan_service(
     options: ReconcilerOptions,
     trigger_time: datetime | None,
     hints: HintsPass | None = None,
+    memo: EndpointMemo | None = None,
 ) -> Plan:
     """Plan the API calls that bring ``service``'s slices to the desired state.
 
@@ -239,9 +241,12 @@ def plan_service(
     the slices managed by this controller for the Service (already without those pending
     deletion). ``trigger_time`` is stamped on every created or updated slice (``None``
     removes the annotation). ``hints``, when given, runs per address type between packing
-    and recycling, on the planner's copies.
+    and recycling, on the planner's copies. ``memo``, when given, reuses the endpoints of
+    pods unchanged since the previous plan for the same Service (same plan either way).
     """
     plan = Plan()
+    if memo is not None:
+        memo.begin(service)
     svc_meta = _meta(service)
     svc_spec = service.get("spec") or {}
     publish_not_ready = bool(svc_spec.get("publishNotReadyAddresses"))
@@ -294,9 +299,13 @@ def plan_service(
                     f"Node {node_name} Not Found"
                 )
                 continue
-            ep = pod_to_endpoint(pod, node, service, address_type)
+            if memo is not None:
+                ep, ident = memo.endpoint(pod, node, service, address_type)
+            else:
+                ep = pod_to_endpoint(pod, node, service, address_type)
+                ident = endpoint_key(ep)
             if ep["addresses"]:
-                group[endpoint_key(ep)] = ep
+                group[ident] = ep
 
         for key, group in desired.items():
             desired_endpoints_by_group[(address_type, key)] = len(group)

@@ -1,0 +1,103 @@
+"""Planning with the endpoint memo gives exactly the plans planning without it gives."""
+
+from __future__ import annotations
+
+import copy
+import random
+from typing import Any
+
+import pytest
+from fixtures import TRIGGER, new_node, new_pod, new_service
+
+from sliceplane.endpointslice.hints import make_hints_pass
+from sliceplane.endpointslice.memo import EndpointMemo
+from sliceplane.endpointslice.reconciler import ReconcilerOptions, plan_service
+from sliceplane.endpointslice.types import Obj, Plan
+
+ZONES = ("zone-a", "zone-b", "zone-c")
+
+
+def _apply(slices: dict[str, Obj], plan: Plan, counter: list[int]) -> None:
+    for action in plan.actions:
+        es = copy.deepcopy(action.slice)
+        meta = es.setdefault("metadata", {})
+        if action.verb == "create":
+            counter[0] += 1
+            meta["name"] = f"{meta.pop('generateName')}{counter[0]:05d}"
+            slices[meta["name"]] = es
+        elif action.verb == "update":
+            slices[meta["name"]] = es
+        else:
+            slices.pop(meta["name"], None)
+
+
+def _summary(plan: Plan) -> list[tuple[str, Any]]:
+    return [(a.verb, a.slice) for a in plan.actions] + [("errors", plan.errors)]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_memo_never_changes_a_plan(seed: int) -> None:
+    rng = random.Random(seed)
+    svc = new_service()
+    if seed % 3 == 0:
+        svc["spec"]["trafficDistribution"] = "PreferSameZone"
+    node_map = {f"node-{i}": new_node(f"node-{i}", ZONES[i % 3]) for i in range(4)}
+    pods: dict[int, Obj] = {}
+    version = 1000
+    memo = EndpointMemo()
+    slices: dict[str, Obj] = {}
+    counter = [0]
+    opts = ReconcilerOptions(max_endpoints_per_slice=rng.choice((3, 10, 100)))
+    hints = make_hints_pass(None)
+    for _step in range(40):
+        for _ in range(rng.randint(1, 6)):
+            version += 1
+            op = rng.random()
+            n = rng.randrange(60)
+            if op < 0.35 or n not in pods:
+                pod = new_pod(n, ready=rng.random() < 0.7, node=f"node-{rng.randrange(5)}")
+                pods[n] = pod
+            elif op < 0.55:
+                pods[n] = copy.deepcopy(pods[n])
+                cond = pods[n]["status"]["conditions"][0]
+                cond["status"] = "False" if cond["status"] == "True" else "True"
+            elif op < 0.65:
+                pods[n] = copy.deepcopy(pods[n])
+                pods[n]["metadata"]["deletionTimestamp"] = "2026-11-28T00:00:00Z"
+            elif op < 0.75:
+                del pods[n]
+            elif op < 0.85:
+                name = f"node-{rng.randrange(5)}"
+                if name in node_map and rng.random() < 0.3:
+                    del node_map[name]  # pods there are skipped with an error
+                else:
+                    node_map[name] = new_node(name, rng.choice(ZONES))
+            elif op < 0.92:
+                svc = copy.deepcopy(svc)
+                spec = svc["spec"]
+                spec["publishNotReadyAddresses"] = not spec.get("publishNotReadyAddresses")
+            else:
+                pods[n] = copy.deepcopy(pods[n])
+                pods[n]["spec"].update(hostname=f"h{n}", subdomain=rng.choice(("foo", "other")))
+            if n in pods:
+                pods[n]["metadata"]["resourceVersion"] = str(version)
+        pod_list = [pods[k] for k in sorted(pods)]
+        existing = list(slices.values())
+        args = (svc, pod_list, node_map, existing, opts, TRIGGER, hints)
+        without = plan_service(*copy.deepcopy(args))
+        with_memo = plan_service(*args, memo)
+        assert _summary(with_memo) == _summary(without)
+        _apply(slices, with_memo, counter)
+    assert memo.hits > 0
+
+
+def test_memo_forgets_pods_the_last_plan_did_not_use() -> None:
+    svc = new_service()
+    node_map = {"node-1": new_node("node-1")}
+    memo = EndpointMemo()
+    opts = ReconcilerOptions()
+    plan_service(svc, [new_pod(i) for i in range(5)], node_map, [], opts, TRIGGER, None, memo)
+    plan_service(svc, [new_pod(0)], node_map, [], opts, TRIGGER, None, memo)
+    plan_service(svc, [new_pod(0)], node_map, [], opts, TRIGGER, None, memo)
+    assert (memo.misses, memo.hits) == (5, 2)
+    assert len(memo._current) == 1 and len(memo._previous) == 1
