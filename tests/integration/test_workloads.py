@@ -328,3 +328,91 @@ async def test_recreate_never_runs_two_versions(client: Client, ns: str, kubectl
         assert 'deployment "web" successfully rolled out' in status.stdout
         await eventually(lambda: running("app:2", 2))
         assert both == []
+
+
+async def test_deployment_adopts_only_matching_orphan_replicasets(client: Client, ns: str) -> None:
+    """An orphan ReplicaSet that the Deployment's selector matches is adopted (found through
+    the ReplicaSets' label index); one it does not match, and one another controller owns,
+    are left alone."""
+
+    def replicaset(name: str, app: str, owner: Obj | None = None) -> Obj:
+        labels = {"app": app, "pod-template-hash": name}
+        meta: Obj = {"name": name, "namespace": ns, "labels": labels}
+        if owner is not None:
+            meta["ownerReferences"] = [owner]
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": meta,
+            "spec": {
+                "replicas": 0,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "web", "image": "nginx:1.24"}]},
+                },
+            },
+        }
+
+    other = await client.create(
+        "deployments",
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "other", "namespace": ns},
+            "spec": {
+                "replicas": 0,
+                "selector": {"matchLabels": {"app": "other"}},
+                "template": {
+                    "metadata": {"labels": {"app": "other"}},
+                    "spec": {"containers": [{"name": "c", "image": "x"}]},
+                },
+            },
+        },
+        ns,
+    )
+    foreign = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "other",
+        "uid": other["metadata"]["uid"],
+        "controller": True,
+    }
+    await client.create("replicasets", replicaset("orphan", "web"), ns)
+    await client.create("replicasets", replicaset("stranger", "db"), ns)
+    await client.create("replicasets", replicaset("taken", "web", foreign), ns)
+    async with Controllers(client):
+        res = await client.create("deployments", deployment_object(ns, replicas=0), ns)
+        uid = res["metadata"]["uid"]
+
+        async def adopted() -> bool:
+            rs = await client.get("replicasets", "orphan", ns)
+            refs = rs["metadata"].get("ownerReferences") or []
+            return [(r["kind"], r["uid"], r.get("controller")) for r in refs] == [
+                ("Deployment", uid, True)
+            ]
+
+        await eventually(adopted)
+        stranger = await client.get("replicasets", "stranger", ns)
+        assert not stranger["metadata"].get("ownerReferences")
+        taken = await client.get("replicasets", "taken", ns)
+        assert [r["uid"] for r in taken["metadata"]["ownerReferences"]] == [
+            other["metadata"]["uid"]
+        ]
+
+
+def deployment_object(ns: str, replicas: int) -> Obj:
+    """The Deployment of :func:`manifest`, as an object."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": ns},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.25"}]},
+            },
+        },
+    }

@@ -50,8 +50,9 @@ from sliceplane.api.selectors import LabelSelector
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import Clock
 from sliceplane.machinery.events import EventRecorder
-from sliceplane.machinery.factory import NAMESPACE_INDEX, InformerFactory
+from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import object_key, resource_version
+from sliceplane.machinery.podselect import ensure_label_index, select
 from sliceplane.machinery.workqueue import WorkQueue, run_workers
 from sliceplane.workloads.expectations import WrittenVersions
 from sliceplane.workloads.owners import OwnerLookup
@@ -1091,6 +1092,7 @@ class DeploymentController:
         self.pods = factory.informer("pods")
         ensure_controller_uid_index(self.rses)
         ensure_controller_uid_index(self.pods)
+        ensure_label_index(self.rses)
         self.queue: WorkQueue[str] = WorkQueue(clock, name="deployment")
         self.written = WrittenVersions()
         self.owners = OwnerLookup(self.deployments, "Deployment")
@@ -1232,11 +1234,11 @@ class DeploymentController:
             return owned
         ns = str(meta.get("namespace"))
         ref = controller_ref(d, "apps/v1", "Deployment")
-        for rs in self.rses.store.by_index(NAMESPACE_INDEX, ns):
+        # Candidates come from the label index: a sync costs what the Deployment selects,
+        # not a pass over every ReplicaSet of the namespace.
+        for rs in select(self.rses, ns, selector):
             rmeta = _meta(rs)
             if controller_of(rs) is not None or rmeta.get("deletionTimestamp"):
-                continue
-            if not selector.matches(rmeta.get("labels") or {}):
                 continue
             try:
                 adopted = await self.client.patch(
