@@ -7,6 +7,7 @@ the calls in order, recording the planner's events on the Endpoints object.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from sliceplane.api.wellknown import LABEL_MANAGED_BY, LABEL_SERVICE_NAME, MIRRO
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import Clock
 from sliceplane.machinery.events import EventRecorder
-from sliceplane.machinery.factory import NAMESPACE_INDEX, InformerFactory
+from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import object_key
 from sliceplane.machinery.ratelimit import controller_rate_limiter
 from sliceplane.machinery.workqueue import WorkQueue, run_workers
@@ -45,6 +46,18 @@ def _mirrored_key(es: Obj) -> str | None:
     return f"{meta.get('namespace')}/{svc}" if svc else None
 
 
+MIRRORED_INDEX = "mirrored-endpoints"
+"""Index of EndpointSlices by the ``namespace/name`` of the Endpoints they mirror."""
+
+
+def mirrored_index(es: Obj) -> list[str]:
+    """Why: every Endpoints write (the Endpoints controller makes one per Service change)
+    syncs its key here, and the sync needs that key's mirrored slices; scanning every
+    slice of the namespace for them made each sync cost O(Services in the namespace)."""
+    key = _mirrored_key(es)
+    return [key] if key else []
+
+
 class MirroringController:
     def __init__(
         self,
@@ -58,6 +71,8 @@ class MirroringController:
         self.services = factory.informer("services")
         self.endpoints = factory.informer("endpoints")
         self.slices = factory.informer("endpointslices")
+        with contextlib.suppress(ValueError):  # already there (a second controller)
+            self.slices.add_index(MIRRORED_INDEX, mirrored_index)
         self.recorder = EventRecorder(client, clock, EVENT_COMPONENT)
         self.queue: WorkQueue[str] = WorkQueue(
             clock, controller_rate_limiter(clock, base=1.0), name="endpointslice_mirroring"
@@ -95,9 +110,7 @@ class MirroringController:
         ns, _, _name = key.partition("/")
         endpoints = self.endpoints.store.get(key)
         service = self.services.store.get(key)
-        existing = [
-            s for s in self.slices.store.by_index(NAMESPACE_INDEX, ns) if _mirrored_key(s) == key
-        ]
+        existing = self.slices.store.by_index(MIRRORED_INDEX, key)
         if endpoints is None:
             # The Endpoints is gone: its mirrored slices go too (the GC does it through
             # their owner reference upstream; deleting here is the same outcome, sooner).
