@@ -61,6 +61,7 @@ from sliceplane.workloads.kubeletstatus import (
     readiness_override,
     ready_delay,
     running_status,
+    same_ignoring_nulls,
 )
 from sliceplane.workloads.podcidr import (
     IPV4,
@@ -227,16 +228,6 @@ def lease_object(name: str, node_uid: str, renew_time: str, options: NodesOption
             "renewTime": renew_time,
         },
     }
-
-
-def _normalized(value: Any) -> Any:
-    """Drop null-valued keys recursively, so "absent" and "null" compare equal (the server
-    may store either for ``lastProbeTime``)."""
-    if isinstance(value, dict):
-        return {k: _normalized(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_normalized(v) for v in value]
-    return value
 
 
 def _pod_node_index(pod: Obj) -> list[str]:
@@ -524,7 +515,7 @@ class SimulatedNodes:
         ready_at = started + delay
         ready = override if override is not None else now >= ready_at
         wanted = running_status(pod, node.view, ips, self.clock.wall(), ready)
-        if _normalized(wanted) != _normalized(status):
+        if not same_ignoring_nulls(wanted, status):
             try:
                 await self.client.patch(
                     "pods",

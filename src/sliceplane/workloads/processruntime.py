@@ -51,7 +51,7 @@ from sliceplane.machinery.events import EventRecorder
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import object_key
 from sliceplane.machinery.workqueue import WorkQueue, run_workers
-from sliceplane.workloads.kubeletstatus import rfc3339
+from sliceplane.workloads.kubeletstatus import rfc3339, same_ignoring_nulls
 from sliceplane.workloads.nodes import SimNode, SimulatedNodes
 from sliceplane.workloads.podcidr import IPV4, AddressesExhausted, NodeIPAM, node_pod_cidrs
 from sliceplane.workloads.probes import (
@@ -121,14 +121,6 @@ def pod_cidr_routed(address: str) -> bool:
         except OSError:
             return False
     return True
-
-
-def _normalized(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _normalized(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_normalized(v) for v in value]
-    return value
 
 
 def _pod_ips(pod: Mapping[str, Any]) -> list[str]:
@@ -330,7 +322,7 @@ class ProcessRuntime:
         pp.pod = pod
         views = [c.view for c in pp.containers.values()]
         wanted = process_pod_status(pod, node.view, pp.ips, self.clock.wall(), views)
-        if _normalized(wanted) == _normalized(status):
+        if same_ignoring_nulls(wanted, status):
             return
         try:
             await self.client.patch(

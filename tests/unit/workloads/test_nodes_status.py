@@ -4,6 +4,7 @@ node conditions, the Node and its Lease."""
 from __future__ import annotations
 
 import copy
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from sliceplane.workloads.kubeletstatus import (
     readiness_override,
     ready_delay,
     running_status,
+    same_ignoring_nulls,
 )
 from sliceplane.workloads.nodes import NodesOptions, lease_object, node_object
 
@@ -322,3 +324,71 @@ def test_lease_object() -> None:
 def test_options_node_names() -> None:
     assert NodesOptions(count=2).node_names() == ["node-1", "node-2"]
     assert NodesOptions(names=("x", "y", "z")).node_names() == ["x", "y", "z"]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        pytest.param({"x": 1, "y": None}, {"x": 1}, True, id="null-equals-absent"),
+        pytest.param({"x": 1}, {"x": 1, "y": None}, True, id="absent-equals-null"),
+        pytest.param({"x": 1}, {"x": 1, "y": 0}, False, id="extra-key"),
+        pytest.param({"x": {"y": None}}, {"x": {}}, True, id="nested"),
+        pytest.param([{"a": None}], [{}], True, id="in-lists"),
+        pytest.param([1, 2], [2, 1], False, id="order-matters"),
+        pytest.param([None], [None], True, id="null-list-items-stay"),
+        pytest.param([None], [], False, id="null-list-items-count"),
+        pytest.param({"x": []}, {"x": {}}, False, id="list-is-not-object"),
+        pytest.param({"x": "1"}, {"x": 1}, False, id="types-matter"),
+        pytest.param(None, None, True, id="both-null"),
+    ],
+)
+def test_same_ignoring_nulls(a: Any, b: Any, same: bool) -> None:
+    assert same_ignoring_nulls(a, b) is same
+    assert same_ignoring_nulls(b, a) is same
+
+
+def _normalized(value: Any) -> Any:
+    """The reference: drop null-valued keys recursively, then compare with ==."""
+    if isinstance(value, dict):
+        return {k: _normalized(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_normalized(v) for v in value]
+    return value
+
+
+def test_same_ignoring_nulls_agrees_with_normalising() -> None:
+    rng = random.Random(7)
+
+    def value(depth: int) -> Any:
+        kind = rng.randrange(5 if depth < 3 else 3)
+        if kind == 0:
+            return None
+        if kind == 1:
+            return rng.choice([0, 1, "a", "b", True])
+        if kind == 2:
+            return rng.choice(["a", 1])
+        if kind == 3:
+            return [value(depth + 1) for _ in range(rng.randrange(3))]
+        return {k: value(depth + 1) for k in rng.sample("xyz", rng.randrange(4))}
+
+    for _ in range(3000):
+        a, b = value(0), value(0)
+        if rng.random() < 0.5:  # a near miss: b is a with some nulls added or dropped
+            b = copy.deepcopy(a)
+            if isinstance(b, dict):
+                b[rng.choice("xyz")] = None
+        want = _normalized(a) == _normalized(b)
+        assert same_ignoring_nulls(a, b) is want, (a, b)
+
+
+def test_running_status_shares_nothing_it_changes() -> None:
+    """The result is a new status (the pod's own is untouched) even though kept fields
+    are not copied."""
+    p = pod(status={"phase": "Pending", "qosClass": "BestEffort", "message": "m"})
+    before = copy.deepcopy(p)
+    s = running_status(p, NODE, "10.244.0.2", T0, True)
+    s["phase"] = "changed"
+    s["conditions"].append({"type": "x"})
+    s["containerStatuses"][0]["ready"] = False
+    assert p == before
+    assert s["message"] == "m" and s["qosClass"] == "BestEffort"
