@@ -616,7 +616,7 @@ def report(sides: list[Side]) -> None:
     print(
         f"{'':<{width}}"
         + "".join(f"{s.name:>20}" for s in sides)
-        + "".join(f"{n + '/up':>20}" for n in ours)
+        + "".join(f"{n + '/up':>24}" for n in ours)
     )
     for n in names:
         row = f"{n:<{width}}"
@@ -626,7 +626,7 @@ def report(sides: list[Side]) -> None:
         b = by["upstream"].get(n) if ours else None
         for side in ours:
             a = by[side].get(n)
-            row += f"{a / b:>20.2f}" if a is not None and b else f"{'':>20}"
+            row += f"{a / b:>24.2f}" if a is not None and b else f"{'':>24}"
         print(row)
     print("(every row: lower is better; ratio < 1 means sliceplane did less / was faster)")
 

@@ -42,18 +42,21 @@ def select(informer: Informer, namespace: str, selector: LabelSelector) -> list[
     store = informer.store
     terms = selector.equality_requirements()
     if terms:
-        keys: frozenset[str] | None = None
-        for k, v in terms.items():
-            found = store.index_set(LABEL_INDEX, f"{namespace}/{k}={v}")
-            keys = found if keys is None else keys & found
-            if not keys:
-                return []
-        out = []
-        for key in sorted(keys or ()):
-            obj = store.get(key)
-            if obj is not None and selector.matches((obj.get("metadata") or {}).get("labels")):
-                out.append(obj)
-        return out
+        # A pure conjunction of equalities is answered exactly by the index (keys and
+        # values cannot contain "=", namespaces cannot contain "/"): no matching needed.
+        if len(terms) == 1:
+            [(k, v)] = terms.items()
+            ordered = store.index_keys(LABEL_INDEX, f"{namespace}/{k}={v}")
+        else:
+            keys: frozenset[str] | None = None
+            for k, v in terms.items():
+                found = store.index_set(LABEL_INDEX, f"{namespace}/{k}={v}")
+                keys = found if keys is None else keys & found
+                if not keys:
+                    return []
+            ordered = sorted(keys or ())
+        get = store.get
+        return [obj for key in ordered if (obj := get(key)) is not None]
     return [
         o
         for o in store.by_index(NAMESPACE_INDEX, namespace)

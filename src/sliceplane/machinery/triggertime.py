@@ -48,7 +48,9 @@ def parse_time(value: Any) -> datetime | None:
 @dataclass(slots=True)
 class _ServiceState:
     service_time: datetime | None = None
-    pod_times: dict[str, datetime] = field(default_factory=dict)
+    pod_times: dict[str, tuple[Any, datetime]] = field(default_factory=dict)
+    """Per pod name: the raw Ready ``lastTransitionTime`` and its parsed value (a raw
+    value equal to last time's is not parsed again)."""
 
 
 def _after(t: datetime, previous: datetime | None) -> bool:
@@ -78,14 +80,22 @@ class TriggerTimeTracker:
         state = previous if previous is not None else _ServiceState()
 
         earliest: datetime | None = None
-        pod_times: dict[str, datetime] = {}
+        pod_times: dict[str, tuple[Any, datetime]] = {}
+        seen = state.pod_times
         for pod in pods:
-            t = parse_time(pod_ready_transition_time(pod))
-            if t is None:
+            raw = pod_ready_transition_time(pod)
+            if raw is None or raw == "":
                 continue
             name = str((pod.get("metadata") or {}).get("name") or "")
-            pod_times[name] = t
-            if _after(t, state.pod_times.get(name)):
+            before = seen.get(name)
+            if before is not None and before[0] == raw:
+                pod_times[name] = before  # unchanged, so not newer than last seen
+                continue
+            t = parse_time(raw)
+            if t is None:
+                continue
+            pod_times[name] = (raw, t)
+            if before is None or t > before[1]:
                 earliest = _earliest(earliest, t)
         service_time = parse_time(meta.get("creationTimestamp"))
         if service_time is not None and _after(service_time, state.service_time):

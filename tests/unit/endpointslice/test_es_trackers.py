@@ -108,6 +108,20 @@ def test_trigger_time_tracker(steps: list[Step]) -> None:
         assert tracker.compute(svc, pods) == want
 
 
+def test_trigger_time_compares_times_not_their_spelling() -> None:
+    """The same instant written another way is no change; a later one is."""
+    tracker = TriggerTimeTracker()
+    svc = _svc(T[0])
+    tracker.compute(svc, [_pod(1, T[1])])
+    respelled = _pod(1, None)
+    respelled["status"]["conditions"] = [
+        {"type": "Ready", "status": "True", "lastTransitionTime": T[1].isoformat()}
+    ]
+    assert tracker.compute(svc, [respelled]) is None
+    assert tracker.compute(svc, [respelled]) is None
+    assert tracker.compute(svc, [_pod(1, T[2])]) == T[2]
+
+
 def test_trigger_time_keys_by_namespace_and_name() -> None:
     tracker = TriggerTimeTracker()
     assert tracker.compute(_svc(T[0], "a"), []) == T[0]
