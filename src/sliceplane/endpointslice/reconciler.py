@@ -31,13 +31,11 @@ from sliceplane.endpointslice.endpoints import (
     PortKey,
     address_types_for_service,
     endpoint_key,
-    endpoint_ports,
     endpoints_equal_beyond_hash,
     pod_to_endpoint,
     port_set_key,
-    should_pod_be_in_endpoints,
 )
-from sliceplane.endpointslice.memo import EndpointMemo
+from sliceplane.endpointslice.memo import EndpointMemo, candidate
 from sliceplane.endpointslice.slices import (
     new_slice,
     owned_by,
@@ -266,9 +264,9 @@ def plan_service(
     # Ports depend on the pod only, not the address family: resolve them once.
     candidates: list[tuple[Obj, list[Obj], PortKey]] = []
     for pod in pods:
-        if should_pod_be_in_endpoints(pod, True):
-            ports = endpoint_ports(service, pod)
-            candidates.append((pod, ports, port_set_key(ports)))
+        found = memo.candidate(pod, service) if memo is not None else candidate(pod, service)
+        if found is not None:
+            candidates.append((pod, found[0], found[1]))
 
     desired_endpoints_by_group: dict[tuple[str, PortKey], int] = {}
     for address_type in supported:

@@ -51,6 +51,10 @@ class _ServiceState:
     pod_times: dict[str, tuple[Any, datetime]] = field(default_factory=dict)
     """Per pod name: the raw Ready ``lastTransitionTime`` and its parsed value (a raw
     value equal to last time's is not parsed again)."""
+    objects: dict[int, tuple[Obj, str, tuple[Any, datetime] | None]] = field(default_factory=dict)
+    """The pod objects of the last sync (by ``id``, kept alive here) with their name and
+    entry: the informer replaces a pod's object when the pod changes, so an object seen
+    last time needs no look at all."""
 
 
 def _after(t: datetime, previous: datetime | None) -> bool:
@@ -81,30 +85,46 @@ class TriggerTimeTracker:
 
         earliest: datetime | None = None
         pod_times: dict[str, tuple[Any, datetime]] = {}
-        seen = state.pod_times
+        objects: dict[int, tuple[Obj, str, tuple[Any, datetime] | None]] = {}
+        seen, seen_objects = state.pod_times, state.objects
         for pod in pods:
-            raw = pod_ready_transition_time(pod)
-            if raw is None or raw == "":
+            known = seen_objects.get(id(pod))
+            if known is not None and known[0] is pod:
+                objects[id(pod)] = known
+                if known[2] is not None:
+                    pod_times[known[1]] = known[2]
                 continue
             name = str((pod.get("metadata") or {}).get("name") or "")
+            entry = self._entry(pod, seen.get(name))
+            objects[id(pod)] = (pod, name, entry)
+            if entry is None:
+                continue
             before = seen.get(name)
-            if before is not None and before[0] == raw:
-                pod_times[name] = before  # unchanged, so not newer than last seen
-                continue
-            t = parse_time(raw)
-            if t is None:
-                continue
-            pod_times[name] = (raw, t)
-            if before is None or t > before[1]:
-                earliest = _earliest(earliest, t)
+            pod_times[name] = entry
+            if entry is not before and (before is None or entry[1] > before[1]):
+                earliest = _earliest(earliest, entry[1])
         service_time = parse_time(meta.get("creationTimestamp"))
         if service_time is not None and _after(service_time, state.service_time):
             earliest = _earliest(earliest, service_time)
 
-        self._states[key] = _ServiceState(service_time=service_time, pod_times=pod_times)
+        self._states[key] = _ServiceState(
+            service_time=service_time, pod_times=pod_times, objects=objects
+        )
         if previous is None:
             return service_time
         return earliest
+
+    @staticmethod
+    def _entry(pod: Obj, before: tuple[Any, datetime] | None) -> tuple[Any, datetime] | None:
+        """The pod's (raw, parsed) Ready transition time; ``before`` itself when the raw
+        value is the one seen last time (so it is not newer)."""
+        raw = pod_ready_transition_time(pod)
+        if raw is None or raw == "":
+            return None
+        if before is not None and before[0] == raw:
+            return before
+        t = parse_time(raw)
+        return None if t is None else (raw, t)
 
     def delete_service(self, namespace: str, name: str) -> None:
         """Forget a Service (its next sync counts as the first)."""

@@ -91,13 +91,23 @@ def test_memo_never_changes_a_plan(seed: int) -> None:
     assert memo.hits > 0
 
 
-def test_memo_forgets_pods_the_last_plan_did_not_use() -> None:
+def test_memo_reuses_only_the_same_pod_objects_and_forgets_unused_ones() -> None:
     svc = new_service()
     node_map = {"node-1": new_node("node-1")}
     memo = EndpointMemo()
     opts = ReconcilerOptions()
-    plan_service(svc, [new_pod(i) for i in range(5)], node_map, [], opts, TRIGGER, None, memo)
-    plan_service(svc, [new_pod(0)], node_map, [], opts, TRIGGER, None, memo)
-    plan_service(svc, [new_pod(0)], node_map, [], opts, TRIGGER, None, memo)
+    pods = [new_pod(i) for i in range(5)]
+    plan_service(svc, pods, node_map, [], opts, TRIGGER, None, memo)
+    plan_service(svc, pods[:1], node_map, [], opts, TRIGGER, None, memo)
+    plan_service(svc, pods[:1], node_map, [], opts, TRIGGER, None, memo)
     assert (memo.misses, memo.hits) == (5, 2)
     assert len(memo._current) == 1 and len(memo._previous) == 1
+    # An updated pod is a new object (as the informer hands it out): computed again.
+    plan_service(svc, [new_pod(0)], node_map, [], opts, TRIGGER, None, memo)
+    assert (memo.misses, memo.hits) == (6, 2)
+    # A zone change of its node, or a Service change, is seen too.
+    node_map["node-1"] = new_node("node-1", "zone-x")
+    same = memo._current
+    plan_service(svc, pods[:1], node_map, [], opts, TRIGGER, None, memo)
+    assert memo.misses == 7
+    assert same is not memo._current

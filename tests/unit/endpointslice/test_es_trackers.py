@@ -122,6 +122,17 @@ def test_trigger_time_compares_times_not_their_spelling() -> None:
     assert tracker.compute(svc, [_pod(1, T[2])]) == T[2]
 
 
+def test_trigger_time_same_pod_objects_are_no_change() -> None:
+    """Objects seen last time are skipped; a new pod among them still counts."""
+    tracker = TriggerTimeTracker()
+    svc = _svc(T[0])
+    pods = [_pod(1, T[1]), _pod(2, None)]
+    assert tracker.compute(svc, pods) == T[0]
+    assert tracker.compute(svc, pods) is None
+    assert tracker.compute(svc, [*pods, _pod(3, T[3])]) == T[3]
+    assert tracker.compute(svc, [pods[0], _pod(2, T[2])]) == T[2]
+
+
 def test_trigger_time_keys_by_namespace_and_name() -> None:
     tracker = TriggerTimeTracker()
     assert tracker.compute(_svc(T[0], "a"), []) == T[0]
