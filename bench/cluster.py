@@ -201,6 +201,8 @@ async def run_size(size: Size, args: argparse.Namespace) -> dict[str, float]:
             nodes=size.nodes,
             insecure_http=False,
             cluster_cidr=args.cluster_cidr,
+            kube_api_qps=args.kube_api_qps,
+            kube_api_burst=args.kube_api_burst,
         )
     )
     t0 = time.perf_counter()
@@ -445,6 +447,13 @@ def main() -> None:
         default=DEFAULT_CLUSTER_CIDR_IPV4,
         help="pod range (the default /14 holds 1,024 nodes at /24 each)",
     )
+    p.add_argument(
+        "--kube-api-qps",
+        type=float,
+        default=20.0,
+        help="endpoint controllers' client limit (sliceplane up's default; negative: none)",
+    )
+    p.add_argument("--kube-api-burst", type=int, default=30)
     args = p.parse_args()
     if args.quick:
         args.sizes = ["50:2500:50"]
