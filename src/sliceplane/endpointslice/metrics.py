@@ -2,7 +2,8 @@
 
 Subsystem ``endpoint_slice_controller`` as in ``k8s.io/endpointslice/metrics``; the gauges
 are kept per Service (like upstream's metrics cache) so that their totals stay right as
-Services change or go away.
+Services change or go away. The totals are adjusted by each Service's change rather than
+summed over every Service on every sync, which cost O(Services) per sync.
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ class EndpointSliceMetrics:
         )
         self._per_service: dict[str, _ServiceFigures] = {}
         self._td: dict[str, str] = {}
+        self._totals = _ServiceFigures(0, 0, 0)
+        self._td_counts: dict[str, int] = {}
 
     def record_service(
         self,
@@ -89,28 +92,43 @@ class EndpointSliceMetrics:
         desired_slices: int,
         traffic_distribution: str | None,
     ) -> None:
-        self._per_service[key] = _ServiceFigures(endpoints, slices_actual, desired_slices)
-        if traffic_distribution:
-            self._td[key] = traffic_distribution
-        else:
-            self._td.pop(key, None)
-        self._refresh()
+        self._update(
+            key, _ServiceFigures(endpoints, slices_actual, desired_slices), traffic_distribution
+        )
 
     def forget_service(self, key: str) -> None:
-        self._per_service.pop(key, None)
-        self._td.pop(key, None)
-        self._refresh()
+        self._update(key, None, None)
 
-    def _refresh(self) -> None:
-        figs = self._per_service.values()
-        self.endpoints_desired.set(sum(f.endpoints for f in figs))
-        self.num_slices.set(sum(f.slices_actual for f in figs))
-        self.desired_slices.set(sum(f.slices_desired for f in figs))
-        counts: dict[str, int] = {}
-        for td in self._td.values():
-            counts[td] = counts.get(td, 0) + 1
-        self.services_by_traffic_distribution.clear()
-        for td, n in counts.items():
+    def _update(self, key: str, figures: _ServiceFigures | None, td: str | None) -> None:
+        totals = self._totals
+        old = self._per_service.pop(key, None)
+        if old is not None:
+            totals.endpoints -= old.endpoints
+            totals.slices_actual -= old.slices_actual
+            totals.slices_desired -= old.slices_desired
+        if figures is not None:
+            self._per_service[key] = figures
+            totals.endpoints += figures.endpoints
+            totals.slices_actual += figures.slices_actual
+            totals.slices_desired += figures.slices_desired
+        self.endpoints_desired.set(totals.endpoints)
+        self.num_slices.set(totals.slices_actual)
+        self.desired_slices.set(totals.slices_desired)
+        old_td = self._td.pop(key, None)
+        if td:
+            self._td[key] = td
+        if old_td == (td or None):
+            return
+        if old_td is not None:
+            left = self._td_counts[old_td] - 1
+            if left:
+                self._td_counts[old_td] = left
+                self.services_by_traffic_distribution.labels(old_td).set(left)
+            else:  # no Service uses it any more: the series goes, as before
+                del self._td_counts[old_td]
+                self.services_by_traffic_distribution.remove(old_td)
+        if td:
+            n = self._td_counts[td] = self._td_counts.get(td, 0) + 1
             self.services_by_traffic_distribution.labels(td).set(n)
 
 
