@@ -344,3 +344,56 @@ async def test_restart_mid_sync_converges_without_duplicates(client: Client, ns:
 
 async def _any_slice(client: Client, ns: str, svc: str) -> bool:
     return bool(await slices_of(client, ns, svc))
+
+
+async def test_stale_cache_is_retried_when_the_slice_watch_catches_up(
+    client: Client, ns: str
+) -> None:
+    """A sync refused because the slice cache lags behind this controller's own writes is
+    not charged to the exponential back-off: it waits for the Service's next slice event
+    (here a label someone adds, which bumps the slice's generation to the one the tracker
+    was told to expect) and then converges."""
+    await client.create("services", service("lag", ns, {"app": "lag"}), ns)
+    await create_pods(client, ns, {"app": "lag"}, ["lag-0"])
+    async with Running(client) as ctl:
+
+        async def has(n: int) -> bool:
+            s = await slices_of(client, ns, "lag")
+            return len(s) == 1 and len(s[0]["endpoints"] or []) == n
+
+        await eventually(lambda: has(1))
+        (es,) = await slices_of(client, ns, "lag")
+        # Pretend the controller wrote the next generation and its watch has not seen it.
+        ahead = {
+            **es,
+            "metadata": {**es["metadata"], "generation": es["metadata"]["generation"] + 1},
+        }
+        ctl.tracker.update(ahead)
+        key = f"{ns}/lag"
+
+        def stale_syncs() -> float:
+            return (
+                ctl.metrics.registry.get_sample_value(
+                    "endpoint_slice_controller_syncs_total", {"result": "stale"}
+                )
+                or 0.0
+            )
+
+        stale_before = stale_syncs()
+        await create_pods(client, ns, {"app": "lag"}, ["lag-1"], base=1)
+
+        async def refused() -> bool:
+            return key in ctl._awaiting_cache
+
+        await eventually(refused)
+        assert stale_syncs() > stale_before
+        assert ctl.queue.num_requeues(key) == 0  # no failure recorded, no doubling
+        await client.patch(
+            "endpointslices",
+            es["metadata"]["name"],
+            {"metadata": {"labels": {"touched": "yes"}}},
+            ns,
+            patch_type="merge",
+        )
+        await eventually(lambda: has(2))
+        assert key not in ctl._awaiting_cache
