@@ -573,11 +573,6 @@ class APIServerApp:
                 ev = await watcher.next(timeout=min(wait, 1.0) if wait > 0 else 0.001)
                 if ev is None:
                     if watcher.closed:
-                        if watcher.overflowed:
-                            status = errors.Expired(
-                                "watch closed: the client fell too far behind"
-                            ).to_status()
-                            await resp.write(_encode({"type": "ERROR", "object": status}) + b"\n")
                         break
                     if bookmarks and time.monotonic() >= next_bookmark:
                         cur = max(last_rv, self.store.revision)
@@ -592,11 +587,28 @@ class APIServerApp:
                 last_rv = ev.item.rv
                 if out is not None:
                     await send(out, ev.item)
-            if bookmarks and not self._stopping.is_set():
+            if watcher.overflowed or not self._stopping.is_set():
+                # The deadline can pass with events still queued in the watcher. Every
+                # event up to the store's revision has been offered to it (offers happen
+                # with the commit, on this loop), so: stop the subscription, send what it
+                # holds, and only then a bookmark. A bookmark past unsent events would make
+                # the client resume after them and lose them for good; a watcher that
+                # overflowed lost events, so its client must relist instead.
                 cur = max(last_rv, self.store.revision)
-                await resp.write(
-                    _encode({"type": "BOOKMARK", "object": self._bookmark(info, cur)}) + b"\n"
-                )
+                watcher.close()
+                for ev in watcher.drain():
+                    out = _transform(info, ev, label_sel, field_sel)
+                    if out is not None:
+                        await send(out, ev.item)
+                if watcher.overflowed:
+                    status = errors.Expired(
+                        "watch closed: the client fell too far behind"
+                    ).to_status()
+                    await resp.write(_encode({"type": "ERROR", "object": status}) + b"\n")
+                elif bookmarks:
+                    await resp.write(
+                        _encode({"type": "BOOKMARK", "object": self._bookmark(info, cur)}) + b"\n"
+                    )
         except ConnectionResetError:
             # The client went away: an ordinary end of a watch, not an error to log.
             return resp
