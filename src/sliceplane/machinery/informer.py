@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
+import random
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -197,7 +198,10 @@ class InformerOptions:
     page_size: int = 500
     """``limit`` for each list page."""
     watch_timeout_seconds: int | None = 300
-    """Server-side watch timeout; the watch is re-established from the last RV after it."""
+    """Shortest server-side watch timeout; the watch is re-established from the last RV
+    after it. Each watch asks for a random timeout between this and twice this, as
+    client-go's reflector does, so informers started together do not all re-watch at
+    the same moment."""
     backoff_initial: float = 0.8
     """First wait after a failed list or a broken watch."""
     backoff_max: float = 30.0
@@ -387,7 +391,7 @@ class Informer:
         try:
             stream = self._lw.watch(
                 resource_version=self._last_rv,
-                timeout_seconds=self._opts.watch_timeout_seconds,
+                timeout_seconds=_jittered(self._opts.watch_timeout_seconds),
                 allow_bookmarks=True,
             )
             async for event in stream:
@@ -455,6 +459,13 @@ class Informer:
             fn(*args)
         except Exception:
             log.exception("informer %s: handler %r failed", self.name, fn)
+
+
+def _jittered(seconds: int | None) -> int | None:
+    """``seconds`` to ``2 * seconds``, uniformly (client-go: minWatchTimeout * (1 + rand))."""
+    if seconds is None:
+        return None
+    return int(seconds * (1.0 + random.random()))
 
 
 class WatchError(Exception):

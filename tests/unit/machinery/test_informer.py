@@ -394,3 +394,13 @@ async def test_repeated_410_without_progress_backs_off_between_relists() -> None
     await clock.advance(1.6)
     assert len(lw.list_calls) == 4
     await stop(inf, task)
+
+
+def test_watch_timeouts_are_spread_like_client_gos() -> None:
+    """Informers started together must not all re-watch at the same instant."""
+    from sliceplane.machinery.informer import _jittered
+
+    seen = {_jittered(300) for _ in range(200)}
+    assert all(v is not None and 300 <= v <= 600 for v in seen)
+    assert len(seen) > 50
+    assert _jittered(None) is None
