@@ -347,7 +347,16 @@ async def test_stop_node_marks_node_unknown_and_pods_not_ready(cluster: Cluster)
 
 async def test_lease_renew_time_advances(cluster: Cluster) -> None:
     name = cluster.node_names[1]
-    lease = await cluster.client.get("leases", name, "kube-node-lease")
+
+    async def created() -> Obj | None:
+        # The node registers its Node before its Lease: the Lease may still be on its way.
+        try:
+            lease: Obj = await cluster.client.get("leases", name, "kube-node-lease")
+        except errors.NotFound:
+            return None
+        return lease
+
+    lease = await eventually(created, what="the node's Lease")
     assert lease["spec"]["holderIdentity"] == name
     assert lease["spec"]["leaseDurationSeconds"] == 40
     assert lease["metadata"]["ownerReferences"][0]["kind"] == "Node"
