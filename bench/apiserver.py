@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from procstats import cpu_seconds, load, rss_mib
 from sliceplane.client.client import Client
 from sliceplane.testenv.controlplane import ControlPlane
 
@@ -175,21 +176,6 @@ async def run_workload(
     return res
 
 
-def rss_mib(pid: int, field: str = "VmRSS:") -> float:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith(field):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of one process so far (children not included)."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def start_sliceplane(data_dir: Path) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
         [
@@ -287,10 +273,6 @@ async def amain(args: argparse.Namespace) -> None:
         f"cpus={os.cpu_count()}"
     )
     report(results)
-
-
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:

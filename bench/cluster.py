@@ -53,36 +53,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from procstats import cpu_seconds, load, pct, rss_mib
 from sliceplane.cluster.up import ClusterConfig, LocalCluster
 from sliceplane.workloads.podcidr import DEFAULT_CLUSTER_CIDR_IPV4
 
 NS = "bench"
 TRIGGER = "endpoints.kubernetes.io/last-change-trigger-time"
-
-
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mib(pid: int, which: str = "VmRSS:") -> float:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith(which):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def parse_time(text: str) -> float:

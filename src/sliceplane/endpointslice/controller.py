@@ -150,7 +150,7 @@ class EndpointSliceController:
         self.selectors = ServiceSelectors(self.services)
         ensure_label_index(self.pods)
         self.services.add_handler(self._on_service, self._on_service_update, self._on_service)
-        self.pods.add_handler(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
+        self.pods.add_handler(self._on_pod_add, self._on_pod_update, self._on_pod_add)
         self.slices.add_handler(self._on_slice_add, self._on_slice_update, self._on_slice_delete)
         self.nodes.add_handler(self._on_node, self._on_node_update, self._on_node)
         self.syncs_done = 0
@@ -208,9 +208,6 @@ class EndpointSliceController:
     def _on_pod_update(self, old: Obj, new: Obj) -> None:
         keys = self.selectors.services_to_sync(old, new)
         self._enqueue_pod_services(keys, within=_termination_deadline(old, new))
-
-    def _on_pod_delete(self, pod: Obj) -> None:
-        self._enqueue_pod_services(self.selectors.services_for_pod(pod))
 
     def _queue_for_slice(self, es: Obj) -> None:
         meta = es.get("metadata") or {}

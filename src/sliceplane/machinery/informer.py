@@ -253,6 +253,14 @@ class Informer:
     def add_index(self, name: str, fn: IndexFunc) -> None:
         self.store.add_index(name, fn)
 
+    def ensure_index(self, name: str, fn: IndexFunc) -> None:
+        """Add the index unless this very function is already registered under ``name``
+        (controllers sharing a factory's informer each ask for the indexes they use); a
+        different function under the same name is still an error."""
+        if self.store._index_funcs.get(name) is fn:
+            return
+        self.store.add_index(name, fn)
+
     def add_handler(
         self,
         on_add: Callable[[Obj], None] | None = None,

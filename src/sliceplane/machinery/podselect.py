@@ -19,17 +19,19 @@ LABEL_INDEX = "labels"
 """Index of objects by ``namespace/key=value`` for each of their labels."""
 
 
+def pair_keys(namespace: str, pairs: dict[str, str]) -> list[str]:
+    """Index values ``namespace/key=value`` for label pairs. Exact: label keys and values
+    cannot contain "=", namespaces cannot contain "/", so no two pairs share a value."""
+    return [f"{namespace}/{k}={v}" for k, v in pairs.items()]
+
+
 def label_index(obj: Obj) -> list[str]:
     meta = obj.get("metadata") or {}
-    ns = meta.get("namespace") or ""
-    return [f"{ns}/{k}={v}" for k, v in (meta.get("labels") or {}).items()]
+    return pair_keys(meta.get("namespace") or "", meta.get("labels") or {})
 
 
 def ensure_label_index(informer: Informer) -> None:
-    try:
-        informer.add_index(LABEL_INDEX, label_index)
-    except ValueError:
-        pass  # already there (another controller added it to the shared informer)
+    informer.ensure_index(LABEL_INDEX, label_index)
 
 
 def select(informer: Informer, namespace: str, selector: LabelSelector) -> list[Obj]:
@@ -42,15 +44,15 @@ def select(informer: Informer, namespace: str, selector: LabelSelector) -> list[
     store = informer.store
     terms = selector.equality_requirements()
     if terms:
-        # A pure conjunction of equalities is answered exactly by the index (keys and
-        # values cannot contain "=", namespaces cannot contain "/"): no matching needed.
-        if len(terms) == 1:
-            [(k, v)] = terms.items()
-            ordered = store.index_keys(LABEL_INDEX, f"{namespace}/{k}={v}")
+        # A pure conjunction of equalities is answered exactly by the index (see
+        # pair_keys): no matching needed.
+        values = pair_keys(namespace, terms)
+        if len(values) == 1:
+            ordered = store.index_keys(LABEL_INDEX, values[0])
         else:
             keys: frozenset[str] | None = None
-            for k, v in terms.items():
-                found = store.index_set(LABEL_INDEX, f"{namespace}/{k}={v}")
+            for value in values:
+                found = store.index_set(LABEL_INDEX, value)
                 keys = found if keys is None else keys & found
                 if not keys:
                     return []
@@ -107,15 +109,11 @@ def service_selector_index(svc: Obj) -> list[str]:
     under every pair lets a pod's own labels find every candidate. No or an empty selector
     selects nothing and is indexed under nothing."""
     ns = (svc.get("metadata") or {}).get("namespace") or ""
-    raw = (svc.get("spec") or {}).get("selector") or {}
-    return [f"{ns}/{k}={v}" for k, v in raw.items()]
+    return pair_keys(ns, (svc.get("spec") or {}).get("selector") or {})
 
 
 def ensure_service_selector_index(informer: Informer) -> None:
-    try:
-        informer.add_index(SERVICE_SELECTOR_INDEX, service_selector_index)
-    except ValueError:
-        pass  # already there (the other endpoint controller shares the informer)
+    informer.ensure_index(SERVICE_SELECTOR_INDEX, service_selector_index)
 
 
 class ServiceSelectors:
@@ -154,8 +152,8 @@ class ServiceSelectors:
         ns = meta.get("namespace") or ""
         store = self.services.store
         candidates: set[str] = set()
-        for k, v in labels.items():
-            candidates |= store.index_set(SERVICE_SELECTOR_INDEX, f"{ns}/{k}={v}")
+        for value in pair_keys(ns, labels):
+            candidates |= store.index_set(SERVICE_SELECTOR_INDEX, value)
         out: set[str] = set()
         for key in candidates:
             svc = store.get(key)

@@ -7,7 +7,6 @@ the calls in order, recording the planner's events on the Endpoints object.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -71,8 +70,7 @@ class MirroringController:
         self.services = factory.informer("services")
         self.endpoints = factory.informer("endpoints")
         self.slices = factory.informer("endpointslices")
-        with contextlib.suppress(ValueError):  # already there (a second controller)
-            self.slices.add_index(MIRRORED_INDEX, mirrored_index)
+        self.slices.ensure_index(MIRRORED_INDEX, mirrored_index)
         self.recorder = EventRecorder(client, clock, EVENT_COMPONENT)
         self.queue: WorkQueue[str] = WorkQueue(
             clock, controller_rate_limiter(clock, base=1.0), name="endpointslice_mirroring"

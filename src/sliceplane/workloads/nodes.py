@@ -290,8 +290,7 @@ class SimulatedNodes:
         self.recorder = EventRecorder(client, clock, EVENT_COMPONENT)
         self.node_controller_recorder = EventRecorder(client, clock, NODE_CONTROLLER_COMPONENT)
         self.pods = factory.informer("pods")
-        with contextlib.suppress(ValueError):  # another SimulatedNodes on this factory
-            self.pods.add_index(NODE_INDEX, _pod_node_index)
+        self.pods.ensure_index(NODE_INDEX, _pod_node_index)
         self.queue: WorkQueue[str] = WorkQueue(clock, name="simulated-nodes")
         self._started: dict[str, float] = {}
         self._terminating: dict[str, float] = {}

@@ -386,10 +386,7 @@ def _controller_uid_index(obj: Obj) -> list[str]:
 
 def ensure_controller_uid_index(informer: Any) -> None:
     """Index an informer's objects by their controller's UID (idempotent)."""
-    try:
-        informer.add_index(CONTROLLER_UID_INDEX, _controller_uid_index)
-    except ValueError:
-        pass  # another controller on the same factory added it
+    informer.ensure_index(CONTROLLER_UID_INDEX, _controller_uid_index)
 
 
 class ReplicaSetController:
