@@ -320,11 +320,43 @@ def controller(
         raise
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line; every known failure is one line on stderr.
+
+    Typer's standalone mode draws usage errors as a boxed panel and lets configuration and
+    connection errors escape as tracebacks; running it non-standalone lets one place map
+    them to ``error: ...`` and upstream-style exit codes (2 for usage, as kubectl and click
+    use) for every subcommand, including the ones other modules register."""
+    import aiohttp
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
+    from sliceplane.client.client import KubeconfigError
+
     try:
-        app()
+        rv = app(args=argv, prog_name="sliceplane", standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        if exc.ctx is not None:
+            typer.echo(exc.ctx.get_help())
+        sys.exit(EXIT_USAGE)
+    except UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "sliceplane"
+        message = " ".join(exc.format_message().split())
+        typer.echo(f"error: {where}: {message} (see '{where} --help')", err=True)
+        sys.exit(EXIT_USAGE)
+    except ClickException as exc:
+        typer.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
+        sys.exit(exc.exit_code)
+    except KubeconfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except aiohttp.ClientConnectionError as exc:
+        typer.echo(f"error: cannot reach the API server: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except typer.Abort:
+        sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":

@@ -67,10 +67,40 @@ def _ssl_context(conn: Connection) -> ssl.SSLContext | bool:
     return ctx
 
 
+class KubeconfigError(Exception):
+    """The kubeconfig (or in-cluster config) cannot be loaded: missing file, bad YAML, an
+    unknown context. Commands turn it into one line on stderr and exit 2."""
+
+
 async def load_connection(
     kubeconfig: str | os.PathLike[str] | None = None, context: str | None = None
 ) -> Connection:
-    """Resolve a kubeconfig (or in-cluster config when none is given and we run in a Pod)."""
+    """Resolve a kubeconfig (or in-cluster config when none is given and we run in a Pod).
+
+    Every way the configuration can be unusable is raised as :class:`KubeconfigError`,
+    so callers need not know kubernetes-asyncio's exception types."""
+    import yaml
+    from kubernetes_asyncio.config.config_exception import ConfigException
+
+    if kubeconfig is not None and not os.path.exists(kubeconfig):
+        raise KubeconfigError(f"kubeconfig {os.fspath(kubeconfig)}: no such file")
+    if kubeconfig is None and not os.environ.get("KUBECONFIG"):
+        default = os.path.expanduser("~/.kube/config")
+        if "KUBERNETES_SERVICE_HOST" not in os.environ and not os.path.exists(default):
+            raise KubeconfigError(
+                f"no kubeconfig: {default} does not exist (give --kubeconfig or set KUBECONFIG)"
+            )
+    try:
+        return await _load_connection(kubeconfig, context)
+    except (ConfigException, yaml.YAMLError, OSError, ValueError, TypeError, KeyError) as exc:
+        where = f"kubeconfig {os.fspath(kubeconfig)}" if kubeconfig is not None else "kubeconfig"
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise KubeconfigError(f"{where}: {detail}") from exc
+
+
+async def _load_connection(
+    kubeconfig: str | os.PathLike[str] | None, context: str | None
+) -> Connection:
     from kubernetes_asyncio import config as kconfig
     from kubernetes_asyncio.client import Configuration
 
