@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the tests use when we run as root (real iptables/nftables/dig arrive with
 # the data plane issues; listed here so one place installs them).
-APT_PACKAGES ?=
+APT_PACKAGES ?= chromium
 
 .PHONY: env test lint typecheck unit demo apiserver clean bench schemas proto-fields lock k8s-bin bench-controller bench-cluster bench-all
 
