@@ -39,6 +39,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from sliceplane.api.meta import format_micro_time, format_time
+
 __all__ = ["CONTENT_TYPE", "MAGIC", "ProtobufDecodeError", "decode_k8s_protobuf"]
 
 CONTENT_TYPE = "application/vnd.kubernetes.protobuf"
@@ -461,9 +463,7 @@ def _time(buf: memoryview, micro: bool) -> str | None:
         raise ProtobufDecodeError(f"timestamp {seconds}s is out of range") from None
     if when.year < 1:  # pragma: no cover - datetime cannot represent it anyway
         raise ProtobufDecodeError(f"timestamp {seconds}s is out of range")
-    if micro:
-        return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond:06d}Z"
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_micro_time(when) if micro else format_time(when)
 
 
 def _expect_int(wt: int, val: int | memoryview | None, what: str) -> int:

@@ -25,7 +25,7 @@ import copy
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-Obj = dict[str, Any]
+from sliceplane.api.meta import Obj
 
 _AddressKey = tuple[str, str]
 _PortKey = tuple[int, str, str, str, bool]

@@ -6,10 +6,6 @@ controllers, the proxy and DNS all read or write them.
 
 from __future__ import annotations
 
-from typing import Any
-
-Obj = dict[str, Any]
-
 CONTROLLER_NAME = "endpointslice-controller.k8s.io"
 MIRRORING_CONTROLLER_NAME = "endpointslicemirroring-controller.k8s.io"
 LABEL_SERVICE_NAME = "kubernetes.io/service-name"

@@ -8,9 +8,8 @@ Cluster-IP and node-port allocation is not here: it needs state (see ``ipalloc``
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-Obj = dict[str, Any]
+from sliceplane.api.meta import Obj
 
 
 def _pod_spec(spec: Obj, *, admission: bool = False) -> None:

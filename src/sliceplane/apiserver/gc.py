@@ -19,6 +19,7 @@ from collections import defaultdict
 from typing import Any
 
 from sliceplane.api import errors
+from sliceplane.api.meta import meta_of
 from sliceplane.api.resources import BY_PLURAL, RESOURCES
 from sliceplane.apiserver.registry import (
     FINALIZER_FOREGROUND,
@@ -79,7 +80,7 @@ class GarbageCollector:
     # ------------------------------------------------------------------ indexing
 
     def _observe(self, resource: str, item: Stored, ev_type: str | None) -> None:
-        meta = item.obj.get("metadata") or {}
+        meta = meta_of(item.obj)
         ref: Ref = (resource, (meta.get("namespace") or "", meta.get("name") or ""))
         uid = meta.get("uid")
         old_owners = self._owners_of.pop(ref, set())

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sliceplane.api.meta import format_time, parse_time
+
 __all__ = [
     "build_table",
     "column_definitions",
@@ -120,17 +122,6 @@ def short_human_duration(d: timedelta) -> str:
     return f"{hours // 24 // 365}y"
 
 
-def _parse_time(ts: Any) -> datetime | None:
-    """Parse an RFC 3339 timestamp; ``None`` for missing, empty or unparseable values."""
-    if not isinstance(ts, str) or not ts:
-        return None
-    try:
-        parsed = datetime.fromisoformat(ts)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
 def _aware(now: datetime) -> datetime:
     return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
 
@@ -143,7 +134,7 @@ def _since(when: datetime | None, now: datetime) -> str:
 
 def translate_timestamp_since(ts: str | None, now: datetime) -> str:
     """Elapsed time from RFC 3339 ``ts`` to ``now`` as an AGE cell (``<unknown>`` if unset)."""
-    return _since(_parse_time(ts), now)
+    return _since(parse_time(ts), now)
 
 
 # --------------------------------------------------------------------------- dict access
@@ -477,7 +468,7 @@ def _pod_initialized(conditions: list[Any]) -> bool:
 
 
 def _finished_at(status: Any) -> datetime | None:
-    return _parse_time(_dig(status, "lastState", "terminated", "finishedAt"))
+    return parse_time(_dig(status, "lastState", "terminated", "finishedAt"))
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -745,14 +736,14 @@ def _event_source(obj: Mapping[str, Any]) -> str:
 
 
 def _print_event(obj: Mapping[str, Any], now: datetime, wide: bool) -> list[Any]:
-    first = _parse_time(_dig(obj, "firstTimestamp"))
-    first_seen = _since(first if first is not None else _parse_time(_dig(obj, "eventTime")), now)
-    last = _parse_time(_dig(obj, "lastTimestamp"))
+    first = parse_time(_dig(obj, "firstTimestamp"))
+    first_seen = _since(first if first is not None else parse_time(_dig(obj, "eventTime")), now)
+    last = parse_time(_dig(obj, "lastTimestamp"))
     last_seen = _since(last, now) if last is not None else first_seen
     count = _int(obj, "count")
     series = _dig(obj, "series")
     if isinstance(series, Mapping):
-        last_seen = _since(_parse_time(_dig(series, "lastObservedTime")), now)
+        last_seen = _since(parse_time(_dig(series, "lastObservedTime")), now)
         count = _int(series, "count")
     elif count == 0:
         count = 1
@@ -809,11 +800,8 @@ def _print_replicaset(obj: Mapping[str, Any], now: datetime, wide: bool) -> list
 
 
 def _print_default(obj: Mapping[str, Any], now: datetime, wide: bool) -> list[Any]:
-    created = _parse_time(_dig(obj, "metadata", "creationTimestamp"))
-    if created is None:
-        stamp = "0001-01-01T00:00:00Z"
-    else:
-        stamp = created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = parse_time(_dig(obj, "metadata", "creationTimestamp"))
+    stamp = "0001-01-01T00:00:00Z" if created is None else format_time(created)
     return [_name(obj), stamp]
 
 

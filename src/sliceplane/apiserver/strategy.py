@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import copy
 import random
-from typing import Any
 
-Obj = dict[str, Any]
+from sliceplane.api.meta import Obj, meta_of
 
 # Upstream's SimpleNameGenerator: no vowels (no accidental words), no 0/1/3 (look-alikes).
 NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -147,8 +146,8 @@ def prepare_for_status_update(resource: str, new: Obj, old: Obj) -> Obj:
 
 def same_object(a: Obj, b: Obj) -> bool:
     """Equal ignoring resourceVersion: an update that changes nothing is not written."""
-    ma = dict(a.get("metadata") or {})
-    mb = dict(b.get("metadata") or {})
+    ma = dict(meta_of(a))
+    mb = dict(meta_of(b))
     ma.pop("resourceVersion", None)
     mb.pop("resourceVersion", None)
     return ma == mb and _without(a, "metadata") == _without(b, "metadata")

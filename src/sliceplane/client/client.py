@@ -22,11 +22,11 @@ import aiohttp
 import msgspec
 
 from sliceplane.api import errors
+from sliceplane.api.meta import Obj, meta_of
 from sliceplane.api.resources import BY_PLURAL, ResourceInfo
 from sliceplane.api.watch import ListPage, WatchEvent
 from sliceplane.client.throttle import Throttle
 
-Obj = dict[str, Any]
 T = TypeVar("T")
 
 PATCH_CONTENT_TYPES = {
@@ -286,7 +286,7 @@ class Client:
         if resource_version is not None:
             params["resourceVersion"] = resource_version
         doc = await self.request_json("GET", self.path(resource, namespace), params=params)
-        meta = doc.get("metadata") or {}
+        meta = meta_of(doc)
         return ListPage(
             items=doc.get("items") or [],
             resource_version=str(meta.get("resourceVersion") or ""),
@@ -368,7 +368,7 @@ class Client:
         info = _resource(resource)
         ns = (
             namespace
-            or (obj.get("metadata") or {}).get("namespace")
+            or meta_of(obj).get("namespace")
             or (self.conn.default_namespace if info.namespaced else None)
         )
         params: dict[str, str] = {}
@@ -380,7 +380,7 @@ class Client:
         return result
 
     async def update(self, resource: ResourceInfo | str, obj: Obj, *, subresource: str = "") -> Obj:
-        meta = obj.get("metadata") or {}
+        meta = meta_of(obj)
         result: Obj = await self.request_json(
             "PUT", self.path(resource, meta.get("namespace"), meta["name"], subresource), body=obj
         )

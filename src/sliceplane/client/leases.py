@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from sliceplane.api import errors
+from sliceplane.api.meta import meta_of
 from sliceplane.client.client import Client
 
 LEASES = "leases"
@@ -35,7 +36,7 @@ class ClientLeaseClient:
 
     async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Create the Lease in ``metadata.namespace``; raises ``AlreadyExists`` if taken."""
-        namespace = (obj.get("metadata") or {}).get("namespace")
+        namespace = meta_of(obj).get("namespace")
         return await self._client.create(LEASES, obj, namespace)
 
     async def update(self, obj: dict[str, Any]) -> dict[str, Any]:

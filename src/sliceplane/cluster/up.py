@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sliceplane.api.meta import meta_of
 from sliceplane.client.client import Client, wait_ready
 from sliceplane.client.throttle import DEFAULT_BURST, DEFAULT_QPS
 from sliceplane.machinery.clock import RealClock
@@ -328,7 +329,7 @@ class LocalCluster:
         wanted: asyncio.Queue[tuple[str, bool]] = asyncio.Queue()
 
         def seen(node: dict[str, Any]) -> None:
-            meta = node.get("metadata") or {}
+            meta = meta_of(node)
             stopped = (meta.get("annotations") or {}).get(ANNOTATION_STOPPED) == "true"
             wanted.put_nowait((str(meta.get("name")), stopped))
 

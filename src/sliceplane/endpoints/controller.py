@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from sliceplane.api import errors
+from sliceplane.api.meta import Obj
 from sliceplane.client.client import Client
 from sliceplane.endpoints.planner import plan_endpoints
 from sliceplane.machinery.clock import Clock
@@ -22,8 +22,6 @@ from sliceplane.machinery.triggertime import TriggerTimeTracker
 from sliceplane.machinery.workqueue import WorkQueue, run_workers
 
 log = logging.getLogger(__name__)
-
-Obj = dict[str, Any]
 
 
 @dataclass(slots=True)

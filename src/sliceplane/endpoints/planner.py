@@ -32,11 +32,12 @@ import ipaddress
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
+from sliceplane.api.meta import Obj, format_rfc3339_nano
 from sliceplane.api.subsets import repack_subsets
-from sliceplane.api.wellknown import ANNOTATION_TRIGGER_TIME, LABEL_HEADLESS, Obj
+from sliceplane.api.wellknown import ANNOTATION_TRIGGER_TIME, LABEL_HEADLESS
 
 LABEL_ENDPOINTS_MANAGED_BY = "endpoints.kubernetes.io/managed-by"
 """Set on every Endpoints object the controller writes (upstream ``LabelManagedBy``)."""
@@ -296,17 +297,6 @@ def subsets_equal(a: Sequence[Obj] | None, b: Sequence[Obj] | None) -> bool:
     return bool(_normalized(list(a or [])) == _normalized(list(b or [])))
 
 
-def format_trigger_time(value: datetime) -> str:
-    """Go's ``t.UTC().Format(time.RFC3339Nano)`` (naive datetimes are taken as UTC)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    value = value.astimezone(UTC)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
-    if value.microsecond:
-        text += "." + f"{value.microsecond:06d}".rstrip("0")
-    return text + "Z"
-
-
 def _service_ip_set(service: Obj) -> bool:
     cluster_ip = service.get("spec", {}).get("clusterIP") or ""
     return cluster_ip not in ("", "None")
@@ -371,7 +361,7 @@ def plan_endpoints(
     annotations: dict[str, str] = dict(meta.get("annotations") or {})
 
     if trigger_time is not None:
-        annotations[ANNOTATION_TRIGGER_TIME] = format_trigger_time(trigger_time)
+        annotations[ANNOTATION_TRIGGER_TIME] = format_rfc3339_nano(trigger_time)
     else:
         annotations.pop(ANNOTATION_TRIGGER_TIME, None)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sliceplane.api import errors
+from sliceplane.api.meta import Obj, annotations_of, is_deleting, labels_of, meta_of, name_of
 from sliceplane.client.client import Client
 from sliceplane.endpointslice.explain import ServiceExplanation, explain_service
 from sliceplane.endpointslice.hints import make_hints_pass
@@ -40,8 +41,6 @@ from sliceplane.machinery.triggertime import TriggerTimeTracker
 from sliceplane.machinery.workqueue import WorkQueue, run_workers
 
 log = logging.getLogger(__name__)
-
-Obj = dict[str, Any]
 
 EVENT_COMPONENT = "endpoint-slice-controller"
 SLICE_EVENT_MIN_DELAY = 1.0  # endpointSliceChangeMinSyncDelay
@@ -84,7 +83,7 @@ class ControllerOptions:
 
 def _service_index(obj: Obj) -> list[str]:
     """Index slices managed by this controller by ``namespace/service``."""
-    meta = obj.get("metadata") or {}
+    meta = meta_of(obj)
     labels = meta.get("labels") or {}
     if labels.get(LABEL_MANAGED_BY) != CONTROLLER_NAME:
         return []
@@ -99,7 +98,7 @@ def _termination_deadline(old: Obj, new: Obj) -> float | None:
     period; a sync held back longer than that by the write back-off would never show the
     terminating state at all. Half the grace period leaves the other half visible. A grace
     period shortened while terminating (a second, shorter delete) counts anew."""
-    om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+    om, nm = meta_of(old), meta_of(new)
     if not nm.get("deletionTimestamp"):
         return None
     grace = nm.get("deletionGracePeriodSeconds")
@@ -210,7 +209,7 @@ class EndpointSliceController:
         self._enqueue_pod_services(keys, within=_termination_deadline(old, new))
 
     def _queue_for_slice(self, es: Obj) -> None:
-        meta = es.get("metadata") or {}
+        meta = meta_of(es)
         svc = (meta.get("labels") or {}).get(LABEL_SERVICE_NAME)
         if not svc:
             return
@@ -219,7 +218,7 @@ class EndpointSliceController:
 
     @staticmethod
     def _managed(es: Obj) -> bool:
-        labels = (es.get("metadata") or {}).get("labels") or {}
+        labels = labels_of(es)
         return bool(labels.get(LABEL_MANAGED_BY) == CONTROLLER_NAME)
 
     def _on_slice_add(self, es: Obj) -> None:
@@ -231,8 +230,8 @@ class EndpointSliceController:
         self._cache_moved(new)
         if not (self._managed(old) or self._managed(new)):
             return
-        old_labels = (old.get("metadata") or {}).get("labels") or {}
-        new_labels = (new.get("metadata") or {}).get("labels") or {}
+        old_labels = labels_of(old)
+        new_labels = labels_of(new)
         if old_labels.get(LABEL_SERVICE_NAME) != new_labels.get(LABEL_SERVICE_NAME) or (
             self._managed(old) != self._managed(new)
         ):
@@ -254,7 +253,7 @@ class EndpointSliceController:
         self._node_map = None
 
         def facts(n: Obj) -> tuple[Any, Any]:
-            zone = ((n.get("metadata") or {}).get("labels") or {}).get(LABEL_ZONE)
+            zone = labels_of(n).get(LABEL_ZONE)
             ready = next(
                 (
                     c.get("status")
@@ -313,7 +312,7 @@ class EndpointSliceController:
         """A slice event: a Service waiting for its cache to catch up is synced now."""
         if not self._awaiting_cache:
             return
-        meta = es.get("metadata") or {}
+        meta = meta_of(es)
         svc = (meta.get("labels") or {}).get(LABEL_SERVICE_NAME)
         key = f"{meta.get('namespace')}/{svc}"
         if svc and key in self._awaiting_cache:
@@ -344,7 +343,7 @@ class EndpointSliceController:
         slices = [
             s
             for s in self.slices.store.by_index(SERVICE_INDEX, key)
-            if not (s.get("metadata") or {}).get("deletionTimestamp")
+            if not meta_of(s).get("deletionTimestamp")
         ]
         if self.tracker.stale_slices(svc, slices):
             raise StaleInformerCache(f"EndpointSlice informer cache is out of date for {key}")
@@ -393,9 +392,7 @@ class EndpointSliceController:
         """Nodes by name, built once per change of the node cache rather than per sync
         (3 % of the controller's time at 1,000 nodes)."""
         if self._node_map is None:
-            self._node_map = {
-                str((n.get("metadata") or {}).get("name")): n for n in self.nodes.store.list()
-            }
+            self._node_map = {name_of(n): n for n in self.nodes.store.list()}
         return self._node_map
 
     def explain(self, namespace: str, name: str) -> ServiceExplanation | None:
@@ -404,17 +401,17 @@ class EndpointSliceController:
         svc = self.services.store.get(key)
         if svc is None:
             return None
-        nodes = {str((n.get("metadata") or {}).get("name")): n for n in self.nodes.store.list()}
+        nodes = {name_of(n): n for n in self.nodes.store.list()}
         return explain_service(
             svc, self.pods.store.list(), nodes, hint_events=self._hint_events.get(key, ())
         )
 
     async def apply(self, svc: Obj, plan: Plan) -> None:
         """Make the planned calls in order; the first failure stops the rest."""
-        terminating = bool((svc.get("metadata") or {}).get("deletionTimestamp"))
+        terminating = is_deleting(svc)
         for action in plan.actions:
             es = action.slice
-            meta = es.get("metadata") or {}
+            meta = meta_of(es)
             ns = str(meta.get("namespace"))
             if action.verb == "create":
                 if terminating:
@@ -453,7 +450,7 @@ class EndpointSliceController:
             traffic_distribution=td,
         )
         changed = plan.count("create") + plan.count("update") + plan.count("delete")
-        auto = hints_enabled((svc.get("metadata") or {}).get("annotations") or {})
+        auto = hints_enabled(annotations_of(svc))
         m.slices_changed_per_sync.labels("Auto" if auto else "Disabled", td or "").observe(changed)
 
 

@@ -17,12 +17,11 @@ mutates its arguments; new dicts are built for every endpoint and port.
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sliceplane.api.validation.names import go_ip_string, parse_ip_sloppy
+from sliceplane.api.ipaddr import classify_ip
+from sliceplane.api.meta import meta_of
 from sliceplane.endpointslice.types import LABEL_ZONE, Obj
 
 ADDRESS_TYPE_IPV4 = "IPv4"
@@ -35,33 +34,11 @@ PortKey = tuple[tuple[Any, ...], ...]
 """Order-insensitive identity of a port list; ``None`` and ``[]`` give the same key."""
 
 
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    return obj.get("metadata") or {}
-
-
 def _spec(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return obj.get("spec") or {}
 
 
 # --- address families --------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=65536)
-def _classify_ip(text: str) -> tuple[str, str] | None:
-    """``(address type, canonical text)`` of an IP string, as Go's ParseIPSloppy sees it.
-
-    IPv4-mapped IPv6 addresses count as IPv4 (Go's ``To4``), leading zeros in IPv4 octets
-    are accepted, and IPv6 is printed in RFC 5952 form. Unparseable text gives ``None``
-    (upstream would publish the literal ``<nil>``; validation makes that unreachable).
-    """
-    parsed = parse_ip_sloppy(text)
-    if parsed is None:
-        return None
-    ip = parsed[0]
-    canonical = go_ip_string(ip)
-    if isinstance(ip, ipaddress.IPv4Address) or ip.ipv4_mapped is not None:
-        return ADDRESS_TYPE_IPV4, canonical
-    return ADDRESS_TYPE_IPV6, canonical
 
 
 def address_types_for_service(service: Obj) -> list[str]:
@@ -80,7 +57,7 @@ def address_types_for_service(service: Obj) -> list[str]:
     cluster_ip = spec.get("clusterIP") or ""
     if cluster_ip and cluster_ip != "None":
         # Upstream's IsIPv6String: anything that is not parseable IPv6 counts as IPv4.
-        classified = _classify_ip(cluster_ip)
+        classified = classify_ip(cluster_ip)
         if classified is not None and classified[0] == ADDRESS_TYPE_IPV6:
             return [ADDRESS_TYPE_IPV6]
         return [ADDRESS_TYPE_IPV4]
@@ -119,7 +96,7 @@ def should_pod_be_in_endpoints(pod: Obj, include_terminating: bool = True) -> bo
         return False
     if not status.get("podIP") and not status.get("podIPs"):
         return False
-    return include_terminating or _meta(pod).get("deletionTimestamp") is None
+    return include_terminating or meta_of(pod).get("deletionTimestamp") is None
 
 
 def should_set_hostname(pod: Obj, service: Obj) -> bool:
@@ -127,8 +104,8 @@ def should_set_hostname(pod: Obj, service: Obj) -> bool:
     hostname = _spec(pod).get("hostname") or ""
     return (
         bool(hostname)
-        and (_spec(pod).get("subdomain") or "") == (_meta(service).get("name") or "")
-        and (_meta(service).get("namespace") or "") == (_meta(pod).get("namespace") or "")
+        and (_spec(pod).get("subdomain") or "") == (meta_of(service).get("name") or "")
+        and (meta_of(service).get("namespace") or "") == (meta_of(pod).get("namespace") or "")
     )
 
 
@@ -136,7 +113,7 @@ def endpoint_addresses(pod: Obj, address_type: str) -> list[str]:
     """Canonical ``status.podIPs`` of one family (``status.podIP`` alone is not used)."""
     out: list[str] = []
     for entry in (pod.get("status") or {}).get("podIPs") or []:
-        classified = _classify_ip(str(entry.get("ip") or ""))
+        classified = classify_ip(str(entry.get("ip") or ""))
         if classified is not None and classified[0] == address_type:
             out.append(classified[1])
     return out
@@ -149,7 +126,7 @@ def pod_to_endpoint(pod: Obj, node: Obj | None, service: Obj, address_type: str)
     ``publishNotReadyAddresses``; otherwise it means serving and not terminating.
     The endpoint may have no addresses (pod lacks that family): callers skip those.
     """
-    meta = _meta(pod)
+    meta = meta_of(pod)
     spec = _spec(pod)
     serving = is_pod_ready(pod)
     terminating = meta.get("deletionTimestamp") is not None
@@ -174,7 +151,7 @@ def pod_to_endpoint(pod: Obj, node: Obj | None, service: Obj, address_type: str)
     if spec.get("nodeName"):
         ep["nodeName"] = spec["nodeName"]
     if node is not None:
-        zone = (_meta(node).get("labels") or {}).get(LABEL_ZONE) or ""
+        zone = (meta_of(node).get("labels") or {}).get(LABEL_ZONE) or ""
         if zone:
             ep["zone"] = zone
     return ep

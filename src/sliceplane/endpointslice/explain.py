@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from sliceplane.api.meta import Obj, annotations_of, is_deleting, labels_of, meta_of
 from sliceplane.endpointslice.endpoints import (
     address_types_for_service,
     endpoint_addresses,
@@ -24,8 +25,6 @@ from sliceplane.endpointslice.endpoints import (
     is_pod_ready,
 )
 from sliceplane.endpointslice.topologycache import hints_enabled
-
-Obj = dict[str, Any]
 
 # Reason codes (stable, for programs) with their sentence (for people).
 INCLUDED = "Included"
@@ -74,11 +73,6 @@ def _reason(code: str, message: str) -> dict[str, str]:
     return {"code": code, "message": message}
 
 
-def _labels(obj: Mapping[str, Any]) -> dict[str, str]:
-    labels: dict[str, str] = (obj.get("metadata") or {}).get("labels") or {}
-    return labels
-
-
 def _selector_gap(selector: Mapping[str, str], labels: Mapping[str, str]) -> list[str]:
     """The selector terms a pod's labels fail, e.g. ``app=payments (pod has app=payment)``."""
     gaps = []
@@ -106,7 +100,7 @@ def explain_service(
     only when they are selected or miss the selector by at most ``near_miss`` terms.
     ``hint_events`` are the hint-related event messages of the last sync, if known.
     """
-    meta = service.get("metadata") or {}
+    meta = meta_of(service)
     ns = str(meta.get("namespace") or "")
     name = str(meta.get("name") or "")
     spec = service.get("spec") or {}
@@ -125,9 +119,9 @@ def explain_service(
     out.address_types = families
     publish_not_ready = bool(spec.get("publishNotReadyAddresses"))
     for pod in pods:
-        pmeta = pod.get("metadata") or {}
+        pmeta = meta_of(pod)
         pns = str(pmeta.get("namespace") or "")
-        labels = _labels(pod)
+        labels = labels_of(pod)
         gaps = _selector_gap(selector, labels)
         if pns != ns:
             if not gaps:
@@ -208,7 +202,7 @@ def _explain_selected(
                     "declares: that port is left out of its endpoint",
                 )
             )
-    terminating = bool((pod.get("metadata") or {}).get("deletionTimestamp"))
+    terminating = is_deleting(pod)
     ready = is_pod_ready(pod)
     if terminating:
         reasons.append(
@@ -240,7 +234,7 @@ def _not_ready_message(pod: Obj) -> str:
 def _explain_hints(
     service: Obj, pods: list[PodVerdict], nodes: Mapping[str, Obj], hint_events: Sequence[str]
 ) -> list[str]:
-    annotations = (service.get("metadata") or {}).get("annotations") or {}
+    annotations = annotations_of(service)
     td = (service.get("spec") or {}).get("trafficDistribution")
     auto = hints_enabled(annotations)
     if not auto and not td:
@@ -252,10 +246,7 @@ def _explain_hints(
             "annotation wins"
         )
     if auto:
-        zones = {
-            ((n.get("metadata") or {}).get("labels") or {}).get("topology.kubernetes.io/zone")
-            for n in nodes.values()
-        }
+        zones = {labels_of(n).get("topology.kubernetes.io/zone") for n in nodes.values()}
         zones.discard(None)
         if len(zones) < 2:
             notes.append("hints need ready nodes in at least 2 zones")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sliceplane.api.meta import annotations_of, meta_of
 from sliceplane.endpointslice.topologycache import (
     MSG_HINTS_DISABLED,
     REASON_DISABLED,
@@ -54,7 +55,7 @@ def valid_traffic_distribution(value: object, *, prefer_same: bool) -> bool:
 
 def service_key(service: Obj) -> str:
     """``namespace/name``, the key the topology cache files a Service under."""
-    meta = service.get("metadata") or {}
+    meta = meta_of(service)
     return f"{meta.get('namespace') or ''}/{meta.get('name') or ''}"
 
 
@@ -76,7 +77,7 @@ def make_hints_pass(
         unchanged: list[Obj],
     ) -> HintsResult:
         key = service_key(service)
-        annotations = (service.get("metadata") or {}).get("annotations") or {}
+        annotations = annotations_of(service)
         traffic_distribution = (service.get("spec") or {}).get("trafficDistribution")
         annotation_on = hints_enabled(annotations)
         use_traffic_distribution = (

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sliceplane.api.meta import labels_of, meta_of
 from sliceplane.endpointslice.endpoints import (
     EndpointKey,
     PortKey,
@@ -70,7 +71,7 @@ class EndpointMemo:
         if self._current:
             self._previous = self._current
         self._current = {}
-        meta = service.get("metadata") or {}
+        meta = meta_of(service)
         spec = service.get("spec") or {}
         facts = (
             bool(spec.get("publishNotReadyAddresses")),
@@ -97,7 +98,7 @@ class EndpointMemo:
         entry = self._current.get(id(pod))
         zone = None
         if node is not None:
-            zone = ((node.get("metadata") or {}).get("labels") or {}).get(LABEL_ZONE)
+            zone = labels_of(node).get(LABEL_ZONE)
         if entry is not None and entry.pod is pod:
             found = entry.endpoints.get(address_type)
             if found is not None and found[0] == (node is not None) and found[1] == zone:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sliceplane.api.meta import meta_of
 from sliceplane.endpointslice.endpoints import (
     EndpointKey,
     PortKey,
@@ -66,12 +67,8 @@ class _PortMappingResult:
     removed: int
 
 
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    return obj.get("metadata") or {}
-
-
 def _name(es: Mapping[str, Any]) -> str:
-    return str(_meta(es).get("name") or "")
+    return str(meta_of(es).get("name") or "")
 
 
 def _copy_with_endpoints(es: Obj, endpoints: list[Obj]) -> Obj:
@@ -245,7 +242,7 @@ def plan_service(
     plan = Plan()
     if memo is not None:
         memo.begin(service)
-    svc_meta = _meta(service)
+    svc_meta = meta_of(service)
     svc_spec = service.get("spec") or {}
     publish_not_ready = bool(svc_spec.get("publishNotReadyAddresses"))
     terminating_service = svc_meta.get("deletionTimestamp") is not None
@@ -290,7 +287,7 @@ def plan_service(
             node_name = (pod.get("spec") or {}).get("nodeName") or ""
             node = nodes.get(node_name)
             if node is None and not publish_not_ready:
-                pod_meta = _meta(pod)
+                pod_meta = meta_of(pod)
                 plan.errors.append(
                     f"skipping Pod {pod_meta.get('name', '')} for Service "
                     f"{svc_meta.get('namespace', '')}/{svc_meta.get('name', '')}: "

@@ -13,9 +13,9 @@ it is given and must only be called on the planner's own copies.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
+from sliceplane.api.meta import format_rfc3339_nano, meta_of
 from sliceplane.api.validation.names import name_is_dns_subdomain
 from sliceplane.endpointslice.endpoints import service_ip_set
 from sliceplane.endpointslice.types import (
@@ -30,10 +30,6 @@ from sliceplane.endpointslice.types import (
 RESERVED_LABELS = frozenset({LABEL_SERVICE_NAME, LABEL_MANAGED_BY, LABEL_HEADLESS})
 
 
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    return obj.get("metadata") or {}
-
-
 def slice_name_prefix(service_name: str) -> str:
     """``<svc>-`` as generateName, or ``<svc>`` when the dash would make it invalid."""
     prefix = f"{service_name}-"
@@ -43,7 +39,7 @@ def slice_name_prefix(service_name: str) -> str:
 
 
 def controller_ref(service: Obj) -> Obj:
-    meta = _meta(service)
+    meta = meta_of(service)
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -56,8 +52,8 @@ def controller_ref(service: Obj) -> Obj:
 
 def owned_by(es: Obj, service: Obj) -> bool:
     """True when some ownerReference points at this very Service (same uid)."""
-    uid = _meta(service).get("uid") or ""
-    for ref in _meta(es).get("ownerReferences") or []:
+    uid = meta_of(service).get("uid") or ""
+    for ref in meta_of(es).get("ownerReferences") or []:
         if (
             (ref.get("uid") or "") == uid
             and ref.get("kind") == "Service"
@@ -81,11 +77,11 @@ def slice_labels(
     labels count as a change: a headless-status flip alone does not rewrite a slice.
     """
     slice_own = (
-        {k: v for k, v in (_meta(es).get("labels") or {}).items() if not is_reserved_label(k)}
+        {k: v for k, v in (meta_of(es).get("labels") or {}).items() if not is_reserved_label(k)}
         if es is not None
         else {}
     )
-    svc_meta = _meta(service)
+    svc_meta = meta_of(service)
     labels = {k: v for k, v in (svc_meta.get("labels") or {}).items() if not is_reserved_label(k)}
     changed = slice_own != labels
     if not service_ip_set(service):
@@ -105,7 +101,7 @@ def new_slice(
 
     ``ports`` is stored as given: pass a list the slice may own.
     """
-    meta = _meta(service)
+    meta = meta_of(service)
     labels, _ = slice_labels(None, service, controller_name)
     return {
         "apiVersion": "discovery.k8s.io/v1",
@@ -146,7 +142,7 @@ def placeholder_equal(a: Obj | None, b: Obj | None) -> bool:
     """
     if a is None or b is None:
         return a is None and b is None
-    ma, mb = _meta(a), _meta(b)
+    ma, mb = meta_of(a), meta_of(b)
     if (ma.get("namespace") or "") != (mb.get("namespace") or ""):
         return False
     if not _labels_equal(ma.get("labels") or {}, mb.get("labels") or {}):
@@ -156,18 +152,6 @@ def placeholder_equal(a: Obj | None, b: Obj | None) -> bool:
     return (a.get("endpoints") or []) == (b.get("endpoints") or []) and (a.get("ports") or []) == (
         b.get("ports") or []
     )
-
-
-def format_trigger_time(t: datetime) -> str:
-    """Go's ``time.RFC3339Nano`` in UTC: fraction without trailing zeros, ``Z`` suffix."""
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    t = t.astimezone(UTC)
-    text = t.strftime("%Y-%m-%dT%H:%M:%S")
-    frac = f"{t.microsecond:06d}".rstrip("0")
-    if frac:
-        text += "." + frac
-    return text + "Z"
 
 
 def set_trigger_time(es: Obj, trigger_time: datetime | None) -> None:
@@ -180,6 +164,6 @@ def set_trigger_time(es: Obj, trigger_time: datetime | None) -> None:
     if trigger_time is not None:
         if annotations is None:
             annotations = meta["annotations"] = {}
-        annotations[ANNOTATION_TRIGGER_TIME] = format_trigger_time(trigger_time)
+        annotations[ANNOTATION_TRIGGER_TIME] = format_rfc3339_nano(trigger_time)
     elif annotations:
         annotations.pop(ANNOTATION_TRIGGER_TIME, None)

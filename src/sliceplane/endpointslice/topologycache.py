@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import copy
 import math
-import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Final
+from typing import Final
 
+from sliceplane.api.meta import labels_of
+from sliceplane.api.quantity import milli_cpu, parse_quantity
 from sliceplane.endpointslice.trafficdist import endpoint_ready
 from sliceplane.endpointslice.types import LABEL_ZONE, EventSpec, Obj
 
@@ -43,8 +44,6 @@ __all__ = [
     "get_giving_and_receiving_zones",
     "get_hints_by_zone",
     "hints_enabled",
-    "milli_cpu",
-    "parse_quantity",
     "redistribute_hints",
     "remove_hints_from_slices",
     "service_overloaded",
@@ -84,63 +83,6 @@ _EXCLUDED_NODE_LABELS: Final = (
 )
 
 ZoneCounts = dict[str, int]
-
-
-# ---------------------------------------------------------------------------------------------
-# Quantities
-# ---------------------------------------------------------------------------------------------
-
-_QUANTITY_RE: Final = re.compile(
-    r"(?P<num>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?P<suffix>[eEinumkKMGTP]*[-+]?[0-9]*)"
-)
-_DECIMAL_EXPONENTS: Final = {
-    "n": -9,
-    "u": -6,
-    "m": -3,
-    "": 0,
-    "k": 3,
-    "M": 6,
-    "G": 9,
-    "T": 12,
-    "P": 15,
-    "E": 18,
-}
-_BINARY_EXPONENTS: Final = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
-_EXPONENT_RE: Final = re.compile(r"[eE](?P<exp>[-+]?[0-9]+)")
-
-
-def parse_quantity(value: Any) -> Fraction | None:
-    """The exact value of a Kubernetes quantity (``"2"``, ``"500m"``, ``"1.5"``, ``"4k"``,
-    ``"1Ki"``, ``"1e3"``), or None when it is not one.
-
-    Exact (a ``Fraction``) so that sums per zone round once, as apimachinery's do.
-    """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return Fraction(value)
-    if isinstance(value, float):
-        return Fraction(repr(value)) if math.isfinite(value) else None
-    if not isinstance(value, str):
-        return None
-    m = _QUANTITY_RE.fullmatch(value.strip())
-    if m is None:
-        return None
-    number = Fraction(m.group("num"))
-    suffix = m.group("suffix")
-    if suffix in _DECIMAL_EXPONENTS:
-        return number * Fraction(10) ** _DECIMAL_EXPONENTS[suffix]
-    if suffix in _BINARY_EXPONENTS:
-        return number * (1 << _BINARY_EXPONENTS[suffix])
-    exp = _EXPONENT_RE.fullmatch(suffix)
-    if exp is None:
-        return None
-    return number * Fraction(10) ** int(exp.group("exp"))
-
-
-def milli_cpu(value: Fraction) -> int:
-    """``Quantity.MilliValue()``: the value in thousandths, rounded up (``ceil``)."""
-    return math.ceil(value * 1000)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -379,7 +321,7 @@ def service_overloaded(counts: Mapping[str, int], ratios: Mapping[str, float] | 
 
 
 def _node_excluded(node: Obj) -> bool:
-    labels = (node.get("metadata") or {}).get("labels") or {}
+    labels = labels_of(node)
     return any(key in labels for key in _EXCLUDED_NODE_LABELS)
 
 
@@ -464,7 +406,7 @@ class TopologyCache:
         for node in nodes:
             if _node_excluded(node) or not _node_ready(node):
                 continue
-            labels = (node.get("metadata") or {}).get("labels") or {}
+            labels = labels_of(node)
             zone = labels.get(LABEL_ZONE)
             cpu = _node_cpu(node)
             if not isinstance(zone, str) or zone == "" or cpu == 0:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sliceplane.api.meta import meta_of, uid_of
 from sliceplane.endpointslice.types import LABEL_SERVICE_NAME, Obj
 
 DELETION_EXPECTED = -1
@@ -26,17 +27,17 @@ _ServiceKey = tuple[str, str]
 
 
 def _slice_service(es: Obj) -> _ServiceKey:
-    meta = es.get("metadata") or {}
+    meta = meta_of(es)
     labels = meta.get("labels") or {}
     return str(meta.get("namespace") or ""), str(labels.get(LABEL_SERVICE_NAME) or "")
 
 
 def _uid(obj: Obj) -> str:
-    return str((obj.get("metadata") or {}).get("uid") or "")
+    return uid_of(obj)
 
 
 def _generation(es: Obj) -> int:
-    return int((es.get("metadata") or {}).get("generation") or 0)
+    return int(meta_of(es).get("generation") or 0)
 
 
 class EndpointSliceTracker:
@@ -86,7 +87,7 @@ class EndpointSliceTracker:
         slice we wrote is missing from the list. A recreated Service (new uid) starts clean:
         writes made for the old one no longer say anything about the cache.
         """
-        meta = service.get("metadata") or {}
+        meta = meta_of(service)
         key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
         uid = str(meta.get("uid") or "")
         known_uid = self._service_uids.get(key, "")

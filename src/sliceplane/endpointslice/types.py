@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sliceplane.api.meta import Obj
 from sliceplane.api.wellknown import (
     ANNOTATION_TRIGGER_TIME,
     CONTROLLER_NAME,
@@ -20,7 +21,6 @@ from sliceplane.api.wellknown import (
     LABEL_SKIP_MIRROR,
     LABEL_ZONE,
     MIRRORING_CONTROLLER_NAME,
-    Obj,
 )
 from sliceplane.machinery.plan import Action, EventSpec, Plan
 

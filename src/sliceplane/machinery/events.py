@@ -11,20 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 
 from sliceplane.api import errors
+from sliceplane.api.meta import Obj, format_time, meta_of
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import Clock
 
 log = logging.getLogger(__name__)
-
-Obj = dict[str, Any]
-
-
-def _ts(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(slots=True)
@@ -55,7 +48,7 @@ class EventRecorder:
         task.add_done_callback(self._tasks.discard)
 
     async def record(self, obj: Obj, type_: str, reason: str, message: str) -> None:
-        meta = obj.get("metadata") or {}
+        meta = meta_of(obj)
         uid = str(meta.get("uid") or "")
         ns = str(meta.get("namespace") or "default")
         key = (uid, type_, reason, message)
@@ -68,7 +61,7 @@ class EventRecorder:
                 await self.client.patch(
                     "events",
                     seen.name,
-                    {"count": seen.count, "lastTimestamp": _ts(now)},
+                    {"count": seen.count, "lastTimestamp": format_time(now)},
                     seen.namespace,
                     patch_type="merge",
                 )
@@ -90,8 +83,8 @@ class EventRecorder:
                 "message": message,
                 "type": type_,
                 "source": {"component": self.component},
-                "firstTimestamp": _ts(now),
-                "lastTimestamp": _ts(now),
+                "firstTimestamp": format_time(now),
+                "lastTimestamp": format_time(now),
                 "count": 1,
                 "reportingComponent": self.component,
                 "reportingInstance": "",

@@ -32,12 +32,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sliceplane.api.errors import Gone
+from sliceplane.api.meta import Obj, meta_of
 from sliceplane.api.watch import ListPage, WatchEvent
 from sliceplane.machinery.clock import Clock
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 """A decoded API object; read-only by convention (see the module docstring)."""
 
 
@@ -77,20 +77,20 @@ class ListWatcher(Protocol):
 def object_key(obj: Mapping[str, Any]) -> str:
     """``namespace/name``, or ``name`` for cluster-scoped objects (client-go's
     ``MetaNamespaceKeyFunc``)."""
-    meta = obj.get("metadata") or {}
+    meta = meta_of(obj)
     name = str(meta.get("name") or "")
     ns = meta.get("namespace")
     return f"{ns}/{name}" if ns else name
 
 
 def resource_version(obj: Mapping[str, Any]) -> str:
-    meta = obj.get("metadata") or {}
+    meta = meta_of(obj)
     return str(meta.get("resourceVersion") or "")
 
 
 def namespace_index(obj: Mapping[str, Any]) -> list[str]:
     """Index function: the object's namespace (cluster-scoped objects are not indexed)."""
-    ns = (obj.get("metadata") or {}).get("namespace")
+    ns = meta_of(obj).get("namespace")
     return [str(ns)] if ns else []
 
 

@@ -32,22 +32,15 @@ import copy
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from sliceplane.api.errors import Conflict, NotFound
+from sliceplane.api.meta import format_micro_time
 from sliceplane.machinery.clock import Clock
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-MICRO_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
-def format_micro_time(dt: datetime) -> str:
-    """RFC 3339 with microseconds in UTC, e.g. ``2024-01-01T00:00:00.000000Z``."""
-    return dt.strftime(MICRO_TIME_FORMAT)
 
 
 class LeaseClient(Protocol):

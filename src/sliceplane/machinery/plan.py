@@ -7,9 +7,9 @@ in order. Shared by every controller so that appliers and tests read plans the s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
-Obj = dict[str, Any]
+from sliceplane.api.meta import Obj
 
 
 @dataclass(frozen=True, slots=True)

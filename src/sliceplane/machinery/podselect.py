@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sliceplane.api.meta import Obj, labels_of, meta_of
 from sliceplane.api.selectors import LabelSelector, selector_from_set
 from sliceplane.machinery.factory import NAMESPACE_INDEX
 from sliceplane.machinery.informer import Informer, object_key
-
-Obj = dict[str, Any]
-
 
 LABEL_INDEX = "labels"
 """Index of objects by ``namespace/key=value`` for each of their labels."""
@@ -26,7 +24,7 @@ def pair_keys(namespace: str, pairs: dict[str, str]) -> list[str]:
 
 
 def label_index(obj: Obj) -> list[str]:
-    meta = obj.get("metadata") or {}
+    meta = meta_of(obj)
     return pair_keys(meta.get("namespace") or "", meta.get("labels") or {})
 
 
@@ -59,11 +57,7 @@ def select(informer: Informer, namespace: str, selector: LabelSelector) -> list[
             ordered = sorted(keys or ())
         get = store.get
         return [obj for key in ordered if (obj := get(key)) is not None]
-    return [
-        o
-        for o in store.by_index(NAMESPACE_INDEX, namespace)
-        if selector.matches((o.get("metadata") or {}).get("labels") or {})
-    ]
+    return [o for o in store.by_index(NAMESPACE_INDEX, namespace) if selector.matches(labels_of(o))]
 
 
 def _ready(pod: Obj) -> bool:
@@ -79,7 +73,7 @@ def _pod_ips(pod: Obj) -> list[str]:
 
 def pod_changed(old: Obj, new: Obj) -> bool:
     """Deletion, readiness or IP changes matter; node name and resourceVersion alone do not."""
-    om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+    om, nm = meta_of(old), meta_of(new)
     if om.get("deletionTimestamp") != nm.get("deletionTimestamp"):
         return True
     if _ready(old) != _ready(new):
@@ -89,7 +83,7 @@ def pod_changed(old: Obj, new: Obj) -> bool:
 
 def pod_labels_changed(old: Obj, new: Obj) -> bool:
     """Labels, hostname or subdomain changed (they decide selection and DNS names)."""
-    om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+    om, nm = meta_of(old), meta_of(new)
     if (om.get("labels") or {}) != (nm.get("labels") or {}):
         return True
     os_, ns_ = old.get("spec") or {}, new.get("spec") or {}
@@ -108,7 +102,7 @@ def service_selector_index(svc: Obj) -> list[str]:
     equalities, so a Service can only select pods carrying each of its pairs; indexing it
     under every pair lets a pod's own labels find every candidate. No or an empty selector
     selects nothing and is indexed under nothing."""
-    ns = (svc.get("metadata") or {}).get("namespace") or ""
+    ns = meta_of(svc).get("namespace") or ""
     return pair_keys(ns, (svc.get("spec") or {}).get("selector") or {})
 
 
@@ -145,7 +139,7 @@ class ServiceSelectors:
         Services the namespace has. The informer re-indexes a Service when it changes,
         so a new selector is seen by the next pod event.
         """
-        meta = pod.get("metadata") or {}
+        meta = meta_of(pod)
         labels = meta.get("labels") or {}
         if not labels:
             return set()  # every indexed selector has at least one pair
@@ -166,7 +160,7 @@ class ServiceSelectors:
 
     def services_to_sync(self, old: Obj, new: Obj) -> set[str]:
         """Service keys a Pod update should re-sync (§2.2), empty if it does not matter."""
-        om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+        om, nm = meta_of(old), meta_of(new)
         if om.get("resourceVersion") == nm.get("resourceVersion"):
             return set()
         changed = pod_changed(old, new)

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-Obj = dict[str, Any]
+from sliceplane.api.meta import Obj, meta_of, name_of, parse_time
 
 
 def pod_ready_transition_time(pod: Obj) -> Any:
@@ -27,22 +27,6 @@ def pod_ready_transition_time(pod: Obj) -> Any:
         if isinstance(cond, dict) and cond.get("type") == "Ready":
             return cond.get("lastTransitionTime")
     return None
-
-
-def parse_time(value: Any) -> datetime | None:
-    """A metav1.Time (RFC 3339 text or datetime) as an aware UTC datetime; ``None`` if unset."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        t = value
-    else:
-        try:
-            t = datetime.fromisoformat(str(value))
-        except ValueError:
-            return None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    return t.astimezone(UTC)
 
 
 @dataclass(slots=True)
@@ -78,7 +62,7 @@ class TriggerTimeTracker:
         earliest pod Ready transition that is newer than the one last seen for that pod
         (new pods count), or the Service time if it moved forward. State is always updated.
         """
-        meta = service.get("metadata") or {}
+        meta = meta_of(service)
         key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
         previous = self._states.get(key)
         state = previous if previous is not None else _ServiceState()
@@ -94,7 +78,7 @@ class TriggerTimeTracker:
                 if known[2] is not None:
                     pod_times[known[1]] = known[2]
                 continue
-            name = str((pod.get("metadata") or {}).get("name") or "")
+            name = name_of(pod)
             entry = self._entry(pod, seen.get(name))
             objects[id(pod)] = (pod, name, entry)
             if entry is None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from sliceplane.api import errors
+from sliceplane.api.meta import Obj, meta_of
 from sliceplane.api.wellknown import LABEL_MANAGED_BY, LABEL_SERVICE_NAME, MIRRORING_CONTROLLER_NAME
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import Clock
@@ -24,7 +24,6 @@ from sliceplane.mirroring.planner import MirroringOptions, plan_mirroring
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 EVENT_COMPONENT = "endpointslice-mirroring-controller"
 
 
@@ -37,7 +36,7 @@ class MirroringControllerOptions:
 
 
 def _mirrored_key(es: Obj) -> str | None:
-    meta = es.get("metadata") or {}
+    meta = meta_of(es)
     labels = meta.get("labels") or {}
     if labels.get(LABEL_MANAGED_BY) != MIRRORING_CONTROLLER_NAME:
         return None

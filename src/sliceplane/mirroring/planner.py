@@ -31,13 +31,13 @@ force a rewrite on every sync.
 from __future__ import annotations
 
 import copy
-import ipaddress
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from sliceplane.api.ipaddr import classify_ip
+from sliceplane.api.meta import Obj
 from sliceplane.api.subsets import repack_subsets
 from sliceplane.api.wellknown import (
     ANNOTATION_TRIGGER_TIME,
@@ -45,7 +45,6 @@ from sliceplane.api.wellknown import (
     LABEL_SERVICE_NAME,
     LABEL_SKIP_MIRROR,
     MIRRORING_CONTROLLER_NAME,
-    Obj,
 )
 from sliceplane.machinery.plan import Action, EventSpec, Plan
 
@@ -59,7 +58,6 @@ EVENT_TOO_MANY_ADDRESSES = "TooManyAddressesToMirror"
 
 _DNS_SUBDOMAIN_MAX = 253
 _ADDRESS_TYPES: tuple[Literal["IPv4"], Literal["IPv6"]] = ("IPv4", "IPv6")
-_SLOPPY_V4 = re.compile(r"^(\d+)\.(\d+)\.(\d+)\.(\d+)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,31 +115,8 @@ def is_mirrored_slice(slice_: Obj, endpoints_name: str) -> bool:
 # -- addresses and endpoints -------------------------------------------------------------
 
 
-def parse_ip(text: str) -> tuple[Literal["IPv4", "IPv6"], str] | None:
-    """Address type and canonical text of ``text`` (Go's ``ParseIPSloppy`` + ``String``).
-
-    IPv4 parts may carry leading zeros; IPv4-mapped IPv6 addresses are IPv4; zones are
-    not IPs. None when ``text`` is not an IP.
-    """
-    match = _SLOPPY_V4.match(text)
-    if match:
-        parts = [int(p) for p in match.groups()]
-        if all(p <= 255 for p in parts):
-            return "IPv4", ".".join(str(p) for p in parts)
-        return None
-    if "%" in text or ":" not in text:
-        return None
-    try:
-        ip = ipaddress.IPv6Address(text)
-    except ValueError:
-        return None
-    if ip.ipv4_mapped is not None:
-        return "IPv4", str(ip.ipv4_mapped)
-    return "IPv6", str(ip)
-
-
 def _address_to_endpoint(address: Obj, ready: bool) -> tuple[str, Obj] | None:
-    parsed = parse_ip(str(address.get("ip", "")))
+    parsed = classify_ip(str(address.get("ip", "")))
     if parsed is None:
         return None
     address_type, ip = parsed

@@ -46,6 +46,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sliceplane.api import errors
+from sliceplane.api.meta import Obj, format_time, meta_of, parse_time
 from sliceplane.api.selectors import LabelSelector
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import Clock
@@ -62,7 +63,7 @@ from sliceplane.workloads.ownership import (
     controller_of,
     controller_ref,
 )
-from sliceplane.workloads.podstate import creation_time, format_time, parse_time
+from sliceplane.workloads.podstate import creation_time
 from sliceplane.workloads.podtemplatehash import compute_hash
 from sliceplane.workloads.replicaset import (
     CONTROLLER_UID_INDEX,
@@ -73,7 +74,6 @@ from sliceplane.workloads.replicaset import (
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 Event = tuple[str, str, str]
 """(type, reason, message) recorded on the Deployment."""
 
@@ -164,11 +164,6 @@ def _spec(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return spec if isinstance(spec, Mapping) else {}
 
 
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, Mapping) else {}
-
-
 def _status(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     status = obj.get("status")
     return status if isinstance(status, Mapping) else {}
@@ -253,7 +248,7 @@ def new_rs_new_replicas(
 def _creation_key(rs: Mapping[str, Any]) -> tuple[str, str]:
     ts = creation_time(rs)
     # Objects not created yet (planned) sort last, as the newest.
-    return (ts.isoformat() if ts is not None else "~", str(_meta(rs).get("name") or ""))
+    return (ts.isoformat() if ts is not None else "~", str(meta_of(rs).get("name") or ""))
 
 
 def by_creation(rses: Sequence[Obj]) -> list[Obj]:
@@ -263,7 +258,7 @@ def by_creation(rses: Sequence[Obj]) -> list[Obj]:
 
 def revision(rs: Mapping[str, Any]) -> int:
     """The revision annotation as an int (0 when absent or malformed)."""
-    raw = (_meta(rs).get("annotations") or {}).get(REVISION)
+    raw = (meta_of(rs).get("annotations") or {}).get(REVISION)
     try:
         return int(str(raw)) if raw is not None else 0
     except ValueError:
@@ -282,7 +277,7 @@ def _semantic(obj: Any) -> Any:
 
 def _without_hash(template: Mapping[str, Any]) -> Any:
     t = copy.deepcopy(dict(template))
-    labels = (t.get("metadata") or {}).get("labels")
+    labels = meta_of(t).get("labels")
     if isinstance(labels, dict):
         labels.pop(HASH_LABEL, None)
     return _semantic(t)
@@ -362,7 +357,7 @@ def calculate_status(
     available = available_replica_count(all_rses)
     unavailable = max(0, replica_count(all_rses) - available)
     status: Obj = {
-        "observedGeneration": _int(_meta(d).get("generation")),
+        "observedGeneration": _int(meta_of(d).get("generation")),
         "replicas": actual_replica_count(all_rses),
         "updatedReplicas": actual_replica_count([new_rs]),
         "readyReplicas": ready_replica_count(all_rses),
@@ -397,7 +392,7 @@ def deployment_complete(d: Mapping[str, Any], status: Mapping[str, Any]) -> bool
         _int(status.get("updatedReplicas")) == want
         and _int(status.get("replicas")) == want
         and _int(status.get("availableReplicas")) == want
-        and _int(status.get("observedGeneration")) >= _int(_meta(d).get("generation"))
+        and _int(status.get("observedGeneration")) >= _int(meta_of(d).get("generation"))
     )
 
 
@@ -441,7 +436,7 @@ def set_replicas_annotations(rs: Obj, desired: int, max_replicas: int) -> bool:
 def _copy_deployment_annotations(d: Mapping[str, Any], rs: Obj) -> bool:
     ann = rs["metadata"].setdefault("annotations", {})
     changed = False
-    for k, v in (_meta(d).get("annotations") or {}).items():
+    for k, v in (meta_of(d).get("annotations") or {}).items():
         if k in ANNOTATIONS_TO_SKIP or ann.get(k) == v:
             continue
         ann[k] = v
@@ -562,7 +557,7 @@ class _Sync:
                 self.event(
                     "Normal",
                     "ScalingReplicaSet",
-                    f"Scaled {operation} replica set {_meta(rs).get('name')} "
+                    f"Scaled {operation} replica set {meta_of(rs).get('name')} "
                     f"from {old_scale} to {new_scale}",
                 )
         return size_changed
@@ -573,7 +568,7 @@ class _Sync:
         if status is not None and _norm_status(status) != _norm_status(_status(self.orig)):
             self.plan.status = status
         want_rev = (self.d["metadata"].get("annotations") or {}).get(REVISION)
-        have_rev = (_meta(self.orig).get("annotations") or {}).get(REVISION)
+        have_rev = (meta_of(self.orig).get("annotations") or {}).get(REVISION)
         if want_rev is not None and want_rev != have_rev:
             self.plan.revision = str(want_rev)
         return self.plan
@@ -614,7 +609,7 @@ class _Sync:
                         "Progressing",
                         "True",
                         FOUND_NEW_RS,
-                        f'Found new replica set "{_meta(existing).get("name")}"',
+                        f'Found new replica set "{meta_of(existing).get("name")}"',
                         now,
                     ),
                 )
@@ -628,7 +623,7 @@ class _Sync:
         tmeta["labels"] = {**(tmeta.get("labels") or {}), HASH_LABEL: pod_hash}
         selector = copy.deepcopy(dict(_spec(d).get("selector") or {}))
         selector["matchLabels"] = {**(selector.get("matchLabels") or {}), HASH_LABEL: pod_hash}
-        meta = _meta(d)
+        meta = meta_of(d)
         rs_spec: Obj = {"replicas": 0, "selector": selector, "template": template}
         if _int(_spec(d).get("minReadySeconds")):
             rs_spec["minReadySeconds"] = _int(_spec(d).get("minReadySeconds"))
@@ -720,7 +715,7 @@ class _Sync:
         limit = _spec(self.d).get("revisionHistoryLimit")
         if not isinstance(limit, int) or limit == MAX_INT32:
             return
-        alive = [rs for rs in old if not _meta(rs).get("deletionTimestamp")]
+        alive = [rs for rs in old if not meta_of(rs).get("deletionTimestamp")]
         diff = len(alive) - limit
         if diff <= 0:
             return
@@ -731,7 +726,7 @@ class _Sync:
             if (
                 _int(st.get("replicas")) != 0
                 or rs_replicas(rs) != 0
-                or _int(_meta(rs).get("generation")) > _int(st.get("observedGeneration"))
+                or _int(meta_of(rs).get("generation")) > _int(st.get("observedGeneration"))
             ):
                 continue
             self.plan.deletes.append(rs)
@@ -827,8 +822,8 @@ class _Sync:
     def old_pods_running(self, new_rs: Obj | None, old: list[Obj]) -> bool:
         if actual_replica_count(old) > 0:
             return True
-        new_uid = _meta(new_rs).get("uid") if new_rs is not None else None
-        rs_uids = {_meta(rs).get("uid") for rs in self.rses if _meta(rs).get("uid")}
+        new_uid = meta_of(new_rs).get("uid") if new_rs is not None else None
+        rs_uids = {meta_of(rs).get("uid") for rs in self.rses if meta_of(rs).get("uid")}
         for pod in self.pods:
             ref = controller_of(pod)
             if ref is None or ref.get("uid") not in rs_uids or ref.get("uid") == new_uid:
@@ -853,7 +848,7 @@ class _Sync:
             and current is not None
             and current.get("reason") == NEW_RS_AVAILABLE
         )
-        rs_name = _meta(new_rs).get("name") if new_rs is not None else None
+        rs_name = meta_of(new_rs).get("name") if new_rs is not None else None
         if has_progress_deadline(d) and not complete_already:
             if deployment_complete(d, status):
                 msg = (
@@ -951,7 +946,7 @@ class _Sync:
         for rs in [*old, new_rs]:
             if rs is None or rs_replicas(rs) <= 0:
                 continue
-            raw = (_meta(rs).get("annotations") or {}).get(DESIRED_REPLICAS)
+            raw = (meta_of(rs).get("annotations") or {}).get(DESIRED_REPLICAS)
             try:
                 desired = int(str(raw)) if raw is not None else None
             except ValueError:
@@ -986,7 +981,7 @@ def is_saturated(d: Mapping[str, Any], rs: Mapping[str, Any] | None) -> bool:
     """The ReplicaSet is at full size for the Deployment and entirely available."""
     if rs is None:
         return False
-    raw = (_meta(rs).get("annotations") or {}).get(DESIRED_REPLICAS)
+    raw = (meta_of(rs).get("annotations") or {}).get(DESIRED_REPLICAS)
     try:
         desired = int(str(raw))
     except (TypeError, ValueError):
@@ -1010,7 +1005,7 @@ def _replicaset_fraction(rs: Mapping[str, Any], d: Mapping[str, Any]) -> int:
     if replicas(d) == 0:
         return -rs_replicas(rs)
     deployment_replicas = replicas(d) + max_surge(d)
-    raw = (_meta(rs).get("annotations") or {}).get(MAX_REPLICAS)
+    raw = (meta_of(rs).get("annotations") or {}).get(MAX_REPLICAS)
     try:
         annotated = int(str(raw)) if raw is not None else None
     except ValueError:
@@ -1045,7 +1040,7 @@ def plan_deployment(
     controls and the pods of those ReplicaSets (only Recreate looks at pods). Pure: the
     inputs are not modified; the plan holds new objects."""
     s = _Sync(d, rses, pods)
-    meta = _meta(d)
+    meta = meta_of(d)
     if selects_everything(d):
         s.event(
             "Warning",
@@ -1158,7 +1153,7 @@ class DeploymentController:
             if key is not None:
                 self.queue.add(key)
             return
-        if old_ref != new_ref or (_meta(old).get("labels") != _meta(new).get("labels")):
+        if old_ref != new_ref or (meta_of(old).get("labels") != meta_of(new).get("labels")):
             self._enqueue_matching(new)
 
     def _on_rs_delete(self, rs: Obj) -> None:
@@ -1172,8 +1167,8 @@ class DeploymentController:
         ref = controller_of(pod)
         if ref is None or ref.get("kind") != "ReplicaSet":
             return
-        rs = self.rses.store.get(f"{_meta(pod).get('namespace')}/{ref.get('name')}")
-        if rs is None or _meta(rs).get("uid") != ref.get("uid"):
+        rs = self.rses.store.get(f"{meta_of(pod).get('namespace')}/{ref.get('name')}")
+        if rs is None or meta_of(rs).get("uid") != ref.get("uid"):
             return
         key = self.owners.owner_key(rs)
         if key is None:
@@ -1210,7 +1205,7 @@ class DeploymentController:
         for rs in rses:
             if self.written.lagging(object_key(rs), resource_version(rs)):
                 raise StaleCache(f"ReplicaSet cache is behind for {object_key(rs)}")
-        rs_uids = [str(_meta(rs).get("uid") or "") for rs in rses]
+        rs_uids = [str(meta_of(rs).get("uid") or "") for rs in rses]
         pods = [p for uid in rs_uids for p in self.pods.store.by_index(CONTROLLER_UID_INDEX, uid)]
         plan = plan_deployment(d, rses, pods, self.clock.wall())
         await self.apply(d, plan)
@@ -1223,12 +1218,12 @@ class DeploymentController:
                 self.queue.add_after(key, plan.requeue_after)
 
     async def _claim_replicasets(self, d: Obj, selector: LabelSelector) -> list[Obj]:
-        meta = _meta(d)
+        meta = meta_of(d)
         uid = str(meta.get("uid") or "")
         owned = [
             rs
             for rs in self.rses.store.by_index(CONTROLLER_UID_INDEX, uid)
-            if selector.matches(_meta(rs).get("labels") or {})
+            if selector.matches(meta_of(rs).get("labels") or {})
         ]
         if not self.options.adopt_orphans or meta.get("deletionTimestamp") or selector.empty():
             return owned
@@ -1237,7 +1232,7 @@ class DeploymentController:
         # Candidates come from the label index: a sync costs what the Deployment selects,
         # not a pass over every ReplicaSet of the namespace.
         for rs in select(self.rses, ns, selector):
-            rmeta = _meta(rs)
+            rmeta = meta_of(rs)
             if controller_of(rs) is not None or rmeta.get("deletionTimestamp"):
                 continue
             try:
@@ -1257,7 +1252,7 @@ class DeploymentController:
 
     async def apply(self, d: Obj, plan: DeploymentPlan) -> None:
         """Make the planned writes in order; the first failure stops the rest."""
-        ns = str(_meta(d).get("namespace"))
+        ns = str(meta_of(d).get("namespace"))
         if plan.create is not None:
             await self._create_rs(d, plan)
         for rs in plan.updates:
@@ -1265,7 +1260,7 @@ class DeploymentController:
             self.written.wrote(object_key(updated), resource_version(updated))
         for rs in plan.deletes:
             try:
-                await self.client.delete("replicasets", str(_meta(rs).get("name")), ns)
+                await self.client.delete("replicasets", str(meta_of(rs).get("name")), ns)
             except errors.NotFound:
                 pass
         current = d
@@ -1277,12 +1272,12 @@ class DeploymentController:
             current = await self.client.update("deployments", body, subresource="status")
             self.written.wrote(object_key(current), resource_version(current))
         if plan.revision is not None:
-            have = (_meta(current).get("annotations") or {}).get(REVISION)
+            have = (meta_of(current).get("annotations") or {}).get(REVISION)
             if have != plan.revision:
                 # The server kept metadata out of the status write (see module docstring).
                 patched = await self.client.patch(
                     "deployments",
-                    str(_meta(d).get("name")),
+                    str(meta_of(d).get("name")),
                     {
                         "metadata": {
                             "annotations": {REVISION: plan.revision},
@@ -1296,7 +1291,7 @@ class DeploymentController:
 
     async def _create_rs(self, d: Obj, plan: DeploymentPlan) -> None:
         assert plan.create is not None
-        ns = str(_meta(d).get("namespace"))
+        ns = str(meta_of(d).get("namespace"))
         name = str(plan.create["metadata"]["name"])
         try:
             created = await self.client.create("replicasets", plan.create, ns)

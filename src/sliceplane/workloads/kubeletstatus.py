@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
-Obj = dict[str, Any]
+from sliceplane.api.meta import Obj, annotations_of, format_time, meta_of
 
 READY_ANNOTATION: Final = "sliceplane.io/ready"
 """Readiness override for experiments: ``"false"`` keeps/makes a pod NotReady, ``"true"``
@@ -57,22 +57,12 @@ NODE_HEALTHY_CONDITIONS: Final = (
 """(type, status, reason, message) of a healthy kubelet's node conditions, in its order."""
 
 
-def rfc3339(dt: datetime) -> str:
-    """``metav1.Time`` on the wire: seconds precision, UTC, ``Z``."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def micro_time(dt: datetime) -> str:
-    """``metav1.MicroTime`` on the wire (a Lease's ``renewTime``)."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 # ---------------------------------------------------------------------------- readiness
 
 
 def readiness_override(pod: Mapping[str, Any]) -> bool | None:
     """The ``sliceplane.io/ready`` annotation as a bool, or None when absent/unrecognised."""
-    value = ((pod.get("metadata") or {}).get("annotations") or {}).get(READY_ANNOTATION)
+    value = annotations_of(pod).get(READY_ANNOTATION)
     if not isinstance(value, str):
         return None
     lowered = value.strip().lower()
@@ -124,10 +114,10 @@ def set_condition(conditions: Sequence[Obj], new: Obj, now: datetime) -> list[Ob
         if c.get("status") == new.get("status") and c.get("lastTransitionTime"):
             merged["lastTransitionTime"] = c["lastTransitionTime"]
         else:
-            merged["lastTransitionTime"] = rfc3339(now)
+            merged["lastTransitionTime"] = format_time(now)
         out.append(merged)
     if not found:
-        out.append({**new, "lastTransitionTime": rfc3339(now)})
+        out.append({**new, "lastTransitionTime": format_time(now)})
     return out
 
 
@@ -185,7 +175,7 @@ def running_status(
     readiness changed. Conditions the kubelet does not own are kept, after its own.
     ``hostNetwork`` pods get the node's addresses, as upstream.
     """
-    meta = pod.get("metadata") or {}
+    meta = meta_of(pod)
     spec = pod.get("spec") or {}
     current: Mapping[str, Any] = pod.get("status") or {}
     # A shallow copy is enough: every key set below gets a fresh value, and the rest is
@@ -196,7 +186,7 @@ def running_status(
     pod_ips = [ip] if isinstance(ip, str) else list(ip)
     if spec.get("hostNetwork"):
         pod_ips = list(host_ips)
-    start = current.get("startTime") or rfc3339(now)
+    start = current.get("startTime") or format_time(now)
     uid = str(meta.get("uid") or "")
 
     old_statuses = {
@@ -318,7 +308,7 @@ def mark_pod_not_ready(pod: Mapping[str, Any], now: datetime) -> Obj | None:
             continue
         if c.get("status") == "False":
             return None
-        return {**c, "status": "False", "lastTransitionTime": rfc3339(now)}
+        return {**c, "status": "False", "lastTransitionTime": format_time(now)}
     return None
 
 
@@ -337,8 +327,8 @@ def node_ready_conditions(previous: Sequence[Obj], now: datetime) -> list[Obj]:
             {
                 "type": type_,
                 "status": status,
-                "lastHeartbeatTime": rfc3339(now),
-                "lastTransitionTime": prev["lastTransitionTime"] if same else rfc3339(now),
+                "lastHeartbeatTime": format_time(now),
+                "lastTransitionTime": prev["lastTransitionTime"] if same else format_time(now),
                 "reason": reason,
                 "message": message,
             }
@@ -361,8 +351,8 @@ def node_unknown_conditions(previous: Sequence[Obj], now: datetime) -> list[Obj]
                 {
                     "type": type_,
                     "status": "Unknown",
-                    "lastHeartbeatTime": rfc3339(now),
-                    "lastTransitionTime": rfc3339(now),
+                    "lastHeartbeatTime": format_time(now),
+                    "lastTransitionTime": format_time(now),
                     "reason": NODE_STATUS_UNKNOWN_REASON,
                     "message": NODE_NEVER_POSTED_MESSAGE,
                 }
@@ -370,7 +360,7 @@ def node_unknown_conditions(previous: Sequence[Obj], now: datetime) -> list[Obj]
             continue
         cond = dict(prev)
         if prev.get("status") != "Unknown":
-            cond["lastTransitionTime"] = rfc3339(now)
+            cond["lastTransitionTime"] = format_time(now)
         cond.update(
             {
                 "status": "Unknown",

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from sliceplane.api import errors
+from sliceplane.api.meta import Obj, format_micro_time, meta_of
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import Clock
 from sliceplane.machinery.events import EventRecorder
@@ -55,7 +56,6 @@ from sliceplane.machinery.informer import object_key
 from sliceplane.machinery.workqueue import WorkQueue, run_workers
 from sliceplane.workloads.kubeletstatus import (
     mark_pod_not_ready,
-    micro_time,
     node_ready_conditions,
     node_unknown_conditions,
     readiness_override,
@@ -75,8 +75,6 @@ from sliceplane.workloads.podcidr import (
 )
 
 log = logging.getLogger(__name__)
-
-Obj = dict[str, Any]
 
 NODE_INDEX: Final = "sliceplane.workloads/nodeName"
 LABEL_ZONE: Final = "topology.kubernetes.io/zone"
@@ -374,7 +372,7 @@ class SimulatedNodes:
         await self._bounded(self._post_ready(n) for n in due)
 
     async def _renew_lease(self, node: SimNode) -> None:
-        renew = micro_time(self.clock.wall())
+        renew = format_micro_time(self.clock.wall())
         try:
             await self.client.patch(
                 "leases",
@@ -422,7 +420,7 @@ class SimulatedNodes:
         cond = mark_pod_not_ready(pod, self.clock.wall())
         if cond is None:
             return
-        meta = pod.get("metadata") or {}
+        meta = meta_of(pod)
         try:
             await self.client.patch(
                 "pods",
@@ -494,7 +492,7 @@ class SimulatedNodes:
         status = pod.get("status") or {}
         if status.get("phase") in ("Succeeded", "Failed"):
             return
-        meta = pod.get("metadata") or {}
+        meta = meta_of(pod)
         now = self.clock.now()
         if meta.get("deletionTimestamp"):
             await self._terminate(key, pod, now)
@@ -533,7 +531,7 @@ class SimulatedNodes:
             self.queue.add_after(key, ready_at - now)
 
     async def _terminate(self, key: str, pod: Obj, now: float) -> None:
-        meta = pod.get("metadata") or {}
+        meta = meta_of(pod)
         since = self._terminating.setdefault(key, now)
         grace = float(meta.get("deletionGracePeriodSeconds") or 0)
         cap = self.options.terminate_after

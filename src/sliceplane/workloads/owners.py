@@ -10,12 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from sliceplane.api import errors
+from sliceplane.api.meta import Obj, meta_of
 from sliceplane.api.selectors import LabelSelector, label_selector_from_meta
 from sliceplane.machinery.factory import NAMESPACE_INDEX
 from sliceplane.machinery.informer import Informer, object_key
 from sliceplane.workloads.ownership import controller_of
-
-Obj = dict[str, Any]
 
 
 class OwnerLookup:
@@ -50,13 +49,13 @@ class OwnerLookup:
             return None
         key = f"{(dependent.get('metadata') or {}).get('namespace')}/{ref.get('name')}"
         owner = self.owners.store.get(key)
-        if owner is None or (owner.get("metadata") or {}).get("uid") != ref.get("uid"):
+        if owner is None or meta_of(owner).get("uid") != ref.get("uid"):
             return None
         return key
 
     def adopting_keys(self, dependent: Obj) -> list[str]:
         """Owners in the dependent's namespace whose (non-empty) selector matches it."""
-        meta = dependent.get("metadata") or {}
+        meta = meta_of(dependent)
         labels = meta.get("labels") or {}
         out = []
         for owner in self.owners.store.by_index(NAMESPACE_INDEX, str(meta.get("namespace"))):

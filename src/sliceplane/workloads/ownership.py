@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-Obj = dict[str, Any]
+from sliceplane.api.meta import Obj, meta_of
 
 
 def controller_of(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The ownerReference with ``controller: true`` (``metav1.GetControllerOf``)."""
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+    for ref in meta_of(obj).get("ownerReferences") or []:
         if isinstance(ref, Mapping) and ref.get("controller") is True:
             return ref
     return None
@@ -26,13 +26,13 @@ def controller_of(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 def controlled_by(obj: Mapping[str, Any], owner: Mapping[str, Any]) -> bool:
     ref = controller_of(obj)
-    uid = (owner.get("metadata") or {}).get("uid")
+    uid = meta_of(owner).get("uid")
     return ref is not None and bool(uid) and ref.get("uid") == uid
 
 
 def controller_ref(owner: Mapping[str, Any], api_version: str, kind: str) -> Obj:
     """``metav1.NewControllerRef``: the reference a controller stamps on what it creates."""
-    meta = owner.get("metadata") or {}
+    meta = meta_of(owner)
     return {
         "apiVersion": api_version,
         "kind": kind,
@@ -49,6 +49,6 @@ def adoption_patch(dependent: Mapping[str, Any], ref: Obj) -> Obj:
     return {
         "metadata": {
             "ownerReferences": [ref],
-            "uid": (dependent.get("metadata") or {}).get("uid"),
+            "uid": meta_of(dependent).get("uid"),
         }
     }

@@ -15,31 +15,10 @@ datetimes and :func:`format_time` writes them back at second precision, as
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-Obj = dict[str, Any]
-
-
-def parse_time(value: object) -> datetime | None:
-    """An RFC 3339 timestamp as an aware datetime; ``None`` for missing or malformed."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
-
-
-def format_time(dt: datetime) -> str:
-    """``metav1.Time`` wire format: UTC, second precision, ``Z`` suffix."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, Mapping) else {}
+from sliceplane.api.meta import meta_of, parse_time
 
 
 def _status(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -53,7 +32,9 @@ def pod_phase(pod: Mapping[str, Any]) -> str:
 
 def is_pod_active(pod: Mapping[str, Any]) -> bool:
     """``controller.IsPodActive``: not Succeeded, not Failed, not being deleted."""
-    return pod_phase(pod) not in ("Succeeded", "Failed") and not _meta(pod).get("deletionTimestamp")
+    return pod_phase(pod) not in ("Succeeded", "Failed") and not meta_of(pod).get(
+        "deletionTimestamp"
+    )
 
 
 def ready_condition(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -89,4 +70,4 @@ def is_pod_available(pod: Mapping[str, Any], min_ready_seconds: int, now: dateti
 
 
 def creation_time(obj: Mapping[str, Any]) -> datetime | None:
-    return parse_time(_meta(obj).get("creationTimestamp"))
+    return parse_time(meta_of(obj).get("creationTimestamp"))

@@ -45,13 +45,14 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from sliceplane.api import errors
+from sliceplane.api.meta import Obj, format_time, meta_of, uid_of
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import Clock
 from sliceplane.machinery.events import EventRecorder
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import object_key
 from sliceplane.machinery.workqueue import WorkQueue, run_workers
-from sliceplane.workloads.kubeletstatus import rfc3339, same_ignoring_nulls
+from sliceplane.workloads.kubeletstatus import same_ignoring_nulls
 from sliceplane.workloads.nodes import SimNode, SimulatedNodes
 from sliceplane.workloads.podcidr import IPV4, AddressesExhausted, NodeIPAM, node_pod_cidrs
 from sliceplane.workloads.probes import (
@@ -82,7 +83,6 @@ from sliceplane.workloads.processspec import (
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 PodAddresses = Literal["auto", "loopback", "pod-cidr"]
 
 EVENT_COMPONENT: Final = "kubelet"
@@ -288,7 +288,7 @@ class ProcessRuntime:
         """Start, observe or stop one pod's processes and write its status."""
         pod = self.pods.store.get(key)
         pp = self.running.get(key)
-        uid = str(((pod or {}).get("metadata") or {}).get("uid") or "")
+        uid = uid_of(pod or {})
         if pp is not None and (pod is None or pp.uid != uid):
             # Gone from the API (force-deleted) or replaced by a new pod of that name.
             if pp.terminator is None:
@@ -305,7 +305,7 @@ class ProcessRuntime:
         if not node.running:
             self.queue.add_after(key, self.options.frozen_recheck)
             return
-        meta = pod.get("metadata") or {}
+        meta = meta_of(pod)
         status = pod.get("status") or {}
         if meta.get("deletionTimestamp"):
             if pp is None:
@@ -359,7 +359,7 @@ class ProcessRuntime:
         if addresses is None:
             return None
         ips, allocated = addresses
-        meta = pod.get("metadata") or {}
+        meta = meta_of(pod)
         uid = str(meta.get("uid") or "")
         directory = self.pods_dir / pod_dir_name(
             str(meta.get("namespace")), str(meta.get("name")), uid
@@ -429,7 +429,7 @@ class ProcessRuntime:
                     crashes, self.options.backoff_initial, self.options.backoff_max
                 )
                 if delay > 0:
-                    meta = pp.pod.get("metadata") or {}
+                    meta = meta_of(pp.pod)
                     message = (
                         f"back-off {delay:g}s restarting failed container={name} "
                         f"pod={meta.get('name')}_{meta.get('namespace')}({pp.uid})"
@@ -458,7 +458,7 @@ class ProcessRuntime:
     ) -> Terminated:
         """Start the process, probe it until it exits (or liveness kills it)."""
         name = cp.view.name
-        started_at = rfc3339(self.clock.wall())
+        started_at = format_time(self.clock.wall())
         workdir = cp.spec.get("workingDir")
         cwd = Path(workdir) if isinstance(workdir, str) and Path(workdir).is_dir() else None
         log_path = pp.directory / f"{name}.log"
@@ -476,7 +476,7 @@ class ProcessRuntime:
         except OSError as exc:
             message = f"failed to start container {name!r}: {exc}"
             self._event(pp, "Warning", "Failed", f"Error: {message}")
-            now = rfc3339(self.clock.wall())
+            now = format_time(self.clock.wall())
             return Terminated(128, "StartError", started_at, now, message=message)
         cp.proc = proc
         pid_file = pp.directory / f"{name}.pid"
@@ -519,7 +519,7 @@ class ProcessRuntime:
         cp.proc = None
         with contextlib.suppress(OSError):
             pid_file.unlink()
-        finished = rfc3339(self.clock.wall())
+        finished = format_time(self.clock.wall())
         sig = -code if code < 0 else None
         exit_code = 128 + sig if sig is not None else code
         return Terminated(
@@ -682,7 +682,7 @@ class ProcessRuntime:
 
     async def _terminate(self, pp: PodProcs, pod: Obj) -> None:
         """Graceful deletion: stop within the grace period, then confirm the DELETE."""
-        meta = pod.get("metadata") or {}
+        meta = meta_of(pod)
         grace = meta.get("deletionGracePeriodSeconds")
         seconds = float(grace) if isinstance(grace, int | float) else DEFAULT_GRACE
         for name in pp.containers:
@@ -696,7 +696,7 @@ class ProcessRuntime:
             self._release(pp)
 
     async def _delete(self, pod: Obj) -> None:
-        meta = pod.get("metadata") or {}
+        meta = meta_of(pod)
         try:
             await self.client.delete(
                 "pods",

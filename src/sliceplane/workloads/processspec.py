@@ -35,14 +35,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
 
+from sliceplane.api.meta import Obj, meta_of
 from sliceplane.workloads.kubeletstatus import (
     CONTAINERS_READY,
     READY,
     running_status,
     set_condition,
 )
-
-Obj = dict[str, Any]
 
 HOST_ENV_KEYS: Final = ("PATH", "HOME", "LANG", "TZ", "TMPDIR", "USER", "LOGNAME")
 """Host variables a process inherits (plus every ``LC_*``)."""
@@ -134,7 +133,7 @@ _SUBSCRIPT = re.compile(r"^metadata\.(labels|annotations)\['([^']*)'\]$")
 
 def field_ref(pod: Mapping[str, Any], path: str, pod_ips: Sequence[str]) -> str:
     """The value of a downward-API ``fieldRef.fieldPath`` (supported subset)."""
-    meta = pod.get("metadata") or {}
+    meta = meta_of(pod)
     spec = pod.get("spec") or {}
     status = pod.get("status") or {}
     simple: dict[str, Any] = {
@@ -170,7 +169,7 @@ def container_env(
     inherited: Mapping[str, str],
 ) -> dict[str, str]:
     """The environment of ``container``'s process (see the module docstring for order)."""
-    meta = pod.get("metadata") or {}
+    meta = meta_of(pod)
     env: dict[str, str] = dict(inherited)
     env["HOSTNAME"] = str(meta.get("name") or "")
     env["POD_IP"] = pod_ips[0] if pod_ips else ""

@@ -38,6 +38,7 @@ from datetime import datetime
 from typing import Any
 
 from sliceplane.api import errors
+from sliceplane.api.meta import Obj, format_time, labels_of, meta_of
 from sliceplane.api.selectors import LabelSelector
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import Clock
@@ -55,7 +56,6 @@ from sliceplane.workloads.ownership import (
 )
 from sliceplane.workloads.podstate import (
     creation_time,
-    format_time,
     is_pod_active,
     is_pod_available,
     is_pod_ready,
@@ -64,8 +64,6 @@ from sliceplane.workloads.podstate import (
 )
 
 log = logging.getLogger(__name__)
-
-Obj = dict[str, Any]
 
 EVENT_COMPONENT = "replicaset-controller"
 BURST_REPLICAS = 500
@@ -110,11 +108,6 @@ def _spec(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return spec if isinstance(spec, Mapping) else {}
 
 
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, Mapping) else {}
-
-
 def desired_replicas(rs: Mapping[str, Any]) -> int:
     value = _spec(rs).get("replicas")
     return int(value) if isinstance(value, int) else 1
@@ -127,9 +120,9 @@ def min_ready_seconds(obj: Mapping[str, Any]) -> int:
 
 def pod_from_template(rs: Mapping[str, Any]) -> Obj:
     """A pod to POST for ``rs`` (upstream ``GetPodFromTemplate``)."""
-    meta = _meta(rs)
+    meta = meta_of(rs)
     template = _spec(rs).get("template") or {}
-    tmeta = template.get("metadata") or {}
+    tmeta = meta_of(template)
     pod_meta: Obj = {
         "generateName": f"{meta.get('name')}-",
         "namespace": meta.get("namespace"),
@@ -149,7 +142,7 @@ def pod_from_template(rs: Mapping[str, Any]) -> Obj:
 
 
 def _deletion_cost(pod: Mapping[str, Any]) -> int:
-    raw = (_meta(pod).get("annotations") or {}).get(POD_DELETION_COST)
+    raw = (meta_of(pod).get("annotations") or {}).get(POD_DELETION_COST)
     try:
         value = int(str(raw))
     except (TypeError, ValueError):
@@ -214,7 +207,7 @@ def compare_for_deletion(
     # 5. Doubled up (more related active pods on the same node) < not doubled up.
     if rank_a != rank_b:
         return -1 if rank_a > rank_b else 1
-    uid_a, uid_b = str(_meta(a).get("uid") or ""), str(_meta(b).get("uid") or "")
+    uid_a, uid_b = str(meta_of(a).get("uid") or ""), str(meta_of(b).get("uid") or "")
     # 6. Both ready: ready for less time < more time.
     if ra and rb:
         cmp = _newer_first(ready_since(a), ready_since(b), uid_a, uid_b, now)
@@ -266,7 +259,7 @@ def pods_to_delete(
 
 def _template_selector(rs: Mapping[str, Any]) -> Mapping[str, str]:
     tmpl = _spec(rs).get("template") or {}
-    labels = (tmpl.get("metadata") or {}).get("labels") or {}
+    labels = labels_of(tmpl)
     return {str(k): str(v) for k, v in labels.items()}
 
 
@@ -297,7 +290,7 @@ def replicaset_status(
     min_ready = min_ready_seconds(rs)
     fully_labeled = ready = available = 0
     for pod in pods:
-        labels = _meta(pod).get("labels") or {}
+        labels = meta_of(pod).get("labels") or {}
         if all(labels.get(k) == v for k, v in template_labels.items()):
             fully_labeled += 1
         if is_pod_ready(pod):
@@ -325,7 +318,7 @@ def replicaset_status(
         ("fullyLabeledReplicas", fully_labeled),
         ("readyReplicas", ready),
         ("availableReplicas", available),
-        ("observedGeneration", int(_meta(rs).get("generation") or 0)),
+        ("observedGeneration", int(meta_of(rs).get("generation") or 0)),
     ):
         if value:
             status[name] = value
@@ -353,7 +346,7 @@ def plan_replicaset(
     status = replicaset_status(rs, active, now)
     creates: list[Obj] = []
     deletes: list[Obj] = []
-    if manage and not _meta(rs).get("deletionTimestamp"):
+    if manage and not meta_of(rs).get("deletionTimestamp"):
         diff = len(active) - desired_replicas(rs)
         if diff < 0:
             creates = [pod_from_template(rs) for _ in range(min(-diff, burst_replicas))]
@@ -451,7 +444,7 @@ class ReplicaSetController:
                 self.queue.add(key)
 
     def _on_pod_add(self, pod: Obj) -> None:
-        if _meta(pod).get("deletionTimestamp"):
+        if meta_of(pod).get("deletionTimestamp"):
             self._on_pod_delete(pod)
             return
         if controller_of(pod) is not None:
@@ -465,8 +458,8 @@ class ReplicaSetController:
     def _on_pod_update(self, old: Obj, new: Obj) -> None:
         if resource_version(old) == resource_version(new):
             return
-        labels_changed = (_meta(old).get("labels") or {}) != (_meta(new).get("labels") or {})
-        if _meta(new).get("deletionTimestamp"):
+        labels_changed = (meta_of(old).get("labels") or {}) != (meta_of(new).get("labels") or {})
+        if meta_of(new).get("deletionTimestamp"):
             self._on_pod_delete(new)
             if labels_changed:
                 self._on_pod_delete(old)
@@ -558,24 +551,24 @@ class ReplicaSetController:
 
     def _related_pods(self, rs: Obj) -> list[Obj]:
         """Pods of every ReplicaSet sharing ``rs``'s controller (``getIndirectlyRelatedPods``)."""
-        uid = str(_meta(rs).get("uid") or "")
+        uid = str(meta_of(rs).get("uid") or "")
         owner = controller_of(rs)
         if owner is None or not owner.get("uid"):
             return list(self.pods.store.by_index(CONTROLLER_UID_INDEX, uid))
         out: list[Obj] = []
         for sibling in self.rses.store.by_index(CONTROLLER_UID_INDEX, str(owner["uid"])):
-            suid = str(_meta(sibling).get("uid") or "")
+            suid = str(meta_of(sibling).get("uid") or "")
             out.extend(self.pods.store.by_index(CONTROLLER_UID_INDEX, suid))
         return out
 
     async def _claim_pods(self, rs: Obj, selector: LabelSelector) -> list[Obj]:
         """Owned pods matching the selector, plus adopted orphans."""
-        meta = _meta(rs)
+        meta = meta_of(rs)
         uid = str(meta.get("uid") or "")
         owned = [
             p
             for p in self.pods.store.by_index(CONTROLLER_UID_INDEX, uid)
-            if selector.matches(_meta(p).get("labels") or {})
+            if selector.matches(meta_of(p).get("labels") or {})
         ]
         if not self.options.adopt_orphans or meta.get("deletionTimestamp") or selector.empty():
             return owned
@@ -583,7 +576,7 @@ class ReplicaSetController:
         ref = controller_ref(rs, "apps/v1", "ReplicaSet")
         # Candidates come from the label index: only pods the selector matches are looked at.
         for pod in select(self.pods, ns, selector):
-            pmeta = _meta(pod)
+            pmeta = meta_of(pod)
             if controller_of(pod) is not None or pmeta.get("deletionTimestamp"):
                 continue
             if not is_pod_active(pod):
@@ -605,7 +598,7 @@ class ReplicaSetController:
     async def _create_pods(self, key: str, rs: Obj, creates: list[Obj]) -> None:
         """Create in slow-start batches; unattempted and failed creations are no longer
         expected, so the next sync retries them."""
-        ns = str(_meta(rs).get("namespace"))
+        ns = str(meta_of(rs).get("namespace"))
         total = len(creates)
         self.expectations.expect_creations(key, total)
         succeeded = 0
@@ -636,16 +629,16 @@ class ReplicaSetController:
                 return  # nothing to create in a namespace that is going away
             self.recorder.event(rs, "Warning", "FailedCreate", f"Error creating: {exc}")
             raise
-        name = _meta(created).get("name")
+        name = meta_of(created).get("name")
         self.recorder.event(rs, "Normal", "SuccessfulCreate", f"Created pod: {name}")
 
     async def _delete_pods(self, key: str, rs: Obj, deletes: list[Obj]) -> None:
-        ns = str(_meta(rs).get("namespace"))
+        ns = str(meta_of(rs).get("namespace"))
         pod_keys = [object_key(p) for p in deletes]
         self.expectations.expect_deletions(key, pod_keys)
 
         async def one(pod: Obj, pod_key: str) -> None:
-            name = str(_meta(pod).get("name"))
+            name = str(meta_of(pod).get("name"))
             try:
                 await self.client.delete("pods", name, ns)
             except errors.StatusError as exc:

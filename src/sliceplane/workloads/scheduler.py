@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from sliceplane.api import errors
+from sliceplane.api.meta import Obj, is_deleting, labels_of, meta_of, name_of
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import Clock
 from sliceplane.machinery.events import EventRecorder
@@ -60,8 +61,6 @@ from sliceplane.workloads.kubeletstatus import POD_SCHEDULED, set_condition
 from sliceplane.workloads.spreadindex import SpreadIndex
 
 log = logging.getLogger(__name__)
-
-Obj = dict[str, Any]
 
 DEFAULT_SCHEDULER_NAME: Final = "default-scheduler"
 LABEL_ZONE: Final = "topology.kubernetes.io/zone"
@@ -87,17 +86,17 @@ def needs_scheduling(pod: Mapping[str, Any], scheduler_name: str = DEFAULT_SCHED
     spec = pod.get("spec") or {}
     if spec.get("nodeName"):
         return False
-    if (pod.get("metadata") or {}).get("deletionTimestamp") or is_terminal(pod):
+    if meta_of(pod).get("deletionTimestamp") or is_terminal(pod):
         return False
     return (spec.get("schedulerName") or DEFAULT_SCHEDULER_NAME) == scheduler_name
 
 
 def node_name(node: Mapping[str, Any]) -> str:
-    return str((node.get("metadata") or {}).get("name") or "")
+    return name_of(node)
 
 
 def node_zone(node: Mapping[str, Any]) -> str:
-    return str(((node.get("metadata") or {}).get("labels") or {}).get(LABEL_ZONE) or "")
+    return str(labels_of(node).get(LABEL_ZONE) or "")
 
 
 def _ready_status(node: Mapping[str, Any]) -> str | None:
@@ -166,7 +165,7 @@ def _match_term(term: Mapping[str, Any], node: Mapping[str, Any]) -> bool:
     fields = term.get("matchFields") or []
     if not exprs and not fields:
         return False  # an empty term matches nothing, as upstream
-    labels = (node.get("metadata") or {}).get("labels") or {}
+    labels = labels_of(node)
     for e in exprs:
         if not _match_expression(e, labels.get(e.get("key"))):
             return False
@@ -192,7 +191,7 @@ def has_node_constraints(pod: Mapping[str, Any]) -> bool:
 def matches_node_selector(pod: Mapping[str, Any], node: Mapping[str, Any]) -> bool:
     """``spec.nodeSelector`` (every pair) and required node affinity (any term)."""
     spec = pod.get("spec") or {}
-    labels = (node.get("metadata") or {}).get("labels") or {}
+    labels = labels_of(node)
     for k, v in (spec.get("nodeSelector") or {}).items():
         if labels.get(k) != v:
             return False
@@ -368,7 +367,7 @@ def choose_node(
 def spread_group(pod: Mapping[str, Any]) -> str:
     """Pods spread among themselves: same namespace and controller owner (a ReplicaSet's
     pods), or, for pods without one, the same labels."""
-    meta = pod.get("metadata") or {}
+    meta = meta_of(pod)
     ns = str(meta.get("namespace") or "")
     for ref in meta.get("ownerReferences") or []:
         if ref.get("controller"):
@@ -461,7 +460,7 @@ class PodCounts:
         if is_terminal(pod):
             self._remove(key)
             return
-        terminating = bool((pod.get("metadata") or {}).get("deletionTimestamp"))
+        terminating = is_deleting(pod)
         self._add(key, _Counted(str(node), spread_group(pod), not terminating))
 
     def delete(self, key: str) -> None:
@@ -554,7 +553,7 @@ class Scheduler:
         index_node(self.index, new, self.counts.total.get(node_name(new), 0))
 
         def facts(n: Obj) -> tuple[Any, ...]:
-            meta = n.get("metadata") or {}
+            meta = meta_of(n)
             spec = n.get("spec") or {}
             return (
                 meta.get("labels"),
@@ -596,7 +595,7 @@ class Scheduler:
         self._parked.discard(key)
         target = placement.node
         self.counts.assume(key, target, group)  # before any await: the next pod sees it
-        meta = pod.get("metadata") or {}
+        meta = meta_of(pod)
         ns, name = str(meta.get("namespace")), str(meta.get("name"))
         binding = {
             "apiVersion": "v1",
@@ -650,7 +649,7 @@ class Scheduler:
         ):
             return
         cond = set_condition([current] if current else [], wanted, self.clock.wall())[0]
-        meta = pod.get("metadata") or {}
+        meta = meta_of(pod)
         with contextlib.suppress(errors.NotFound):
             await self.client.patch(
                 "pods",

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from sliceplane.api.meta import format_rfc3339_nano
 from sliceplane.api.subsets import repack_subsets, sort_subsets
 from sliceplane.endpoints.planner import (
     ANNOTATION_OVER_CAPACITY,
@@ -16,7 +17,6 @@ from sliceplane.endpoints.planner import (
     LABEL_ENDPOINTS_MANAGED_BY,
     EndpointsPlan,
     find_port,
-    format_trigger_time,
     plan_endpoints,
     truncate_subsets,
 )
@@ -464,7 +464,7 @@ def test_truncate_subsets(subsets: list[Obj], expected: list[tuple[int, int]]) -
     ],
 )
 def test_format_trigger_time(value: datetime, text: str) -> None:
-    assert format_trigger_time(value) == text
+    assert format_rfc3339_nano(value) == text
 
 
 def test_trigger_time_removed_when_unknown() -> None:

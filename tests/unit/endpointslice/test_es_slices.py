@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from fixtures import new_service, owner_ref
 
+from sliceplane.api.meta import format_rfc3339_nano
 from sliceplane.endpointslice.slices import (
-    format_trigger_time,
     new_slice,
     owned_by,
     placeholder_equal,
@@ -240,7 +240,7 @@ def test_owned_by(refs: Any, want: bool) -> None:
     ],
 )
 def test_format_trigger_time(t: datetime, want: str) -> None:
-    assert format_trigger_time(t) == want
+    assert format_rfc3339_nano(t) == want
 
 
 def test_set_trigger_time_sets_and_removes() -> None:

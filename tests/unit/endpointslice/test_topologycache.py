@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from sliceplane.api.quantity import milli_cpu, parse_quantity
 from sliceplane.endpointslice.topologycache import (
     Allocation,
     TopologyCache,
@@ -16,8 +17,6 @@ from sliceplane.endpointslice.topologycache import (
     get_giving_and_receiving_zones,
     get_hints_by_zone,
     hints_enabled,
-    milli_cpu,
-    parse_quantity,
     redistribute_hints,
     remove_hints_from_slices,
     service_overloaded,

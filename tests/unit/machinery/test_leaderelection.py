@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from sliceplane.api.errors import AlreadyExists, Conflict, InternalError, NotFound
+from sliceplane.api.meta import format_micro_time
 from sliceplane.machinery.clock import FakeClock
 from sliceplane.machinery.leaderelection import (
     LeaderElectionConfig,
     LeaderElector,
-    format_micro_time,
 )
 
 Obj = dict[str, Any]

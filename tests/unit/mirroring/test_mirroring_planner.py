@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from sliceplane.api.ipaddr import classify_ip
 from sliceplane.api.subsets import repack_subsets
 from sliceplane.endpointslice.types import (
     ANNOTATION_TRIGGER_TIME,
@@ -24,7 +25,6 @@ from sliceplane.mirroring.planner import (
     EVENT_TOO_MANY_ADDRESSES,
     MirroringOptions,
     MirroringPlan,
-    parse_ip,
     plan_mirroring,
     should_mirror,
 )
@@ -162,7 +162,7 @@ def expect_mirrored(eps: Obj, slices: list[Obj], max_per_subset: int) -> None:
             expected: dict[str, tuple[bool, Obj]] = {}
             for field, ready in (("addresses", True), ("notReadyAddresses", False)):
                 for a in sub.get(field) or []:
-                    parsed = parse_ip(a["ip"])
+                    parsed = classify_ip(a["ip"])
                     if parsed and parsed[0] == family and len(expected) < max_per_subset:
                         expected[a["ip"]] = (ready, a)
             got = [e for s in matching if s["addressType"] == family for e in s["endpoints"]]
@@ -820,7 +820,7 @@ def test_target_ref_resource_version_is_not_a_change() -> None:
     ],
 )
 def test_parse_ip(text: str, expected: tuple[str, str] | None) -> None:
-    assert parse_ip(text) == expected
+    assert classify_ip(text) == expected
 
 
 @pytest.mark.parametrize(

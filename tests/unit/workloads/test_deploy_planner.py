@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from sliceplane.api.meta import format_time
 from sliceplane.workloads.deployment import (
     DeploymentPlan,
     IntOrStringError,
@@ -27,7 +28,6 @@ from sliceplane.workloads.deployment import (
     resolve_fenceposts,
     scaled_value,
 )
-from sliceplane.workloads.podstate import format_time
 from sliceplane.workloads.podtemplatehash import (
     compute_hash,
     fnv32a,

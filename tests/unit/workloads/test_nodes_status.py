@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from sliceplane.api.meta import format_micro_time
 from sliceplane.workloads.kubeletstatus import (
     mark_pod_not_ready,
-    micro_time,
     node_ready_conditions,
     node_unknown_conditions,
     readiness_override,
@@ -311,7 +311,7 @@ def test_node_without_zones() -> None:
 
 
 def test_lease_object() -> None:
-    lease = lease_object("node-1", "uid-9", micro_time(T0), NodesOptions())
+    lease = lease_object("node-1", "uid-9", format_micro_time(T0), NodesOptions())
     assert lease["metadata"]["namespace"] == "kube-node-lease"
     assert lease["metadata"]["ownerReferences"][0]["uid"] == "uid-9"
     assert lease["spec"] == {

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from sliceplane.api.meta import format_time
 from sliceplane.machinery.clock import FakeClock
 from sliceplane.workloads.expectations import ControllerExpectations, WrittenVersions
-from sliceplane.workloads.podstate import format_time, is_pod_available
+from sliceplane.workloads.podstate import is_pod_available
 from sliceplane.workloads.replicaset import (
     plan_replicaset,
     pods_to_delete,

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from sliceplane.api.field import ErrorList, Path
+from sliceplane.api.ipaddr import parse_ip_sloppy, to4
 from sliceplane.api.validation import _util as u
 from sliceplane.api.validation.meta import (
     validate_labels,
@@ -29,8 +30,6 @@ from sliceplane.api.validation.names import (
     is_valid_ip_for_legacy_field,
     is_valid_label_value,
     name_is_dns_subdomain,
-    parse_ip_sloppy,
-    to4,
     validate_endpoint_ip,
 )
 

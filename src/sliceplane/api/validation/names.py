@@ -24,14 +24,14 @@ from contextvars import ContextVar
 from typing import Final
 
 from sliceplane.api.field import ErrorList, Path
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from sliceplane.api.ipaddr import IPAddress, go_ip_string, is_4in6, parse_ip_sloppy, to4
 
 # --- message helpers (apimachinery's MaxLenError, RegexError, ...) ----------------------
 
 
-def max_len_error(length: int) -> str:
-    return f"must be no more than {length} characters"
+def max_len_error(length: int, unit: str = "characters") -> str:
+    """``MaxLenError``; current apimachinery's ``validate/content`` says ``bytes``."""
+    return f"must be no more than {length} {unit}"
 
 
 def regex_error(msg: str, fmt: str, *examples: str) -> str:
@@ -104,10 +104,10 @@ def is_dns1123_label(value: str) -> list[str]:
     return errs
 
 
-def is_dns1123_subdomain(value: str) -> list[str]:
+def is_dns1123_subdomain(value: str, unit: str = "characters") -> list[str]:
     errs: list[str] = []
     if _blen(value) > DNS1123_SUBDOMAIN_MAX_LENGTH:
-        errs.append(max_len_error(DNS1123_SUBDOMAIN_MAX_LENGTH))
+        errs.append(max_len_error(DNS1123_SUBDOMAIN_MAX_LENGTH, unit))
     if not _DNS1123_SUBDOMAIN_RE.match(value):
         errs.append(regex_error(DNS1123_SUBDOMAIN_ERR_MSG, DNS1123_SUBDOMAIN_FMT, "example.com"))
     return errs
@@ -145,8 +145,10 @@ LABEL_VALUE_MAX_LENGTH: Final = 63
 _LABEL_VALUE_RE: Final = re.compile(f"^(?:{LABEL_VALUE_FMT})\\Z")
 
 
-def is_qualified_name(value: str) -> list[str]:
-    """A label key / annotation key / finalizer: ``[prefix/]name``."""
+def _qualified_name_errors(value: str, whole: str, unit: str) -> list[str]:
+    """``[prefix/]name`` checks shared by qualified names and label keys; ``whole`` names
+    the thing in the message for a value with more than one slash, ``unit`` is the
+    length unit of the too-long messages."""
     errs: list[str] = []
     parts = value.split("/")
     if len(parts) == 1:
@@ -156,10 +158,11 @@ def is_qualified_name(value: str) -> list[str]:
         if not prefix:
             errs.append("prefix part " + empty_error())
         else:
-            errs.extend("prefix part " + m for m in is_dns1123_subdomain(prefix))
+            errs.extend("prefix part " + m for m in is_dns1123_subdomain(prefix, unit))
     else:
         return [
-            "a qualified name "
+            whole
+            + " "
             + regex_error(
                 QUALIFIED_NAME_ERR_MSG, QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc"
             )
@@ -168,7 +171,7 @@ def is_qualified_name(value: str) -> list[str]:
     if not name:
         errs.append("name part " + empty_error())
     elif _blen(name) > QUALIFIED_NAME_MAX_LENGTH:
-        errs.append("name part " + max_len_error(QUALIFIED_NAME_MAX_LENGTH))
+        errs.append("name part " + max_len_error(QUALIFIED_NAME_MAX_LENGTH, unit))
     if not _QUALIFIED_NAME_RE.match(name):
         errs.append(
             "name part "
@@ -179,10 +182,22 @@ def is_qualified_name(value: str) -> list[str]:
     return errs
 
 
-def is_valid_label_value(value: str) -> list[str]:
+def is_qualified_name(value: str) -> list[str]:
+    """A label key / annotation key / finalizer in object validation: ``[prefix/]name``."""
+    return _qualified_name_errors(value, "a qualified name", "characters")
+
+
+def is_label_key(value: str) -> list[str]:
+    """A label key in a selector (apimachinery ``validate/content.IsLabelKey``): the same
+    rules as :func:`is_qualified_name`, in that package's wording."""
+    return _qualified_name_errors(value, "a valid label key", "bytes")
+
+
+def is_valid_label_value(value: str, unit: str = "characters") -> list[str]:
+    """``IsValidLabelValue``; selectors pass ``unit="bytes"`` (``content.IsLabelValue``)."""
     errs: list[str] = []
     if _blen(value) > LABEL_VALUE_MAX_LENGTH:
-        errs.append(max_len_error(LABEL_VALUE_MAX_LENGTH))
+        errs.append(max_len_error(LABEL_VALUE_MAX_LENGTH, unit))
     if not _LABEL_VALUE_RE.match(value):
         errs.append(
             regex_error(LABEL_VALUE_ERR_MSG, LABEL_VALUE_FMT, "MyValue", "my_value", "12345")
@@ -250,71 +265,10 @@ def is_fully_qualified_domain_name(path: Path, name: str) -> ErrorList:
 
 # --- IP addresses ----------------------------------------------------------------------
 #
-# Upstream parses with ``netutils.ParseIPSloppy`` (Go's pre-1.17 parser: IPv4 octets may
-# carry leading zeros, no zones) and, for strict checks, compares with ``netip.ParseAddr``
-# (no leading zeros). We reproduce both on top of ``ipaddress``.
+# Parsing is :mod:`sliceplane.api.ipaddr` (upstream's ``netutils.ParseIPSloppy``); strict
+# checks also refuse what ``netip.ParseAddr`` refuses (leading zeros).
 
 _DIGITS_RE: Final = re.compile(r"^[0-9]+\Z")
-
-
-def _parse_ipv4_sloppy(s: str) -> tuple[ipaddress.IPv4Address, bool] | None:
-    """Parse dotted-quad; second item is True when some octet has a leading zero."""
-    parts = s.split(".")
-    if len(parts) != 4:
-        return None
-    octets: list[int] = []
-    leading = False
-    for p in parts:
-        if not _DIGITS_RE.match(p):
-            return None
-        n = int(p)
-        if n > 255:
-            return None
-        if len(p) > 1 and p[0] == "0":
-            leading = True
-        octets.append(n)
-    return ipaddress.IPv4Address(".".join(str(o) for o in octets)), leading
-
-
-def parse_ip_sloppy(s: str) -> tuple[IPAddress, bool] | None:
-    """Go ``ParseIPSloppy``; returns the address and whether leading zeros were seen."""
-    if not isinstance(s, str) or not s.isascii():
-        return None
-    if ":" not in s:
-        return _parse_ipv4_sloppy(s)
-    if "%" in s or "/" in s:
-        return None
-    leading = False
-    head, _, tail = s.rpartition(":")
-    if "." in tail:
-        v4 = _parse_ipv4_sloppy(tail)
-        if v4 is None:
-            return None
-        leading = v4[1]
-        s = f"{head}:{v4[0]}"
-    try:
-        return ipaddress.IPv6Address(s), leading
-    except ValueError:
-        return None
-
-
-def is_4in6(ip: IPAddress) -> bool:
-    return isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None
-
-
-def to4(ip: IPAddress) -> ipaddress.IPv4Address | None:
-    """Go's ``net.IP.To4``: IPv4 addresses and IPv4-mapped IPv6 addresses."""
-    if isinstance(ip, ipaddress.IPv4Address):
-        return ip
-    return ip.ipv4_mapped
-
-
-def go_ip_string(ip: IPAddress) -> str:
-    """``net.IP.String()``: mapped addresses print as IPv4, IPv6 per RFC 5952."""
-    v4 = to4(ip)
-    return str(v4) if v4 is not None else str(ip)
-
-
 IP_INVALID_MSG: Final = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
 
 

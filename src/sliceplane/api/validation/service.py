@@ -17,6 +17,8 @@ from __future__ import annotations
 from typing import Any, Final
 
 from sliceplane.api.field import ErrorList, Path, go_quote
+from sliceplane.api.ipaddr import is_ipv6_string
+from sliceplane.api.meta import meta_of
 from sliceplane.api.validation import _util as u
 from sliceplane.api.validation.meta import (
     validate_labels,
@@ -32,8 +34,6 @@ from sliceplane.api.validation.names import (
     is_valid_port_name,
     is_valid_port_num,
     name_is_dns_label,
-    parse_ip_sloppy,
-    to4,
     validate_endpoint_ip,
 )
 
@@ -109,7 +109,7 @@ def _port_key_text(protocol: str, port: int) -> u.GoSyntax:
 
 def validate_service(obj: dict[str, Any]) -> ErrorList:
     errs = validate_object_meta(obj, True, name_is_dns_label)
-    annotations = (obj.get("metadata") or {}).get("annotations")
+    annotations = meta_of(obj).get("annotations")
     if isinstance(annotations, dict):
         mode = annotations.get(ANNOTATION_TOPOLOGY_MODE)
         hints = annotations.get(ANNOTATION_TOPOLOGY_AWARE_HINTS)
@@ -338,11 +338,6 @@ def _validate_session_affinity(spec: dict[str, Any], errs: ErrorList) -> ErrorLi
     return out
 
 
-def _is_ipv6_string(ip: str) -> bool:
-    parsed = parse_ip_sloppy(ip)
-    return parsed is not None and to4(parsed[0]) is None
-
-
 def validate_cluster_ips_related_fields(svc: _Svc) -> ErrorList:
     """clusterIP/clusterIPs/ipFamilies/ipFamilyPolicy consistency (not for ExternalName)."""
     if svc.type == "ExternalName":
@@ -400,7 +395,7 @@ def validate_cluster_ips_related_fields(svc: _Svc) -> ErrorList:
         return errs
 
     if len(svc.cluster_ips) > 1:
-        v6 = [_is_ipv6_string(c) for c in svc.cluster_ips]
+        v6 = [is_ipv6_string(c) for c in svc.cluster_ips]
         if not (len(v6) == 2 and v6[0] != v6[1]):
             errs.append(
                 cips_path.invalid(cips_value, "may specify no more than one IP for each IP family")
@@ -410,13 +405,13 @@ def validate_cluster_ips_related_fields(svc: _Svc) -> ErrorList:
         for i, ip in enumerate(svc.cluster_ips):
             if i > len(svc.ip_families) - 1:
                 break
-            if svc.ip_families[i] == "IPv4" and _is_ipv6_string(ip):
+            if svc.ip_families[i] == "IPv4" and is_ipv6_string(ip):
                 errs.append(
                     cips_path.index(i).invalid(
                         ip, f"expected an IPv4 value as indicated by `ipFamilies[{i}]`"
                     )
                 )
-            if svc.ip_families[i] == "IPv6" and not _is_ipv6_string(ip):
+            if svc.ip_families[i] == "IPv6" and not is_ipv6_string(ip):
                 errs.append(
                     cips_path.index(i).invalid(
                         ip, f"expected an IPv6 value as indicated by `ipFamilies[{i}]`"

@@ -12,6 +12,7 @@ import re
 from typing import Any, Final
 
 from sliceplane.api.field import ErrorList, Path, go_quote
+from sliceplane.api.ipaddr import parse_ip_sloppy, to4
 from sliceplane.api.validation import _util as u
 from sliceplane.api.validation.meta import (
     validate_finalizer_name,
@@ -31,9 +32,7 @@ from sliceplane.api.validation.names import (
     is_valid_port_num,
     name_is_dns_label,
     name_is_dns_subdomain,
-    parse_ip_sloppy,
     regex_error,
-    to4,
     validate_endpoint_ip,
 )
 from sliceplane.api.validation.pod import validate_pod_template_spec
