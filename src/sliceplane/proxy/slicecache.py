@@ -1,0 +1,226 @@
+"""The per-Service merge of EndpointSlices (kube-proxy's ``endpointslicecache.go``).
+
+Promises, each from upstream:
+
+* slices are grouped by (namespace, ``kubernetes.io/service-name`` label); a slice without
+  the label, or of another address type than the proxy's family, is ignored;
+* ports with no name (nil) or no/zero port number are ignored; the endpoint list of a
+  Service port is the union over its slices, one entry per ``IP:port`` where the IP is
+  ``addresses[0]`` in canonical form (other addresses ignored);
+* nil ``ready``/``serving`` mean true, nil ``terminating`` means false;
+* the same ``IP:port`` seen twice: a later copy replaces the earlier one unless it is
+  terminating, so the non-terminating copy wins;
+* each endpoint list is sorted by its ``IP:port`` string (so ``10.0.0.10:80`` comes before
+  ``10.0.0.2:80``); slices are visited in name order, which makes the result deterministic
+  (upstream's map order is not);
+* an update equal to what is stored is not a change; removing an unknown slice is not a
+  change; :meth:`checkout` names the Services whose endpoints may have changed since the
+  last call and the ``endpoints.kubernetes.io/last-change-trigger-time`` of each change.
+
+Only the fields routing needs are kept, so an unrelated slice change (a label) compares
+equal and triggers nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sliceplane.proxy.model import Endpoint, Family, ServiceName, ServicePortName, canonical_ip
+
+Obj = Mapping[str, Any]
+EndpointsMap = dict[ServicePortName, tuple[Endpoint, ...]]
+
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+TRIGGER_TIME_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
+
+
+@dataclass(frozen=True, slots=True)
+class _SliceEndpoint:
+    ip: str
+    node_name: str
+    ready: bool
+    serving: bool
+    terminating: bool
+    zone_hints: frozenset[str] | None
+    node_hints: frozenset[str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _SliceInfo:
+    ports: tuple[tuple[str, str, int], ...]  # (name, protocol, port)
+    endpoints: tuple[_SliceEndpoint, ...]
+
+
+def _hint_names(hints: Any, key: str) -> frozenset[str] | None:
+    values = (hints or {}).get(key) or ()
+    names = frozenset(str(v.get("name") or "") for v in values)
+    return names or None
+
+
+def _slice_info(es: Obj) -> _SliceInfo:
+    ports: list[tuple[str, str, int]] = []
+    for p in es.get("ports") or ():
+        name = p.get("name")
+        number = p.get("port")
+        if name is None or not number:
+            continue
+        ports.append((str(name), str(p.get("protocol") or "TCP"), int(number)))
+    eps: list[_SliceEndpoint] = []
+    for ep in es.get("endpoints") or ():
+        addresses = ep.get("addresses") or ()
+        if not addresses:
+            continue
+        ip = canonical_ip(str(addresses[0]))
+        if ip is None:
+            continue
+        cond = ep.get("conditions") or {}
+        hints = ep.get("hints")
+        eps.append(
+            _SliceEndpoint(
+                ip=ip,
+                node_name=str(ep.get("nodeName") or ""),
+                ready=cond.get("ready") is not False,
+                serving=cond.get("serving") is not False,
+                terminating=cond.get("terminating") is True,
+                zone_hints=_hint_names(hints, "forZones"),
+                node_hints=_hint_names(hints, "forNodes"),
+            )
+        )
+    return _SliceInfo(tuple(sorted(ports, key=lambda p: p[2])), tuple(eps))
+
+
+def _keys(es: Obj) -> tuple[ServiceName, str] | None:
+    meta = es.get("metadata") or {}
+    svc = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+    ns, name = meta.get("namespace"), meta.get("name")
+    if not svc or not ns or not name:
+        return None
+    return ServiceName(str(ns), str(svc)), str(name)
+
+
+def _trigger_time(es: Obj) -> datetime | None:
+    raw = ((es.get("metadata") or {}).get("annotations") or {}).get(TRIGGER_TIME_ANNOTATION)
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+class EndpointSliceCache:
+    """Slices per Service, the merged endpoints map, and what changed since checkout."""
+
+    def __init__(self, node_name: str, family: Family) -> None:
+        self.node_name = node_name
+        self.family = family
+        self._slices: dict[ServiceName, dict[str, _SliceInfo]] = {}
+        self._merged: dict[ServiceName, EndpointsMap] = {}
+        self._changed: set[ServiceName] = set()
+        self._trigger_times: dict[ServiceName, list[datetime]] = {}
+
+    def _accepts(self, es: Obj) -> bool:
+        return es.get("addressType") == ("IPv6" if self.family == 6 else "IPv4")
+
+    def update(self, es: Obj) -> bool:
+        """Record an added or updated slice; True when it changes the Service."""
+        keys = _keys(es)
+        if keys is None or not self._accepts(es):
+            return False
+        svc, name = keys
+        info = _slice_info(es)
+        slices = self._slices.setdefault(svc, {})
+        if slices.get(name) == info:
+            return False
+        slices[name] = info
+        self._mark(svc, _trigger_time(es))
+        return True
+
+    def delete(self, es: Obj) -> bool:
+        keys = _keys(es)
+        if keys is None:
+            return False
+        svc, name = keys
+        slices = self._slices.get(svc)
+        if not slices or name not in slices:
+            return False
+        del slices[name]
+        if not slices:
+            del self._slices[svc]
+        self._mark(svc, None)
+        return True
+
+    def _mark(self, svc: ServiceName, when: datetime | None) -> None:
+        self._changed.add(svc)
+        self._merged.pop(svc, None)
+        if when is not None:
+            self._trigger_times.setdefault(svc, []).append(when)
+
+    def checkout(self) -> tuple[set[ServiceName], dict[ServiceName, list[datetime]]]:
+        """Services changed since the last checkout, and their trigger times."""
+        changed, self._changed = self._changed, set()
+        times, self._trigger_times = self._trigger_times, {}
+        return changed, times
+
+    def endpoints(self, svc: ServiceName) -> EndpointsMap:
+        """The merged endpoints of one Service, per Service port (memoised)."""
+        got = self._merged.get(svc)
+        if got is None:
+            got = merge_slices(self._slices.get(svc, {}), svc, self.node_name)
+            self._merged[svc] = got
+        return got
+
+    def services(self) -> list[ServiceName]:
+        return sorted(self._slices)
+
+    def endpoints_map(self) -> EndpointsMap:
+        out: EndpointsMap = {}
+        for svc in self.services():
+            out.update(self.endpoints(svc))
+        return out
+
+
+def merge_slices(
+    slices: Mapping[str, _SliceInfo], svc: ServiceName, node_name: str
+) -> EndpointsMap:
+    by_port: dict[ServicePortName, dict[str, Endpoint]] = {}
+    for slice_name in sorted(slices):
+        info = slices[slice_name]
+        for port_name, protocol, number in info.ports:
+            spn = ServicePortName(svc, port_name, protocol)
+            seen = by_port.setdefault(spn, {})
+            for e in info.endpoints:
+                ep = Endpoint(
+                    ip=e.ip,
+                    port=number,
+                    ready=e.ready,
+                    serving=e.serving,
+                    terminating=e.terminating,
+                    is_local=bool(node_name) and e.node_name == node_name,
+                    zone_hints=e.zone_hints,
+                    node_hints=e.node_hints,
+                    node_name=e.node_name,
+                )
+                key = ep.key
+                if key not in seen or not ep.terminating:
+                    seen[key] = ep
+    return {
+        spn: tuple(sorted(eps.values(), key=lambda ep: ep.key))
+        for spn, eps in by_port.items()
+        if eps
+    }
+
+
+def slice_accepted_by_labels(es: Obj) -> bool:
+    """kube-proxy's watch selector: no ``service-proxy-name`` and no ``headless`` label."""
+    labels = (es.get("metadata") or {}).get("labels") or {}
+    return (
+        "service.kubernetes.io/service-proxy-name" not in labels
+        and "service.kubernetes.io/headless" not in labels
+    )
+
+
+PROXY_LABEL_SELECTOR = "!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless"
