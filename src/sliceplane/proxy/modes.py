@@ -1,0 +1,203 @@
+"""The kernel modes: render with the pure renderers, apply through a backend.
+
+A backend is either the real command (:mod:`sliceplane.proxy.backends`) or a fake kernel
+(:mod:`sliceplane.proxy.fakes`); the mode keeps what it last applied (fragments, element
+owners, chains waiting to be deleted) and commits it only when the backend accepted the
+transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+from sliceplane.proxy import iptables as ipt
+from sliceplane.proxy import nftables as nft
+from sliceplane.proxy.config import RenderConfig
+from sliceplane.proxy.model import ServicePortName
+from sliceplane.proxy.naming import is_ipt_service_chain
+from sliceplane.proxy.topology import PortPlan
+
+
+class NftBackend(Protocol):
+    def run(self, text: str) -> None: ...
+    def list_chains(self) -> list[str]: ...
+    def list_sets(self) -> list[str]: ...
+
+
+class IptBackend(Protocol):
+    def restore(self, text: str, *, noflush: bool = True) -> None: ...
+    def ensure_chain(self, table: str, chain: str) -> None: ...
+    def ensure_rule_first(self, table: str, chain: str, rule: str) -> None: ...
+    def delete_rule(self, table: str, chain: str, rule: str) -> None: ...
+    def delete_chain(self, table: str, chain: str) -> None: ...
+    def list_chains(self, table: str) -> list[str]: ...
+
+
+STALE_CHAIN_DELAY = 1.0
+"""kube-proxy deletes a flushed service chain only a second later: before Linux 6.2 the
+kernel notices a chain is unreferenced only some time after the map element went away."""
+
+
+class NftablesMode:
+    name = "nftables"
+
+    def __init__(
+        self,
+        backend: NftBackend,
+        cfg: RenderConfig,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.backend = backend
+        self.cfg = cfg
+        self.clock = clock
+        self.fragments: dict[ServicePortName, nft.Fragment] = {}
+        self.elements = nft.ElementStore()
+        self.stale: dict[str, float] = {}
+        self._first = True
+        self.last_text = ""
+
+    def _delete_stale(self) -> None:
+        now = self.clock()
+        ripe = {c for c, t in self.stale.items() if now - t >= STALE_CHAIN_DELAY}
+        if not ripe:
+            return
+        for c in ripe:
+            del self.stale[c]
+        existing = set(self.backend.list_chains())
+        ripe &= existing
+        if ripe:
+            try:
+                self.backend.run(nft.delete_chains(self.cfg, ripe))
+            except Exception:
+                pass  # still referenced or already gone: the next full sync sorts it out
+
+    def sync(
+        self, plans: Mapping[ServicePortName, PortPlan], changed: set[ServicePortName] | None
+    ) -> None:
+        self._delete_stale()
+        if changed is None:
+            frags = {spn: nft.render_port(p, self.cfg) for spn, p in plans.items()}
+            tx = nft.full_transaction(
+                frags,
+                self.cfg,
+                first=self._first,
+                existing_chains=self.backend.list_chains(),
+                existing_sets=self.backend.list_sets(),
+            )
+        else:
+            upd: dict[ServicePortName, nft.Fragment | None] = {
+                spn: (nft.render_port(plans[spn], self.cfg) if spn in plans else None)
+                for spn in changed
+            }
+            tx = nft.partial_transaction(self.fragments, self.elements, upd, self.cfg)
+        if tx.text:
+            self.backend.run(tx.text)
+        self.last_text = tx.text
+        self._first = False
+        self.fragments, self.elements = tx.fragments, tx.elements
+        now = self.clock()
+        wanted = {name for f in self.fragments.values() for name, _ in f.chains}
+        for c in list(self.stale):
+            if c in wanted:
+                del self.stale[c]
+        for c in tx.stale_chains:
+            self.stale.setdefault(c, now)
+
+    def render_full(self, plans: Mapping[ServicePortName, PortPlan]) -> str:
+        frags = {spn: nft.render_port(p, self.cfg) for spn, p in plans.items()}
+        return nft.full_transaction(frags, self.cfg, first=False).text
+
+    def cleanup(self) -> None:
+        self.backend.run(nft.cleanup(self.cfg))
+
+
+class IptablesMode:
+    name = "iptables"
+
+    def __init__(self, backend: IptBackend, cfg: RenderConfig) -> None:
+        self.backend = backend
+        self.cfg = cfg
+        self.fragments: dict[ServicePortName, ipt.Fragment] = {}
+        self.large = False
+        self.last_text = ""
+
+    def ensure_jumps(self) -> None:
+        for jump in ipt.JUMPS:
+            table, dst, src, _comment, _extra = jump
+            self.backend.ensure_chain(table, dst)
+            self.backend.ensure_rule_first(table, src, " ".join(_quote(ipt.jump_args(jump))))
+
+    def sync(
+        self, plans: Mapping[ServicePortName, PortPlan], changed: set[ServicePortName] | None
+    ) -> None:
+        total = sum(len(p.cat.reachable) for p in plans.values())
+        if changed is not None:
+            total += sum(
+                _frag_endpoints(f) for spn, f in self.fragments.items() if spn not in changed
+            )
+        large = total > self.cfg.large_cluster_threshold
+        if changed is not None and large != self.large:
+            raise _NeedFull()
+        self.ensure_jumps()
+        if changed is None:
+            frags = {spn: ipt.render_port(p, self.cfg, large=large) for spn, p in plans.items()}
+            wanted = ipt.all_chain_names(frags)
+            existing = self.backend.list_chains("nat")
+            stale = {c for c in existing if is_ipt_service_chain(c) and c not in wanted}
+            text = ipt.restore_input(frags, self.cfg, write_chains_of=None, delete_chains=stale)
+        else:
+            frags = dict(self.fragments)
+            old_chains: set[str] = set()
+            for spn in changed:
+                old = frags.pop(spn, None)
+                if old is not None:
+                    old_chains |= set(ipt.chain_names(old))
+                if spn in plans:
+                    frags[spn] = ipt.render_port(plans[spn], self.cfg, large=large)
+            wanted = ipt.all_chain_names(frags)
+            text = ipt.restore_input(
+                frags,
+                self.cfg,
+                write_chains_of=changed,
+                delete_chains=old_chains - wanted,
+            )
+        self.backend.restore(text)
+        self.last_text = text
+        self.fragments = frags
+        self.large = large
+
+    def render_full(self, plans: Mapping[ServicePortName, PortPlan]) -> str:
+        large = sum(len(p.cat.reachable) for p in plans.values()) > self.cfg.large_cluster_threshold
+        frags = {spn: ipt.render_port(p, self.cfg, large=large) for spn, p in plans.items()}
+        return ipt.restore_input(frags, self.cfg, write_chains_of=None)
+
+    def cleanup(self) -> None:
+        for jump in ipt.JUMPS:
+            table, _dst, src, _comment, _extra = jump
+            self.backend.delete_rule(table, src, " ".join(_quote(ipt.jump_args(jump))))
+        lines: list[str] = []
+        for table in ("filter", "nat"):
+            ours = [c for c in self.backend.list_chains(table) if c.startswith("KUBE-")]
+            if not ours:
+                continue
+            lines.append(f"*{table}")
+            lines.extend(f":{c} - [0:0]" for c in ours)
+            lines.extend(f"-X {c}" for c in ours)
+            lines.append("COMMIT")
+        if lines:
+            self.backend.restore("\n".join(lines) + "\n")
+
+
+class _NeedFull(Exception):
+    """Large-cluster mode flipped: every endpoint rule changes, so sync everything."""
+
+
+def _frag_endpoints(frag: ipt.Fragment) -> int:
+    return sum(1 for name, _ in frag.nat_chains if name.startswith("KUBE-SEP-"))
+
+
+def _quote(args: list[str]) -> list[str]:
+    return [f'"{a}"' if " " in a else a for a in args]
