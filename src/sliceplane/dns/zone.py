@@ -1,0 +1,369 @@
+"""The cluster DNS zone: an immutable snapshot of what DNS may answer from, built
+incrementally from API objects.
+
+The resolver (:mod:`sliceplane.dns.resolver`) reads only a :class:`Zone`; nothing in it
+is ever mutated after it is published, so a query in flight keeps a consistent view while
+the informers move on. :class:`ZoneBuilder` keeps the mutable working copy: informer
+handlers feed it API objects (Services, EndpointSlices, Namespaces and, in ``verified``
+pod mode only, Pods) and :meth:`ZoneBuilder.snapshot` publishes a new :class:`Zone` when
+anything changed (one shallow copy of the indexes, however many events came in since).
+
+What is kept follows CoreDNS's kubernetes plugin (``plugin/kubernetes/object/*.go``):
+
+* a Service keeps its type, cluster IPs (``clusterIP`` when ``clusterIPs`` is empty), the
+  ExternalName and its ports (one port ``-1`` when it has none, so A records still exist);
+* an EndpointSlice keeps its ports (one port ``-1`` when it has none) and the addresses of
+  its *ready* endpoints (``ready`` absent counts as ready; the EndpointSlice controller
+  already marks every endpoint ready for ``publishNotReadyAddresses``), each with the
+  endpoint's hostname and the name of its target object (only when shorter than 64);
+* a slice belongs to the Service named by its ``kubernetes.io/service-name`` label;
+* Pods: IPs of pods not terminating and not in phase Succeeded, Failed or Unknown.
+
+Everything here is pure: objects in, frozen values out. Keys are ``(namespace, name)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+NO_PORT = -1
+"""The port of a Service or slice without ports (CoreDNS's ``Port: -1``): A/AAAA records
+exist for it, SRV records do not."""
+
+Key = tuple[str, str]
+Obj = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Port:
+    name: str
+    protocol: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    namespace: str
+    name: str
+    type: str
+    cluster_ips: tuple[str, ...]
+    external_name: str
+    ports: tuple[Port, ...]
+
+    @property
+    def headless(self) -> bool:
+        return bool(self.cluster_ips) and self.cluster_ips[0] == "None"
+
+    @property
+    def is_external_name(self) -> bool:
+        return self.type == "ExternalName"
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    ip: str
+    hostname: str = ""
+    target_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    namespace: str
+    name: str
+    service: str
+    """The Service it belongs to (its ``kubernetes.io/service-name`` label)."""
+    ports: tuple[Port, ...]
+    addresses: tuple[Address, ...]
+    """Ready endpoints' addresses, in the slice's order."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pod:
+    namespace: str
+    name: str
+    ips: tuple[str, ...]
+
+
+def _empty() -> Mapping[Any, Any]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Zone:
+    """One consistent view of the cluster for answering queries. Never mutated."""
+
+    services: Mapping[Key, Service] = field(default_factory=_empty)
+    slices: Mapping[Key, tuple[Slice, ...]] = field(default_factory=_empty)
+    """Per Service key, its slices (sorted by slice name)."""
+    services_by_ip: Mapping[str, tuple[Service, ...]] = field(default_factory=_empty)
+    slices_by_ip: Mapping[str, tuple[Slice, ...]] = field(default_factory=_empty)
+    namespaces: frozenset[str] = frozenset()
+    pods_by_ip: Mapping[str, tuple[Pod, ...]] = field(default_factory=_empty)
+    serial: int = 0
+    """The SOA serial: the Unix time of the last change (CoreDNS's ``Modified``)."""
+    synced: bool = True
+    """False until every informer has listed once; name errors are then SERVFAIL."""
+
+
+# -- object conversion (pure) -------------------------------------------------------------
+
+
+def _ports(raw: Any, proto_default: str = "") -> tuple[Port, ...]:
+    if not raw:
+        return (Port("", "", NO_PORT),)
+    out = []
+    for p in raw:
+        port = p.get("port")
+        out.append(
+            Port(
+                name=p.get("name") or "",
+                protocol=p.get("protocol") or proto_default,
+                port=int(port) if port is not None else NO_PORT,
+            )
+        )
+    return tuple(out)
+
+
+def service_from_object(obj: Obj) -> Service:
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    ips = spec.get("clusterIPs") or []
+    if not ips:
+        ips = [spec.get("clusterIP") or ""]
+    return Service(
+        namespace=meta.get("namespace") or "",
+        name=meta.get("name") or "",
+        type=spec.get("type") or "ClusterIP",
+        cluster_ips=tuple(ips),
+        external_name=spec.get("externalName") or "",
+        ports=_ports(spec.get("ports")),
+    )
+
+
+def slice_from_object(obj: Obj) -> Slice:
+    meta = obj.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    addresses: list[Address] = []
+    for ep in obj.get("endpoints") or []:
+        ready = (ep.get("conditions") or {}).get("ready")
+        if ready is False:
+            continue
+        target = (ep.get("targetRef") or {}).get("name") or ""
+        if len(target) >= 64:
+            target = ""
+        hostname = ep.get("hostname") or ""
+        for ip in ep.get("addresses") or []:
+            addresses.append(Address(ip=ip, hostname=hostname, target_name=target))
+    return Slice(
+        namespace=meta.get("namespace") or "",
+        name=meta.get("name") or "",
+        service=labels.get(SERVICE_NAME_LABEL) or "",
+        ports=_ports(obj.get("ports")),
+        addresses=tuple(addresses),
+    )
+
+
+_GONE_PHASES = frozenset({"Succeeded", "Failed", "Unknown"})
+
+
+def pod_from_object(obj: Obj) -> Pod | None:
+    """The pod's IPs, or None for a pod CoreDNS does not index (terminating, or in a
+    final or unknown phase)."""
+    meta = obj.get("metadata") or {}
+    status = obj.get("status") or {}
+    if meta.get("deletionTimestamp") or status.get("phase") in _GONE_PHASES:
+        return None
+    ips = tuple(p.get("ip") for p in status.get("podIPs") or [] if p.get("ip"))
+    return Pod(namespace=meta.get("namespace") or "", name=meta.get("name") or "", ips=ips)
+
+
+def _key(obj: Obj) -> Key:
+    meta = obj.get("metadata") or {}
+    return (meta.get("namespace") or "", meta.get("name") or "")
+
+
+# -- the builder ----------------------------------------------------------------------------
+
+
+def _index_add(index: dict[str, tuple[Any, ...]], ips: tuple[str, ...], item: Any) -> None:
+    for ip in dict.fromkeys(ips):
+        index[ip] = (*index.get(ip, ()), item)
+
+
+def _index_remove(index: dict[str, tuple[Any, ...]], ips: tuple[str, ...], item: Any) -> None:
+    for ip in dict.fromkeys(ips):
+        rest = tuple(x for x in index.get(ip, ()) if x is not item)
+        if rest:
+            index[ip] = rest
+        else:
+            index.pop(ip, None)
+
+
+@dataclass
+class ZoneBuilder:
+    """The mutable working copy behind :class:`Zone` snapshots.
+
+    Feed it objects with the ``put_*``/``delete_*`` methods (informer handlers do), call
+    :meth:`snapshot` to get the current zone. ``now`` stamps the SOA serial of a change.
+    """
+
+    now: Callable[[], float] | None = None
+    """A callable returning the Unix time (injected; ``time.time`` in the server)."""
+    _services: dict[Key, Service] = field(default_factory=dict)
+    _slices: dict[Key, Slice] = field(default_factory=dict)
+    _by_service: dict[Key, dict[str, Slice]] = field(default_factory=dict)
+    _slices_of: dict[Key, tuple[Slice, ...]] = field(default_factory=dict)
+    _svc_by_ip: dict[str, tuple[Service, ...]] = field(default_factory=dict)
+    _slice_by_ip: dict[str, tuple[Slice, ...]] = field(default_factory=dict)
+    _namespaces: set[str] = field(default_factory=set)
+    _pods: dict[Key, Pod] = field(default_factory=dict)
+    _pod_by_ip: dict[str, tuple[Pod, ...]] = field(default_factory=dict)
+    _serial: int = 0
+    _synced: bool = False
+    _current: Zone | None = None
+    changes: int = 0
+    """How many changes have been applied (for metrics and tests)."""
+
+    def _changed(self) -> None:
+        self._current = None
+        self.changes += 1
+        if self.now is not None:
+            self._serial = int(self.now())
+
+    # Services
+    def put_service(self, obj: Obj) -> None:
+        svc = service_from_object(obj)
+        key = (svc.namespace, svc.name)
+        old = self._services.get(key)
+        if old == svc:
+            return
+        if old is not None:
+            _index_remove(self._svc_by_ip, old.cluster_ips, old)
+        self._services[key] = svc
+        _index_add(self._svc_by_ip, svc.cluster_ips, svc)
+        self._changed()
+
+    def delete_service(self, obj: Obj) -> None:
+        old = self._services.pop(_key(obj), None)
+        if old is not None:
+            _index_remove(self._svc_by_ip, old.cluster_ips, old)
+            self._changed()
+
+    # EndpointSlices
+    def put_slice(self, obj: Obj) -> None:
+        new = slice_from_object(obj)
+        key = (new.namespace, new.name)
+        old = self._slices.get(key)
+        if old == new:
+            return
+        if old is not None:
+            self._unlink_slice(old)
+        self._slices[key] = new
+        if new.service:
+            skey = (new.namespace, new.service)
+            group = self._by_service.setdefault(skey, {})
+            group[new.name] = new
+            self._slices_of[skey] = tuple(group[n] for n in sorted(group))
+        _index_add(self._slice_by_ip, tuple(a.ip for a in new.addresses), new)
+        self._changed()
+
+    def delete_slice(self, obj: Obj) -> None:
+        old = self._slices.pop(_key(obj), None)
+        if old is not None:
+            self._unlink_slice(old)
+            self._changed()
+
+    def _unlink_slice(self, old: Slice) -> None:
+        if old.service:
+            skey = (old.namespace, old.service)
+            group = self._by_service.get(skey)
+            if group is not None:
+                group.pop(old.name, None)
+                if group:
+                    self._slices_of[skey] = tuple(group[n] for n in sorted(group))
+                else:
+                    del self._by_service[skey]
+                    self._slices_of.pop(skey, None)
+        _index_remove(self._slice_by_ip, tuple(a.ip for a in old.addresses), old)
+
+    # Namespaces
+    def put_namespace(self, obj: Obj) -> None:
+        name = (obj.get("metadata") or {}).get("name") or ""
+        if name and name not in self._namespaces:
+            self._namespaces.add(name)
+            self._changed()
+
+    def delete_namespace(self, obj: Obj) -> None:
+        name = (obj.get("metadata") or {}).get("name") or ""
+        if name in self._namespaces:
+            self._namespaces.discard(name)
+            self._changed()
+
+    # Pods (verified mode only)
+    def put_pod(self, obj: Obj) -> None:
+        pod = pod_from_object(obj)
+        if pod is None:
+            self.delete_pod(obj)
+            return
+        key = (pod.namespace, pod.name)
+        old = self._pods.get(key)
+        if old == pod:
+            return
+        if old is not None:
+            _index_remove(self._pod_by_ip, old.ips, old)
+        self._pods[key] = pod
+        _index_add(self._pod_by_ip, pod.ips, pod)
+        self._changed()
+
+    def delete_pod(self, obj: Obj) -> None:
+        old = self._pods.pop(_key(obj), None)
+        if old is not None:
+            _index_remove(self._pod_by_ip, old.ips, old)
+            self._changed()
+
+    def mark_synced(self) -> None:
+        if not self._synced:
+            self._synced = True
+            self._current = None
+
+    def snapshot(self) -> Zone:
+        """The current zone; a new one only when something changed since the last."""
+        if self._current is None:
+            self._current = Zone(
+                services=MappingProxyType(dict(self._services)),
+                slices=MappingProxyType(dict(self._slices_of)),
+                services_by_ip=MappingProxyType(dict(self._svc_by_ip)),
+                slices_by_ip=MappingProxyType(dict(self._slice_by_ip)),
+                namespaces=frozenset(self._namespaces),
+                pods_by_ip=MappingProxyType(dict(self._pod_by_ip)),
+                serial=self._serial,
+                synced=self._synced,
+            )
+        return self._current
+
+
+def zone_from_objects(
+    *,
+    services: Sequence[Obj] = (),
+    slices: Sequence[Obj] = (),
+    namespaces: Sequence[str] = (),
+    pods: Sequence[Obj] = (),
+    serial: int = 0,
+) -> Zone:
+    """A zone from lists of objects (tests, the doctor): namespaces by name."""
+    b = ZoneBuilder()
+    for ns in namespaces:
+        b.put_namespace({"metadata": {"name": ns}})
+    for s in services:
+        b.put_service(s)
+    for sl in slices:
+        b.put_slice(sl)
+    for p in pods:
+        b.put_pod(p)
+    b._serial = serial
+    b.mark_synced()
+    return b.snapshot()
