@@ -42,6 +42,9 @@ class APIServerConfig:
     """Serve plain HTTP without authentication (only when asked)."""
     history_max: int = 200_000
     """Watch history window in events; older resourceVersions get 410 Expired."""
+    accept_data_loss: bool = False
+    """Start on state that lost acknowledged writes (a damaged WAL), keeping what is intact;
+    revisions continue above the highest one ever acknowledged."""
     bookmark_interval: float = 10.0
     synchronous: str = "FULL"
     """SQLite synchronous mode: FULL survives power loss, NORMAL only process crashes."""
@@ -68,6 +71,7 @@ class APIServer:
             config.data_dir / "state.sqlite",
             history_max=config.history_max,
             synchronous=config.synchronous,
+            accept_data_loss=config.accept_data_loss,
         )
         self.registry = Registry(
             self.store,

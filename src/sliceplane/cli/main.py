@@ -67,12 +67,33 @@ def apiserver(
             help="Accept 127.0.0.0/8 endpoint addresses (the process runtime's pods).",
         ),
     ] = False,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Check the state database (read-only) and exit."),
+    ] = False,
+    accept_data_loss: Annotated[
+        bool,
+        typer.Option(
+            "--accept-data-loss",
+            help="Start on state that lost acknowledged writes, keeping what is intact.",
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
     """Run the embedded Kubernetes-compatible API server until SIGTERM/SIGINT."""
     import ipaddress
 
     from sliceplane.apiserver.server import APIServerConfig, ConfigError, run_until_signalled
+    from sliceplane.storage.statefile import StateError
+
+    if check:
+        from sliceplane.storage.store import check_state
+
+        try:
+            typer.echo(check_state(data_dir / "state.sqlite"))
+        except StateError as exc:
+            fail(str(exc), EXIT_USAGE)
+        return
 
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
@@ -96,10 +117,11 @@ def apiserver(
         insecure_http=insecure_http,
         history_max=history_window,
         allow_loopback_endpoints=allow_loopback_endpoints,
+        accept_data_loss=accept_data_loss,
     )
     try:
         asyncio.run(run_until_signalled(config))
-    except ConfigError as exc:
+    except (ConfigError, StateError) as exc:
         fail(str(exc), EXIT_USAGE)
     except KeyboardInterrupt:
         pass

@@ -10,7 +10,13 @@ Promises:
   is what keeps throughput up with ``synchronous=FULL``.
 * Reads are served from memory and only ever show committed state.
 * Watchers see every committed change of their resource in revision order, starting after
-  any revision still inside the history window; older revisions raise :class:`TooOld`.
+  any revision still inside the history window (bounded by events, bytes and age, see
+  ``storage/history.py``); older revisions raise :class:`TooOld`.
+* No object is stored whose JSON exceeds ``max_object_bytes`` (etcd's 1.5 MiB request
+  limit): :class:`ObjectTooLarge`.
+* Damaged or foreign state is refused with one line (:class:`StateError`, see
+  ``storage/statefile.py``), and a revision lower than one already acknowledged is never
+  handed out: the acknowledged high-water mark lives outside SQLite.
 
 Objects are JSON dicts owned by the store once written: callers must treat what they get
 back as read-only (copy before changing).
@@ -22,6 +28,8 @@ import asyncio
 import bisect
 import contextlib
 import logging
+import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -33,6 +41,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
+
+from sliceplane.storage.history import Entry, History
+from sliceplane.storage.statefile import (
+    SCHEMA_VERSION,
+    RevisionMark,
+    StateError,
+    check_header,
+    check_wal,
+    mark_path,
+    read_mark,
+    wal_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +81,15 @@ class RevisionConflict(StorageError):
     """The caller's expected revision is not the stored one (optimistic concurrency)."""
 
 
+class ObjectTooLarge(StorageError):
+    """The encoded object is over the size limit (etcd: ``request is too large``)."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__("etcdserver: request is too large")
+        self.size = size
+        self.limit = limit
+
+
 class TooOld(StorageError):
     """The requested revision has been compacted out of the history window."""
 
@@ -70,18 +99,38 @@ class TooOld(StorageError):
         self.oldest = oldest
 
 
-@dataclass(frozen=True, slots=True)
 class Stored:
-    """One committed object version: the dict, its JSON bytes and its revision."""
+    """One committed object version: the dict, its JSON bytes and its revision.
 
-    obj: dict[str, Any]
-    raw: bytes
-    rv: int
+    Read-only once made. A version replayed from the watch history is built from its bytes
+    and decodes its dict only when something asks for it (:meth:`lazy`).
+    """
+
+    __slots__ = ("_obj", "raw", "rv")
+
+    def __init__(self, obj: dict[str, Any] | None, raw: bytes, rv: int) -> None:
+        self._obj = obj
+        self.raw = raw
+        self.rv = rv
+
+    @classmethod
+    def lazy(cls, raw: bytes, rv: int) -> Stored:
+        return cls(None, raw, rv)
+
+    @property
+    def obj(self) -> dict[str, Any]:
+        obj = self._obj
+        if obj is None:
+            obj = self._obj = _decode(self.raw)
+        return obj
 
     @property
     def labels(self) -> dict[str, str]:
         labels: dict[str, str] = self.obj.get("metadata", {}).get("labels") or {}
         return labels
+
+    def __repr__(self) -> str:
+        return f"Stored(rv={self.rv}, {len(self.raw)} bytes)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +157,6 @@ class _Op:
 @dataclass(slots=True)
 class _ResourceState:
     objects: dict[Key, Stored] = field(default_factory=dict)
-    history: deque[Event] = field(default_factory=deque)
     watchers: set[Watcher] = field(default_factory=set)
     sorted_keys: list[Key] | None = None
 
@@ -198,6 +246,210 @@ CREATE TABLE IF NOT EXISTS history (
 );
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 """
+_TABLES = frozenset({"objects", "history", "meta"})
+_EVENT_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED"})
+
+MAX_OBJECT_BYTES = 1536 * 1024
+"""etcd's default ``--max-request-bytes`` (1.5 MiB), applied to an object's JSON."""
+
+
+@dataclass(slots=True)
+class _Loaded:
+    """A state file read and validated (see :func:`_load`)."""
+
+    objects: list[tuple[str, Key, Stored]]
+    history: list[Entry]
+    revision: int
+    """The highest revision found in rows or in the meta table."""
+    clean: bool
+    schema_version: int | None
+
+
+def _connect_ro(path: Path) -> sqlite3.Connection:
+    # Read-only: validating must not checkpoint (nor delete) a WAL we may refuse.
+    return sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False)
+
+
+def _bad_row(path: Path, table: str, where: str, problem: str) -> StateError:
+    return StateError(path, f"{table} row {where} {problem}; the state database is damaged")
+
+
+def _load(db: sqlite3.Connection, path: Path, *, integrity: bool | None) -> _Loaded:
+    """Read and check every row; ``integrity`` None means "only after an unclean stop"."""
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not tables >= _TABLES:
+        shown = ", ".join(sorted(tables)[:5]) or "none"
+        raise StateError(path, f"is not a sliceplane state database (tables: {shown})")
+    meta: dict[str, str] = {}
+    for k, v in db.execute("SELECT k, v FROM meta"):
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise _bad_row(path, "meta", repr(k)[:40], "has values of the wrong type")
+        meta[k] = v
+    version: int | None = None
+    if "schema_version" in meta:
+        text = meta["schema_version"]
+        if not text.isdigit():
+            raise StateError(path, f"has an unreadable schema version {text[:20]!r}")
+        version = int(text)
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                path,
+                f"was written by a newer sliceplane (schema version {version}; this one "
+                f"reads up to {SCHEMA_VERSION})",
+            )
+    clean = meta.get("clean_shutdown") == "1"
+    if integrity or (integrity is None and not clean):
+        rows = [str(r[0]) for r in db.execute("PRAGMA integrity_check(5)")]
+        if rows != ["ok"]:
+            lines = [ln.strip() for r in rows for ln in r.splitlines()]
+            first = next((ln for ln in lines if ln and not ln.startswith("***")), "?")
+            raise StateError(path, f"fails SQLite's integrity check: {first[:200]}")
+    revision = 0
+    rev_text = meta.get("revision")
+    if rev_text is not None:
+        if not rev_text.isdigit():
+            raise _bad_row(path, "meta", "'revision'", f"is not a number ({rev_text[:20]!r})")
+        revision = int(rev_text)
+    objects: list[tuple[str, Key, Stored]] = []
+    for resource, ns, name, rv, data in db.execute(
+        "SELECT resource, namespace, name, rv, data FROM objects"
+    ):
+        where = f"{resource}/{ns}/{name}" if ns else f"{resource}/{name}"
+        item = _checked_row(path, "objects", where[:200], rv, data, (resource, ns, name))
+        if item.obj.get("metadata", {}).get("name") != name:
+            raise _bad_row(path, "objects", where[:200], "holds an object of another name")
+        objects.append((resource, (ns, name), item))
+        revision = max(revision, rv)
+    history: list[Entry] = []
+    for rv, resource, ns, name, typ, data, at in db.execute(
+        "SELECT rv, resource, namespace, name, type, data, at FROM history ORDER BY rv"
+    ):
+        where = f"at revision {rv!r}"[:80]
+        item = _checked_row(path, "history", where, rv, data, (resource, ns, name))
+        if typ not in _EVENT_TYPES or not isinstance(at, int | float):
+            raise _bad_row(path, "history", where, "has a bad event type or time")
+        history.append(Entry(rv, typ, resource, (ns, name), item.raw, None, 0, float(at)))
+        revision = max(revision, rv)
+    return _Loaded(objects, history, revision, clean, version)
+
+
+def _checked_row(
+    path: Path, table: str, where: str, rv: object, data: object, names: tuple[object, ...]
+) -> Stored:
+    if not all(isinstance(n, str) for n in names):
+        raise _bad_row(path, table, where, "has a name of the wrong type")
+    if not isinstance(rv, int) or isinstance(rv, bool) or rv <= 0:
+        raise _bad_row(path, table, where, f"has a revision of the wrong type ({rv!r:.20})")
+    if isinstance(data, str):
+        data = data.encode()
+    if not isinstance(data, bytes):
+        raise _bad_row(path, table, where, "has data of the wrong type")
+    try:
+        obj = _decode(data)
+    except msgspec.DecodeError as exc:
+        raise _bad_row(path, table, where, f"does not decode as JSON ({exc})") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("metadata"), dict):
+        raise _bad_row(path, table, where, "is not an object with metadata")
+    if obj["metadata"].get("resourceVersion") != str(rv):
+        raise _bad_row(path, table, where, "disagrees with its resourceVersion")
+    return Stored(obj if table == "objects" else None, data, rv)
+
+
+def _create(path: Path) -> None:
+    """A new, empty state file, made under another name and renamed into place: a file at
+    ``path`` is therefore always one we finished creating (an empty one is damage)."""
+    tmp = path.with_name(path.name + ".new")
+    for stale in (tmp, wal_path(tmp), tmp.with_name(tmp.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    db = sqlite3.connect(tmp, isolation_level=None)
+    try:
+        db.executescript(_SCHEMA)
+        db.execute(
+            "INSERT INTO meta(k, v) VALUES ('schema_version', ?), ('clean_shutdown', '1')",
+            (str(SCHEMA_VERSION),),
+        )
+    finally:
+        db.close()
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _preflight(path: Path, accept_data_loss: bool) -> int | None:
+    """Checks before SQLite opens the file; returns the high-water mark."""
+    mark = read_mark(path)
+    if not path.exists():
+        if mark:
+            raise StateError(
+                path,
+                f"is missing, but revision {mark} was acknowledged ({mark_path(path).name}); "
+                "restore it, or remove the data directory to start a new cluster",
+            )
+        return mark
+    check_header(path)
+    damage = check_wal(path)
+    if damage is not None:
+        if not accept_data_loss:
+            raise StateError(
+                path,
+                f"the write-ahead log is damaged ({damage}); acknowledged writes would be "
+                "lost. Restore the data directory from a copy, or start with "
+                "--accept-data-loss to keep what is intact",
+            )
+        aside = wal_path(path).with_name(f"{wal_path(path).name}.damaged-{int(time.time())}")
+        shutil.copyfile(wal_path(path), aside)
+        log.warning("%s: continuing from what is intact; damaged log kept as %s", path, aside)
+    return mark
+
+
+def _check_mark(path: Path, loaded: _Loaded, mark: int | None, accept_data_loss: bool) -> None:
+    if mark is None or mark <= loaded.revision:
+        return
+    if accept_data_loss:
+        log.warning(
+            "%s: revisions %d..%d were acknowledged but are gone; continuing after %d",
+            path,
+            loaded.revision + 1,
+            mark,
+            mark,
+        )
+        return
+    raise StateError(
+        path,
+        f"the newest stored revision is {loaded.revision}, but revision {mark} was "
+        f"acknowledged ({mark_path(path).name}): acknowledged writes are missing "
+        f"(a damaged, truncated or deleted {wal_path(path).name}?). Restore the data "
+        "directory from a copy, or start with --accept-data-loss to keep what is intact",
+    )
+
+
+def check_state(path: Path) -> str:
+    """``sliceplane apiserver --check``: every check, read-only; a one-line summary.
+
+    Raises :class:`StateError` with the first problem found.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise StateError(path, "does not exist")
+    mark = _preflight(path, accept_data_loss=False)
+    try:
+        db = _connect_ro(path)
+        try:
+            loaded = _load(db, path, integrity=True)
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        raise StateError(path, f"is damaged: {exc}") from None
+    _check_mark(path, loaded, mark, accept_data_loss=False)
+    shutdown = "clean" if loaded.clean else "not clean"
+    return (
+        f"{path}: ok ({len(loaded.objects)} objects, {len(loaded.history)} history events, "
+        f"revision {max(loaded.revision, mark or 0)}, last shutdown {shutdown})"
+    )
 
 
 class Store:
@@ -208,19 +460,26 @@ class Store:
         path: Path | str,
         *,
         history_max: int = 200_000,
-        history_seconds: float = 300.0,
+        history_bytes: int = 256 * 1024 * 1024,
+        history_seconds: float = 600.0,
         watcher_backlog: int = 100_000,
         synchronous: str = "FULL",
+        max_object_bytes: int = MAX_OBJECT_BYTES,
+        accept_data_loss: bool = False,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = Path(path)
         self.history_max = history_max
         self.history_seconds = history_seconds
         self.watcher_backlog = watcher_backlog
+        self.max_object_bytes = max_object_bytes
+        self.accept_data_loss = accept_data_loss
+        self._clock = clock
         self._synchronous = synchronous
         self._resources: dict[str, _ResourceState] = {}
         self._all_watchers: set[Watcher] = set()
         self._rev = 0
-        self._compacted = 0  # every event with rv > _compacted is still in history
+        self._history = History(history_max, history_bytes, history_seconds)
         # Writes queued but not yet committed, so later writes are checked against them.
         self._pending: dict[tuple[str, Key], _Op] = {}
         self._db_trim_to = 0
@@ -230,54 +489,67 @@ class Store:
         self._writer_task: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._db: sqlite3.Connection | None = None
+        self._mark: RevisionMark | None = None
         self._db_lock = threading.Lock()
-        self._history_len = 0
         self._closing = False
         self.commits = 0
 
     # ---------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
+        """Open (or create) the state file; :class:`StateError` if it cannot be trusted."""
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._open)
+        try:
+            await loop.run_in_executor(self._executor, self._open)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            raise
         self._writer_task = asyncio.create_task(self._writer(), name="store-writer")
 
     def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(f"PRAGMA synchronous={self._synchronous}")
-        db.executescript(_SCHEMA)
+        path = self.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mark = _preflight(path, self.accept_data_loss)
+        if not path.exists():
+            _create(path)
+        try:
+            ro = _connect_ro(path)
+            try:
+                loaded = _load(ro, path, integrity=None)
+            finally:
+                ro.close()
+            _check_mark(path, loaded, mark, self.accept_data_loss)
+            db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={self._synchronous}")
+            db.executescript(_SCHEMA)
+            db.execute(
+                "INSERT OR REPLACE INTO meta(k, v) VALUES ('schema_version', ?), "
+                "('clean_shutdown', '0')",
+                (str(SCHEMA_VERSION),),
+            )
+        except sqlite3.DatabaseError as exc:
+            raise StateError(path, f"is damaged: {exc}") from None
+        for p in (path, wal_path(path), path.with_name(path.name + "-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                p.chmod(0o600)
         self._db = db
-        max_rv = 0
-        for resource, ns, name, rv, data in db.execute(
-            "SELECT resource, namespace, name, rv, data FROM objects"
-        ):
-            obj = _decode(data)
-            st = self._state(resource)
-            st.objects[(ns, name)] = Stored(obj, bytes(data), rv)
-            max_rv = max(max_rv, rv)
-        oldest: int | None = None
-        rows = db.execute(
-            "SELECT rv, resource, namespace, name, type, data FROM history ORDER BY rv"
-        ).fetchall()
-        for rv, resource, ns, name, typ, data in rows:
-            if oldest is None:
-                oldest = rv
-            item = Stored(_decode(data), bytes(data), rv)
-            # prev is not persisted; consumers that need it (selector transitions) treat
-            # a replayed MODIFIED without prev conservatively.
-            self._state(resource).history.append(Event(typ, resource, (ns, name), item, None))
-            max_rv = max(max_rv, rv)
-        self._history_len = len(rows)
-        row = db.execute("SELECT v FROM meta WHERE k='revision'").fetchone()
-        if row:
-            max_rv = max(max_rv, int(row[0]))
-        self._rev = max_rv
-        self._committed_rev = max_rv
+        for resource, key, item in loaded.objects:
+            self._state(resource).objects[key] = item
+        for entry in loaded.history:
+            self._history.append(entry)
+        rev = max(loaded.revision, mark or 0)
+        self._mark = RevisionMark(path)
+        self._mark.write(rev)
+        self._rev = rev
+        self._committed_rev = rev
         # Everything up to the first retained history row is gone; after a restart we can
-        # only promise continuity from the oldest retained event.
-        self._compacted = (oldest - 1) if oldest is not None else max_rv
+        # only promise continuity from the oldest retained event (and none across a loss).
+        if loaded.history and rev == loaded.revision:
+            self._history.compacted = loaded.history[0].rv - 1
+        else:
+            self._history.compacted = rev
+        self._db_trim_to = self._db_trimmed = self._history.trim(self._clock())
 
     async def stop(self) -> None:
         self._closing = True
@@ -296,8 +568,13 @@ class Store:
 
     def _close_db(self) -> None:
         if self._db is not None:
+            with self._db_lock, contextlib.suppress(sqlite3.Error):
+                self._db.execute("INSERT OR REPLACE INTO meta(k, v) VALUES ('clean_shutdown', '1')")
             self._db.close()
             self._db = None
+        if self._mark is not None:
+            self._mark.close()
+            self._mark = None
 
     # ---------------------------------------------------------------- reads
 
@@ -311,7 +588,16 @@ class Store:
     @property
     def oldest_watchable(self) -> int:
         """Watches may start from any revision >= this."""
-        return self._compacted
+        return self._history.compacted
+
+    @property
+    def history_len(self) -> int:
+        return len(self._history)
+
+    @property
+    def history_bytes(self) -> int:
+        """Bytes the watch history is charged for (see ``storage/history.py``)."""
+        return self._history.bytes
 
     def _state(self, resource: str) -> _ResourceState:
         st = self._resources.get(resource)
@@ -362,11 +648,16 @@ class Store:
         return self._current(resource, key)
 
     def _stamp(self, obj: dict[str, Any]) -> Stored:
-        self._rev += 1
-        rv = self._rev
+        if self._closing:
+            raise StorageError("store is shutting down")
+        rv = self._rev + 1
         meta = obj.setdefault("metadata", {})
         meta["resourceVersion"] = str(rv)
-        return Stored(obj, _encode(obj), rv)
+        raw = _encode(obj)
+        if len(raw) > self.max_object_bytes:
+            raise ObjectTooLarge(len(raw), self.max_object_bytes)
+        self._rev = rv
+        return Stored(obj, raw, rv)
 
     def _enqueue(
         self,
@@ -492,64 +783,65 @@ class Store:
                 # Trim persisted history in the same transaction, in chunks, so the window
                 # costs no extra fsyncs.
                 trim_to = self._db_trim_to
-                if trim_to - self._db_trimmed >= 1000:
+                if trim_to - self._db_trimmed >= 1000 or (
+                    trim_to > self._db_trimmed and self._db_trim_bytes >= 16 * 1024 * 1024
+                ):
                     db.execute("DELETE FROM history WHERE rv <= ?", (trim_to,))
                     self._db_trimmed = trim_to
+                    self._db_trim_bytes = 0
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+            # Before any answer goes out: see storage/statefile.py.
+            assert self._mark is not None
+            self._mark.write(batch[-1].item.rv)
 
     def _apply(self, batch: list[_Op]) -> None:
+        now = self._clock()
+        history = self._history
         for op in batch:
             st = self._state(op.resource)
             pk = (op.resource, op.key)
+            prev = op.prev
             if op.kind == "put":
-                if op.prev is None:
+                if prev is None:
                     st.sorted_keys = None
                 st.objects[op.key] = op.item
-                ev = Event(
-                    "ADDED" if op.prev is None else "MODIFIED",
-                    op.resource,
-                    op.key,
-                    op.item,
-                    op.prev,
-                )
+                typ: EventType = "ADDED" if prev is None else "MODIFIED"
             else:
                 st.objects.pop(op.key, None)
                 st.sorted_keys = None
-                ev = Event("DELETED", op.resource, op.key, op.item, op.prev)
+                typ = "DELETED"
+            ev = Event(typ, op.resource, op.key, op.item, prev)
             if self._pending.get(pk) is op:  # no later queued write replaced it
                 del self._pending[pk]
             self._committed_rev = op.item.rv
-            st.history.append(ev)
-            self._history_len += 1
+            history.append(
+                Entry(
+                    op.item.rv,
+                    typ,
+                    op.resource,
+                    op.key,
+                    op.item.raw,
+                    None if prev is None else prev.raw,
+                    0 if prev is None else prev.rv,
+                    now,
+                )
+            )
             for w in list(st.watchers):
                 w._offer(ev)
             for w in list(self._all_watchers):
                 w._offer(ev)
             if not op.future.done():
                 op.future.set_result(op.item)
-        self._compact_memory()
+        before = history.bytes
+        compacted = history.trim(now)
+        if compacted > self._db_trim_to:
+            self._db_trim_bytes += max(0, before - history.bytes)
+            self._db_trim_to = compacted
 
-    def _compact_memory(self) -> None:
-        """Drop history beyond the window (by count); the DB is trimmed in the same spirit."""
-        excess = self._history_len - self.history_max
-        if excess <= 0:
-            return
-        # Find the revision below which we drop: the excess oldest events across resources.
-        heads = [st.history for st in self._resources.values() if st.history]
-        cutoff = self._compacted
-        while excess > 0 and heads:
-            oldest = min(heads, key=lambda h: h[0].item.rv)
-            ev = oldest.popleft()
-            cutoff = ev.item.rv
-            excess -= 1
-            self._history_len -= 1
-            if not oldest:
-                heads.remove(oldest)
-        self._compacted = cutoff
-        self._db_trim_to = cutoff
+    _db_trim_bytes = 0
 
     # ---------------------------------------------------------------- watch
 
@@ -558,13 +850,14 @@ class Store:
 
         Raises :class:`TooOld` if events after ``since_rv`` may have been compacted.
         """
-        if since_rv < self._compacted:
-            raise TooOld(since_rv, self._compacted + 1)
+        compacted = self._history.compacted
+        if since_rv < compacted:
+            raise TooOld(since_rv, compacted + 1)
         st = self._state(resource)
         w = Watcher(self, resource, namespace, self.watcher_backlog)
-        for ev in st.history:
-            if ev.item.rv > since_rv:
-                w._offer(ev)
+        for e in self._history.since(resource, since_rv):
+            prev = None if e.prev_raw is None else Stored.lazy(e.prev_raw, e.prev_rv)
+            w._offer(Event(e.type, resource, e.key, Stored.lazy(e.raw, e.rv), prev))
         # History is appended only in _apply on this loop, so there is no gap between
         # the replay above and the live subscription below.
         st.watchers.add(w)
