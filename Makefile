@@ -5,9 +5,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages the tests use when we run as root (real iptables/nftables/dig arrive with
-# the data plane issues; listed here so one place installs them).
-APT_PACKAGES ?= chromium
+# Debian packages the tests use when we run as root (listed here so one place installs
+# them): chromium for the view's browser test; iproute2 builds the network namespaces of
+# the real-packet proxy tests, which run nftables and iptables (iptables-save,
+# iptables-restore) inside them.
+APT_PACKAGES ?= chromium iproute2 nftables iptables
 
 .PHONY: env test lint typecheck unit demo apiserver clean bench schemas proto-fields lock k8s-bin bench-controller bench-cluster bench-all
 
