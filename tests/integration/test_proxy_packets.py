@@ -1,0 +1,289 @@
+"""Real packets through a real proxy (issue #13): ClusterIPs and NodePorts in namespaces.
+
+One network for the module (:mod:`sliceplane.testenv.netns`): the real kube-apiserver in
+the control-plane namespace, three nodes (node-a and node-c in zone-a, node-b in zone-b)
+and six pods answering with their names. For each implementation x mode, a proxy runs in
+every node; each test writes a selector-less Service and its EndpointSlice, then connects
+to the Service from the nodes, each request on a new connection.
+
+The proxies converge asynchronously, so every test first waits (bounded, in rounds of
+requests) until a node sees what the objects say, then asserts on a fresh round: exactly
+the expected endpoints answer, each of them at least once over ``N`` requests, and no
+request fails. A change (readiness flip, policy patch) is proven by the transition.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from proxykit import (
+    Objects,
+    endpoint,
+    endpoint_slice,
+    environment_missing,
+    impl_params,
+    service,
+    start_lab,
+    unique,
+)
+
+from sliceplane.testenv.netns import Member, http_get
+from sliceplane.testenv.proxylab import Outcome, ProxyLab
+
+MISSING = environment_missing()
+pytestmark = pytest.mark.skipif(bool(MISSING), reason=MISSING)
+
+NODES = (("node-a", "zone-a"), ("node-b", "zone-b"), ("node-c", "zone-a"))
+PODS = tuple(f"pod-{i}" for i in range(1, 7))
+
+# Requests per asserted round. With k endpoints chosen at random, the chance that one of
+# them gets none of N requests is k * ((k-1)/k)^N: below 1e-5 for k <= 5 and N = 60.
+N = 60
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyLab]:
+    yield from start_lab(tmp_path_factory.mktemp("packets"), nodes=NODES, pods=PODS)
+
+
+@pytest.fixture(scope="module", params=impl_params())
+def proxies(request: pytest.FixtureRequest, lab: ProxyLab) -> Iterator[tuple[str, str]]:
+    """One proxy per node; ready once each rejects the endpoint-less ``kubernetes`` Service."""
+    impl, mode = request.param
+    try:
+        for node in lab.topology.nodes:
+            lab.start_proxy(node, impl, mode)
+        kubernetes_ip = lab.get("/api/v1/namespaces/default/services/kubernetes")["spec"][
+            "clusterIP"
+        ]
+        for node in lab.topology.nodes:
+            lab.converge(
+                node,
+                kubernetes_ip,
+                443,
+                lambda o: o.errors == Counter(refused=3),
+                count=3,
+                max_errors=None,
+                timeout=60,
+                what=f"{impl} ({mode}) on {node.name} programs its first sync",
+            )
+        yield impl, mode
+    finally:
+        lab.stop_proxies()
+
+
+@pytest.fixture
+def objs(lab: ProxyLab, proxies: tuple[str, str]) -> Iterator[Objects]:
+    o = Objects(lab)
+    try:
+        yield o
+    finally:
+        o.cleanup()
+
+
+def pods(lab: ProxyLab, *numbers: int) -> list[Member]:
+    return [lab.topology.pod(f"pod-{i}") for i in numbers]
+
+
+def names(*numbers: int) -> frozenset[str]:
+    return frozenset(f"pod-{i}" for i in numbers)
+
+
+def node(lab: ProxyLab, name: str) -> Member:
+    return lab.topology.node(name)
+
+
+def assert_serves(
+    lab: ProxyLab, client: Member, host: str, port: int, expected: frozenset[str]
+) -> Outcome:
+    """Wait until ``client`` reaches exactly ``expected``, then prove it on N requests."""
+    lab.converge(
+        client,
+        host,
+        port,
+        lambda o: o.names == expected and not o.errors,
+        what=f"{host}:{port} from {client.name} answered by {sorted(expected)}",
+    )
+    out = lab.reach(client, host, port, count=N)
+    assert out.errors == Counter(), out
+    assert out.names == expected, out
+    return out
+
+
+def cluster_ip(svc: dict[str, object]) -> str:
+    spec = svc["spec"]
+    assert isinstance(spec, dict)
+    return str(spec["clusterIP"])
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+def test_only_ready_endpoints_answer(lab: ProxyLab, objs: Objects) -> None:
+    name = unique("ready")
+    ip = cluster_ip(objs.service(service(name)))
+    p1, p2, p3, p4 = pods(lab, 1, 2, 3, 4)
+    objs.slice(
+        endpoint_slice(
+            name,
+            [
+                endpoint(p1),
+                endpoint(p2, ready=True, serving=True, terminating=False),
+                endpoint(p3, ready=False, serving=False),
+                endpoint(p4, ready=None),  # no conditions at all: ready (upstream's rule)
+            ],
+        )
+    )
+    for client in lab.topology.nodes:
+        assert_serves(lab, client, ip, 80, names(1, 2, 4))
+
+
+def test_readiness_flip_removes_and_restores_an_endpoint(lab: ProxyLab, objs: Objects) -> None:
+    name = unique("flip")
+    ip = cluster_ip(objs.service(service(name)))
+    p1, p2, p3 = pods(lab, 1, 2, 3)
+    objs.slice(endpoint_slice(name, [endpoint(p1), endpoint(p2), endpoint(p3)]))
+    a, b = node(lab, "node-a"), node(lab, "node-b")
+    assert_serves(lab, a, ip, 80, names(1, 2, 3))
+
+    objs.replace_endpoints(
+        f"{name}-1", [endpoint(p1), endpoint(p2, ready=False, serving=False), endpoint(p3)]
+    )
+    assert_serves(lab, a, ip, 80, names(1, 3))
+    assert_serves(lab, b, ip, 80, names(1, 3))
+
+    objs.replace_endpoints(f"{name}-1", [endpoint(p1), endpoint(p2), endpoint(p3)])
+    assert_serves(lab, a, ip, 80, names(1, 2, 3))
+
+
+def test_serving_terminating_endpoints_are_the_fallback(lab: ProxyLab, objs: Objects) -> None:
+    name = unique("term")
+    ip = cluster_ip(objs.service(service(name)))
+    p1, p2, p3 = pods(lab, 1, 2, 3)
+    draining = [
+        endpoint(p1, ready=False, serving=True, terminating=True),
+        endpoint(p2, ready=False, serving=False, terminating=True),
+    ]
+    objs.slice(endpoint_slice(name, draining))
+    for client in lab.topology.nodes:
+        assert_serves(lab, client, ip, 80, names(1))
+
+    # Once any endpoint is ready, terminating ones get no new connections.
+    objs.replace_endpoints(f"{name}-1", [*draining, endpoint(p3)])
+    for client in lab.topology.nodes:
+        assert_serves(lab, client, ip, 80, names(3))
+
+
+def test_zone_hints_keep_traffic_in_zone(lab: ProxyLab, objs: Objects) -> None:
+    name = unique("zones")
+    ip = cluster_ip(objs.service(service(name, trafficDistribution="PreferSameZone")))
+    p1, p2, p3, p4, p5 = pods(lab, 1, 2, 3, 4, 5)
+    hinted = [
+        endpoint(p1, zone="zone-a", hint_zones=["zone-a"]),
+        endpoint(p2, zone="zone-a", hint_zones=["zone-a"]),
+        endpoint(p3, zone="zone-b", hint_zones=["zone-b"]),
+        endpoint(p4, zone="zone-b", hint_zones=["zone-b"]),
+    ]
+    objs.slice(endpoint_slice(name, hinted))
+    assert_serves(lab, node(lab, "node-a"), ip, 80, names(1, 2))
+    assert_serves(lab, node(lab, "node-c"), ip, 80, names(1, 2))
+    assert_serves(lab, node(lab, "node-b"), ip, 80, names(3, 4))
+
+    # One ready endpoint without hints: hints are ignored everywhere.
+    objs.replace_endpoints(f"{name}-1", [*hinted, endpoint(p5, zone="zone-b")])
+    for client in lab.topology.nodes:
+        assert_serves(lab, client, ip, 80, names(1, 2, 3, 4, 5))
+
+
+def test_internal_traffic_policy_local(lab: ProxyLab, objs: Objects) -> None:
+    name = unique("local")
+    ip = cluster_ip(objs.service(service(name)))
+    p1, p2, p3 = pods(lab, 1, 2, 3)
+    objs.slice(
+        endpoint_slice(
+            name,
+            [endpoint(p1, node="node-a"), endpoint(p2, node="node-a"), endpoint(p3, node="node-b")],
+        )
+    )
+    a, b, c = node(lab, "node-a"), node(lab, "node-b"), node(lab, "node-c")
+    # Cluster policy first, so node-c is known to have programmed the Service before its
+    # answers turn into drops.
+    assert_serves(lab, c, ip, 80, names(1, 2, 3))
+
+    objs.patch_service(name, {"spec": {"internalTrafficPolicy": "Local"}})
+    assert_serves(lab, a, ip, 80, names(1, 2))
+    assert_serves(lab, b, ip, 80, names(3))
+    # No local endpoint on node-c: dropped (upstream drops rather than rejects here).
+    lab.converge(
+        c,
+        ip,
+        80,
+        lambda o: o.errors == Counter(timeout=3),
+        count=3,
+        request_timeout=0.5,
+        max_errors=None,
+        what="node-c drops the Service",
+    )
+    out = lab.reach(c, ip, 80, count=3, timeout=0.5)
+    assert out.errors == Counter(timeout=3) and not out.answers, out
+
+
+def test_nodeport_from_another_node_and_the_node_itself(lab: ProxyLab, objs: Objects) -> None:
+    name = unique("np")
+    svc = objs.service(service(name, type="NodePort"))
+    node_port = int(svc["spec"]["ports"][0]["nodePort"])
+    objs.slice(endpoint_slice(name, [endpoint(p) for p in pods(lab, 1, 2, 3)]))
+    a, b = node(lab, "node-a"), node(lab, "node-b")
+
+    assert_serves(lab, a, b.address, node_port, names(1, 2, 3))
+    # Traffic from outside the node is masqueraded: the pod sees node-b, not node-a.
+    seen = {http_get(a.netns, b.address, node_port).client.split(":")[0] for _ in range(5)}
+    assert seen == {b.address}
+
+    assert_serves(lab, a, a.address, node_port, names(1, 2, 3))
+    assert_serves(lab, a, cluster_ip(svc), 80, names(1, 2, 3))
+
+
+def test_client_ip_affinity_sticks(lab: ProxyLab, objs: Objects) -> None:
+    name = unique("sticky")
+    ip = cluster_ip(objs.service(service(name)))
+    objs.slice(endpoint_slice(name, [endpoint(p) for p in pods(lab, 1, 2, 3)]))
+    a, b = node(lab, "node-a"), node(lab, "node-b")
+    # Spread first: the stickiness below comes from the affinity, not from one endpoint.
+    assert_serves(lab, a, ip, 80, names(1, 2, 3))
+
+    objs.patch_service(name, {"spec": {"sessionAffinity": "ClientIP"}})
+    for client in (a, b):
+        lab.converge(
+            client,
+            ip,
+            80,
+            lambda o: len(o.answers) == 1 and not o.errors,
+            what=f"{client.name} sticks to one endpoint",
+        )
+        out = lab.reach(client, ip, 80, count=N)
+        assert out.errors == Counter() and len(out.answers) == 1, out
+        assert out.names <= names(1, 2, 3)
+
+
+def test_service_without_endpoints_is_refused(lab: ProxyLab, objs: Objects) -> None:
+    name = unique("empty")
+    ip = cluster_ip(objs.service(service(name)))
+    p1 = lab.topology.pod("pod-1")
+    objs.slice(endpoint_slice(name, [endpoint(p1, ready=False, serving=False)]))
+    for client in lab.topology.nodes:
+        lab.converge(
+            client,
+            ip,
+            80,
+            lambda o: o.errors == Counter(refused=3),
+            count=3,
+            max_errors=None,
+            what=f"{client.name} rejects {name}",
+        )
+        # A refusal arrives at once: within the one second this request may wait, and as
+        # ECONNREFUSED (an ICMP reject or a reset), never as a timeout.
+        with pytest.raises(ConnectionRefusedError):
+            http_get(client.netns, ip, 80, timeout=1.0)
