@@ -2,14 +2,18 @@
 
 kubectl uses aggregated discovery only when the reply carries exactly
 ``AGGREGATED_CONTENT_TYPE``; kr8s and older clients walk the legacy documents. Both are
-derived from the resource table, so they can never disagree.
+derived from the resource table, so they can never disagree. The OpenAPI v3 documents
+(``/openapi/v3``, what ``kubectl explain`` and client-side validation read) are served from
+here too, built once per group-version by ``api.schema`` and cached.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from sliceplane.api import errors
 from sliceplane.api.resources import RESOURCES, ResourceInfo, group_versions
+from sliceplane.api.schema import ResourceSpec, openapi_v3_document_bytes, openapi_v3_root
 
 AGGREGATED_CONTENT_TYPE = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 
@@ -142,3 +146,47 @@ def api_resource_list(group: str, version: str) -> dict[str, Any] | None:
         "groupVersion": f"{group}/{version}" if group else version,
         "resources": resources,
     }
+
+
+_SPECS = [
+    ResourceSpec(r.group, r.version, r.kind, r.plural, r.namespaced, r.subresources)
+    for r in RESOURCES
+]
+
+
+def _served_group_versions() -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for r in RESOURCES:
+        if (r.group, r.version) not in out:
+            out.append((r.group, r.version))
+    return out
+
+
+class OpenAPIDocs:
+    """``/openapi/v3`` and its per-group-version documents (built once, then cached)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, bytes] = {}
+
+    def answer(self, path: str) -> dict[str, Any] | bytes:
+        """The root index (an object) or a group-version document (encoded); NotFound."""
+        path = path.rstrip("/")
+        if path == "/openapi/v3":
+            return openapi_v3_root(_served_group_versions(), _SPECS)
+        prefix = "/openapi/v3/"
+        if not path.startswith(prefix):
+            raise errors.NotFound("the server could not find the requested resource")
+        gv = path[len(prefix) :]
+        doc = self._cache.get(gv)
+        if doc is None:
+            if gv.startswith("api/"):
+                group, version = "", gv[4:]
+            elif gv.startswith("apis/") and gv.count("/") == 2:
+                _, group, version = gv.split("/")
+            else:
+                raise errors.NotFound("the server could not find the requested resource")
+            if (group, version) not in _served_group_versions():
+                raise errors.NotFound("the server could not find the requested resource")
+            doc = openapi_v3_document_bytes(group, version, _SPECS)
+            self._cache[gv] = doc
+        return doc

@@ -1,8 +1,10 @@
 """HTTP front of the embedded API server (aiohttp).
 
-Routing is done by hand on path segments rather than by registering a route per
-resource: the URL grammar of the Kubernetes API (``/api/v1/namespaces/ns/pods/x/status``)
-is regular and table-driven, and one parser keeps discovery, metrics and errors uniform.
+Thin I/O around pure parts: ``routes`` parses the URL grammar, ``requestbody`` decodes
+bodies and options, ``watchsession`` decides what a watch stream sends and when,
+``printers`` builds Tables, ``registry`` does the REST semantics. This module reads
+requests, negotiates the representation (JSON, Table, PartialObjectMetadata) and writes
+answers.
 
 Every failure leaves as a ``meta/v1`` Status with upstream's reason and code; nothing is
 written unless the request was accepted whole.
@@ -22,16 +24,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-import yaml
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from sliceplane.api import errors
-from sliceplane.api.protobuf import CONTENT_TYPE as PROTOBUF
-from sliceplane.api.protobuf import ProtobufDecodeError, decode_k8s_protobuf
-from sliceplane.api.resources import RESOURCES, ResourceInfo, lookup
-from sliceplane.api.schema import ResourceSpec, openapi_v3_document_bytes, openapi_v3_root
+from sliceplane.api.resources import ResourceInfo
 from sliceplane.api.selectors import (
     FieldSelector,
     LabelSelector,
@@ -40,20 +38,29 @@ from sliceplane.api.selectors import (
     validate_field_selector,
 )
 from sliceplane.apiserver import discovery
+from sliceplane.apiserver.metrics import Metrics
 from sliceplane.apiserver.patch import patch_content_type
 from sliceplane.apiserver.printers import build_table
-from sliceplane.apiserver.registry import (
-    DeleteOptions,
-    Registry,
-    WriteOptions,
-    matches,
+from sliceplane.apiserver.registry import DeleteOptions, Registry, WriteOptions, matches
+from sliceplane.apiserver.requestbody import (
+    JSON,
+    MAX_BODY,
+    decode_body,
+    delete_options,
+    write_options,
 )
-from sliceplane.storage.store import Event, Stored, TooOld
+from sliceplane.apiserver.routes import Document, Target, route, verb, wants
+from sliceplane.apiserver.watchsession import (
+    Bookmark,
+    Output,
+    Send,
+    WatchSession,
+    bookmark_object,
+)
+from sliceplane.storage.store import Stored, TooOld
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 3 * 1024 * 1024
-JSON = "application/json"
 SERVER_VERSION = {
     "major": "1",
     "minor": "37",
@@ -71,7 +78,6 @@ SERVER_VERSION = {
 }
 
 _encode = msgspec.json.encode
-_decode = msgspec.json.decode
 
 
 @dataclass(slots=True)
@@ -80,63 +86,8 @@ class ServerOptions:
     bookmark_interval: float = 10.0
     min_request_timeout: float = 1800.0
     server_address: str = "127.0.0.1:6443"
-
-
-@dataclass(slots=True)
-class Target:
-    """A parsed resource URL."""
-
-    info: ResourceInfo
-    namespace: str | None
-    name: str | None
-    subresource: str
-
-
-class Metrics:
-    """Prometheus metrics with upstream's names, in a registry of our own."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        labels = ["verb", "group", "version", "resource", "subresource", "scope", "component"]
-        self.requests = Counter(
-            "apiserver_request",
-            "Counter of apiserver requests broken out for each verb, group, version, "
-            "resource, scope, component, and HTTP response code.",
-            [*labels, "code", "dry_run"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "apiserver_request_duration_seconds",
-            "Response latency distribution in seconds for each verb, group, version, "
-            "resource, subresource, scope and component.",
-            [*labels, "dry_run"],
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 2.0, 5.0, 10.0, 60.0),
-            registry=self.registry,
-        )
-
-    def observe(
-        self, verb: str, target: Target | None, code: int, seconds: float, dry_run: bool
-    ) -> None:
-        if target is None:
-            group = version = resource = sub = ""
-            scope = ""
-        else:
-            group, version = target.info.group, target.info.version
-            resource, sub = target.info.plural, target.subresource
-            if target.name:
-                scope = "resource"
-            elif target.namespace:
-                scope = "namespace"
-            else:
-                scope = "cluster"
-        dr = "All" if dry_run else ""
-        self.requests.labels(
-            verb, group, version, resource, sub, scope, "apiserver", str(code), dr
-        ).inc()
-        if verb != "WATCH":
-            self.latency.labels(
-                verb, group, version, resource, sub, scope, "apiserver", dr
-            ).observe(seconds)
+    # Monotonic seconds for watch deadlines and bookmarks (``watchsession``); tests inject.
+    clock: Callable[[], float] | None = None
 
 
 def status_response(err: errors.StatusError) -> web.Response:
@@ -149,8 +100,8 @@ def json_response(
     return web.Response(body=_encode(obj), status=status, content_type=JSON, headers=headers)
 
 
-def _wants(accept: str, as_kind: str) -> bool:
-    return f"as={as_kind}" in accept.replace(" ", "")
+def _monotonic() -> float:
+    return time.monotonic()
 
 
 def _parse_bool(v: str | None) -> bool:
@@ -168,7 +119,21 @@ class APIServerApp:
         self.ready = False
         self._watch_tasks: set[asyncio.Task[Any]] = set()
         self._stopping = asyncio.Event()
-        self._openapi_cache: dict[str, bytes] = {}
+        self._openapi = discovery.OpenAPIDocs()
+        self._clock = options.clock or _monotonic
+        self._handlers: dict[str, Callable[[web.Request, Target], Awaitable[web.StreamResponse]]]
+        self._handlers = {
+            "GET": self._get,
+            "LIST": self._list,
+            "WATCH": self._watch,
+            "POST": self._create,
+            "BIND": self._bind,
+            "PUT": self._update,
+            "PATCH": self._patch,
+            "APPLY": self._patch,
+            "DELETE": self._delete,
+            "DELETECOLLECTION": self._delete_collection,
+        }
 
     def make_app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY + 1, handler_args={"max_field_size": 65536})
@@ -205,14 +170,22 @@ class APIServerApp:
                     headers={"Content-Type": CONTENT_TYPE_LATEST},
                 )
             if path.startswith("/openapi/"):
-                resp = self._openapi(request)
-                code = resp.status
-                return resp
-            target_or_doc = self._route(request)
-            if isinstance(target_or_doc, web.StreamResponse):
-                code = target_or_doc.status
-                return target_or_doc
-            target = target_or_doc
+                doc = self._openapi.answer(path)
+                code = 200
+                if isinstance(doc, bytes):
+                    return web.Response(
+                        body=doc, content_type=JSON, headers={"Cache-Control": "public, immutable"}
+                    )
+                return json_response(doc)
+            routed = route(path, request.headers.get("Accept", ""), self.options.server_address)
+            if isinstance(routed, Document):
+                code = 200
+                if routed.content_type == JSON:
+                    return json_response(routed.body)
+                return web.Response(
+                    body=_encode(routed.body), headers={"Content-Type": routed.content_type}
+                )
+            target = routed
             verb, handler = self._handler_for(request, target)
             handled = await handler(request, target)
             code = handled.status
@@ -249,132 +222,16 @@ class APIServerApp:
 
     # ------------------------------------------------------------------ routing
 
-    def _route(self, request: web.Request) -> Target | web.StreamResponse:
-        parts = [p for p in request.path.split("/") if p]
-        accept = request.headers.get("Accept", "")
-        if not parts:
-            return json_response(
-                {
-                    "paths": [
-                        "/api",
-                        "/api/v1",
-                        "/apis",
-                        "/healthz",
-                        "/livez",
-                        "/metrics",
-                        "/openapi/v3",
-                        "/readyz",
-                        "/version",
-                    ]
-                }
-            )
-        if parts[0] == "api":
-            if len(parts) == 1:
-                if _wants(accept, "APIGroupDiscoveryList"):
-                    return self._aggregated(True)
-                return json_response(discovery.api_versions(self.options.server_address))
-            group, version, rest = "", parts[1], parts[2:]
-            if version != "v1":
-                raise errors.NotFound("the server could not find the requested resource")
-        elif parts[0] == "apis":
-            if len(parts) == 1:
-                if _wants(accept, "APIGroupDiscoveryList"):
-                    return self._aggregated(False)
-                return json_response(discovery.api_group_list())
-            if len(parts) == 2:
-                doc = discovery.api_group(parts[1])
-                if doc is None:
-                    raise errors.NotFound("the server could not find the requested resource")
-                return json_response(doc)
-            group, version, rest = parts[1], parts[2], parts[3:]
-        else:
-            raise errors.NotFound("the server could not find the requested resource")
-        if not rest:
-            doc = discovery.api_resource_list(group, version)
-            if doc is None:
-                raise errors.NotFound("the server could not find the requested resource")
-            return json_response(doc)
-        namespace: str | None = None
-        if (
-            rest[0] == "namespaces"
-            and len(rest) >= 3
-            and not (len(rest) == 3 and rest[2] in ("status", "finalize"))
-        ):
-            namespace = rest[1]
-            rest = rest[2:]
-        info = lookup(group, version, rest[0])
-        if info is None or len(rest) > 3:
-            raise errors.NotFound("the server could not find the requested resource")
-        if namespace is not None and not info.namespaced:
-            raise errors.NotFound("the server could not find the requested resource")
-        name = rest[1] if len(rest) >= 2 else None
-        sub = rest[2] if len(rest) == 3 else ""
-        if sub and sub not in info.subresources:
-            raise errors.NotFound("the server could not find the requested resource")
-        return Target(info, namespace, name, sub)
-
-    def _aggregated(self, core: bool) -> web.Response:
-        return web.Response(
-            body=_encode(discovery.aggregated(core)),
-            headers={"Content-Type": discovery.AGGREGATED_CONTENT_TYPE},
-        )
-
     def _handler_for(
         self, request: web.Request, t: Target
     ) -> tuple[str, Callable[[web.Request, Target], Awaitable[web.StreamResponse]]]:
-        m = request.method
-        if m == "GET":
-            if _parse_bool(request.query.get("watch")):
-                return "WATCH", self._watch
-            if t.name is None:
-                return "LIST", self._list
-            return "GET", self._get
-        if t.info.namespaced and t.namespace is None and m != "GET":
-            raise errors.MethodNotAllowed(
-                "the server does not allow this method on the requested resource"
-            )
-        if m == "POST" and t.name is None:
-            return "POST", self._create
-        if m == "POST" and t.subresource == "binding":
-            return "POST", self._bind
-        if m == "PUT" and t.name is not None:
-            return "PUT", self._update
-        if m == "PATCH" and t.name is not None:
-            ct = request.headers.get("Content-Type", "")
-            return ("APPLY" if "apply-patch" in ct else "PATCH"), self._patch
-        if m == "DELETE":
-            if t.name is None:
-                return "DELETECOLLECTION", self._delete_collection
-            return "DELETE", self._delete
-        raise errors.MethodNotAllowed(
-            "the server does not allow this method on the requested resource"
+        name = verb(
+            request.method,
+            t,
+            watch=_parse_bool(request.query.get("watch")),
+            content_type=request.headers.get("Content-Type", ""),
         )
-
-    # ------------------------------------------------------------------ openapi
-
-    def _openapi(self, request: web.Request) -> web.Response:
-        path = request.path.rstrip("/")
-        if path == "/openapi/v3":
-            return json_response(openapi_v3_root(_served_group_versions(), _SPECS))
-        prefix = "/openapi/v3/"
-        if path.startswith(prefix):
-            gv = path[len(prefix) :]
-            doc = self._openapi_cache.get(gv)
-            if doc is None:
-                if gv.startswith("api/"):
-                    group, version = "", gv[4:]
-                elif gv.startswith("apis/") and gv.count("/") == 2:
-                    _, group, version = gv.split("/")
-                else:
-                    raise errors.NotFound("the server could not find the requested resource")
-                if (group, version) not in _served_group_versions():
-                    raise errors.NotFound("the server could not find the requested resource")
-                doc = openapi_v3_document_bytes(group, version, _SPECS)
-                self._openapi_cache[gv] = doc
-            return web.Response(
-                body=doc, content_type=JSON, headers={"Cache-Control": "public, immutable"}
-            )
-        raise errors.NotFound("the server could not find the requested resource")
+        return name, self._handlers[name if name != "POST" or t.name is None else "BIND"]
 
     # ------------------------------------------------------------------ reads
 
@@ -396,7 +253,7 @@ class APIServerApp:
             return json_response(self.registry.get_scale(t.info, ns, t.name))
         item = self.registry.get(t.info, ns, t.name)
         accept = request.headers.get("Accept", "")
-        if _wants(accept, "Table"):
+        if wants(accept, "Table"):
             table = build_table(
                 t.info.plural,
                 [item.obj],
@@ -404,7 +261,7 @@ class APIServerApp:
                 include_object=_include_object(request),
             )
             return json_response(table)
-        if _wants(accept, "PartialObjectMetadata"):
+        if wants(accept, "PartialObjectMetadata"):
             return json_response(_partial(item.obj))
         return web.Response(body=item.raw, content_type=JSON)
 
@@ -424,7 +281,7 @@ class APIServerApp:
             continue_token=request.query.get("continue") or None,
         )
         accept = request.headers.get("Accept", "")
-        if _wants(accept, "Table"):
+        if wants(accept, "Table"):
             table = build_table(
                 t.info.plural,
                 [s.obj for s in result.items],
@@ -440,7 +297,7 @@ class APIServerApp:
             meta["continue"] = result.continue_token
         if result.remaining is not None:
             meta["remainingItemCount"] = result.remaining
-        if _wants(accept, "PartialObjectMetadataList"):
+        if wants(accept, "PartialObjectMetadataList"):
             return json_response(
                 {
                     "kind": "PartialObjectMetadataList",
@@ -481,7 +338,7 @@ class APIServerApp:
         except ValueError:
             raise errors.BadRequest(f"invalid resource version: {rv_s!r}") from None
         accept = request.headers.get("Accept", "")
-        as_table = _wants(accept, "Table")
+        as_table = wants(accept, "Table")
         info = t.info
         ns = t.namespace
 
@@ -541,74 +398,52 @@ class APIServerApp:
             first_table[0] = False
             return table
 
-        async def send(ev_type: str, item: Stored) -> None:
-            if as_table:
-                line = _encode({"type": ev_type, "object": encode_obj(item.obj)})
-            else:
-                line = b'{"type":"' + ev_type.encode() + b'","object":' + item.raw + b"}"
-            await resp.write(line + b"\n")
-
-        last_rv = since
-        deadline = time.monotonic() + timeout
-        try:
-            for item in initial:
-                await send("ADDED", item)
-            if send_initial == "true" and bookmarks:
-                await resp.write(
-                    _encode(
-                        {
-                            "type": "BOOKMARK",
-                            "object": self._bookmark(info, last_rv, initial_end=True),
-                        }
-                    )
-                    + b"\n"
-                )
-            next_bookmark = time.monotonic() + self.options.bookmark_interval
-            while not self._stopping.is_set():
-                now = time.monotonic()
-                remaining = deadline - now
-                if remaining <= 0:
-                    break
-                wait = min(remaining, max(0.0, next_bookmark - now)) if bookmarks else remaining
-                ev = await watcher.next(timeout=min(wait, 1.0) if wait > 0 else 0.001)
-                if ev is None:
-                    if watcher.closed:
-                        break
-                    if bookmarks and time.monotonic() >= next_bookmark:
-                        cur = max(last_rv, self.store.revision)
-                        await resp.write(
-                            _encode({"type": "BOOKMARK", "object": self._bookmark(info, cur)})
-                            + b"\n"
+        async def emit(outputs: list[Output]) -> None:
+            for out in outputs:
+                if isinstance(out, Send):
+                    if as_table:
+                        line = _encode({"type": out.type, "object": encode_obj(out.item.obj)})
+                    else:
+                        line = (
+                            b'{"type":"' + out.type.encode() + b'","object":' + out.item.raw + b"}"
                         )
-                        last_rv = cur
-                        next_bookmark = time.monotonic() + self.options.bookmark_interval
-                    continue
-                out = _transform(info, ev, label_sel, field_sel)
-                last_rv = ev.item.rv
-                if out is not None:
-                    await send(out, ev.item)
+                elif isinstance(out, Bookmark):
+                    obj = bookmark_object(info, out.rv, out.initial_end)
+                    line = _encode({"type": "BOOKMARK", "object": obj})
+                else:
+                    line = _encode({"type": "ERROR", "object": out.status})
+                await resp.write(line + b"\n")
+
+        session = WatchSession(
+            info,
+            since,
+            timeout=timeout,
+            bookmarks=bookmarks,
+            bookmark_interval=self.options.bookmark_interval,
+            clock=self._clock,
+            label_selector=label_sel,
+            field_selector=field_sel,
+        )
+        try:
+            await emit(session.begin(initial, initial_end=send_initial == "true"))
+            while not self._stopping.is_set():
+                wait = session.wait()
+                if wait is None:
+                    break
+                ev = await watcher.next(timeout=wait)
+                if ev is not None:
+                    await emit(session.event(ev))
+                elif watcher.closed:
+                    break
+                else:
+                    await emit(session.idle(self.store.revision))
             if watcher.overflowed or not self._stopping.is_set():
-                # The deadline can pass with events still queued in the watcher. Every
-                # event up to the store's revision has been offered to it (offers happen
-                # with the commit, on this loop), so: stop the subscription, send what it
-                # holds, and only then a bookmark. A bookmark past unsent events would make
-                # the client resume after them and lose them for good; a watcher that
-                # overflowed lost events, so its client must relist instead.
-                cur = max(last_rv, self.store.revision)
+                # Every event up to the store's revision has been offered to the watcher
+                # (offers happen with the commit, on this loop): stop the subscription and
+                # let the session send what it holds before its last bookmark.
+                revision = self.store.revision
                 watcher.close()
-                for ev in watcher.drain():
-                    out = _transform(info, ev, label_sel, field_sel)
-                    if out is not None:
-                        await send(out, ev.item)
-                if watcher.overflowed:
-                    status = errors.Expired(
-                        "watch closed: the client fell too far behind"
-                    ).to_status()
-                    await resp.write(_encode({"type": "ERROR", "object": status}) + b"\n")
-                elif bookmarks:
-                    await resp.write(
-                        _encode({"type": "BOOKMARK", "object": self._bookmark(info, cur)}) + b"\n"
-                    )
+                await emit(session.end(watcher.drain(), revision, overflowed=watcher.overflowed))
         except ConnectionResetError:
             # The client went away: an ordinary end of a watch, not an error to log.
             return resp
@@ -618,62 +453,15 @@ class APIServerApp:
             await resp.write_eof()
         return resp
 
-    @staticmethod
-    def _bookmark(info: ResourceInfo, rv: int, initial_end: bool = False) -> dict[str, Any]:
-        meta: dict[str, Any] = {"resourceVersion": str(rv), "creationTimestamp": None}
-        if initial_end:
-            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
-        return {"kind": info.kind, "apiVersion": info.api_version, "metadata": meta}
-
     # ------------------------------------------------------------------ writes
 
-    async def _body(self, request: web.Request) -> Any:
-        raw = await request.read()
-        if len(raw) > MAX_BODY:
-            raise errors.RequestEntityTooLarge(f"Request entity too large: limit is {MAX_BODY}")
-        ct = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if ct in ("", JSON, "*/*") or ct.endswith("+json"):
-            try:
-                return _decode(raw)
-            except msgspec.DecodeError as exc:
-                raise errors.BadRequest(
-                    f"couldn't get version/kind; json parse error: {exc}"
-                ) from None
-        if ct in (
-            "application/yaml",
-            "application/x-yaml",
-            "text/yaml",
-            "application/apply-patch+yaml",
-        ):
-            try:
-                return yaml.safe_load(raw)
-            except yaml.YAMLError as exc:
-                raise errors.BadRequest(f"error converting YAML to JSON: {exc}") from None
-        if ct == PROTOBUF:
-            try:
-                return decode_k8s_protobuf(raw)
-            except ProtobufDecodeError as exc:
-                raise errors.BadRequest(str(exc)) from None
-        raise errors.UnsupportedMediaType(
-            f"the body of the request was in an unknown format - accepted media types include: "
-            f'application/json, application/yaml, application/vnd.kubernetes.protobuf (got "{ct}")'
-        )
+    @staticmethod
+    async def _body(request: web.Request) -> Any:
+        return decode_body(await request.read(), request.headers.get("Content-Type", ""))
 
     @staticmethod
     def _write_options(request: web.Request) -> WriteOptions:
-        q = request.query
-        fv = q.get("fieldValidation", "Warn")
-        if fv not in ("Strict", "Warn", "Ignore", ""):
-            raise errors.BadRequest(
-                f"fieldValidation must be one of Ignore, Warn, or Strict, got {fv!r}"
-            )
-        dry = q.getall("dryRun", [])
-        for d in dry:
-            if d != "All":
-                raise errors.BadRequest(f"Invalid dry run value: {d!r}")
-        return WriteOptions(
-            dry_run=bool(dry), field_validation=fv or "Warn", field_manager=q.get("fieldManager")
-        )
+        return write_options(request.query)
 
     @staticmethod
     def _written(obj: dict[str, Any], status: int, warnings: list[str]) -> web.Response:
@@ -738,40 +526,16 @@ class APIServerApp:
         )
         return self._written(res.obj, 200, res.warnings)
 
-    async def _delete_options(self, request: web.Request) -> DeleteOptions:
+    @staticmethod
+    async def _delete_options(request: web.Request) -> DeleteOptions:
         raw = await request.read() if request.can_read_body else b""
-        body: dict[str, Any] = {}
-        if raw.strip():
-            try:
-                decoded = _decode(raw)
-            except msgspec.DecodeError as exc:
-                raise errors.BadRequest(f"json parse error: {exc}") from None
-            if not isinstance(decoded, dict):
-                raise errors.BadRequest("DeleteOptions must be an object")
-            body = decoded
-        q = request.query
-        grace: Any = body.get("gracePeriodSeconds")
-        if "gracePeriodSeconds" in q:
-            try:
-                grace = int(q["gracePeriodSeconds"])
-            except ValueError:
-                raise errors.BadRequest("gracePeriodSeconds must be an integer") from None
-        pre = body.get("preconditions") or {}
-        dry = bool(q.getall("dryRun", [])) or bool(body.get("dryRun"))
-        return DeleteOptions(
-            grace_period_seconds=grace if isinstance(grace, int) else None,
-            propagation_policy=q.get("propagationPolicy") or body.get("propagationPolicy"),
-            orphan_dependents=body.get("orphanDependents"),
-            precondition_uid=pre.get("uid"),
-            precondition_rv=pre.get("resourceVersion"),
-            dry_run=dry,
-        )
+        return delete_options(raw, request.query)
 
     async def _delete(self, request: web.Request, t: Target) -> web.StreamResponse:
         assert t.name is not None
         opts = await self._delete_options(request)
         obj, deleted = await self.registry.delete(t.info, t.namespace or "", t.name, opts)
-        if deleted and t.info.plural not in ("pods", "namespaces", "services"):
+        if deleted and not self.registry.rules(t.info).return_deleted_object:
             meta = obj["metadata"]
             details: dict[str, Any] = {"name": meta.get("name"), "kind": t.info.plural}
             if t.info.group:
@@ -804,20 +568,6 @@ class APIServerApp:
         )
 
 
-_SPECS = [
-    ResourceSpec(r.group, r.version, r.kind, r.plural, r.namespaced, r.subresources)
-    for r in RESOURCES
-]
-
-
-def _served_group_versions() -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    for r in RESOURCES:
-        if (r.group, r.version) not in out:
-            out.append((r.group, r.version))
-    return out
-
-
 def _include_object(request: web.Request) -> str:
     v = request.query.get("includeObject", "Metadata")
     return v if v in ("None", "Metadata", "Object") else "Metadata"
@@ -829,30 +579,3 @@ def _partial(obj: dict[str, Any]) -> dict[str, Any]:
         "apiVersion": "meta.k8s.io/v1",
         "metadata": obj.get("metadata", {}),
     }
-
-
-def _transform(
-    info: ResourceInfo,
-    ev: Event,
-    label_sel: LabelSelector | None,
-    field_sel: FieldSelector | None,
-) -> str | None:
-    """Map a store event to what a filtered watcher sees (objects entering/leaving)."""
-    if label_sel is None and field_sel is None:
-        return ev.type
-    if ev.type == "DELETED":
-        base = ev.prev or ev.item
-        return "DELETED" if matches(info, base, label_sel, field_sel) else None
-    now = matches(info, ev.item, label_sel, field_sel)
-    if ev.type == "ADDED":
-        return "ADDED" if now else None
-    if ev.prev is None:
-        return "MODIFIED" if now else None
-    before = matches(info, ev.prev, label_sel, field_sel)
-    if now and before:
-        return "MODIFIED"
-    if now:
-        return "ADDED"
-    if before:
-        return "DELETED"
-    return None

@@ -29,6 +29,9 @@ class KindRules:
 
     #: A PUT of a missing object creates it (upstream ``AllowCreateOnUpdate``).
     create_on_update: bool = False
+    #: A DELETE that removed the object answers with it, not a Status (upstream
+    #: ``ReturnDeletedObject``; the official clients decode a Service delete as V1Service).
+    return_deleted_object: bool = False
 
     def allocate(self, obj: Obj, old: Obj | None, name: str, txn: Transaction) -> None:
         """Before validation of a create (``old`` None) or a spec update: claim what the
@@ -54,6 +57,8 @@ class KindRules:
 class ServiceRules(KindRules):
     """Cluster IPs and node ports (``servicealloc``), claimed per write, freed on delete."""
 
+    return_deleted_object = True
+
     def __init__(self, allocator: ServiceAllocator) -> None:
         self.allocator = allocator
 
@@ -66,6 +71,8 @@ class ServiceRules(KindRules):
 
 class PodRules(KindRules):
     """A bound, running pod gets its grace period and goes only when its node confirms."""
+
+    return_deleted_object = True
 
     def deletion_grace(self, obj: Obj, requested: int | None) -> int:
         spec = obj.get("spec") or {}
@@ -89,6 +96,8 @@ class PodRules(KindRules):
 
 class NamespaceRules(KindRules):
     """A deleted namespace turns Terminating; the namespace cleaner (``gc``) empties it."""
+
+    return_deleted_object = True
 
     def terminating(self, obj: Obj, now: str) -> Obj | None:
         if obj["metadata"].get("deletionTimestamp"):

@@ -1,0 +1,89 @@
+"""Table tests of request body and option decoding (``apiserver.requestbody``)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from multidict import MultiDict, MultiDictProxy
+
+from sliceplane.api import errors
+from sliceplane.apiserver.requestbody import (
+    MAX_BODY,
+    decode_body,
+    delete_options,
+    write_options,
+)
+
+
+def query(*pairs: tuple[str, str]) -> MultiDictProxy[str]:
+    return MultiDictProxy(MultiDict(pairs))
+
+
+@pytest.mark.parametrize(
+    ("raw", "ctype", "expected"),
+    [
+        pytest.param(b'{"a":1}', "application/json", {"a": 1}, id="json"),
+        pytest.param(b'{"a":1}', "", {"a": 1}, id="no-content-type"),
+        pytest.param(
+            b'{"a":1}', "application/merge-patch+json; charset=utf-8", {"a": 1}, id="plus-json"
+        ),
+        pytest.param(b"a: 1\n", "application/yaml", {"a": 1}, id="yaml"),
+    ],
+)
+def test_decode_body(raw: bytes, ctype: str, expected: Any) -> None:
+    assert decode_body(raw, ctype) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "ctype", "error", "text"),
+    [
+        pytest.param(
+            b"{", "application/json", errors.BadRequest, "json parse error", id="bad-json"
+        ),
+        pytest.param(b"a: [", "text/yaml", errors.BadRequest, "converting YAML", id="bad-yaml"),
+        pytest.param(
+            b"x",
+            "text/plain",
+            errors.UnsupportedMediaType,
+            '(got "text/plain")',
+            id="unknown-media-type",
+        ),
+        pytest.param(
+            b" " * (MAX_BODY + 1),
+            "application/json",
+            errors.RequestEntityTooLarge,
+            "limit is",
+            id="too-large",
+        ),
+    ],
+)
+def test_decode_body_refusals(raw: bytes, ctype: str, error: type[Exception], text: str) -> None:
+    with pytest.raises(error, match=re.escape(text)):
+        decode_body(raw, ctype)
+
+
+def test_write_options() -> None:
+    opts = write_options(query(("dryRun", "All"), ("fieldManager", "kubectl")))
+    assert (opts.dry_run, opts.field_validation, opts.field_manager) == (True, "Warn", "kubectl")
+    with pytest.raises(errors.BadRequest, match="Invalid dry run value"):
+        write_options(query(("dryRun", "Some")))
+    with pytest.raises(errors.BadRequest, match="fieldValidation must be one of"):
+        write_options(query(("fieldValidation", "Loud")))
+
+
+def test_delete_options_query_wins_over_body() -> None:
+    raw = (
+        b'{"gracePeriodSeconds": 30, "propagationPolicy": "Orphan", "preconditions": {"uid": "u"}}'
+    )
+    opts = delete_options(
+        raw, query(("gracePeriodSeconds", "0"), ("propagationPolicy", "Foreground"))
+    )
+    assert opts.grace_period_seconds == 0
+    assert opts.propagation_policy == "Foreground"
+    assert opts.precondition_uid == "u"
+    with pytest.raises(errors.BadRequest, match="DeleteOptions must be an object"):
+        delete_options(b"[1]", query())
+    with pytest.raises(errors.BadRequest, match="must be an integer"):
+        delete_options(b"", query(("gracePeriodSeconds", "soon")))

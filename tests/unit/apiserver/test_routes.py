@@ -1,0 +1,106 @@
+"""Table tests of the URL grammar (``apiserver.routes``): paths to targets, verbs, refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from sliceplane.api import errors
+from sliceplane.apiserver import discovery
+from sliceplane.apiserver.routes import Document, Target, route, verb
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        pytest.param("/api/v1/pods", ("pods", None, None, ""), id="cluster-list"),
+        pytest.param(
+            "/api/v1/namespaces/ns/pods/p/status", ("pods", "ns", "p", "status"), id="status"
+        ),
+        pytest.param("/api/v1/namespaces/ns", ("namespaces", None, "ns", ""), id="namespace"),
+        pytest.param(
+            "/api/v1/namespaces/ns/finalize", ("namespaces", None, "ns", "finalize"), id="finalize"
+        ),
+        pytest.param(
+            "/apis/apps/v1/namespaces/ns/deployments/d/scale",
+            ("deployments", "ns", "d", "scale"),
+            id="scale",
+        ),
+        pytest.param(
+            "/apis/discovery.k8s.io/v1/endpointslices",
+            ("endpointslices", None, None, ""),
+            id="group-list",
+        ),
+    ],
+)
+def test_resource_paths(path: str, expected: tuple[str, str | None, str | None, str]) -> None:
+    t = route(path, "", "127.0.0.1:6443")
+    assert isinstance(t, Target)
+    assert (t.info.plural, t.namespace, t.name, t.subresource) == expected
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/api/v2/pods", id="unknown-core-version"),
+        pytest.param("/api/v1/widgets", id="unknown-resource"),
+        pytest.param("/api/v1/namespaces/ns/nodes/n", id="namespaced-cluster-kind"),
+        pytest.param("/api/v1/namespaces/ns/pods/p/scale", id="unserved-subresource"),
+        pytest.param("/api/v1/namespaces/ns/pods/p/status/x", id="too-deep"),
+        pytest.param("/apis/nope.example", id="unknown-group"),
+        pytest.param("/elsewhere", id="outside-the-api"),
+    ],
+)
+def test_unknown_paths_are_not_found(path: str) -> None:
+    with pytest.raises(errors.NotFound):
+        route(path, "", "127.0.0.1:6443")
+
+
+def test_documents() -> None:
+    root = route("/", "", "x")
+    assert isinstance(root, Document) and "/api/v1" in root.body["paths"]
+    agg = route(
+        "/apis", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList", "x"
+    )
+    assert isinstance(agg, Document) and agg.content_type == discovery.AGGREGATED_CONTENT_TYPE
+    legacy = route("/api", "application/json", "10.0.0.1:6443")
+    assert isinstance(legacy, Document) and legacy.content_type == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "watch", "ctype", "expected"),
+    [
+        pytest.param("GET", "/api/v1/namespaces/ns/pods", False, "", "LIST", id="list"),
+        pytest.param("GET", "/api/v1/namespaces/ns/pods", True, "", "WATCH", id="watch"),
+        pytest.param("GET", "/api/v1/namespaces/ns/pods/p", False, "", "GET", id="get"),
+        pytest.param("POST", "/api/v1/namespaces/ns/pods", False, "", "POST", id="create"),
+        pytest.param("POST", "/api/v1/namespaces/ns/pods/p/binding", False, "", "POST", id="bind"),
+        pytest.param("PUT", "/api/v1/namespaces/ns/pods/p", False, "", "PUT", id="update"),
+        pytest.param(
+            "PATCH",
+            "/api/v1/namespaces/ns/pods/p",
+            False,
+            "application/apply-patch+yaml",
+            "APPLY",
+            id="apply",
+        ),
+        pytest.param(
+            "DELETE",
+            "/api/v1/namespaces/ns/pods",
+            False,
+            "",
+            "DELETECOLLECTION",
+            id="delete-collection",
+        ),
+        pytest.param("POST", "/api/v1/pods", False, "", None, id="create-without-namespace"),
+        pytest.param("POST", "/api/v1/namespaces/ns/pods/p", False, "", None, id="post-to-name"),
+        pytest.param("PUT", "/api/v1/namespaces/ns/pods", False, "", None, id="put-to-list"),
+    ],
+)
+def test_verbs(method: str, path: str, watch: bool, ctype: str, expected: str | None) -> None:
+    t = route(path, "", "x")
+    assert isinstance(t, Target)
+    if expected is None:
+        with pytest.raises(errors.MethodNotAllowed):
+            verb(method, t, watch=watch, content_type=ctype)
+    else:
+        assert verb(method, t, watch=watch, content_type=ctype) == expected

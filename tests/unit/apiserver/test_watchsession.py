@@ -1,0 +1,212 @@
+"""Table tests of the watch session state machine (``apiserver.watchsession``).
+
+A fake clock drives it: no waiting, every decision (how long to wait, when a bookmark is
+due, what a filtered watcher sees, how the stream ends) is an input and an output.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sliceplane.api.resources import BY_PLURAL
+from sliceplane.api.selectors import parse_label_selector
+from sliceplane.apiserver.watchsession import (
+    MAX_WAIT,
+    MIN_WAIT,
+    Bookmark,
+    Fail,
+    Send,
+    WatchSession,
+    bookmark_object,
+)
+from sliceplane.storage.store import Event, EventType, Stored
+
+PODS = BY_PLURAL["pods"]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def stored(name: str, rv: int, **labels: str) -> Stored:
+    obj: dict[str, Any] = {
+        "metadata": {"name": name, "namespace": "default", "resourceVersion": str(rv)}
+    }
+    if labels:
+        obj["metadata"]["labels"] = labels
+    return Stored(obj, b"{}", rv)
+
+
+def event(kind: EventType, item: Stored, prev: Stored | None = None) -> Event:
+    return Event(kind, "pods", ("default", item.obj["metadata"]["name"]), item, prev)
+
+
+def session(
+    clock: FakeClock,
+    *,
+    since: int = 10,
+    timeout: float = 60.0,
+    bookmarks: bool = True,
+    interval: float = 5.0,
+    selector: str | None = None,
+) -> WatchSession:
+    return WatchSession(
+        PODS,
+        since,
+        timeout=timeout,
+        bookmarks=bookmarks,
+        bookmark_interval=interval,
+        clock=clock,
+        label_selector=parse_label_selector(selector) if selector else None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("bookmarks", "initial_end", "expected"),
+    [
+        pytest.param(True, True, ["a", "b", Bookmark(10, initial_end=True)], id="initial-end"),
+        pytest.param(False, True, ["a", "b"], id="initial-end-without-bookmarks"),
+        pytest.param(True, False, ["a", "b"], id="resume-from-list"),
+    ],
+)
+def test_begin(bookmarks: bool, initial_end: bool, expected: list[Any]) -> None:
+    s = session(FakeClock(), bookmarks=bookmarks)
+    out = s.begin([stored("a", 3), stored("b", 7)], initial_end=initial_end)
+    seen = [o.item.obj["metadata"]["name"] if isinstance(o, Send) else o for o in out]
+    assert seen == expected
+    assert all(o.type == "ADDED" for o in out if isinstance(o, Send))
+
+
+@pytest.mark.parametrize(
+    ("bookmarks", "interval", "timeout", "elapsed", "expected"),
+    [
+        pytest.param(True, 5.0, 60.0, 0.0, MAX_WAIT, id="capped-at-a-second"),
+        pytest.param(True, 0.5, 60.0, 0.0, 0.5, id="until-the-bookmark"),
+        pytest.param(True, 5.0, 0.25, 0.0, 0.25, id="until-the-deadline"),
+        pytest.param(False, 0.5, 60.0, 0.0, MAX_WAIT, id="no-bookmarks-ignores-interval"),
+        pytest.param(True, 0.0, 60.0, 0.0, MIN_WAIT, id="bookmark-due-now"),
+        pytest.param(True, 5.0, 60.0, 60.0, None, id="deadline-reached"),
+        pytest.param(True, 5.0, 60.0, 75.0, None, id="deadline-passed"),
+    ],
+)
+def test_wait(
+    bookmarks: bool, interval: float, timeout: float, elapsed: float, expected: float | None
+) -> None:
+    clock = FakeClock()
+    s = session(clock, bookmarks=bookmarks, interval=interval, timeout=timeout)
+    clock.now += elapsed
+    assert s.wait() == expected
+
+
+@pytest.mark.parametrize(
+    ("bookmarks", "advance", "revision", "expected"),
+    [
+        pytest.param(True, 4.9, 20, [], id="not-due"),
+        pytest.param(True, 5.0, 20, [Bookmark(20)], id="due-at-store-revision"),
+        pytest.param(True, 5.0, 5, [Bookmark(10)], id="never-behind-the-last-event"),
+        pytest.param(False, 50.0, 20, [], id="bookmarks-not-asked-for"),
+    ],
+)
+def test_idle(bookmarks: bool, advance: float, revision: int, expected: list[Any]) -> None:
+    clock = FakeClock()
+    s = session(clock, bookmarks=bookmarks)
+    s.wait()  # the bookmark timer starts with the first wait
+    clock.now += advance
+    assert s.idle(revision) == expected
+
+
+def test_bookmark_timer_restarts_after_a_bookmark() -> None:
+    clock = FakeClock()
+    s = session(clock)
+    s.wait()
+    clock.now += 5.0
+    assert s.idle(20) == [Bookmark(20)]
+    assert s.wait() == MAX_WAIT
+    clock.now += 4.0
+    assert s.idle(21) == []
+    clock.now += 1.0
+    assert s.idle(21) == [Bookmark(21)]
+    assert s.last_rv == 21
+
+
+A = {"app": "a"}
+B = {"app": "b"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "prev", "now", "expected"),
+    [
+        pytest.param("ADDED", None, A, "ADDED", id="added-matching"),
+        pytest.param("ADDED", None, B, None, id="added-other"),
+        pytest.param("MODIFIED", A, A, "MODIFIED", id="modified-still-matching"),
+        pytest.param("MODIFIED", B, A, "ADDED", id="starts-matching"),
+        pytest.param("MODIFIED", A, B, "DELETED", id="stops-matching"),
+        pytest.param("MODIFIED", B, B, None, id="never-matching"),
+        pytest.param("MODIFIED", None, A, "MODIFIED", id="modified-without-prev"),
+        pytest.param("DELETED", A, B, "DELETED", id="deleted-judged-by-prev"),
+        pytest.param("DELETED", B, A, None, id="deleted-other"),
+    ],
+)
+def test_filtered_events(
+    kind: EventType, prev: dict[str, str] | None, now: dict[str, str], expected: str | None
+) -> None:
+    s = session(FakeClock(), selector="app=a")
+    before = stored("p", 11, **prev) if prev is not None else None
+    item = stored("p", 12, **now)
+    out = s.event(event(kind, item, before))
+    assert out == ([] if expected is None else [Send(expected, item)])
+    assert s.last_rv == 12  # filtered out or not, the watcher has seen revision 12
+
+
+def test_unfiltered_events_pass_as_they_are() -> None:
+    s = session(FakeClock())
+    item = stored("p", 12)
+    assert s.event(event("DELETED", item, item)) == [Send("DELETED", item)]
+
+
+@pytest.mark.parametrize(
+    ("bookmarks", "overflowed", "last"),
+    [
+        pytest.param(True, False, Bookmark(30), id="pending-then-bookmark"),
+        pytest.param(False, False, None, id="pending-without-bookmarks"),
+        pytest.param(True, True, "Expired", id="overflow-ends-with-expired"),
+    ],
+)
+def test_end_sends_pending_events_before_the_last_word(
+    bookmarks: bool, overflowed: bool, last: Any
+) -> None:
+    s = session(FakeClock(), bookmarks=bookmarks, selector="app=a")
+    pending = [
+        event("ADDED", stored("b", 21, **A)),
+        event("ADDED", stored("c", 22, **B)),  # filtered out
+        event("ADDED", stored("d", 23, **A)),
+    ]
+    out = s.end(pending, 30, overflowed=overflowed)
+    names = [o.item.obj["metadata"]["name"] for o in out if isinstance(o, Send)]
+    assert names == ["b", "d"]
+    tail = out[-1]
+    if last is None:
+        assert isinstance(tail, Send)
+    elif last == "Expired":
+        assert isinstance(tail, Fail) and tail.status["reason"] == "Expired"
+    else:
+        assert tail == last
+    assert s.ended
+
+
+def test_bookmark_object_shape() -> None:
+    assert bookmark_object(PODS, 42, initial_end=True) == {
+        "kind": "Pod",
+        "apiVersion": "v1",
+        "metadata": {
+            "resourceVersion": "42",
+            "creationTimestamp": None,
+            "annotations": {"k8s.io/initial-events-end": "true"},
+        },
+    }
