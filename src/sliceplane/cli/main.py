@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from sliceplane import __version__
+from sliceplane.cli.doctor import app as doctor_app
 from sliceplane.cli.testenv import app as testenv_app
 from sliceplane.workloads.podcidr import DEFAULT_CLUSTER_CIDR_IPV4
 
@@ -27,6 +28,7 @@ app = typer.Typer(
 )
 
 app.add_typer(testenv_app, name="testenv")
+app.add_typer(doctor_app, name="doctor")
 
 EXIT_USAGE = 2
 
@@ -342,7 +344,7 @@ def controller(
         raise
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, prog_name: str = "sliceplane") -> None:
     """Run the command line; every known failure is one line on stderr.
 
     Typer's standalone mode draws usage errors as a boxed panel and lets configuration and
@@ -355,13 +357,13 @@ def main(argv: list[str] | None = None) -> None:
     from sliceplane.client.client import KubeconfigError
 
     try:
-        rv = app(args=argv, prog_name="sliceplane", standalone_mode=False)
+        rv = app(args=argv, prog_name=prog_name, standalone_mode=False)
     except NoArgsIsHelpError as exc:
         if exc.ctx is not None:
             typer.echo(exc.ctx.get_help())
         sys.exit(EXIT_USAGE)
     except UsageError as exc:
-        where = exc.ctx.command_path if exc.ctx is not None else "sliceplane"
+        where = exc.ctx.command_path if exc.ctx is not None else prog_name
         message = " ".join(exc.format_message().split())
         typer.echo(f"error: {where}: {message} (see '{where} --help')", err=True)
         sys.exit(EXIT_USAGE)
