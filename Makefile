@@ -47,7 +47,7 @@ test: env lint typecheck k8s-bin
 	$(BIN)/pytest -q -p no:cacheprovider
 
 demo: env
-	$(BIN)/python -m sliceplane.demo $(ARGS)
+	$(BIN)/sliceplane demo $(ARGS)
 
 bench: env k8s-bin
 	$(BIN)/python bench/apiserver.py --upstream $(ARGS)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sliceplane.client.client import Client
-from sliceplane.demo import Walkthrough
+from sliceplane.cluster.walkthrough import Walkthrough
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from sliceplane import __version__
+from sliceplane.cli.demo import demo
 from sliceplane.cli.doctor import app as doctor_app
 from sliceplane.cli.testenv import app as testenv_app
 from sliceplane.workloads.podcidr import DEFAULT_CLUSTER_CIDR_IPV4
@@ -28,6 +29,7 @@ app = typer.Typer(
 )
 
 app.add_typer(testenv_app, name="testenv")
+app.command()(demo)
 app.add_typer(doctor_app, name="doctor")
 
 EXIT_USAGE = 2
@@ -203,12 +205,13 @@ app.add_typer(node_app, name="node")
 def _node_switch(name: str, kubeconfig: Path | None, stopped: bool) -> None:
     from sliceplane.api.errors import StatusError
     from sliceplane.client.client import Client
+    from sliceplane.cluster.nodeswitch import ANNOTATION_STOPPED
 
     async def go() -> None:
         async with await Client.connect(str(kubeconfig) if kubeconfig else None) as client:
             value = "true" if stopped else None
             await client.patch(
-                "nodes", name, {"metadata": {"annotations": {"sliceplane.io/stopped": value}}}
+                "nodes", name, {"metadata": {"annotations": {ANNOTATION_STOPPED: value}}}
             )
 
     try:

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from sliceplane.cli.main import app
 from sliceplane.client.throttle import DEFAULT_BURST, DEFAULT_QPS
-from sliceplane.cluster.up import ClusterConfig
+from sliceplane.cluster.config import ClusterConfig
 
 
 def test_defaults_are_kube_controller_managers(tmp_path: Path) -> None:

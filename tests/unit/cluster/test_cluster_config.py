@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sliceplane.cli.main import app
-from sliceplane.cluster.up import ClusterConfig, ClusterError
+from sliceplane.cluster.config import ClusterConfig, ClusterError
 from sliceplane.workloads.podcidr import ClusterCIDRs
 
 

@@ -1,22 +1,18 @@
-"""``make demo``: the walkthrough a newcomer runs first.
+"""The EndpointSlice walkthrough's steps: ``sliceplane up`` driven by the real kubectl.
 
-It starts ``sliceplane up`` (API server, controllers, scheduler, three simulated nodes in
-three zones) and drives it with the real kubectl, printing each command and its output, the
-way the Kubernetes documentation walks through EndpointSlices: a Deployment and a Service,
-slices of at most 100 endpoints after scaling to 300, pods failing readiness, terminating
-pods, a node failure, and a Service whose selector matches nothing.
-
-Options: ``--keep`` leaves the cluster running and prints how to reach it;
-``--data-dir DIR`` keeps state somewhere of your choosing (default ``./data/demo``).
-The end-to-end tests drive the same :class:`Walkthrough` steps and assert on them.
+:class:`Walkthrough` starts ``sliceplane up`` (API server, controllers, scheduler, three
+simulated nodes in three zones) as a child process and runs each step the way the
+Kubernetes documentation walks through EndpointSlices: a Deployment and a Service, slices
+of at most 100 endpoints after scaling to 300, pods failing readiness, terminating pods, a
+node failure, and a Service whose selector matches nothing. Each step returns kubectl's
+output. ``sliceplane demo`` (:mod:`sliceplane.cli.demo`, run by ``make demo``) narrates the
+steps; the end-to-end tests drive the same steps and assert on them.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -309,59 +305,3 @@ def _condition(obj: dict[str, Any], kind: str) -> str | None:
         if c.get("type") == kind:
             return str(c.get("status"))
     return None
-
-
-def _say(text: str) -> None:
-    print(f"\n\033[1m# {text}\033[0m", flush=True)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sliceplane-demo", description=__doc__)
-    parser.add_argument("--data-dir", type=Path, default=Path("data/demo"))
-    parser.add_argument("--keep", action="store_true", help="leave the cluster running")
-    args = parser.parse_args(argv)
-    data_dir: Path = args.data_dir
-    if data_dir.exists():
-        shutil.rmtree(data_dir)
-    walk = Walkthrough(data_dir, echo=lambda text: print(text, flush=True))
-    try:
-        _say("Starting a local cluster: API server, controllers, 3 simulated nodes")
-        walk.start()
-        walk.step_nodes()
-        _say("A Deployment of 6 replicas and a Service in front of it")
-        walk.step_deploy()
-        _say("The EndpointSlice controller published the ready pods")
-        walk.step_slices()
-        walk.step_describe()
-        _say("Scale to 300: slices hold at most 100 endpoints each")
-        walk.step_scale(300)
-        _say("Three pods fail their readiness check: their endpoints turn ready=false")
-        walk.step_fail_readiness(3)
-        _say("Deleting a pod: its endpoint is terminating (serving, not ready), then gone")
-        walk.step_terminate()
-        _say("A node fails: every endpoint on it goes not ready")
-        walk.step_node_stop("node-2")
-        _say("A Service whose selector matches nothing keeps an empty placeholder slice")
-        walk.step_typo()
-    except DemoError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        walk.stop()
-        return 1
-    if args.keep:
-        assert walk.proc is not None
-        print(
-            f"\nThe cluster keeps running (pid {walk.proc.pid}). Keep exploring:\n"
-            f"  export KUBECONFIG={data_dir / 'kubeconfig'}\n"
-            f"  {BIN / 'kubectl'} get endpointslices -A\n"
-            f"  {BIN / 'kubectl'} describe service payments-api\n"
-            f"  {BIN / 'sliceplane'} node start node-2 --kubeconfig $KUBECONFIG\n"
-            f"Stop it with: kill {walk.proc.pid}"
-        )
-    else:
-        walk.stop()
-        print("\nDone. `make demo ARGS=--keep` leaves the cluster running to keep exploring.")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
