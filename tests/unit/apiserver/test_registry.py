@@ -75,6 +75,11 @@ async def create(reg: Registry, plural: str, obj: Obj, *, dry_run: bool = False)
     return res.obj
 
 
+# Explicit addresses in these tests come from the low, static part of the range
+# (10.96.0.2-16), which dynamic allocation leaves alone (``ipalloc``), so a randomly
+# allocated address can never collide with them.
+
+
 def ip_taken(reg: Registry, ip: str) -> bool:
     return any(a.contains(ip) and a.is_allocated(ip) for a in reg.services.allocators.values())
 
@@ -107,23 +112,23 @@ async def test_created_service_holds_its_address_until_deleted(registry: Registr
 async def test_a_create_that_is_not_stored_gives_its_address_back(
     registry: Registry, spec: Obj, failure: type[Exception] | None
 ) -> None:
-    body = service("web", clusterIP="10.96.0.77", **spec)
+    body = service("web", clusterIP="10.96.0.10", **spec)
     if failure is None:
         out = await create(registry, "services", body, dry_run=True)
-        assert out["spec"]["clusterIP"] == "10.96.0.77"
+        assert out["spec"]["clusterIP"] == "10.96.0.10"
     else:
         with pytest.raises(failure):
             await create(registry, "services", body)
-    assert not ip_taken(registry, "10.96.0.77")
-    again = await create(registry, "services", service("other", clusterIP="10.96.0.77"))
-    assert again["spec"]["clusterIP"] == "10.96.0.77"
+    assert not ip_taken(registry, "10.96.0.10")
+    again = await create(registry, "services", service("other", clusterIP="10.96.0.10"))
+    assert again["spec"]["clusterIP"] == "10.96.0.10"
 
 
 async def test_already_exists_gives_the_new_address_back(registry: Registry) -> None:
     await create(registry, "services", service("web"))
     with pytest.raises(errors.AlreadyExists):
-        await create(registry, "services", service("web", clusterIP="10.96.0.88"))
-    assert not ip_taken(registry, "10.96.0.88")
+        await create(registry, "services", service("web", clusterIP="10.96.0.11"))
+    assert not ip_taken(registry, "10.96.0.11")
 
 
 async def test_second_family_failure_gives_the_first_family_back(registry: Registry) -> None:
@@ -137,11 +142,11 @@ async def test_second_family_failure_gives_the_first_family_back(registry: Regis
         "b",
         ipFamilyPolicy="RequireDualStack",
         ipFamilies=["IPv4", "IPv6"],
-        clusterIPs=["10.96.0.99", v6],
+        clusterIPs=["10.96.0.12", v6],
     )
     with pytest.raises(errors.Invalid, match="already allocated"):
         await create(registry, "services", body)
-    assert not ip_taken(registry, "10.96.0.99")
+    assert not ip_taken(registry, "10.96.0.12")
 
 
 async def test_node_port_update_releases_the_dropped_port_only_when_stored(
@@ -184,11 +189,11 @@ async def test_dry_run_update_keeps_the_old_address(registry: Registry) -> None:
     svc = await create(registry, "services", service("web"))
     old_ip = svc["spec"]["clusterIP"]
     new = copy.deepcopy(svc)
-    new["spec"]["clusterIP"] = "10.96.0.55"
-    new["spec"]["clusterIPs"] = ["10.96.0.55"]
+    new["spec"]["clusterIP"] = "10.96.0.13"
+    new["spec"]["clusterIPs"] = ["10.96.0.13"]
     with pytest.raises(errors.Invalid):  # clusterIP is immutable: refused after allocation
         await registry.update(SVC, "default", "web", new, WriteOptions())
-    assert not ip_taken(registry, "10.96.0.55")
+    assert not ip_taken(registry, "10.96.0.13")
     assert ip_taken(registry, old_ip)
 
 
