@@ -1,0 +1,123 @@
+"""Facts about a Service that several checks need, derived once from a snapshot.
+
+Kept apart so each check module stays a plain function ``(Context) -> list[Finding]``
+and the selector, node map and event index are computed one time per Service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sliceplane.api.wellknown import (
+    CONTROLLER_NAME,
+    LABEL_MANAGED_BY,
+    MIRRORING_CONTROLLER_NAME,
+)
+from sliceplane.doctor.snapshot import Obj, Snapshot, selector_matches
+from sliceplane.endpointslice.endpoints import is_pod_ready
+
+
+def meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    return obj.get("metadata") or {}
+
+
+def name_of(obj: Mapping[str, Any]) -> str:
+    return str(meta(obj).get("name") or "")
+
+
+def node_ready(node: Obj) -> tuple[bool, str]:
+    """Whether a node is Ready, and its Ready condition's reason/message when it is not."""
+    for c in (node.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            if c.get("status") == "True":
+                return True, ""
+            detail = " ".join(str(x) for x in (c.get("reason"), c.get("message")) if x)
+            return False, f"Ready={c.get('status')}" + (f" ({detail})" if detail else "")
+    return False, "no Ready condition"
+
+
+@dataclass(slots=True)
+class Context:
+    snap: Snapshot
+    service: Obj
+    selector: dict[str, str] | None
+    selected: list[Obj]
+    """Pods of the Service's namespace its selector matches, by name."""
+    nodes: dict[str, Obj]
+    events_by_object: dict[tuple[str, str], list[Obj]] = field(default_factory=dict)
+    """Events by (involvedObject kind, name), oldest first."""
+
+    @property
+    def namespace(self) -> str:
+        return self.snap.namespace
+
+    @property
+    def name(self) -> str:
+        return self.snap.name
+
+    @property
+    def spec(self) -> Mapping[str, Any]:
+        return self.service.get("spec") or {}
+
+    @property
+    def headless(self) -> bool:
+        return self.spec.get("clusterIP") == "None"
+
+    @property
+    def publish_not_ready(self) -> bool:
+        return bool(self.spec.get("publishNotReadyAddresses"))
+
+    def events_for(self, kind: str, name: str) -> list[Obj]:
+        return self.events_by_object.get((kind, name), [])
+
+    def managed_slices(self, controller: str = CONTROLLER_NAME) -> list[Obj]:
+        return [
+            es
+            for es in self.snap.slices
+            if (meta(es).get("labels") or {}).get(LABEL_MANAGED_BY) == controller
+        ]
+
+    def foreign_slices(self) -> list[Obj]:
+        """Slices labelled with the Service's name that neither endpoint controller manages."""
+        ours = (CONTROLLER_NAME, MIRRORING_CONTROLLER_NAME)
+        return [
+            es
+            for es in self.snap.slices
+            if (meta(es).get("labels") or {}).get(LABEL_MANAGED_BY) not in ours
+        ]
+
+    def ready_selected(self) -> list[Obj]:
+        return [p for p in self.selected if is_pod_ready(p)]
+
+
+def _event_time(ev: Obj) -> str:
+    return str(
+        ev.get("lastTimestamp") or ev.get("eventTime") or meta(ev).get("creationTimestamp") or ""
+    )
+
+
+def build_context(snap: Snapshot) -> Context:
+    """The context of a snapshot whose Service exists."""
+    assert snap.service is not None
+    spec = snap.service.get("spec") or {}
+    selector = dict(spec.get("selector") or {}) or None
+    selected = []
+    if selector:
+        selected = sorted(
+            (
+                p
+                for p in snap.pods
+                if meta(p).get("namespace") == snap.namespace
+                and selector_matches(selector, meta(p).get("labels") or {})
+            ),
+            key=name_of,
+        )
+    nodes = {name_of(n): n for n in snap.nodes}
+    events: dict[tuple[str, str], list[Obj]] = {}
+    for ev in sorted(snap.events, key=_event_time):
+        involved = ev.get("involvedObject") or ev.get("regarding") or {}
+        key = (str(involved.get("kind") or ""), str(involved.get("name") or ""))
+        events.setdefault(key, []).append(ev)
+    return Context(snap, snap.service, selector, selected, nodes, events)

@@ -1,0 +1,176 @@
+"""The doctor's only I/O: list what a diagnosis needs, with get and list, never writes.
+
+Everything read is a standard object (Service, Pod, Node, EndpointSlice, Endpoints,
+Event), so the same gathering works against ``sliceplane up`` and a real kube-apiserver.
+Lists run concurrently. Nodes and Events are optional evidence: a user allowed to read
+the namespace but not the cluster's nodes still gets a diagnosis (nodes are then
+reconstructed from what the slices say about them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from sliceplane.api import errors
+from sliceplane.api.wellknown import LABEL_SERVICE_NAME, LABEL_ZONE
+from sliceplane.client.client import Client
+from sliceplane.doctor.snapshot import Obj, Snapshot, selector_matches, split_namespace
+
+
+async def _optional_list(client: Client, resource: str, namespace: str | None) -> list[Obj] | None:
+    """The items, or None when listing is forbidden."""
+    try:
+        return list((await client.list_all(resource, namespace)).items)
+    except (errors.Forbidden, errors.Unauthorized):
+        return None
+
+
+def nodes_from_slices(slices: Sequence[Obj], pods: Sequence[Obj]) -> list[Obj]:
+    """Stand-in Node objects when nodes cannot be listed: names from pods and endpoints,
+    zones from endpoints, assumed Ready (the doctor cannot tell otherwise)."""
+    zones: dict[str, str | None] = {}
+    for pod in pods:
+        name = (pod.get("spec") or {}).get("nodeName")
+        if name:
+            zones.setdefault(str(name), None)
+    for es in slices:
+        for ep in es.get("endpoints") or []:
+            if ep.get("nodeName"):
+                zones[str(ep["nodeName"])] = ep.get("zone") or zones.get(str(ep["nodeName"]))
+    return [
+        {
+            "metadata": {"name": name, "labels": {LABEL_ZONE: zone} if zone else {}},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+        }
+        for name, zone in sorted(zones.items())
+    ]
+
+
+def _selector_string(selector: dict[str, Any]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+
+
+async def _elsewhere(client: Client, namespace: str, selector: dict[str, Any]) -> list[Obj]:
+    """Pods of other namespaces the selector matches (a server-side label query)."""
+    try:
+        page = await client.list_all("pods", None, label_selector=_selector_string(selector))
+    except (errors.Forbidden, errors.Unauthorized):
+        return []
+    return [p for p in page.items if (p.get("metadata") or {}).get("namespace") != namespace]
+
+
+async def gather_service(client: Client, namespace: str, name: str) -> Snapshot:
+    """A snapshot of one Service, or of its absence (with near names and namespaces)."""
+    try:
+        service: Obj | None = await client.get("services", name, namespace)
+    except errors.NotFound:
+        service = None
+    if service is None:
+        services, same = await asyncio.gather(
+            client.list_all("services", namespace),
+            _optional_list_by_name(client, name),
+        )
+        return Snapshot(
+            namespace,
+            name,
+            None,
+            services=services.items,
+            same_name_elsewhere=sorted(
+                str((s.get("metadata") or {}).get("namespace"))
+                for s in same
+                if (s.get("metadata") or {}).get("namespace") != namespace
+            ),
+        )
+    pods, nodes, slices, endpoints, events = await asyncio.gather(
+        client.list_all("pods", namespace),
+        _optional_list(client, "nodes", None),
+        client.list_all("endpointslices", namespace, label_selector=f"{LABEL_SERVICE_NAME}={name}"),
+        _get_optional(client, "endpoints", name, namespace),
+        _optional_list(client, "events", namespace),
+    )
+    selector = (service.get("spec") or {}).get("selector") or {}
+    elsewhere: list[Obj] = []
+    if selector and not any(
+        selector_matches(selector, (p.get("metadata") or {}).get("labels") or {})
+        for p in pods.items
+    ):
+        elsewhere = await _elsewhere(client, namespace, selector)
+    return Snapshot(
+        namespace,
+        name,
+        service,
+        pods=pods.items,
+        nodes=nodes if nodes is not None else nodes_from_slices(slices.items, pods.items),
+        slices=slices.items,
+        endpoints=endpoints,
+        events=events or [],
+        elsewhere_pods=elsewhere,
+    )
+
+
+async def _optional_list_by_name(client: Client, name: str) -> list[Obj]:
+    try:
+        page = await client.list_all("services", None, field_selector=f"metadata.name={name}")
+    except (errors.Forbidden, errors.Unauthorized):
+        return []
+    return list(page.items)
+
+
+async def _get_optional(client: Client, resource: str, name: str, namespace: str) -> Obj | None:
+    try:
+        obj: Obj = await client.get(resource, name, namespace)
+    except errors.NotFound:
+        return None
+    return obj
+
+
+async def gather_namespaces(client: Client, namespace: str | None) -> list[Snapshot]:
+    """Snapshots of every Service of ``namespace`` (every namespace when None), from one
+    list per kind, ordered by namespace and name."""
+    services, pods, nodes, slices, endpoints, events = await asyncio.gather(
+        client.list_all("services", namespace),
+        client.list_all("pods", namespace),
+        _optional_list(client, "nodes", None),
+        client.list_all("endpointslices", namespace),
+        client.list_all("endpoints", namespace),
+        _optional_list(client, "events", namespace),
+    )
+
+    def by_ns(items: Sequence[Obj]) -> dict[str, list[Obj]]:
+        out: dict[str, list[Obj]] = {}
+        for item in items:
+            out.setdefault(str((item.get("metadata") or {}).get("namespace") or ""), []).append(
+                item
+            )
+        return out
+
+    services_ns = by_ns(services.items)
+    pods_ns, slices_ns = by_ns(pods.items), by_ns(slices.items)
+    endpoints_ns, events_ns = by_ns(endpoints.items), by_ns(events or [])
+    snapshots: list[Snapshot] = []
+    for ns in sorted(services_ns):
+        ns_pods = pods_ns.get(ns, [])
+        other_pods: list[Obj] = []
+        if namespace is None:
+            other_pods = list(pods.items)
+        else:
+            for svc in services_ns[ns]:
+                selector = (svc.get("spec") or {}).get("selector") or {}
+                if selector and not any(
+                    selector_matches(selector, (p.get("metadata") or {}).get("labels") or {})
+                    for p in ns_pods
+                ):
+                    other_pods += await _elsewhere(client, ns, selector)
+        snapshots += split_namespace(
+            ns,
+            services_ns[ns],
+            ns_pods,
+            nodes if nodes is not None else nodes_from_slices(slices.items, pods.items),
+            slices_ns.get(ns, []),
+            endpoints_ns.get(ns, []),
+            events_ns.get(ns, []),
+            other_pods,
+        )
+    return snapshots
