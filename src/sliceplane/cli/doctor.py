@@ -83,7 +83,9 @@ def _print(lines: list[Line]) -> None:
 
 @app.command("service")
 def service(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="The Service's name.", show_default=False)],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="The Service's name.", show_default=False)
+    ],
     namespace: Annotated[
         str | None,
         typer.Option("-n", "--namespace", help="Namespace (default: the context's)."),
