@@ -13,12 +13,10 @@ store.
 from __future__ import annotations
 
 import copy
-from typing import Any
 
+from sliceplane.api.meta import Obj
 from sliceplane.apiserver.servicealloc import ServiceAllocator
 from sliceplane.apiserver.transaction import Transaction
-
-Obj = dict[str, Any]
 
 # Kinds whose PUT may create a missing object (upstream AllowCreateOnUpdate).
 _CREATE_ON_UPDATE = ("endpoints", "events", "nodes")

@@ -26,6 +26,7 @@ from typing import Any
 
 from sliceplane.api import errors
 from sliceplane.api.field import ErrorList, Path
+from sliceplane.api.meta import Obj, format_time
 from sliceplane.api.resources import BY_PLURAL, ResourceInfo
 from sliceplane.api.schema import check, decode_error_message, strict_message
 from sliceplane.api.selectors import (
@@ -55,15 +56,9 @@ from sliceplane.storage.store import (
     Stored,
 )
 
-Obj = dict[str, Any]
-
 FINALIZER_ORPHAN = "orphan"
 FINALIZER_FOREGROUND = "foregroundDeletion"
 NAMESPACE_FINALIZER = "kubernetes"
-
-
-def rfc3339(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def kind_key(info: ResourceInfo) -> str:
@@ -295,7 +290,7 @@ class Registry:
             raise errors.Forbidden(exc.message.replace("{name}", name)) from None
         strategy.prepare_for_create(info.plural, obj)
         meta["uid"] = str(uuid.uuid4())
-        meta["creationTimestamp"] = rfc3339(self._now())
+        meta["creationTimestamp"] = format_time(self._now())
         # Like upstream's service REST hooks, addresses are allocated before validation
         # (validation checks the allocated clusterIPs); one transaction keeps or undoes them.
         with Transaction() as txn:
@@ -442,7 +437,7 @@ class Registry:
         current = self.store.current(info.plural, (namespace, name))
         if current is None:
             raise errors.NotFound.for_object(info.plural, info.group, name)
-        new = subresources.bound(current.obj, name, node, rfc3339(self._now()))
+        new = subresources.bound(current.obj, name, node, format_time(self._now()))
         if opts.dry_run:
             return new
         try:
@@ -527,7 +522,7 @@ class Registry:
         if policy == "Orphan" and FINALIZER_ORPHAN not in finalizers:
             finalizers.append(FINALIZER_ORPHAN)
         rules = self.rules(info)
-        terminating = rules.terminating(obj, rfc3339(self._now()))
+        terminating = rules.terminating(obj, format_time(self._now()))
         if terminating is not None:
             if terminating is obj or opts.dry_run:
                 return terminating, False
@@ -550,7 +545,7 @@ class Registry:
         nmeta = new["metadata"]
         now = self._now()
         if not already or grace < int(meta.get("deletionGracePeriodSeconds") or 0):
-            nmeta["deletionTimestamp"] = rfc3339(now + timedelta(seconds=grace))
+            nmeta["deletionTimestamp"] = format_time(now + timedelta(seconds=grace))
             nmeta["deletionGracePeriodSeconds"] = grace
         if finalizers:
             nmeta["finalizers"] = finalizers

@@ -19,10 +19,9 @@ from typing import Any
 
 from sliceplane.api import errors
 from sliceplane.api.field import Path
+from sliceplane.api.meta import Obj
 from sliceplane.apiserver.ipalloc import IPAllocator, PortAllocator, RangeFull
 from sliceplane.apiserver.transaction import Transaction
-
-Obj = dict[str, Any]
 
 
 class ServiceAllocator:

@@ -15,8 +15,7 @@ from typing import Any
 
 from sliceplane.api import errors
 from sliceplane.api.field import Path
-
-Obj = dict[str, Any]
+from sliceplane.api.meta import Obj, meta_of
 
 _SELECTOR_OPS = {
     "In": "{key} in ({values})",
@@ -70,7 +69,7 @@ def scaled(plural: str, group: str, name: str, current: Obj, current_rv: int, sc
                 .invalid(replicas, "must be greater than or equal to 0")
             ],
         )
-    rv = (scale.get("metadata") or {}).get("resourceVersion")
+    rv = meta_of(scale).get("resourceVersion")
     if rv not in (None, "") and str(rv) != str(current_rv):
         raise errors.Conflict.modified(plural, group, name)
     new = copy.deepcopy(current)
@@ -84,7 +83,7 @@ def binding_target(name: str, binding: Any) -> str:
         raise errors.BadRequest("the object provided is unrecognized (must be of type Binding)")
     target = binding.get("target") or {}
     node = target.get("name") if isinstance(target, dict) else None
-    bname = (binding.get("metadata") or {}).get("name") or name
+    bname = meta_of(binding).get("name") or name
     if bname != name:
         raise errors.BadRequest(
             f"the name of the object ({bname}) does not match the name on the URL ({name})"
