@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from sliceplane import __version__
+from sliceplane.cli import dns as dns_cli
 from sliceplane.cli.demo import demo
 from sliceplane.cli.doctor import app as doctor_app
 from sliceplane.cli.testenv import app as testenv_app
@@ -31,6 +32,7 @@ app = typer.Typer(
 app.add_typer(testenv_app, name="testenv")
 app.command()(demo)
 app.add_typer(doctor_app, name="doctor")
+dns_cli.register(app)
 
 EXIT_USAGE = 2
 

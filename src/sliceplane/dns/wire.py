@@ -6,7 +6,8 @@ they follow what CoreDNS (miekg/dns underneath) does:
 
 * fewer than 12 bytes, or a message with QR set: dropped (no answer can be used to
   amplify; ``server.go`` in miekg/dns);
-* an opcode other than QUERY: NOTIMP; not exactly one question, more than one answer or
+* an opcode other than QUERY or NOTIFY: NOTIMP (NOTIFY is answered as a query, with
+  its opcode, as CoreDNS's server does); not exactly one question, more than one answer or
   authority record, more than two additional records, or anything that does not parse:
   FORMERR, header only (miekg/dns ``acceptfunc.go``);
 * a class other than IN: REFUSED; an EDNS version other than 0: BADVERS (CoreDNS
@@ -68,7 +69,7 @@ def respond(data: bytes, zone: Zone, cfg: Config, *, tcp: bool) -> Outcome:
     if flags & dns.flags.QR:
         return Outcome(None, -1)
     opcode = (flags >> 11) & 0xF
-    if opcode != dns.opcode.QUERY:
+    if opcode not in (dns.opcode.QUERY, dns.opcode.NOTIFY):
         return Outcome(_header_only(data, dns.rcode.NOTIMP, opcode), dns.rcode.NOTIMP)
     if qd != 1 or an > 1 or ns > 1 or ar > 2:
         return Outcome(_header_only(data, dns.rcode.FORMERR, 0), dns.rcode.FORMERR)
@@ -117,7 +118,9 @@ def render(req: dns.message.Message, result: Result, size: int) -> tuple[bytes, 
     """Encode the response, cut at ``size`` bytes on whole records; (wire, truncated)."""
     q = req.question[0]
     edns = req.edns >= 0
-    flags = dns.flags.QR | (req.flags & (dns.flags.RD | dns.flags.CD))
+    flags = dns.flags.QR | (req.opcode() << 11)
+    if req.opcode() == dns.opcode.QUERY:  # miekg/dns SetReply copies RD and CD for QUERY only
+        flags |= req.flags & (dns.flags.RD | dns.flags.CD)
     if result.authoritative:
         flags |= dns.flags.AA
     flags |= result.rcode & 0xF

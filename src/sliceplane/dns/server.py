@@ -1,0 +1,440 @@
+"""``sliceplane dns``: the thin I/O around :mod:`sliceplane.dns.wire`.
+
+Informers over Services, EndpointSlices, Namespaces (and Pods in ``verified`` mode) feed a
+:class:`~sliceplane.dns.zone.ZoneBuilder`; a burst of events publishes one new snapshot
+(on the next loop turn), which every query after it reads. UDP and TCP listen on the same
+address; TCP carries any number of length-prefixed queries per connection, answered in
+order, and closes idle connections. Nothing a client sends can stop the server: bad
+packets are dropped or answered FORMERR by the pure layer, and an unexpected exception
+while answering is logged, counted as SERVFAIL and the loop goes on.
+
+Metrics use CoreDNS's names (``coredns_dns_requests_total``,
+``coredns_dns_responses_total``, ``coredns_dns_request_duration_seconds``) with its
+labels, on ``/metrics`` of ``--metrics-bind-address``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import socket
+import struct
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dns.rcode
+import dns.rdatatype
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+
+from sliceplane.client.client import Client
+from sliceplane.dns.resolver import Config, PodMode
+from sliceplane.dns.wire import Outcome, respond
+from sliceplane.dns.zone import Zone, ZoneBuilder
+from sliceplane.machinery.clock import RealClock
+from sliceplane.machinery.informer import Informer
+
+log = logging.getLogger(__name__)
+
+TCP_IDLE_SECONDS = 10.0
+POD_MODES = ("disabled", "insecure", "verified")
+
+
+class ConfigError(ValueError):
+    """A bad setting or an address that cannot be bound: one line, exit 2."""
+
+
+def parse_hostport(text: str, flag: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{flag}: {text!r} is not HOST:PORT")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if host != "localhost":
+            raise ConfigError(f"{flag}: {host!r} is not an IP address") from None
+    return host, int(port)
+
+
+@dataclass
+class DNSConfig:
+    """``sliceplane dns`` settings; defaults are CoreDNS's where it has one."""
+
+    kubeconfig: Path | None = None
+    listen: str = "127.0.0.1:5353"
+    """HOST:PORT for UDP and TCP (port 0: a free port, the same for both)."""
+    domain: str = "cluster.local"
+    ttl: int = 5
+    """TTL of every record (the SOA's minimum too); CoreDNS's default is 5 s."""
+    pods: str = "disabled"
+    endpoint_pod_names: bool = False
+    metrics_bind_address: str | None = "127.0.0.1:9153"
+
+    def validate(self) -> None:
+        parse_hostport(self.listen, "--listen")
+        if self.metrics_bind_address:
+            parse_hostport(self.metrics_bind_address, "--metrics-bind-address")
+        if self.pods not in POD_MODES:
+            raise ConfigError(f"--pods: {self.pods!r} is not one of {', '.join(POD_MODES)}")
+        if not 0 <= self.ttl <= 3600:
+            raise ConfigError(f"--ttl: {self.ttl} is outside 0..3600")
+        labels = self.domain.strip(".").split(".")
+        if not self.domain.strip(".") or not all(
+            0 < len(lab) <= 63 and lab.replace("-", "").isalnum() for lab in labels
+        ):
+            raise ConfigError(f"--domain: {self.domain!r} is not a DNS domain")
+
+    def resolver_config(self, local_ips: tuple[str, ...] = ()) -> Config:
+        mode: PodMode = self.pods  # type: ignore[assignment]
+        return Config(
+            domain=self.domain,
+            ttl=self.ttl,
+            pods=mode,
+            endpoint_pod_names=self.endpoint_pod_names,
+            local_ips=local_ips,
+        )
+
+
+def local_ips_for(host: str) -> tuple[str, ...]:
+    """The addresses NS records name: the listen address unless it is loopback or
+    unspecified (CoreDNS's ``boundIPs`` skips loopback; for an unspecified address it
+    lists the interfaces, which we do not: see docs/upstream-differences.md)."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return ()
+    if ip.is_loopback or ip.is_unspecified:
+        return ()
+    return (str(ip),)
+
+
+class Metrics:
+    """CoreDNS's request metrics (``plugin/metrics/vars``), names and labels kept."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "coredns_dns_requests_total",
+            "Counter of DNS requests made per zone, protocol and family.",
+            ["server", "zone", "view", "proto", "family", "type"],
+            registry=self.registry,
+        )
+        self.responses = Counter(
+            "coredns_dns_responses_total",
+            "Counter of response status codes.",
+            ["server", "zone", "view", "rcode", "plugin"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "coredns_dns_request_duration_seconds",
+            "Histogram of the time (in seconds) each request took per zone.",
+            ["server", "zone", "view", "type"],
+            buckets=(
+                0.00025,
+                0.0005,
+                0.001,
+                0.002,
+                0.004,
+                0.008,
+                0.016,
+                0.032,
+                0.064,
+                0.128,
+                0.256,
+                0.512,
+                1.024,
+                2.048,
+                4.096,
+                8.192,
+            ),
+            registry=self.registry,
+        )
+        self.zone_changes = Counter(
+            "sliceplane_dns_zone_snapshots_total",
+            "Zone snapshots published (one per burst of object changes).",
+            registry=self.registry,
+        )
+
+    def observe(self, server: str, proto: str, family: str, out: Outcome, seconds: float) -> None:
+        zone = out.zone or "dropped"
+        qtype = (
+            dns.rdatatype.to_text(dns.rdatatype.RdataType.make(out.qtype)) if out.qtype else "other"
+        )
+        if out.rcode < 0:
+            return
+        self.requests.labels(server, zone, "", proto, family, qtype).inc()
+        plugin = "kubernetes" if out.zone and out.rcode != dns.rcode.REFUSED else ""
+        self.responses.labels(
+            server, zone, "", dns.rcode.to_text(dns.rcode.Rcode.make(out.rcode)), plugin
+        ).inc()
+        self.duration.labels(server, zone, "", qtype).observe(seconds)
+
+
+@dataclass
+class ZoneFeed:
+    """Informers -> :class:`ZoneBuilder`, publishing a snapshot once per burst."""
+
+    client: Client
+    pods: bool
+    metrics: Metrics | None = None
+    builder: ZoneBuilder = field(default_factory=lambda: ZoneBuilder(now=time.time))
+    zone: Zone = field(default_factory=Zone)
+    _informers: list[Informer] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _scheduled: bool = False
+    _listeners: list[Callable[[Zone], None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.zone = Zone(synced=False)
+
+    def _inform(
+        self, resource: str, put: Callable[[Any], None], delete: Callable[[Any], None]
+    ) -> None:
+        inf = Informer(self.client.list_watcher(resource), RealClock(), name=f"dns-{resource}")
+
+        def on_put(obj: Any, new: Any = None) -> None:
+            put(new if new is not None else obj)
+            self._schedule()
+
+        def on_delete(obj: Any) -> None:
+            delete(obj)
+            self._schedule()
+
+        inf.add_handler(on_put, on_put, on_delete)
+        self._informers.append(inf)
+
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._publish)
+
+    def _publish(self) -> None:
+        self._scheduled = False
+        if all(i.has_synced() for i in self._informers):
+            self.builder.mark_synced()
+        zone = self.builder.snapshot()
+        if zone is not self.zone:
+            self.zone = zone
+            if self.metrics is not None:
+                self.metrics.zone_changes.inc()
+            for fn in self._listeners:
+                fn(zone)
+
+    def start(self) -> None:
+        b = self.builder
+        self._inform("services", b.put_service, b.delete_service)
+        self._inform("endpointslices", b.put_slice, b.delete_slice)
+        self._inform("namespaces", b.put_namespace, b.delete_namespace)
+        if self.pods:
+            self._inform("pods", b.put_pod, b.delete_pod)
+        for inf in self._informers:
+            self._tasks.append(asyncio.create_task(inf.run(), name=inf.name))
+
+    async def wait_for_sync(self) -> None:
+        await asyncio.gather(*(i.wait_for_sync() for i in self._informers))
+        self._publish()
+
+    async def stop(self) -> None:
+        for inf in self._informers:
+            inf.stop()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+
+
+class _UDP(asyncio.DatagramProtocol):
+    def __init__(self, server: DNSServer) -> None:
+        self.server = server
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        out = self.server.answer(data, tcp=False)
+        if out is not None and self.transport is not None:
+            self.transport.sendto(out, addr)
+
+    def error_received(self, exc: Exception) -> None:  # ICMP unreachable etc.
+        log.debug("udp: %s", exc)
+
+
+class DNSServer:
+    """UDP and TCP on one address, answering from ``zone()``."""
+
+    def __init__(self, cfg: Config, zone: Callable[[], Zone], metrics: Metrics | None = None):
+        self.cfg = cfg
+        self.zone = zone
+        self.metrics = metrics
+        self.address: tuple[str, int] = ("", 0)
+        self.metrics_address = ""
+        self._udp: asyncio.DatagramTransport | None = None
+        self._tcp: asyncio.Server | None = None
+        self._label = ""
+        self._family = "1"
+
+    def answer(self, data: bytes, *, tcp: bool) -> bytes | None:
+        start = time.perf_counter()
+        try:
+            out = respond(data, self.zone(), self.cfg, tcp=tcp)
+        except Exception:  # a bug must not stop the server: SERVFAIL, logged
+            log.exception("answering a query failed")
+            out = Outcome(_servfail(data), dns.rcode.SERVFAIL)
+        if self.metrics is not None:
+            self.metrics.observe(
+                self._label, "tcp" if tcp else "udp", self._family, out, time.perf_counter() - start
+            )
+        return out.response
+
+    async def start(self, host: str, port: int) -> tuple[str, int]:
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._family = "2" if family == socket.AF_INET6 else "1"
+        for _attempt in range(20):
+            try:
+                udp_sock = socket.socket(family, socket.SOCK_DGRAM)
+                udp_sock.bind((host, port))
+                bound = udp_sock.getsockname()[1]
+                tcp_sock = socket.socket(family, socket.SOCK_STREAM)
+                tcp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    tcp_sock.bind((host, bound))
+                except OSError:
+                    udp_sock.close()
+                    tcp_sock.close()
+                    if port == 0:
+                        continue  # the free UDP port is taken for TCP: pick another
+                    raise
+                break
+            except OSError as exc:
+                raise ConfigError(f"--listen {host}:{port}: {exc.strerror}") from None
+        else:
+            raise ConfigError(f"--listen {host}:0: no port free for both UDP and TCP")
+        udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        tcp_sock.listen(512)
+        tcp_sock.setblocking(False)
+        self._udp, _ = await loop.create_datagram_endpoint(lambda: _UDP(self), sock=udp_sock)
+        self._tcp = await asyncio.start_server(self._serve_tcp, sock=tcp_sock)
+        self.address = (host, bound)
+        self._label = f"dns://{host}:{bound}"
+        return self.address
+
+    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await asyncio.wait_for(reader.readexactly(2), TCP_IDLE_SECONDS)
+                (length,) = struct.unpack("!H", head)
+                data = await asyncio.wait_for(reader.readexactly(length), TCP_IDLE_SECONDS)
+                out = self.answer(data, tcp=True)
+                if out is None:
+                    break
+                writer.write(struct.pack("!H", len(out)) + out)
+                await writer.drain()
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def stop(self) -> None:
+        if self._udp is not None:
+            self._udp.close()
+        if self._tcp is not None:
+            self._tcp.close()
+            with contextlib.suppress(Exception):
+                await self._tcp.wait_closed()
+
+
+def _servfail(data: bytes) -> bytes | None:
+    if len(data) < 12:
+        return None
+    ident, flags = struct.unpack_from("!HH", data)
+    return struct.pack("!HHHHHH", ident, 0x8000 | (flags & 0x0100) | dns.rcode.SERVFAIL, 0, 0, 0, 0)
+
+
+async def serve_metrics(
+    address: str, metrics: Metrics, healthy: Callable[[], bool]
+) -> web.AppRunner:
+    async def get_metrics(_: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    async def health(_: web.Request) -> web.Response:
+        ok = healthy()
+        return web.Response(text="OK" if ok else "not synced", status=200 if ok else 503)
+
+    app = web.Application()
+    app.router.add_get("/metrics", get_metrics)
+    app.router.add_get("/health", health)
+    app.router.add_get("/ready", health)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    host, port = parse_hostport(address, "--metrics-bind-address")
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(f"--metrics-bind-address {address}: {exc.strerror}") from None
+    return runner
+
+
+async def run(
+    config: DNSConfig,
+    *,
+    started: Callable[[DNSServer, ZoneFeed], Awaitable[None]] | None = None,
+) -> None:
+    """Bind, connect, serve until cancelled. Binding comes first, so a port in use is
+    reported before anything else happens."""
+    config.validate()
+    host, port = parse_hostport(config.listen, "--listen")
+    metrics = Metrics()
+    holder: dict[str, ZoneFeed] = {}
+
+    def current() -> Zone:
+        feed = holder.get("feed")
+        return feed.zone if feed is not None else Zone(synced=False)
+
+    server = DNSServer(config.resolver_config(local_ips_for(host)), current, metrics)
+    await server.start(host, port)
+    runner: web.AppRunner | None = None
+    client: Client | None = None
+    feed: ZoneFeed | None = None
+    try:
+        if config.metrics_bind_address:
+            runner = await serve_metrics(
+                config.metrics_bind_address, metrics, lambda: current().synced
+            )
+            bound = runner.addresses[0]
+            server.metrics_address = f"{bound[0]}:{bound[1]}"
+        client = await Client.connect(str(config.kubeconfig) if config.kubeconfig else None)
+        feed = ZoneFeed(client, pods=config.pods == "verified", metrics=metrics)
+        holder["feed"] = feed
+        feed.start()
+        if started is not None:
+            await started(server, feed)
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()
+        if feed is not None:
+            await feed.stop()
+        if runner is not None:
+            await runner.cleanup()
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.close()
