@@ -19,6 +19,7 @@ from sliceplane.cli import dns as dns_cli
 from sliceplane.cli.demo import demo
 from sliceplane.cli.doctor import app as doctor_app
 from sliceplane.cli.testenv import app as testenv_app
+from sliceplane.cli.view import view as view_command
 from sliceplane.workloads.podcidr import DEFAULT_CLUSTER_CIDR_IPV4
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ app.add_typer(testenv_app, name="testenv")
 app.command()(demo)
 app.add_typer(doctor_app, name="doctor")
 dns_cli.register(app)
+app.command("view")(view_command)
 
 EXIT_USAGE = 2
 

@@ -1,0 +1,266 @@
+"""The view's read side: a page's fragments from the shared informers' stores.
+
+The view reads only informer caches (one list+watch per resource, shared with the
+controllers under ``sliceplane up``); it never lists or gets on a page load and never
+writes. Slice cards are the expensive fragments at 1,000 endpoints, so each is rendered
+once per slice resourceVersion and reused by every page and every stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from sliceplane.api.selectors import selector_from_set
+from sliceplane.api.wellknown import LABEL_SERVICE_NAME
+from sliceplane.endpointslice.explain import INCLUDED, explain_service
+from sliceplane.machinery.factory import NAMESPACE_INDEX, InformerFactory
+from sliceplane.machinery.informer import Informer
+from sliceplane.machinery.podselect import LABEL_INDEX, ensure_label_index, pair_keys, select
+from sliceplane.view import model, render
+from sliceplane.view.health import Finding, ServiceObjects, service_findings, worst
+from sliceplane.view.render import Fragment
+
+Obj = dict[str, Any]
+
+SLICE_SERVICE_INDEX = "view-service"
+EVENT_OBJECT_INDEX = "view-involved"
+
+RESOURCES = ("namespaces", "services", "endpointslices", "endpoints", "pods", "nodes", "events")
+
+
+def slice_service_index(obj: Obj) -> list[str]:
+    """``namespace/service`` of an EndpointSlice, from its service-name label."""
+    meta = obj.get("metadata") or {}
+    svc = (meta.get("labels") or {}).get(LABEL_SERVICE_NAME)
+    return [f"{meta.get('namespace')}/{svc}"] if svc else []
+
+
+def event_object_index(obj: Obj) -> list[str]:
+    """``namespace/name`` of the object an Event is about."""
+    ref = obj.get("involvedObject") or obj.get("regarding") or {}
+    ns = ref.get("namespace") or (obj.get("metadata") or {}).get("namespace") or ""
+    return [f"{ns}/{ref.get('name')}"] if ref.get("name") else []
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """What a browser tab looks at: the index, a namespace, or one Service."""
+
+    namespace: str = ""
+    service: str = ""
+
+    @property
+    def kind(self) -> str:
+        return "service" if self.service else "namespace" if self.namespace else "index"
+
+
+class ClusterView:
+    """Fragments of every page, computed from informer stores on demand."""
+
+    def __init__(self, factory: InformerFactory) -> None:
+        self.informers: dict[str, Informer] = {r: factory.informer(r) for r in RESOURCES}
+        self.informers["endpointslices"].ensure_index(SLICE_SERVICE_INDEX, slice_service_index)
+        self.informers["events"].ensure_index(EVENT_OBJECT_INDEX, event_object_index)
+        ensure_label_index(self.informers["pods"])
+        self._cards: dict[str, tuple[str, Fragment, model.SliceCard]] = {}
+
+    def synced(self) -> bool:
+        return all(inf.has_synced() for inf in self.informers.values())
+
+    def _store(self, resource: str) -> Any:
+        return self.informers[resource].store
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def namespaces(self) -> list[str]:
+        names = {model.name_of(ns) for ns in self._store("namespaces").list()}
+        names |= {model.namespace_of(s) for s in self._store("services").list()}
+        return sorted(names)
+
+    def services(self, namespace: str) -> list[Obj]:
+        found: list[Obj] = self._store("services").by_index(NAMESPACE_INDEX, namespace)
+        return found
+
+    def service(self, namespace: str, name: str) -> Obj | None:
+        found: Obj | None = self._store("services").get(f"{namespace}/{name}")
+        return found
+
+    def slices(self, namespace: str, service: str) -> list[Obj]:
+        found: list[Obj] = self._store("endpointslices").by_index(
+            SLICE_SERVICE_INDEX, f"{namespace}/{service}"
+        )
+        return found
+
+    def service_objects(self, svc: Obj) -> ServiceObjects:
+        ns, name = model.namespace_of(svc), model.name_of(svc)
+        pods_inf = self.informers["pods"]
+        selector = (svc.get("spec") or {}).get("selector") or {}
+        elsewhere: list[Obj] = []
+        if selector:
+            sel = selector_from_set(selector)
+            for other in self.namespaces():
+                if other != ns:
+                    elsewhere += select(pods_inf, other, sel)
+        return ServiceObjects(
+            service=svc,
+            pods=self._candidate_pods(ns, selector),
+            nodes=self._store("nodes").list(),
+            slices=self.slices(ns, name),
+            endpoints=self._store("endpoints").get(f"{ns}/{name}"),
+            elsewhere_pods=elsewhere,
+        )
+
+    def _candidate_pods(self, namespace: str, selector: Mapping[str, str]) -> list[Obj]:
+        """The pods that can matter to a Service: those sharing a label pair with its
+        selector when some pod matches (the selected ones and the near misses), else the
+        whole namespace (a typo'd selector shares nothing; its near misses are anywhere).
+        Keeps a page of a 1,000-Service namespace from scanning every pod per Service."""
+        store = self.informers["pods"].store
+        if selector:
+            keys: set[str] = set()
+            selected: frozenset[str] | None = None
+            for value in pair_keys(namespace, dict(selector)):
+                hits: frozenset[str] = store.index_set(LABEL_INDEX, value)
+                keys |= hits
+                selected = hits if selected is None else selected & hits
+            if selected:
+                return [obj for k in sorted(keys) if (obj := store.get(k)) is not None]
+        pods: list[Obj] = store.by_index(NAMESPACE_INDEX, namespace)
+        return pods
+
+    def card(self, es: Obj) -> tuple[Fragment, model.SliceCard]:
+        key = f"{model.namespace_of(es)}/{model.name_of(es)}"
+        rv = str((es.get("metadata") or {}).get("resourceVersion") or "")
+        cached = self._cards.get(key)
+        if cached is not None and cached[0] == rv:
+            return cached[1], cached[2]
+        card = model.slice_card(es)
+        frag = render.slice_card(card)
+        self._cards[key] = (rv, frag, card)
+        return frag, card
+
+    def forget_slice(self, es: Obj) -> None:
+        self._cards.pop(f"{model.namespace_of(es)}/{model.name_of(es)}", None)
+
+    # -- pages -----------------------------------------------------------------------------
+
+    def fragments(self, page: Page) -> list[Fragment]:
+        if page.kind == "service":
+            return self.service_fragments(page.namespace, page.service)
+        if page.kind == "namespace":
+            return self.namespace_fragments(page.namespace)
+        return self.index_fragments()
+
+    def index_fragments(self) -> list[Fragment]:
+        out = []
+        for ns in self.namespaces():
+            errors = warnings = 0
+            services = self.services(ns)
+            for svc in services:
+                sev = worst(service_findings(self.service_objects(svc)))
+                errors += sev == "error"
+                warnings += sev == "warning"
+            out.append(
+                render.namespace_row(render.NamespaceRow(ns, len(services), errors, warnings))
+            )
+        return out
+
+    def namespace_fragments(self, namespace: str) -> list[Fragment]:
+        out = []
+        for svc in sorted(self.services(namespace), key=model.name_of):
+            objs = self.service_objects(svc)
+            findings = service_findings(objs)
+            row = model.service_row(svc, objs.slices)
+            out.append(render.service_row(row, findings, worst(findings)))
+        return out
+
+    def service_fragments(self, namespace: str, name: str) -> list[Fragment]:
+        svc = self.service(namespace, name)
+        if svc is None:
+            return [
+                render.fragment(
+                    "summary",
+                    "summary-box",
+                    "div",
+                    f"<p>There is no Service {render.esc(name)} in namespace "
+                    f"{render.esc(namespace)} (yet).</p>",
+                )
+            ]
+        objs = self.service_objects(svc)
+        findings: list[Finding] = service_findings(objs)
+        nodes = {model.name_of(n): n for n in objs.nodes}
+        explanation = explain_service(svc, [*objs.pods, *objs.elsewhere_pods], nodes)
+        row = model.service_row(svc, objs.slices)
+        out = [
+            render.service_summary(row, worst(findings), explanation.notes, explanation.hints),
+            render.findings_list(findings),
+        ]
+        cards = []
+        for es in sorted(objs.slices, key=model.name_of):
+            frag, card = self.card(es)
+            out.append(frag)
+            cards.append(card)
+        zones, node_names = model.zones_and_nodes(cards)
+        out.append(render.filters(zones, node_names))
+        excluded = [
+            model.ExcludedPod(
+                name=v.name,
+                published=v.published,
+                reasons=tuple((r["code"], r["message"]) for r in v.reasons),
+                namespace=v.namespace if v.namespace != namespace else "",
+            )
+            for v in explanation.pods
+            if not v.receives_traffic and not all(r["code"] == INCLUDED for r in v.reasons)
+        ]
+        out.append(render.excluded_list(excluded))
+        out.append(render.legacy_endpoints(model.legacy_endpoints(objs.endpoints), name))
+        out.append(render.events_table(model.event_rows(self._events_about(objs, explanation))))
+        return out
+
+    def _events_about(self, objs: ServiceObjects, explanation: Any) -> list[Obj]:
+        ns = model.namespace_of(objs.service)
+        names = {model.name_of(objs.service)}
+        names |= {model.name_of(es) for es in objs.slices}
+        names |= {v.name for v in explanation.pods if v.namespace == ns}
+        for es in objs.slices:
+            for ep in es.get("endpoints") or ():
+                ref = ep.get("targetRef") or {}
+                if ref.get("name"):
+                    names.add(str(ref["name"]))
+        store = self._store("events")
+        out: list[Obj] = []
+        for n in names:
+            out += store.by_index(EVENT_OBJECT_INDEX, f"{ns}/{n}", ordered=False)
+        return out
+
+    def page_html(self, page: Page) -> str:
+        frags = self.fragments(page)
+        query = {"ns": page.namespace, "svc": page.service}
+        stream = "/events?" + urlencode({k: v for k, v in query.items() if v})
+        if page.kind == "service":
+            crumbs = [
+                ("Namespaces", "/"),
+                (page.namespace, render.namespace_url(page.namespace)),
+                (page.service, render.service_url(page.namespace, page.service)),
+            ]
+            body = render.service_body(frags)
+            title = f"Service {page.namespace}/{page.service}"
+        elif page.kind == "namespace":
+            crumbs = [("Namespaces", "/"), (page.namespace, render.namespace_url(page.namespace))]
+            body = render.namespace_body(frags)
+            title = f"Services in {page.namespace}"
+        else:
+            crumbs = [("Namespaces", "/")]
+            body = render.index_body(frags)
+            title = "Namespaces"
+        return render.page(title, crumbs, body, stream)
+
+
+def involved_namespaces(resource: str, obj: Mapping[str, Any]) -> str:
+    """The namespace an object's change matters to (empty: every page, e.g. nodes)."""
+    if resource in ("nodes", "namespaces"):
+        return ""
+    return model.namespace_of(obj)
