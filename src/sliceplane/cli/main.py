@@ -170,6 +170,9 @@ def up(
         ),
     ] = 20.0,
     kube_api_burst: Annotated[int, typer.Option("--kube-api-burst")] = 30,
+    view_listen: Annotated[
+        str, typer.Option("--view-listen", help="HOST:PORT of the web view ('' to not serve it).")
+    ] = "127.0.0.1:8001",
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
     """Run a local cluster: API server, controllers, scheduler and simulated nodes."""
@@ -192,6 +195,7 @@ def up(
         node_cidr_mask_size=node_cidr_mask_size,
         kube_api_qps=kube_api_qps,
         kube_api_burst=kube_api_burst,
+        view_listen=view_listen,
     )
     try:
         config.validate()

@@ -65,6 +65,9 @@ class ClusterConfig:
     kube-controller-manager have it (0: the default, negative: unlimited)."""
     kube_api_burst: int = DEFAULT_BURST
     extra_apiserver_args: list[str] = field(default_factory=list)
+    view_listen: str = ""
+    """HOST:PORT of the web view (``sliceplane view`` on the cluster's informers); empty:
+    not served. ``sliceplane up`` passes ``--view-listen`` (default 127.0.0.1:8001)."""
 
     def validate(self) -> None:
         if self.nodes < 1:

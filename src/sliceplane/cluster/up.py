@@ -32,6 +32,7 @@ from sliceplane.cluster.nodeswitch import run_node_switches
 from sliceplane.machinery.clock import RealClock
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.manager.manager import Manager, ManagerConfig
+from sliceplane.view.server import ViewError, ViewServer
 from sliceplane.workloads.deployment import DeploymentController
 from sliceplane.workloads.nodes import NodesOptions, SimulatedNodes
 from sliceplane.workloads.processruntime import ProcessRuntime
@@ -55,6 +56,9 @@ class LocalCluster:
         self.runtime: ProcessRuntime | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._factory: InformerFactory | None = None
+        self.view: ViewServer | None = None
+        self.view_note = ""
+        """Why the view is not served, when it is asked for but cannot bind."""
         self.failed = asyncio.Event()
 
     @property
@@ -112,6 +116,8 @@ class LocalCluster:
         if self.runtime is not None:
             parts["process-runtime"] = self.runtime.run
         factory.informer("nodes")  # make sure it exists before the factory starts
+        if self.config.view_listen:
+            await self._start_view(factory)
         factory.start()
         for name, run in parts.items():
             self._tasks.append(asyncio.create_task(self._supervise(name, run), name=name))
@@ -135,7 +141,20 @@ class LocalCluster:
         log.error("the API server exited; see %s", self.apiserver.log_path)
         self.failed.set()
 
+    async def _start_view(self, factory: InformerFactory) -> None:
+        """Serve the view on the shared informers; a port in use is a note, not a failure
+        (8001 is also ``kubectl proxy``'s default)."""
+        view = ViewServer(factory, self.config.view_listen)
+        try:
+            await view.start()
+        except ViewError as exc:
+            self.view_note = f"web view not served: {exc} (use --view-listen)"
+            return
+        self.view = view
+
     async def stop(self) -> None:
+        if self.view is not None:
+            await self.view.stop()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -161,7 +180,9 @@ def usage_text(cluster: LocalCluster) -> str:
         f"  {kubectl} create deployment web --image=nginx --replicas=3\n"
         f"  {kubectl} expose deployment web --port=80\n"
         f"  {kubectl} get endpointslices -l kubernetes.io/service-name=web\n"
-        "Stop with Ctrl-C; `sliceplane up` on the same --data-dir brings everything back."
+        + (f"  web view: {cluster.view.url}\n" if cluster.view is not None else "")
+        + (f"  {cluster.view_note}\n" if cluster.view_note else "")
+        + "Stop with Ctrl-C; `sliceplane up` on the same --data-dir brings everything back."
         + (
             f"\nPods run as local processes (containers need a `command`); logs in "
             f"{cluster.config.data_dir / 'pods'}"
