@@ -128,6 +128,8 @@ def browser_page(cluster: Cluster) -> Iterator[Any]:
             args=ARGS,
             headless=True,
             viewport={"width": 1280, "height": 900},
+            # The page forbids eval (script-src 'self'); Playwright's waits need it.
+            bypass_csp=True,
         )
         try:
             yield context.new_page()

@@ -197,8 +197,13 @@ def findings_list(findings: Sequence[Finding]) -> Fragment:
     else:
         items = []
         for f in findings:
-            objects = ", ".join(esc(o) for o in f.objects)
+            objects = ", ".join(esc(o) for o in f.objects[:6])
+            if len(f.objects) > 6:
+                objects += f" and {len(f.objects) - 6} more"
             fix = f'<p class="fix">Fix: <code>{esc(f.fix)}</code></p>' if f.fix else ""
+            evidence = "".join(f"<li>{esc(line)}</li>" for line in f.evidence[:5])
+            if evidence:
+                fix = f'<ul class="evidence">{evidence}</ul>' + fix
             items.append(
                 f'<li class="finding f-{esc(f.severity)}">{badge(f.severity)} '
                 f"<strong>{esc(f.code)}</strong>: {esc(f.message)}"

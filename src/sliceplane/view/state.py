@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from sliceplane.api.selectors import selector_from_set
 from sliceplane.api.wellknown import LABEL_SERVICE_NAME
-from sliceplane.endpointslice.explain import INCLUDED, explain_service
+from sliceplane.endpointslice.explain import INCLUDED, NOT_SELECTED, explain_service
 from sliceplane.machinery.factory import NAMESPACE_INDEX, InformerFactory
 from sliceplane.machinery.informer import Informer
 from sliceplane.machinery.podselect import LABEL_INDEX, ensure_label_index, pair_keys, select
@@ -110,7 +110,9 @@ class ClusterView:
             nodes=self._store("nodes").list(),
             slices=self.slices(ns, name),
             endpoints=self._store("endpoints").get(f"{ns}/{name}"),
+            events=self._store("events").by_index(NAMESPACE_INDEX, ns, ordered=False),
             elsewhere_pods=elsewhere,
+            services=self.services(ns),
         )
 
     def _candidate_pods(self, namespace: str, selector: Mapping[str, str]) -> list[Obj]:
@@ -224,7 +226,11 @@ class ClusterView:
         ns = model.namespace_of(objs.service)
         names = {model.name_of(objs.service)}
         names |= {model.name_of(es) for es in objs.slices}
-        names |= {v.name for v in explanation.pods if v.namespace == ns}
+        names |= {
+            v.name
+            for v in explanation.pods
+            if v.namespace == ns and all(r["code"] != NOT_SELECTED for r in v.reasons)
+        }
         for es in objs.slices:
             for ep in es.get("endpoints") or ():
                 ref = ep.get("targetRef") or {}
