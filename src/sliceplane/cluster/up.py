@@ -123,6 +123,17 @@ class LocalCluster:
             self._tasks.append(asyncio.create_task(self._supervise(name, run), name=name))
         self._tasks.append(asyncio.create_task(self._watch_apiserver(), name="apiserver-watch"))
 
+    async def stop_part(self, name: str) -> None:
+        """Stop one supervised part for good (``endpoint-controllers``, ``scheduler``, ...):
+        from the API it looks like a component that crashed or was never deployed."""
+        for task in self._tasks:
+            if task.get_name() == name:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+                return
+        raise KeyError(f"no part named {name!r}")
+
     async def _supervise(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
         """Run a part; if it crashes, log and restart it after a pause."""
         while True:

@@ -1,0 +1,267 @@
+"""``sliceplane doctor`` against ``sliceplane up``: each finding, broken as a user would.
+
+One local cluster for the module (API server subprocess, controllers, scheduler, two
+nodes, the process runtime: pods are real ``python -m http.server`` processes with real
+readiness probes). Each test works in namespaces of its own, breaks one thing the way a
+user does (a selector typo, a probe on a path the app does not serve, a wrong port name,
+pods in another namespace, a slice written by hand, the controller stopped) and runs the
+installed ``sliceplane doctor`` command, asserting the code, the objects and the exit
+code. The controller is stopped by the last test, so it must stay last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from doctor_harness import (
+    BIN,
+    codes,
+    doctor_json,
+    eventually,
+    finding,
+    hand_made_slice,
+    run_doctor,
+    until_finding,
+    until_ok,
+    web_service,
+)
+
+from sliceplane.client.client import Client
+from sliceplane.cluster.up import ClusterConfig, LocalCluster
+from sliceplane.doctor.diagnose import diagnose
+from sliceplane.doctor.findings import Report
+from sliceplane.doctor.gather import gather_service
+from sliceplane.workloads.processruntime import ProcessRuntimeOptions
+
+Obj = dict[str, Any]
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalCluster]:
+    config = ClusterConfig(
+        data_dir=tmp_path_factory.mktemp("doctor-up"),
+        listen="127.0.0.1:0",
+        nodes=2,
+        runtime="process",
+        process=ProcessRuntimeOptions(backoff_initial=1.0, backoff_max=2.0, orphan_grace=1.0),
+    )
+    c = LocalCluster(config)
+    await c.start()
+    try:
+        yield c
+    finally:
+        await c.stop()
+
+
+def _client(cluster: LocalCluster) -> Client:
+    assert cluster.client is not None
+    return cluster.client
+
+
+async def new_namespace(cluster: LocalCluster) -> str:
+    name = f"doc-{uuid.uuid4().hex[:8]}"
+    await _client(cluster).create("namespaces", {"metadata": {"name": name}})
+    return name
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def ns(cluster: LocalCluster) -> AsyncIterator[str]:
+    name = await new_namespace(cluster)
+    yield name
+    await _delete_namespace(cluster, name)
+
+
+async def _delete_namespace(cluster: LocalCluster, name: str) -> None:
+    client = _client(cluster)
+    for pod in (await client.list_all("pods", name)).items:
+        await client.delete("pods", pod["metadata"]["name"], name, grace_period_seconds=0)
+
+
+def web_pod(name: str, labels: dict[str, str], probe_path: str = "/") -> Obj:
+    """``python -m http.server`` on the pod IP, port ``http`` (8080), a readiness probe."""
+    return {
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "terminationGracePeriodSeconds": 2,
+            "containers": [
+                {
+                    "name": "web",
+                    "image": "python:3",
+                    "command": [sys.executable, "-m", "http.server"],
+                    "args": ["$(PORT)", "--bind", "$(POD_IP)"],
+                    "ports": [{"name": "http", "containerPort": 8080}],
+                    "readinessProbe": {
+                        "httpGet": {"path": probe_path, "port": "http"},
+                        "periodSeconds": 1,
+                        "failureThreshold": 1,
+                    },
+                }
+            ],
+        },
+    }
+
+
+async def ready_pods(client: Client, ns: str, count: int) -> list[Obj]:
+    async def probe() -> list[Obj] | None:
+        pods = (await client.list_all("pods", ns)).items
+        ok = [
+            p
+            for p in pods
+            if any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in (p.get("status") or {}).get("conditions") or []
+            )
+        ]
+        return ok if len(ok) >= count else None
+
+    return await eventually(probe, 30, f"{count} ready pods in {ns}")
+
+
+async def test_healthy_service_exits_0(cluster: LocalCluster, ns: str) -> None:
+    client = _client(cluster)
+    for i in (1, 2):
+        await client.create("pods", web_pod(f"web-{i}", {"app": "web"}), ns)
+    await client.create("services", web_service("web", {"app": "web"}), ns)
+    await ready_pods(client, ns, 2)
+    code, doc = await until_ok(client, cluster.kubeconfig, ns, "web")
+    assert code == 0 and codes(doc, "error") == []
+    assert doc["summary"] == {"selectedPods": 2, "readyPods": 2, "slices": 1, "readyEndpoints": 2}
+
+    # The same through kubectl's plugin mechanism: kubectl finds kubectl-sliceplane on PATH,
+    # KUBECONFIG names the cluster, -n the namespace.
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
+    env["KUBECONFIG"] = str(cluster.kubeconfig)
+    proc = await asyncio.to_thread(
+        subprocess.run,
+        [str(BIN / "kubectl"), "sliceplane", "doctor", "service", "web", "-n", ns],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == f"service {ns}/web: OK: traffic can flow"
+
+    # A namespace summary: one row for the Service, nothing wrong.
+    code, out, err = await asyncio.to_thread(
+        run_doctor, "namespace", ns, kubeconfig=cluster.kubeconfig
+    )
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1].split() == [ns, "web", "ok", "2/2", "-"]
+
+
+async def test_selector_typo(cluster: LocalCluster, ns: str) -> None:
+    client = _client(cluster)
+    await client.create("pods", web_pod("payments-1", {"app": "payments-api"}), ns)
+    await client.create("services", web_service("payments", {"app": "payment-api"}), ns)
+    code, doc = await until_finding(
+        client, cluster.kubeconfig, ns, "payments", "SelectorMatchesNoPods"
+    )
+    assert code == 1
+    f = finding(doc, "SelectorMatchesNoPods")
+    assert f["severity"] == "error"
+    assert f["objects"] == [f"service/{ns}/payments", f"pod/{ns}/payments-1"]
+    assert "app=payment-api (pod has app=payments-api)" in f["evidence"][0]
+    assert '{"spec":{"selector":{"app":"payments-api"}}}' in f["fix"]
+
+
+async def test_failing_readiness_probe(cluster: LocalCluster, ns: str) -> None:
+    client = _client(cluster)
+    await client.create("pods", web_pod("web-1", {"app": "web"}, probe_path="/healthz"), ns)
+    await client.create("services", web_service("web", {"app": "web"}), ns)
+
+    async def probed() -> Report | None:
+        report = diagnose(await gather_service(client, ns, "web"))
+        found = [f for f in report.findings if f.code == "PodsNotReady"]
+        return (
+            report
+            if found and any("Readiness probe failed" in e for e in found[0].evidence)
+            else None
+        )
+
+    await eventually(probed, 30, "the probe failure in the doctor's evidence")
+    code, doc = await doctor_json(cluster.kubeconfig, ns, "web")
+    assert code == 1
+    f = finding(doc, "PodsNotReady")
+    assert f["severity"] == "error" and f["objects"] == [f"pod/{ns}/web-1"]
+    assert any("404" in e for e in f["evidence"]), f["evidence"]
+    assert f"kubectl logs web-1 -n {ns}" in f["fix"]
+
+
+async def test_wrong_named_port(cluster: LocalCluster, ns: str) -> None:
+    client = _client(cluster)
+    await client.create("pods", web_pod("web-1", {"app": "web"}), ns)
+    await client.create("services", web_service("web", {"app": "web"}, target="htttp"), ns)
+    await ready_pods(client, ns, 1)
+    code, doc = await until_finding(client, cluster.kubeconfig, ns, "web", "NamedTargetPortMissing")
+    assert code == 1
+    f = finding(doc, "NamedTargetPortMissing")
+    assert f["severity"] == "error"
+    assert f["objects"] == [f"service/{ns}/web", f"pod/{ns}/web-1"]
+    assert "did you mean 'http'?" in f["fix"]
+
+
+async def test_pods_in_another_namespace(cluster: LocalCluster, ns: str) -> None:
+    client = _client(cluster)
+    other = await new_namespace(cluster)
+    try:
+        await client.create("pods", web_pod("api-1", {"app": "api"}), other)
+        await client.create("services", web_service("api", {"app": "api"}), ns)
+        code, doc = await until_finding(
+            client, cluster.kubeconfig, ns, "api", "PodsInOtherNamespace"
+        )
+        assert code == 1
+        f = finding(doc, "PodsInOtherNamespace")
+        assert f["objects"] == [f"pod/{other}/api-1"]
+        assert codes(doc)[:2] == ["PodsInOtherNamespace", "SelectorMatchesNoPods"]
+    finally:
+        await _delete_namespace(cluster, other)
+
+
+async def test_slice_written_by_hand(cluster: LocalCluster, ns: str) -> None:
+    client = _client(cluster)
+    await client.create("pods", web_pod("web-1", {"app": "web"}), ns)
+    await client.create("services", web_service("web", {"app": "web"}), ns)
+    await ready_pods(client, ns, 1)
+    await until_ok(client, cluster.kubeconfig, ns, "web")
+    await client.create("endpointslices", hand_made_slice("web-manual", "web", "127.0.0.250"), ns)
+    code, doc = await until_finding(client, cluster.kubeconfig, ns, "web", "SliceNotManaged")
+    assert code == 1
+    f = finding(doc, "SliceNotManaged")
+    assert f["severity"] == "error" and f["objects"] == [f"endpointslice/{ns}/web-manual"]
+    assert any("127.0.0.250" in e for e in f["evidence"])
+
+
+async def test_controller_stopped_is_the_last_test(cluster: LocalCluster, ns: str) -> None:
+    client = _client(cluster)
+    await client.create("pods", web_pod("web-1", {"app": "web"}), ns)
+    await client.create("services", web_service("web", {"app": "web"}), ns)
+    await ready_pods(client, ns, 1)
+    await until_ok(client, cluster.kubeconfig, ns, "web")
+
+    await cluster.stop_part("endpoint-controllers")
+    # A second pod of the old Service: its slices fall behind.
+    await client.create("pods", web_pod("web-2", {"app": "web"}), ns)
+    await ready_pods(client, ns, 2)
+    code, doc = await until_finding(client, cluster.kubeconfig, ns, "web", "SlicesStale")
+    assert code == 1
+    stale = finding(doc, "SlicesStale")
+    assert stale["severity"] == "error" and f"endpointslice/{ns}/" in stale["objects"][1]
+    assert any(e.startswith("missing: ") and "(pod web-2)" in e for e in stale["evidence"])
+
+    # A new Service: nobody writes its slices at all.
+    await client.create("services", web_service("fresh", {"app": "web"}), ns)
+    code, doc = await until_finding(client, cluster.kubeconfig, ns, "fresh", "SlicesMissing")
+    assert code == 1
+    assert finding(doc, "SlicesMissing")["objects"] == [f"service/{ns}/fresh"]
+    assert "EndpointsStale" in codes(doc)  # the Endpoints controller is gone too
