@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # them): chromium for the view's browser test; iproute2 builds the network namespaces of
 # the real-packet proxy tests, which run nftables and iptables (iptables-save,
 # iptables-restore) inside them.
-APT_PACKAGES ?= chromium iproute2 nftables iptables dnsutils
+APT_PACKAGES ?= chromium iproute2 nftables iptables dnsutils curl
 
 .PHONY: env test lint typecheck unit demo apiserver clean bench schemas proto-fields lock k8s-bin bench-controller bench-cluster bench-all
 

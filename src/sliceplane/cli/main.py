@@ -18,6 +18,7 @@ from sliceplane import __version__
 from sliceplane.cli import dns as dns_cli
 from sliceplane.cli.demo import demo
 from sliceplane.cli.doctor import app as doctor_app
+from sliceplane.cli.proxy import proxy as proxy_command
 from sliceplane.cli.testenv import app as testenv_app
 from sliceplane.cli.view import view as view_command
 from sliceplane.workloads.podcidr import DEFAULT_CLUSTER_CIDR_IPV4
@@ -35,6 +36,7 @@ app.command()(demo)
 app.add_typer(doctor_app, name="doctor")
 dns_cli.register(app)
 app.command("view")(view_command)
+app.command("proxy")(proxy_command)
 
 EXIT_USAGE = 2
 

@@ -180,7 +180,11 @@ class IptablesMode:
             self.backend.delete_rule(table, src, " ".join(_quote(ipt.jump_args(jump))))
         lines: list[str] = []
         for table in ("filter", "nat"):
-            ours = [c for c in self.backend.list_chains(table) if c.startswith("KUBE-")]
+            ours = [
+                c
+                for c in self.backend.list_chains(table)
+                if c in OWN_CHAINS or is_ipt_service_chain(c)
+            ]
             if not ours:
                 continue
             lines.append(f"*{table}")
@@ -189,6 +193,11 @@ class IptablesMode:
             lines.append("COMMIT")
         if lines:
             self.backend.restore("\n".join(lines) + "\n")
+
+
+OWN_CHAINS = frozenset((*ipt.FILTER_TOP, *ipt.NAT_TOP, "KUBE-NODE-PORT", "KUBE-LOAD-BALANCER"))
+"""Top-level chains kube-proxy's iptables and IPVS modes create (kubelet's KUBE-FIREWALL
+and canaries are not ours to delete)."""
 
 
 class _NeedFull(Exception):
