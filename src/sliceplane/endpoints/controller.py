@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from sliceplane.api import errors
 from sliceplane.api.meta import Obj
 from sliceplane.client.client import Client
+from sliceplane.endpointbase.podservices import ServiceSelectors
+from sliceplane.endpointbase.triggertime import TriggerTimeTracker
 from sliceplane.endpoints.planner import plan_endpoints
 from sliceplane.machinery.clock import Clock
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import object_key
-from sliceplane.machinery.podselect import ServiceSelectors, ensure_label_index, select
+from sliceplane.machinery.labelindex import ensure_label_index, select
 from sliceplane.machinery.ratelimit import default_controller_rate_limiter
-from sliceplane.machinery.triggertime import TriggerTimeTracker
 from sliceplane.machinery.workqueue import WorkQueue, run_workers
 
 log = logging.getLogger(__name__)

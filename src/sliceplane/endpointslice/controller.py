@@ -17,6 +17,8 @@ from typing import Any
 from sliceplane.api import errors
 from sliceplane.api.meta import Obj, annotations_of, is_deleting, labels_of, meta_of, name_of
 from sliceplane.client.client import Client
+from sliceplane.endpointbase.podservices import ServiceSelectors
+from sliceplane.endpointbase.triggertime import TriggerTimeTracker
 from sliceplane.endpointslice.explain import ServiceExplanation, explain_service
 from sliceplane.endpointslice.hints import make_hints_pass
 from sliceplane.endpointslice.memo import EndpointMemo
@@ -35,9 +37,8 @@ from sliceplane.machinery.clock import Clock
 from sliceplane.machinery.events import EventRecorder
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import object_key
-from sliceplane.machinery.podselect import ServiceSelectors, ensure_label_index, select
+from sliceplane.machinery.labelindex import ensure_label_index, select
 from sliceplane.machinery.ratelimit import endpointslice_controller_rate_limiter
-from sliceplane.machinery.triggertime import TriggerTimeTracker
 from sliceplane.machinery.workqueue import WorkQueue, run_workers
 
 log = logging.getLogger(__name__)

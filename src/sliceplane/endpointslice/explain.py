@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sliceplane.api.meta import Obj, annotations_of, is_deleting, labels_of, meta_of
-from sliceplane.endpointslice.endpoints import (
+from sliceplane.endpointslice.podendpoints import (
     address_types_for_service,
     endpoint_addresses,
     find_port,

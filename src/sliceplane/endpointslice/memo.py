@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from sliceplane.api.meta import labels_of, meta_of
-from sliceplane.endpointslice.endpoints import (
+from sliceplane.endpointslice.podendpoints import (
     EndpointKey,
     PortKey,
     endpoint_key,

@@ -27,7 +27,9 @@ from datetime import datetime
 from typing import Any
 
 from sliceplane.api.meta import meta_of
-from sliceplane.endpointslice.endpoints import (
+from sliceplane.endpointbase.triggertime import set_trigger_time
+from sliceplane.endpointslice.memo import EndpointMemo, candidate
+from sliceplane.endpointslice.podendpoints import (
     EndpointKey,
     PortKey,
     address_types_for_service,
@@ -36,13 +38,11 @@ from sliceplane.endpointslice.endpoints import (
     pod_to_endpoint,
     port_set_key,
 )
-from sliceplane.endpointslice.memo import EndpointMemo, candidate
 from sliceplane.endpointslice.slices import (
     new_slice,
     owned_by,
     placeholder_equal,
     placeholder_slice,
-    set_trigger_time,
     slice_labels,
 )
 from sliceplane.endpointslice.types import CONTROLLER_NAME, Action, HintsPass, Obj, Plan

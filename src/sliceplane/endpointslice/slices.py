@@ -6,20 +6,18 @@ empty slice already *is* the placeholder upstream would create (``placeholder_eq
 they are kept apart from the packing algorithm and tested on their own (reference §2.7,
 §2.8e, §2.10).
 
-Functions that build slices return fresh dicts; :func:`set_trigger_time` edits the slice
-it is given and must only be called on the planner's own copies.
+Functions that build slices return fresh dicts (the trigger-time annotation is stamped by
+:func:`sliceplane.endpointbase.triggertime.set_trigger_time`, on the planner's own copies).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 
-from sliceplane.api.meta import format_rfc3339_nano, meta_of
+from sliceplane.api.meta import meta_of
 from sliceplane.api.validation.names import name_is_dns_subdomain
-from sliceplane.endpointslice.endpoints import service_ip_set
+from sliceplane.endpointslice.podendpoints import service_ip_set
 from sliceplane.endpointslice.types import (
-    ANNOTATION_TRIGGER_TIME,
     CONTROLLER_NAME,
     LABEL_HEADLESS,
     LABEL_MANAGED_BY,
@@ -152,18 +150,3 @@ def placeholder_equal(a: Obj | None, b: Obj | None) -> bool:
     return (a.get("endpoints") or []) == (b.get("endpoints") or []) and (a.get("ports") or []) == (
         b.get("ports") or []
     )
-
-
-def set_trigger_time(es: Obj, trigger_time: datetime | None) -> None:
-    """Stamp (or, for no trigger time, remove) the last-change annotation on ``es``.
-
-    Edits ``es`` in place: only for slices the planner built or copied.
-    """
-    meta = es.setdefault("metadata", {})
-    annotations = meta.get("annotations")
-    if trigger_time is not None:
-        if annotations is None:
-            annotations = meta["annotations"] = {}
-        annotations[ANNOTATION_TRIGGER_TIME] = format_rfc3339_nano(trigger_time)
-    elif annotations:
-        annotations.pop(ANNOTATION_TRIGGER_TIME, None)

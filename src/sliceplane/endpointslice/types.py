@@ -1,6 +1,6 @@
 """Types of the EndpointSlice planner and its hints pass.
 
-The generic plan types live in :mod:`sliceplane.machinery.plan` and the well-known keys in
+The generic plan types live in :mod:`sliceplane.endpointbase.plan` and the well-known keys in
 :mod:`sliceplane.api.wellknown`; they are re-exported here for the planner's modules.
 Objects are the JSON dicts informers hand out; planners never mutate them (they copy what
 they change), so the same dicts can stay in the informer caches.
@@ -22,7 +22,7 @@ from sliceplane.api.wellknown import (
     LABEL_ZONE,
     MIRRORING_CONTROLLER_NAME,
 )
-from sliceplane.machinery.plan import Action, EventSpec, Plan
+from sliceplane.endpointbase.plan import Action, EventSpec, Plan
 
 __all__ = [
     "ANNOTATION_TRIGGER_TIME",

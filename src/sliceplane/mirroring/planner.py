@@ -46,7 +46,7 @@ from sliceplane.api.wellknown import (
     LABEL_SKIP_MIRROR,
     MIRRORING_CONTROLLER_NAME,
 )
-from sliceplane.machinery.plan import Action, EventSpec, Plan
+from sliceplane.endpointbase.plan import Action, EventSpec, Plan
 
 ANNOTATION_LEADER = "control-plane.alpha.kubernetes.io/leader"
 """client-go's ``LeaderElectionRecordAnnotationKey``: such Endpoints are locks, not

@@ -45,7 +45,7 @@ from sliceplane.machinery.clock import Clock
 from sliceplane.machinery.events import EventRecorder
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import object_key, resource_version
-from sliceplane.machinery.podselect import ensure_label_index, select
+from sliceplane.machinery.labelindex import ensure_label_index, select
 from sliceplane.machinery.workqueue import WorkQueue, run_workers
 from sliceplane.workloads.expectations import ControllerExpectations, WrittenVersions
 from sliceplane.workloads.owners import OwnerLookup

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fixtures import NS, new_node, new_pod, new_service
 
-from sliceplane.endpointslice.endpoints import (
+from sliceplane.endpointslice.podendpoints import (
     address_types_for_service,
     endpoint_key,
     endpoint_ports,

@@ -28,7 +28,7 @@ from fixtures import (
     verbs,
 )
 
-from sliceplane.endpointslice.endpoints import pod_to_endpoint
+from sliceplane.endpointslice.podendpoints import pod_to_endpoint
 from sliceplane.endpointslice.reconciler import ReconcilerOptions, get_slice_to_fill
 from sliceplane.endpointslice.slices import placeholder_slice
 from sliceplane.endpointslice.types import (

@@ -10,12 +10,12 @@ import pytest
 from fixtures import new_service, owner_ref
 
 from sliceplane.api.meta import format_rfc3339_nano
+from sliceplane.endpointbase.triggertime import set_trigger_time
 from sliceplane.endpointslice.slices import (
     new_slice,
     owned_by,
     placeholder_equal,
     placeholder_slice,
-    set_trigger_time,
     slice_labels,
     slice_name_prefix,
 )

@@ -11,9 +11,9 @@ import pytest
 from fixtures import new_pod
 
 from sliceplane.api.meta import parse_time
+from sliceplane.endpointbase.triggertime import TriggerTimeTracker
 from sliceplane.endpointslice.tracker import DELETION_EXPECTED, EndpointSliceTracker
 from sliceplane.endpointslice.types import LABEL_SERVICE_NAME
-from sliceplane.machinery.triggertime import TriggerTimeTracker
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T = [T0 + timedelta(seconds=i) for i in range(6)]

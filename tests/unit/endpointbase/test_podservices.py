@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from sliceplane.api.selectors import parse_label_selector
+from sliceplane.endpointbase.podservices import ServiceSelectors
 from sliceplane.machinery.factory import NAMESPACE_INDEX
 from sliceplane.machinery.informer import Informer, namespace_index, object_key
-from sliceplane.machinery.podselect import ServiceSelectors, ensure_label_index, select
+from sliceplane.machinery.labelindex import ensure_label_index, select
 
 
 class _NoLW:

@@ -9,6 +9,9 @@ the same Service (the work queue guarantees that).
 
 Like upstream it may misattribute a time when one object changes several times between
 two syncs; that approximation is accepted.
+
+Writers stamp the annotation with :func:`set_trigger_time`; readers (the proxy, DNS, the
+benchmarks) get it back with :func:`trigger_time_of`.
 """
 
 from __future__ import annotations
@@ -18,7 +21,36 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sliceplane.api.meta import Obj, meta_of, name_of, parse_time
+from sliceplane.api.meta import (
+    Obj,
+    annotations_of,
+    format_rfc3339_nano,
+    meta_of,
+    name_of,
+    parse_time,
+)
+from sliceplane.api.wellknown import ANNOTATION_TRIGGER_TIME
+
+
+def trigger_time_of(obj: Obj) -> datetime | None:
+    """The ``last-change-trigger-time`` of an EndpointSlice or Endpoints object, as an
+    aware UTC datetime; ``None`` when it is absent or not a time."""
+    return parse_time(annotations_of(obj).get(ANNOTATION_TRIGGER_TIME))
+
+
+def set_trigger_time(obj: Obj, trigger_time: datetime | None) -> None:
+    """Stamp (or, for no trigger time, remove) the last-change annotation on ``obj``.
+
+    Edits ``obj`` in place: only for objects the planner built or copied.
+    """
+    meta = obj.setdefault("metadata", {})
+    annotations = meta.get("annotations")
+    if trigger_time is not None:
+        if annotations is None:
+            annotations = meta["annotations"] = {}
+        annotations[ANNOTATION_TRIGGER_TIME] = format_rfc3339_nano(trigger_time)
+    elif annotations:
+        annotations.pop(ANNOTATION_TRIGGER_TIME, None)
 
 
 def pod_ready_transition_time(pod: Obj) -> Any:
