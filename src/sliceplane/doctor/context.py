@@ -16,7 +16,7 @@ from sliceplane.api.wellknown import (
     MIRRORING_CONTROLLER_NAME,
 )
 from sliceplane.doctor.snapshot import Obj, Snapshot, selector_matches
-from sliceplane.endpointslice.endpoints import is_pod_ready
+from sliceplane.endpointslice.podendpoints import is_pod_ready
 
 
 def meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:

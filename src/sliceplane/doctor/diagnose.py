@@ -26,7 +26,7 @@ from sliceplane.doctor.service import (
 from sliceplane.doctor.slices import check_slices
 from sliceplane.doctor.snapshot import Snapshot
 from sliceplane.doctor.topology import check_topology
-from sliceplane.endpointslice.endpoints import is_pod_ready
+from sliceplane.endpointslice.podendpoints import is_pod_ready
 
 Check = Callable[[Context], list[Finding]]
 

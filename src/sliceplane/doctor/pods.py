@@ -6,7 +6,7 @@ pod fails (a typo, a case difference), the Ready condition, container states and
 restarts, the readiness probe's failure message from the pod's ``Unhealthy`` Events,
 scheduling failures and the state of the pod's node. The rules for which pods are
 published and which receive traffic are the EndpointSlice planner's own
-(:mod:`sliceplane.endpointslice.endpoints`).
+(:mod:`sliceplane.endpointslice.podendpoints`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from sliceplane.doctor.findings import (
     ref,
 )
 from sliceplane.doctor.snapshot import Obj
-from sliceplane.endpointslice.endpoints import is_pod_ready, should_pod_be_in_endpoints
+from sliceplane.endpointslice.podendpoints import is_pod_ready, should_pod_be_in_endpoints
 
 MAX_OBJECTS = 10
 """Pods named per finding; the message gives the full count."""

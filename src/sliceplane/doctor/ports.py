@@ -1,7 +1,7 @@
 """Checks on the Service's ports against the ports its pods declare.
 
 A named ``targetPort`` is resolved per pod exactly as the EndpointSlice planner does
-(:func:`sliceplane.endpointslice.endpoints.find_port`: name *and* protocol, app
+(:func:`sliceplane.endpointslice.podendpoints.find_port`: name *and* protocol, app
 containers then sidecars); a pod that cannot resolve it is published without that port,
 so traffic to that Service port never reaches it. A numeric ``targetPort`` is used as
 is, whatever the pod declares: a mismatch there is only a warning, because container
@@ -24,7 +24,7 @@ from sliceplane.doctor.findings import (
 )
 from sliceplane.doctor.pods import MAX_OBJECTS
 from sliceplane.doctor.snapshot import Obj
-from sliceplane.endpointslice.endpoints import find_port, should_pod_be_in_endpoints
+from sliceplane.endpointslice.podendpoints import find_port, should_pod_be_in_endpoints
 
 
 def declared_ports(pod: Obj) -> list[Mapping[str, Any]]:

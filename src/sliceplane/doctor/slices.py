@@ -30,7 +30,7 @@ from sliceplane.doctor.findings import (
 )
 from sliceplane.doctor.snapshot import Obj
 from sliceplane.endpoints.planner import plan_endpoints
-from sliceplane.endpointslice.endpoints import EndpointKey, endpoint_key, port_set_key
+from sliceplane.endpointslice.podendpoints import EndpointKey, endpoint_key, port_set_key
 from sliceplane.endpointslice.reconciler import ReconcilerOptions, plan_service
 from sliceplane.endpointslice.slices import owned_by
 from sliceplane.endpointslice.types import CONTROLLER_NAME
