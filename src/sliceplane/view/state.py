@@ -18,7 +18,7 @@ from sliceplane.api.wellknown import LABEL_SERVICE_NAME
 from sliceplane.endpointslice.explain import INCLUDED, NOT_SELECTED, explain_service
 from sliceplane.machinery.factory import NAMESPACE_INDEX, InformerFactory
 from sliceplane.machinery.informer import Informer
-from sliceplane.machinery.podselect import LABEL_INDEX, ensure_label_index, pair_keys, select
+from sliceplane.machinery.labelindex import LABEL_INDEX, ensure_label_index, pair_keys, select
 from sliceplane.view import model, render
 from sliceplane.view.health import Finding, ServiceObjects, service_findings, worst
 from sliceplane.view.render import Fragment
