@@ -43,6 +43,12 @@ def test_walkthrough(walk: Walkthrough) -> None:
     assert table[1].split()[1:3] == ["IPv4", "8080"]
     described = walk.step_describe()
     assert "AddressType:  IPv4" in described and described.count("Ready:") == 6
+    cluster_ip = walk.json("get", "service", "payments-api")["spec"]["clusterIP"]
+    answer = walk.step_dns().split()
+    assert answer[0] == "payments-api.default.svc.cluster.local." and answer[-2:] == [
+        "A",
+        cluster_ip,
+    ]
 
     walk.step_scale(300)
     slices = walk.slices()

@@ -459,3 +459,24 @@ def test_port_in_use_one_line_exit_2(dnsd: DNSProcess, server: ServerProcess) ->
     )
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "address already in use" in out.stderr.lower()
+
+
+def test_up_dns_listen_in_use_one_line_exit_2(dnsd: DNSProcess, tmp_path: Path) -> None:
+    out = subprocess.run(
+        [
+            str(BIN / "sliceplane"),
+            "up",
+            "--data-dir",
+            str(tmp_path / "up"),
+            "--listen",
+            "127.0.0.1:0",
+            "--dns-listen",
+            f"127.0.0.1:{dnsd.port}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1
+    assert out.stderr.startswith(f"error: --dns-listen 127.0.0.1:{dnsd.port}: ")

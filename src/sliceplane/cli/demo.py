@@ -44,6 +44,8 @@ def demo(
         _say("The EndpointSlice controller published the ready pods")
         walk.step_slices()
         walk.step_describe()
+        _say("Cluster DNS answers the Service's name with its cluster IP")
+        walk.step_dns()
         _say("Scale to 300: slices hold at most 100 endpoints each")
         walk.step_scale(300)
         _say("Three pods fail their readiness check: their endpoints turn ready=false")

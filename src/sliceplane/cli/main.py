@@ -175,6 +175,9 @@ def up(
     view_listen: Annotated[
         str, typer.Option("--view-listen", help="HOST:PORT of the web view ('' to not serve it).")
     ] = "127.0.0.1:8001",
+    dns_listen: Annotated[
+        str, typer.Option("--dns-listen", help="Cluster DNS HOST:PORT, UDP and TCP (0: free).")
+    ] = "127.0.0.1:0",
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
     """Run a local cluster: API server, controllers, scheduler and simulated nodes."""
@@ -198,6 +201,7 @@ def up(
         kube_api_qps=kube_api_qps,
         kube_api_burst=kube_api_burst,
         view_listen=view_listen,
+        dns_listen=dns_listen,
     )
     try:
         config.validate()

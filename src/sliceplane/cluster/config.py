@@ -68,6 +68,9 @@ class ClusterConfig:
     view_listen: str = ""
     """HOST:PORT of the web view (``sliceplane view`` on the cluster's informers); empty:
     not served. ``sliceplane up`` passes ``--view-listen`` (default 127.0.0.1:8001)."""
+    dns_listen: str = "127.0.0.1:0"
+    """Where cluster DNS (``sliceplane dns``'s server, in-process) answers, UDP and TCP;
+    port 0 picks a free one. The address is written to ``DATA_DIR/dns-address``."""
 
     def validate(self) -> None:
         if self.nodes < 1:
@@ -78,6 +81,12 @@ class ClusterConfig:
             raise ClusterError("--max-endpoints-per-slice must be between 1 and 1000")
         if self.kube_api_burst < 0:
             raise ClusterError(f"--kube-api-burst: {self.kube_api_burst} must not be negative")
+        from sliceplane.dns.server import ConfigError, parse_hostport
+
+        try:
+            parse_hostport(self.dns_listen, "--dns-listen")
+        except ConfigError as exc:
+            raise ClusterError(str(exc)) from None
         self._validate_pod_cidrs()
 
     @property

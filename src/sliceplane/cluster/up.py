@@ -29,6 +29,8 @@ from sliceplane.client.client import Client, wait_ready
 from sliceplane.cluster.apiserverprocess import APIServerProcess
 from sliceplane.cluster.config import ClusterConfig, ClusterError
 from sliceplane.cluster.nodeswitch import run_node_switches
+from sliceplane.dns.server import ConfigError as DNSConfigError
+from sliceplane.dns.server import DNSConfig, DNSServer, ZoneFeed, local_ips_for, parse_hostport
 from sliceplane.machinery.clock import RealClock
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.manager.manager import Manager, ManagerConfig
@@ -59,18 +61,45 @@ class LocalCluster:
         self.view: ViewServer | None = None
         self.view_note = ""
         """Why the view is not served, when it is asked for but cannot bind."""
+        self.dns: DNSServer | None = None
+        self._dns_feed: ZoneFeed | None = None
         self.failed = asyncio.Event()
 
     @property
     def kubeconfig(self) -> Path:
         return self.config.data_dir / "kubeconfig"
 
+    @property
+    def dns_address(self) -> str:
+        """``HOST:PORT`` of cluster DNS (once started)."""
+        assert self.dns is not None
+        host, port = self.dns.address
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    async def _start_dns(self) -> None:
+        """Bind cluster DNS first, so an address in use fails before anything starts."""
+        host, port = parse_hostport(self.config.dns_listen, "--dns-listen")
+        feed = self._dns_feed = ZoneFeed(None, pods=False)
+        cfg = DNSConfig(listen=self.config.dns_listen).resolver_config(local_ips_for(host))
+        self.dns = DNSServer(cfg, lambda: feed.zone)
+        try:
+            await self.dns.start(host, port, "--dns-listen")
+        except DNSConfigError as exc:
+            self.dns = None
+            raise ClusterError(str(exc)) from None
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.config.data_dir / "dns-address").write_text(self.dns_address + "\n")
+
     async def start(self) -> None:
+        await self._start_dns()
         await asyncio.get_running_loop().run_in_executor(None, self.apiserver.start)
         self.client = client = await Client.connect(self.kubeconfig)
         await wait_ready(client)
         clock = RealClock()
         factory = self._factory = InformerFactory(client, clock)
+        assert self._dns_feed is not None
+        self._dns_feed.shared = factory.informer
+        self._dns_feed.start()
         process = self.config.runtime == "process"
         self.nodes = nodes = SimulatedNodes(
             client,
@@ -172,6 +201,10 @@ class LocalCluster:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks.clear()
+        if self._dns_feed is not None:
+            await self._dns_feed.stop()
+        if self.dns is not None:
+            await self.dns.stop()
         if self.runtime is not None:
             await self.runtime.shutdown()  # no pod process outlives `sliceplane up`
         if self._factory is not None:
@@ -179,6 +212,17 @@ class LocalCluster:
         if self.client is not None:
             await self.client.close()
         await asyncio.get_running_loop().run_in_executor(None, self.apiserver.stop)
+
+
+def _dns_text(cluster: LocalCluster) -> str:
+    if cluster.dns is None:
+        return ""
+    host, port = cluster.dns.address
+    return (
+        f"Cluster DNS on {cluster.dns_address} (udp, tcp; the address is also in "
+        f"{cluster.config.data_dir / 'dns-address'}):\n"
+        f"  dig @{host} -p {port} web.default.svc.cluster.local\n"
+    )
 
 
 def usage_text(cluster: LocalCluster) -> str:
@@ -193,6 +237,7 @@ def usage_text(cluster: LocalCluster) -> str:
         f"  {kubectl} get endpointslices -l kubernetes.io/service-name=web\n"
         + (f"  web view: {cluster.view.url}\n" if cluster.view is not None else "")
         + (f"  {cluster.view_note}\n" if cluster.view_note else "")
+        + _dns_text(cluster)
         + "Stop with Ctrl-C; `sliceplane up` on the same --data-dir brings everything back."
         + (
             f"\nPods run as local processes (containers need a `command`); logs in "

@@ -200,6 +200,26 @@ class Walkthrough:
     def step_slices(self) -> str:
         return self.kubectl(*SLICES)
 
+    def dns_address(self) -> tuple[str, str]:
+        """The local cluster's DNS ``(host, port)``, from ``DIR/dns-address``."""
+        host, _, port = (self.data_dir / "dns-address").read_text().strip().rpartition(":")
+        return host.strip("[]"), port
+
+    def step_dns(self, name: str = "payments-api.default.svc.cluster.local") -> str:
+        """Cluster DNS answers the Service's name, asked with the real ``dig``."""
+        host, port = self.dns_address()
+        args = ["dig", f"@{host}", "-p", port, name, "+noall", "+answer"]
+        try:
+            out = subprocess.run(args, capture_output=True, text=True, timeout=30, check=True)
+        except FileNotFoundError:
+            raise DemoError(
+                "dig is not installed (Debian: dnsutils; `make env` installs it)"
+            ) from None
+        except subprocess.CalledProcessError as exc:
+            raise DemoError(f"dig failed: {exc.stderr.strip()}") from None
+        self.echo("$ " + " ".join(args) + "\n" + out.stdout.rstrip())
+        return out.stdout
+
     def step_describe(self) -> str:
         name = self.slices()[0]["metadata"]["name"]
         return self.kubectl("describe", "endpointslice", name)

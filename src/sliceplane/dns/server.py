@@ -184,11 +184,16 @@ class Metrics:
 
 @dataclass
 class ZoneFeed:
-    """Informers -> :class:`ZoneBuilder`, publishing a snapshot once per burst."""
+    """Informers -> :class:`ZoneBuilder`, publishing a snapshot once per burst.
 
-    client: Client
+    With ``shared`` (a shared informer factory's ``informer``, as in ``sliceplane up``)
+    it adds its handlers to those informers and leaves running them to their owner;
+    otherwise it runs its own."""
+
+    client: Client | None
     pods: bool
     metrics: Metrics | None = None
+    shared: Callable[[str], Informer] | None = None
     builder: ZoneBuilder = field(default_factory=lambda: ZoneBuilder(now=time.time))
     zone: Zone = field(default_factory=Zone)
     _informers: list[Informer] = field(default_factory=list)
@@ -202,7 +207,12 @@ class ZoneFeed:
     def _inform(
         self, resource: str, put: Callable[[Any], None], delete: Callable[[Any], None]
     ) -> None:
-        inf = Informer(self.client.list_watcher(resource), RealClock(), name=f"dns-{resource}")
+        if self.shared is not None:
+            inf = self.shared(resource)
+        else:
+            assert self.client is not None
+            lw = self.client.list_watcher(resource)
+            inf = Informer(lw, RealClock(), name=f"dns-{resource}")
 
         def on_put(obj: Any, new: Any = None) -> None:
             put(new if new is not None else obj)
@@ -214,6 +224,8 @@ class ZoneFeed:
 
         inf.add_handler(on_put, on_put, on_delete)
         self._informers.append(inf)
+        if inf.has_synced():
+            self._schedule()
 
     def _schedule(self) -> None:
         if not self._scheduled:
@@ -239,16 +251,19 @@ class ZoneFeed:
         self._inform("namespaces", b.put_namespace, b.delete_namespace)
         if self.pods:
             self._inform("pods", b.put_pod, b.delete_pod)
-        for inf in self._informers:
-            self._tasks.append(asyncio.create_task(inf.run(), name=inf.name))
+        if self.shared is None:
+            for inf in self._informers:
+                self._tasks.append(asyncio.create_task(inf.run(), name=inf.name))
+        self._tasks.append(asyncio.create_task(self._mark_synced(), name="dns-synced"))
 
-    async def wait_for_sync(self) -> None:
+    async def _mark_synced(self) -> None:
         await asyncio.gather(*(i.wait_for_sync() for i in self._informers))
         self._publish()
 
     async def stop(self) -> None:
-        for inf in self._informers:
-            inf.stop()
+        if self.shared is None:
+            for inf in self._informers:
+                inf.stop()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -300,7 +315,7 @@ class DNSServer:
             )
         return out.response
 
-    async def start(self, host: str, port: int) -> tuple[str, int]:
+    async def start(self, host: str, port: int, flag: str = "--listen") -> tuple[str, int]:
         loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._family = "2" if family == socket.AF_INET6 else "1"
@@ -321,9 +336,9 @@ class DNSServer:
                     raise
                 break
             except OSError as exc:
-                raise ConfigError(f"--listen {host}:{port}: {exc.strerror}") from None
+                raise ConfigError(f"{flag} {host}:{port}: {exc.strerror}") from None
         else:
-            raise ConfigError(f"--listen {host}:0: no port free for both UDP and TCP")
+            raise ConfigError(f"{flag} {host}:0: no port free for both UDP and TCP")
         udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         tcp_sock.listen(512)
         tcp_sock.setblocking(False)
