@@ -242,6 +242,39 @@ async def test_slice_written_by_hand(cluster: LocalCluster, ns: str) -> None:
     assert any("127.0.0.250" in e for e in f["evidence"])
 
 
+async def test_headless_dns_names(cluster: LocalCluster, ns: str) -> None:
+    client = _client(cluster)
+    pod = web_pod("db-0", {"app": "db"})
+    pod["spec"].update(hostname="db-0", subdomain="db")
+    await client.create("pods", pod, ns)
+    loner = web_pod("db-x", {"app": "db"})
+    loner["spec"]["subdomain"] = "db"  # no hostname: no per-pod name
+    await client.create("pods", loner, ns)
+    svc = web_service("db", {"app": "db"})
+    svc["spec"]["clusterIP"] = "None"
+    await client.create("services", svc, ns)
+    (ready, _) = sorted(await ready_pods(client, ns, 2), key=lambda p: p["metadata"]["name"])
+    ip = ready["status"]["podIP"]
+    await until_ok_but_info(client, ns)
+    code, doc = await until_finding(client, cluster.kubeconfig, ns, "db", "HeadlessDnsNames")
+    assert code == 0
+    names = finding(doc, "HeadlessDnsNames")["evidence"]
+    assert f"db-0.db.{ns}.svc.cluster.local. A {ip}" in names
+    assert any(n.startswith(f"db.{ns}.svc.cluster.local. A ") and ip in n for n in names)
+    mismatch = finding(doc, "SubdomainMismatch")
+    assert mismatch["severity"] == "warning" and mismatch["objects"] == [f"pod/{ns}/db-x"]
+
+
+async def until_ok_but_info(client: Client, ns: str) -> None:
+    async def probe() -> bool | None:
+        report = diagnose(await gather_service(client, ns, "db"))
+        return {f.code for f in report.findings if f.severity != "info"} == {
+            "SubdomainMismatch"
+        } or None
+
+    await eventually(probe, 30, "slices of the headless Service")
+
+
 async def test_controller_stopped_is_the_last_test(cluster: LocalCluster, ns: str) -> None:
     client = _client(cluster)
     await client.create("pods", web_pod("web-1", {"app": "web"}), ns)

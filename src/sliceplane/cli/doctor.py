@@ -43,6 +43,10 @@ Kubeconfig = Annotated[
 ]
 Context = Annotated[str | None, typer.Option("--context", help="Kubeconfig context to use.")]
 Output = Annotated[str, typer.Option("-o", "--output", help="text or json.")]
+ClusterDomain = Annotated[
+    str,
+    typer.Option("--cluster-domain", help="DNS zone of Services (kubelet's --cluster-domain)."),
+]
 
 
 def _check_output(output: str) -> None:
@@ -93,6 +97,7 @@ def service(
     kubeconfig: Kubeconfig = None,
     context: Context = None,
     output: Output = "text",
+    cluster_domain: ClusterDomain = "cluster.local",
     verbose: Annotated[
         bool, typer.Option("-v", "--verbose", help="All evidence lines, not the first few.")
     ] = False,
@@ -107,7 +112,7 @@ def service(
 
         assert isinstance(client, Client)
         ns = namespace or client.conn.default_namespace
-        return diagnose(await gather_service(client, ns, name))
+        return diagnose(await gather_service(client, ns, name), cluster_domain=cluster_domain)
 
     report = _run(kubeconfig, context, work)
     if output == "json":
@@ -132,6 +137,7 @@ def namespace_cmd(
     kubeconfig: Kubeconfig = None,
     context: Context = None,
     output: Output = "text",
+    cluster_domain: ClusterDomain = "cluster.local",
 ) -> None:
     """Diagnose every Service of a namespace: a summary table, exit 1 if any has an error."""
     _check_output(output)
@@ -150,7 +156,8 @@ def namespace_cmd(
 
         assert isinstance(client, Client)
         ns = None if all_namespaces else (wanted or client.conn.default_namespace)
-        return [diagnose(s) for s in await gather_namespaces(client, ns)]
+        snapshots = await gather_namespaces(client, ns)
+        return [diagnose(s, cluster_domain=cluster_domain) for s in snapshots]
 
     reports = _run(kubeconfig, context, work)
     if output == "json":

@@ -18,6 +18,9 @@ from sliceplane.api.wellknown import (
 from sliceplane.doctor.snapshot import Obj, Snapshot, selector_matches
 from sliceplane.endpointslice.podendpoints import is_pod_ready
 
+DEFAULT_CLUSTER_DOMAIN = "cluster.local"
+"""kubelet's ``--cluster-domain`` everywhere but in clusters that changed it."""
+
 
 def meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return obj.get("metadata") or {}
@@ -48,6 +51,7 @@ class Context:
     nodes: dict[str, Obj]
     events_by_object: dict[tuple[str, str], list[Obj]] = field(default_factory=dict)
     """Events by (involvedObject kind, name), oldest first."""
+    cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
 
     @property
     def namespace(self) -> str:
@@ -98,7 +102,7 @@ def _event_time(ev: Obj) -> str:
     )
 
 
-def build_context(snap: Snapshot) -> Context:
+def build_context(snap: Snapshot, cluster_domain: str = DEFAULT_CLUSTER_DOMAIN) -> Context:
     """The context of a snapshot whose Service exists."""
     assert snap.service is not None
     spec = snap.service.get("spec") or {}
@@ -120,4 +124,4 @@ def build_context(snap: Snapshot) -> Context:
         involved = ev.get("involvedObject") or ev.get("regarding") or {}
         key = (str(involved.get("kind") or ""), str(involved.get("name") or ""))
         events.setdefault(key, []).append(ev)
-    return Context(snap, snap.service, selector, selected, nodes, events)
+    return Context(snap, snap.service, selector, selected, nodes, events, cluster_domain)

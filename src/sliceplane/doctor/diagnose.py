@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sliceplane.doctor.context import Context, build_context, meta
+from sliceplane.doctor.context import DEFAULT_CLUSTER_DOMAIN, Context, build_context, meta
 from sliceplane.doctor.findings import Finding, Report, Summary, sort_findings
+from sliceplane.doctor.headless import check_headless
 from sliceplane.doctor.pods import (
     check_other_namespaces,
     check_readiness,
@@ -40,6 +41,7 @@ CHECKS: tuple[Check, ...] = (
     check_ports,
     check_slices,
     check_topology,
+    check_headless,
 )
 
 
@@ -59,11 +61,17 @@ def _summary(ctx: Context) -> Summary:
     )
 
 
-def diagnose(snap: Snapshot, checks: tuple[Check, ...] = CHECKS) -> Report:
-    """Why the Service of ``snap`` gets (no) traffic: every finding, ordered."""
+def diagnose(
+    snap: Snapshot,
+    checks: tuple[Check, ...] = CHECKS,
+    *,
+    cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
+) -> Report:
+    """Why the Service of ``snap`` gets (no) traffic: every finding, ordered.
+    ``cluster_domain`` is the DNS zone the names of headless Services are under."""
     if snap.service is None:
         return Report(snap.namespace, snap.name, check_missing(snap))
-    ctx = build_context(snap)
+    ctx = build_context(snap, cluster_domain)
     if (ctx.spec.get("type") or "") == "ExternalName":
         return Report(snap.namespace, snap.name, check_external_name(ctx))
     findings: list[Finding] = []

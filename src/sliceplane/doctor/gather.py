@@ -83,7 +83,8 @@ async def gather_service(client: Client, namespace: str, name: str) -> Snapshot:
                 if (s.get("metadata") or {}).get("namespace") != namespace
             ),
         )
-    pods, nodes, slices, endpoints, events = await asyncio.gather(
+    services, pods, nodes, slices, endpoints, events = await asyncio.gather(
+        client.list_all("services", namespace),
         client.list_all("pods", namespace),
         _optional_list(client, "nodes", None),
         client.list_all("endpointslices", namespace, label_selector=f"{LABEL_SERVICE_NAME}={name}"),
@@ -106,6 +107,7 @@ async def gather_service(client: Client, namespace: str, name: str) -> Snapshot:
         slices=slices.items,
         endpoints=endpoints,
         events=events or [],
+        services=services.items,
         elsewhere_pods=elsewhere,
     )
 
