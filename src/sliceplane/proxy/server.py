@@ -20,7 +20,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -58,9 +58,6 @@ class ProxyConfig:
     metrics_bind_address: str = "127.0.0.1:10249"
     healthz_bind_address: str = "127.0.0.1:10256"
     masquerade_bit: int = 14
-    userspace_bind: dict[str, str] = field(default_factory=dict)
-    """Userspace mode only: ClusterIP -> local address to listen on instead (for a host
-    that cannot own the ClusterIP itself); empty means listen on the ClusterIP."""
 
     def cidrs(self) -> dict[Family, str]:
         out: dict[Family, str] = {}
@@ -155,7 +152,9 @@ def make_mode(config: ProxyConfig, family: Family, cfg: RenderConfig) -> Mode:
         from sliceplane.proxy.ipvs import IpvsMode
 
         return IpvsMode(None, IptablesCommand(family), cfg)
-    raise ConfigError("--proxy-mode userspace is not available yet")
+    from sliceplane.proxy.userspace import UserspaceMode
+
+    return UserspaceMode(cfg)
 
 
 def dry_run_text(config: ProxyConfig, proxiers: list[Proxier]) -> str:
