@@ -67,6 +67,8 @@ class Cluster:
                     "127.0.0.1:0",
                     "--view-listen",
                     "127.0.0.1:0",
+                    "--nodes",
+                    "10",  # room for the 1,000-pod Service (110 pods a node)
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -221,3 +223,27 @@ def test_typo_selector_shows_the_finding(cluster: Cluster, browser_page: Any) ->
     assert (shots_dir / "service-typo.png").stat().st_size > 0
     page.goto(f"{cluster.view_url}/ns/default")
     page.wait_for_selector("#svc\\:web-typo .badge.b-error", timeout=WAIT_MS)
+
+
+def test_thousand_endpoints_update_one_card(cluster: Cluster, browser_page: Any) -> None:
+    """At 1,000 endpoints one pod's change replaces one slice card, not the page."""
+    page = browser_page
+    cluster.kubectl("create", "namespace", "big")
+    cluster.kubectl("-n", "big", "create", "deployment", "big", "--image=x", "--replicas=1000")
+    cluster.kubectl("-n", "big", "expose", "deployment", "big", "--port=80")
+    page.goto(f"{cluster.view_url}/ns/big/svc/big")
+    page.wait_for_function(
+        "document.querySelectorAll('li.ep.s-ready').length === 1000", timeout=120_000
+    )
+    assert count(page, "article.card") == 10  # 100 endpoints a slice
+    page.evaluate("document.querySelectorAll('article.card').forEach(c => { c.__old = true; })")
+    page.evaluate("window.__spMarker = 'big'")
+    pod = cluster.kubectl("-n", "big", "get", "pods", "-o", "name").split()[500].split("/", 1)[1]
+    cluster.kubectl("-n", "big", "annotate", "pod", pod, "sliceplane.io/ready=false")
+    page.wait_for_selector(f"li.ep.s-not-ready[title~={pod!r}]", timeout=WAIT_MS)
+    replaced = page.evaluate(
+        "[...document.querySelectorAll('article.card')].filter(c => !c.__old).length"
+    )
+    assert replaced == 1
+    assert page.evaluate("window.__spMarker") == "big"
+    page.screenshot(path=str(artifacts() / "service-1000.png"))

@@ -15,7 +15,12 @@ from urllib.parse import urlencode
 
 from sliceplane.api.selectors import selector_from_set
 from sliceplane.api.wellknown import LABEL_SERVICE_NAME
-from sliceplane.endpointslice.explain import INCLUDED, NOT_SELECTED, explain_service
+from sliceplane.endpointslice.explain import (
+    INCLUDED,
+    NOT_SELECTED,
+    ServiceExplanation,
+    explain_service,
+)
 from sliceplane.machinery.factory import NAMESPACE_INDEX, InformerFactory
 from sliceplane.machinery.informer import Informer
 from sliceplane.machinery.labelindex import LABEL_INDEX, ensure_label_index, pair_keys, select
@@ -66,6 +71,8 @@ class ClusterView:
         self.informers["events"].ensure_index(EVENT_OBJECT_INDEX, event_object_index)
         ensure_label_index(self.informers["pods"])
         self._cards: dict[str, tuple[str, Fragment, model.SliceCard]] = {}
+        self._findings: dict[str, tuple[tuple[str, ...], list[Finding]]] = {}
+        self._explanations: dict[str, tuple[tuple[str, ...], ServiceExplanation]] = {}
 
     def synced(self) -> bool:
         return all(inf.has_synced() for inf in self.informers.values())
@@ -133,6 +140,26 @@ class ClusterView:
         pods: list[Obj] = store.by_index(NAMESPACE_INDEX, namespace)
         return pods
 
+    def findings(self, objs: ServiceObjects) -> list[Finding]:
+        """The doctor's findings, recomputed only when an object they read changed (the
+        doctor replans the Service's slices: a quarter second at 1,000 pods)."""
+        key, version = _service_key(objs.service), objects_version(objs)
+        cached = self._findings.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        found = service_findings(objs)
+        self._findings[key] = (version, found)
+        return found
+
+    def explanation(self, objs: ServiceObjects, nodes: dict[str, Obj]) -> ServiceExplanation:
+        key, version = _service_key(objs.service), objects_version(objs)
+        cached = self._explanations.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        found = explain_service(objs.service, [*objs.pods, *objs.elsewhere_pods], nodes)
+        self._explanations[key] = (version, found)
+        return found
+
     def card(self, es: Obj) -> tuple[Fragment, model.SliceCard]:
         key = f"{model.namespace_of(es)}/{model.name_of(es)}"
         rv = str((es.get("metadata") or {}).get("resourceVersion") or "")
@@ -162,7 +189,7 @@ class ClusterView:
             errors = warnings = 0
             services = self.services(ns)
             for svc in services:
-                sev = worst(service_findings(self.service_objects(svc)))
+                sev = worst(self.findings(self.service_objects(svc)))
                 errors += sev == "error"
                 warnings += sev == "warning"
             out.append(
@@ -174,7 +201,7 @@ class ClusterView:
         out = []
         for svc in sorted(self.services(namespace), key=model.name_of):
             objs = self.service_objects(svc)
-            findings = service_findings(objs)
+            findings = self.findings(objs)
             row = model.service_row(svc, objs.slices)
             out.append(render.service_row(row, findings, worst(findings)))
         return out
@@ -192,9 +219,9 @@ class ClusterView:
                 )
             ]
         objs = self.service_objects(svc)
-        findings: list[Finding] = service_findings(objs)
+        findings = self.findings(objs)
         nodes = {model.name_of(n): n for n in objs.nodes}
-        explanation = explain_service(svc, [*objs.pods, *objs.elsewhere_pods], nodes)
+        explanation = self.explanation(objs, nodes)
         row = model.service_row(svc, objs.slices)
         out = [
             render.service_summary(row, worst(findings), explanation.notes, explanation.hints),
@@ -265,8 +292,19 @@ class ClusterView:
         return render.page(title, crumbs, body, stream)
 
 
-def involved_namespaces(resource: str, obj: Mapping[str, Any]) -> str:
-    """The namespace an object's change matters to (empty: every page, e.g. nodes)."""
-    if resource in ("nodes", "namespaces"):
-        return ""
-    return model.namespace_of(obj)
+def _service_key(svc: Obj) -> str:
+    return f"{model.namespace_of(svc)}/{model.name_of(svc)}"
+
+
+def _rv(obj: Mapping[str, Any] | None) -> str:
+    return str(((obj or {}).get("metadata") or {}).get("resourceVersion") or "")
+
+
+def objects_version(objs: ServiceObjects) -> tuple[str, ...]:
+    """The resourceVersions of every object a Service's health is judged from: equal
+    tuples mean equal inputs (objects in informer caches are replaced, never changed)."""
+    out = [_rv(objs.service), _rv(objs.endpoints), "|"]
+    for group in (objs.slices, objs.pods, objs.elsewhere_pods, objs.nodes, objs.events):
+        out += sorted(_rv(o) + model.name_of(o) for o in group)
+        out.append("|")
+    return tuple(out)

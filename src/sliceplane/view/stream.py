@@ -5,7 +5,9 @@ of Service S matters to S's page, its namespace's page and the index; a pod to e
 of its namespace; a node to every page). A dirty stream recomputes its page's fragments —
 slice cards come from the per-resourceVersion cache in :mod:`.state` — and sends only the
 fragments whose hash differs from what it sent before, plus removals. Bursts (a rolling
-update) coalesce: a stream recomputes at most once per ``min_interval``.
+update) coalesce: a stream recomputes at most once per ``min_interval``, and waits at least
+``load_factor`` times as long as its last recomputation took, so under churn the view
+takes a bounded share of the CPU it shares with the controllers under ``sliceplane up``.
 
 Wire format (server-sent events): each message is ``event: frags`` with a JSON list of
 ``{"id", "parent", "html", "h"}`` (insert or replace) and ``{"id", "remove": true}``. The
@@ -80,10 +82,16 @@ class Hub:
     """Streams of every open page; informer handlers mark them dirty."""
 
     def __init__(
-        self, view: ClusterView, *, min_interval: float = 0.1, heartbeat: float = 15.0
+        self,
+        view: ClusterView,
+        *,
+        min_interval: float = 0.1,
+        load_factor: float = 4.0,
+        heartbeat: float = 15.0,
     ) -> None:
         self.view = view
         self.min_interval = min_interval
+        self.load_factor = load_factor
         self.heartbeat = heartbeat
         self.subscribers: set[Subscriber] = set()
         for resource in RESOURCES:
@@ -111,10 +119,13 @@ class Hub:
         """The stream of one page: all fragments first, then changes as they happen."""
         sub = Subscriber(page)
         self.subscribers.add(sub)
+        loop = asyncio.get_running_loop()
         try:
             yield b"retry: 2000\n\n"
             while True:
+                started = loop.time()
                 ops = diff(sub.sent, self.view.fragments(page))
+                spent = loop.time() - started
                 if ops:
                     yield sse("frags", json.dumps(ops, separators=(",", ":")))
                 try:
@@ -123,7 +134,7 @@ class Hub:
                     yield b": keep-alive\n\n"
                     continue
                 # Coalesce a burst: at most one recomputation per min_interval.
-                await asyncio.sleep(self.min_interval)
+                await asyncio.sleep(max(self.min_interval, self.load_factor * spent))
                 sub.dirty.clear()
         finally:
             self.subscribers.discard(sub)
