@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from sliceplane.api import errors
+from sliceplane.api.openapi import ResourceSpec, openapi_v3_document_bytes, openapi_v3_root
 from sliceplane.api.resources import RESOURCES, ResourceInfo, group_versions
-from sliceplane.api.schema import ResourceSpec, openapi_v3_document_bytes, openapi_v3_root
 
 AGGREGATED_CONTENT_TYPE = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 

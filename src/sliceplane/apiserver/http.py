@@ -29,14 +29,11 @@ from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from sliceplane.api import errors
+from sliceplane.api.fieldlabels import validate_field_selector
+from sliceplane.api.fieldselectors import FieldSelector, parse_field_selector
+from sliceplane.api.labelparser import parse_label_selector
 from sliceplane.api.resources import ResourceInfo
-from sliceplane.api.selectors import (
-    FieldSelector,
-    LabelSelector,
-    parse_field_selector,
-    parse_label_selector,
-    validate_field_selector,
-)
+from sliceplane.api.selectors import LabelSelector
 from sliceplane.apiserver import discovery
 from sliceplane.apiserver.metrics import Metrics
 from sliceplane.apiserver.patch import patch_content_type

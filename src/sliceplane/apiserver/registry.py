@@ -26,14 +26,12 @@ from typing import Any
 
 from sliceplane.api import errors
 from sliceplane.api.field import ErrorList, Path
+from sliceplane.api.fieldlabels import field_set
+from sliceplane.api.fieldselectors import FieldSelector
 from sliceplane.api.meta import Obj, format_time
 from sliceplane.api.resources import BY_PLURAL, ResourceInfo
 from sliceplane.api.schema import check, decode_error_message, strict_message
-from sliceplane.api.selectors import (
-    FieldSelector,
-    LabelSelector,
-    field_set,
-)
+from sliceplane.api.selectors import LabelSelector
 from sliceplane.api.validation import validate_create, validate_update
 from sliceplane.api.validation.names import ALLOW_LOOPBACK_ENDPOINTS
 from sliceplane.apiserver import kinds, strategy, subresources

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sliceplane.api import errors
+from sliceplane.api.fieldselectors import FieldSelector
 from sliceplane.api.resources import ResourceInfo
-from sliceplane.api.selectors import FieldSelector, LabelSelector
+from sliceplane.api.selectors import LabelSelector
 from sliceplane.apiserver.registry import matches
 from sliceplane.storage.store import Event, Stored
 

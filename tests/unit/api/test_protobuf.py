@@ -98,12 +98,12 @@ class CaptureServer:
     port: int = 0
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        from sliceplane.api.resources import RESOURCES
-        from sliceplane.api.schema import (
+        from sliceplane.api.openapi import (
             ResourceSpec,
             openapi_v3_document_bytes,
             openapi_v3_root,
         )
+        from sliceplane.api.resources import RESOURCES
         from sliceplane.apiserver import discovery
 
         specs = [

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from sliceplane.api import schema
-from sliceplane.api.schema import ResourceSpec
+from sliceplane.api import openapi, schema
+from sliceplane.api.openapi import ResourceSpec
 
 POD = "io.k8s.api.core.v1.Pod"
 SERVICE = "io.k8s.api.core.v1.Service"
@@ -720,7 +720,7 @@ def _supports_query_param(doc: dict[str, Any], gvk: dict[str, str], param: str) 
 
 
 def test_root_document_hashes_match_documents() -> None:
-    root = schema.openapi_v3_root(GVS, RESOURCES)
+    root = openapi.openapi_v3_root(GVS, RESOURCES)
     assert set(root["paths"]) == {
         "api/v1",
         "apis/apps/v1",
@@ -730,21 +730,21 @@ def test_root_document_hashes_match_documents() -> None:
     for group, version in GVS:
         path = f"apis/{group}/{version}" if group else f"api/{version}"
         url = root["paths"][path]["serverRelativeURL"]
-        data = schema.openapi_v3_document_bytes(group, version, RESOURCES)
-        assert url == f"/openapi/v3/{path}?hash={schema.document_hash(data)}"
-        assert json.loads(data) == schema.openapi_v3_document(group, version, RESOURCES)
-    assert root == schema.openapi_v3_root(list(reversed(GVS)), list(reversed(RESOURCES)))
+        data = openapi.openapi_v3_document_bytes(group, version, RESOURCES)
+        assert url == f"/openapi/v3/{path}?hash={openapi.document_hash(data)}"
+        assert json.loads(data) == openapi.openapi_v3_document(group, version, RESOURCES)
+    assert root == openapi.openapi_v3_root(list(reversed(GVS)), list(reversed(RESOURCES)))
 
 
 def test_hash_changes_with_served_resources() -> None:
-    a = schema.openapi_v3_root([("", "v1")], RESOURCES[:2])
-    b = schema.openapi_v3_root([("", "v1")], RESOURCES[:3])
+    a = openapi.openapi_v3_root([("", "v1")], RESOURCES[:2])
+    b = openapi.openapi_v3_root([("", "v1")], RESOURCES[:3])
     assert a != b
 
 
 def test_documents_let_kubectl_use_server_side_field_validation() -> None:
     for r in RESOURCES:
-        doc = schema.openapi_v3_document(r.group, r.version, RESOURCES)
+        doc = openapi.openapi_v3_document(r.group, r.version, RESOURCES)
         gvk = {"group": r.group, "version": r.version, "kind": r.kind}
         for param in ("fieldValidation", "dryRun", "fieldManager"):
             assert _supports_query_param(doc, gvk, param), (r.kind, param)
@@ -756,13 +756,13 @@ def test_documents_let_kubectl_use_server_side_field_validation() -> None:
                     names = {p["name"] for p in op["parameters"]}
                     assert {"fieldValidation", "dryRun", "fieldManager"} <= names
     # Namespace is kubectl's stand-in for CRDs: it must be in the core document too.
-    core = schema.openapi_v3_document("", "v1", RESOURCES)
+    core = openapi.openapi_v3_document("", "v1", RESOURCES)
     ns_gvk = {"group": "", "version": "v1", "kind": "Namespace"}
     assert _supports_query_param(core, ns_gvk, "fieldValidation")
 
 
 def test_document_schemas_are_closed_and_tagged() -> None:
-    doc = schema.openapi_v3_document("discovery.k8s.io", "v1", RESOURCES)
+    doc = openapi.openapi_v3_document("discovery.k8s.io", "v1", RESOURCES)
     assert doc["openapi"].startswith("3.")
     schemas = doc["components"]["schemas"]
     assert schemas[SLICE]["x-kubernetes-group-version-kind"] == [
@@ -779,7 +779,7 @@ def test_document_schemas_are_closed_and_tagged() -> None:
 
 
 def test_scale_subresource_patch_is_tagged_with_scale() -> None:
-    doc = schema.openapi_v3_document("apps", "v1", RESOURCES)
+    doc = openapi.openapi_v3_document("apps", "v1", RESOURCES)
     op = doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"]["patch"]
     assert op["x-kubernetes-group-version-kind"] == {
         "group": "autoscaling",

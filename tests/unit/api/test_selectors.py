@@ -11,26 +11,27 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sliceplane.api.errors import BadRequest
-from sliceplane.api.selectors import (
-    EVERYTHING,
+from sliceplane.api.fieldlabels import field_set, validate_field_selector
+from sliceplane.api.fieldselectors import (
     FIELDS_EVERYTHING,
-    NOTHING,
     FieldRequirement,
     FieldSelector,
+    escape_field_value,
+    parse_field_selector,
+    unescape_field_value,
+)
+from sliceplane.api.labelparser import parse_label_selector
+from sliceplane.api.selectors import (
+    EVERYTHING,
+    NOTHING,
     LabelSelector,
     Operator,
     Requirement,
-    escape_field_value,
-    field_set,
     label_key_errors,
     label_selector_from_meta,
     label_value_errors,
     new_requirement,
-    parse_field_selector,
-    parse_label_selector,
     selector_from_set,
-    unescape_field_value,
-    validate_field_selector,
 )
 
 NAME_RULE = (

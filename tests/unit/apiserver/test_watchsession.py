@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from sliceplane.api.labelparser import parse_label_selector
 from sliceplane.api.resources import BY_PLURAL
-from sliceplane.api.selectors import parse_label_selector
 from sliceplane.apiserver.watchsession import (
     MAX_WAIT,
     MIN_WAIT,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sliceplane.api.selectors import parse_label_selector
+from sliceplane.api.labelparser import parse_label_selector
 from sliceplane.endpointbase.podservices import ServiceSelectors
 from sliceplane.machinery.factory import NAMESPACE_INDEX
 from sliceplane.machinery.informer import Informer, namespace_index, object_key
