@@ -166,6 +166,19 @@ class Objects:
     def patch_service(self, name: str, patch: Obj) -> Obj:
         return self.lab.merge_patch(f"{SERVICES}/{name}", patch)
 
+    def delete_service(self, name: str) -> None:
+        """Delete a Service and the slices labelled for it (nothing garbage-collects here)."""
+        path = f"{SERVICES}/{name}"
+        self.lab.delete(path)
+        for sl in self.lab.get(f"{SLICES}?labelSelector={SERVICE_NAME_LABEL}%3D{name}")["items"]:
+            self.lab.delete(f"{SLICES}/{sl['metadata']['name']}")
+
+    def set_load_balancer_ingress(self, name: str, ip: str) -> Obj:
+        """What a cloud controller would write: the Service's load balancer address."""
+        return self.lab.merge_patch(
+            f"{SERVICES}/{name}/status", {"status": {"loadBalancer": {"ingress": [{"ip": ip}]}}}
+        )
+
     def cleanup(self) -> None:
         for path in reversed(self.created):
             self.lab.delete(path)

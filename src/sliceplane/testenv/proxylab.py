@@ -169,10 +169,12 @@ def error_kind(exc: OSError) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What one round of requests from a node got: answers by pod name, and errors by kind."""
+    """What one round of requests from a node got: answers by pod name, the client
+    addresses the pods saw (masqueraded or not), and errors by kind."""
 
     answers: Counter[str]
     errors: Counter[str]
+    clients: Counter[str] = field(default_factory=Counter)
 
     @property
     def names(self) -> frozenset[str]:
@@ -344,15 +346,17 @@ class ProxyLab:
         request wait for its timeout)."""
         answers: Counter[str] = Counter()
         errors: Counter[str] = Counter()
+        clients: Counter[str] = Counter()
         for _ in range(count):
             try:
                 answer: Answer = http_get(node.netns, host, port, timeout=timeout)
                 answers[answer.name] += 1
+                clients[answer.client.rsplit(":", 1)[0]] += 1
             except OSError as exc:
                 errors[error_kind(exc)] += 1
                 if max_errors is not None and sum(errors.values()) >= max_errors:
                     break
-        return Outcome(answers, errors)
+        return Outcome(answers, errors, clients)
 
     def converge(
         self,
