@@ -338,12 +338,13 @@ class ProxyLab:
         port: int,
         *,
         count: int = 30,
-        timeout: float = 1.0,
+        timeout: float = 5.0,
         max_errors: int | None = None,
     ) -> Outcome:
         """``count`` requests from ``node``, each on a new connection; the round ends early
         once ``max_errors`` requests failed (a proxy that has not synced yet makes every
-        request wait for its timeout)."""
+        request wait for its timeout). The default timeout is generous: on two shared
+        cores a pod's answer can take a while, and a slow answer is not a dropped one."""
         answers: Counter[str] = Counter()
         errors: Counter[str] = Counter()
         clients: Counter[str] = Counter()
@@ -366,8 +367,8 @@ class ProxyLab:
         want: Callable[[Outcome], bool],
         *,
         count: int = 30,
-        timeout: float = 30.0,
-        request_timeout: float = 0.3,
+        timeout: float = 45.0,
+        request_timeout: float = 0.5,
         max_errors: int | None = 1,
         what: str = "",
     ) -> Outcome:

@@ -258,7 +258,7 @@ def reach_differences(twins: Twins, services: list[dict[str, Any]]) -> list[str]
                 seen = {}
                 for world in (UPSTREAM, UNDER_TEST):
                     client = lab.topology.node(name, world)
-                    out = lab.reach(client, host, port, count=N, timeout=0.3, max_errors=3)
+                    out = lab.reach(client, host, port, count=N, timeout=1.5, max_errors=2)
                     seen[world] = summary(out, affinity)
                 if seen[UPSTREAM] != seen[UNDER_TEST]:
                     problems.append(
