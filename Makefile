@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # iptables-restore) inside them.
 APT_PACKAGES ?= chromium iproute2 nftables iptables dnsutils curl
 
-.PHONY: env test lint typecheck unit demo apiserver clean bench schemas proto-fields lock k8s-bin bench-controller bench-cluster bench-all
+.PHONY: env test lint typecheck unit demo apiserver clean bench schemas proto-fields lock k8s-bin coredns-bin bench-controller bench-cluster bench-all
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,7 +43,12 @@ unit: env
 k8s-bin:
 	bash tools/k8s/build.sh
 
-test: env lint typecheck k8s-bin
+# CoreDNS with its kubernetes plugin (tools/coredns/VERSION), the DNS oracle, cached the
+# same way in $${SLICEPLANE_COREDNS_CACHE:-~/.cache/sliceplane/coredns}.
+coredns-bin:
+	bash tools/coredns/build.sh
+
+test: env lint typecheck k8s-bin coredns-bin
 	$(BIN)/pytest -q -p no:cacheprovider
 
 demo: env

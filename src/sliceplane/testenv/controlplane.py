@@ -546,7 +546,7 @@ class ControlPlane:
         for sub in ("pki", "logs", "etcd"):
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
         try:
-            net = ipaddress.ip_network(self.service_cidr, strict=False)
+            net = ipaddress.ip_network(self.service_cidr.split(",")[0], strict=False)
             self._pki = _make_pki(self.workdir / "pki", str(net.network_address + 1))
             self._with_port_retry(self._start_etcd)
             self._with_port_retry(self._start_apiserver)
