@@ -64,9 +64,7 @@ def seed_object(info: ResourceInfo, name: str, ns: str = NS) -> Obj:
         case "services":
             body = {"spec": {"selector": {"app": "fz"}, "ports": [{"port": 80, "targetPort": 80}]}}
         case "endpoints":
-            body = {
-                "subsets": [{"addresses": [{"ip": "10.1.2.3"}], "ports": [{"port": 80}]}]
-            }
+            body = {"subsets": [{"addresses": [{"ip": "10.1.2.3"}], "ports": [{"port": 80}]}]}
         case "endpointslices":
             body = {
                 "addressType": "IPv4",
@@ -270,7 +268,8 @@ def mutate_types(rng: random.Random, obj: Obj, schemas: Schemas) -> Obj:
             # A field the schema declares here (often absent from the seed), wrongly typed.
             containers = [p for p in paths(obj) if isinstance(get_at(obj, p), dict)]
             where = rng.choice(containers)
-            props = schemas.properties(obj.get("kind", ""), [s for s in where])
+            kind = obj.get("kind") if isinstance(obj.get("kind"), str) else ""
+            props = schemas.properties(kind, list(where))
             if props:
                 name = rng.choice(sorted(props))
                 get_at(obj, where)[name] = rng.choice(WRONG_VALUES)
@@ -287,7 +286,8 @@ def grow(rng: random.Random, obj: Obj, schemas: Schemas) -> Obj:
     for _ in range(rng.randint(0, 3)):
         containers = [p for p in paths(obj) if isinstance(get_at(obj, p), dict)]
         where = rng.choice(containers)
-        props = schemas.properties(obj.get("kind", ""), list(where))
+        kind = obj.get("kind") if isinstance(obj.get("kind"), str) else ""
+        props = schemas.properties(kind, list(where))
         if props:
             name = rng.choice(sorted(props))
             get_at(obj, where).setdefault(name, value_of_type(rng, schemas.resolve(props[name])))
@@ -448,8 +448,17 @@ def delete_options(rng: random.Random, mutate: bool) -> Obj:
     if not mutate:
         return opts
     key = rng.choice(
-        ["gracePeriodSeconds", "propagationPolicy", "preconditions", "dryRun", "orphanDependents",
-         "kind", "apiVersion", "preconditions.uid", "preconditions.resourceVersion"]
+        [
+            "gracePeriodSeconds",
+            "propagationPolicy",
+            "preconditions",
+            "dryRun",
+            "orphanDependents",
+            "kind",
+            "apiVersion",
+            "preconditions.uid",
+            "preconditions.resourceVersion",
+        ]
     )
     value = rng.choice([*WRONG_VALUES, "Bogus", ["All"], ["Bogus"], -5, 2**64])
     if key.startswith("preconditions."):
@@ -541,7 +550,7 @@ class Generator:
     def target_name(self, info: ResourceInfo) -> str:
         # Mostly objects that may exist (low numbers are reused), sometimes new ones.
         if self.rng.random() < 0.7:
-            return f"fz-{self.rng.randint(1, max(1, min(self.counter, 40)))}"
+            return f"fz-{self.rng.randint(1, 40)}"
         return self.name()
 
     def namespace(self, info: ResourceInfo) -> str | None:
@@ -608,7 +617,7 @@ class Generator:
 
     def encoding(self) -> Request:
         info = self.pick()
-        req, obj = self.base_write(info, "encoding")
+        req, _obj = self.base_write(info, "encoding")
         body = req.body or b"{}"
         choice = self.rng.randrange(11)
         if choice <= 2:
@@ -630,8 +639,14 @@ class Generator:
             req.note += " gzip"
         elif choice == 8:
             req.headers["Content-Type"] = self.rng.choice(
-                ["text/plain", "application/xml", "application/vnd.kubernetes.protobuf", "",
-                 "application/json; charset=latin1", "multipart/form-data; boundary=x"]
+                [
+                    "text/plain",
+                    "application/xml",
+                    "application/vnd.kubernetes.protobuf",
+                    "",
+                    "application/json; charset=latin1",
+                    "multipart/form-data; boundary=x",
+                ]
             )
             req.note += " content-type"
         elif choice == 9:
@@ -757,9 +772,23 @@ class Generator:
         req.note = (req.note + " query").strip()
         return req
 
+    def existing(self, info: ResourceInfo, family: str) -> Request:
+        """A valid create of a name requests of ``family`` target, so they find objects."""
+        ns = self.namespace(info)
+        name = f"fz-{self.rng.randint(1, 40)}"
+        obj = seed_object(info, name, ns or NS)
+        if not info.namespaced:
+            obj["metadata"].pop("namespace", None)
+        req = Request("POST", collection_path(info, ns), body=dumps(obj))
+        req.headers["Content-Type"] = JSON
+        req.family, req.resource, req.namespace, req.note = family, info, ns, "create target"
+        return req
+
     def deletes(self) -> Request:
         info = self.pick()
         ns = self.namespace(info)
+        if self.rng.random() < 0.35 and info.plural != "namespaces":
+            return self.existing(info, "deletes")
         mutate = self.rng.random() < 0.8
         opts = delete_options(self.rng, mutate)
         if info.namespaced and self.rng.random() < 0.15:
@@ -784,6 +813,8 @@ class Generator:
     def subresources(self) -> Request:
         info = self.rng.choice([r for r in self.resources if r.subresources])
         ns = self.namespace(info)
+        if self.rng.random() < 0.3 and info.plural != "namespaces":
+            return self.existing(info, "subresources")
         sub = self.rng.choice(info.subresources)
         name = self.target_name(info)
         if sub == "scale":
@@ -823,15 +854,24 @@ class Generator:
             if not info.namespaced:
                 body["metadata"].pop("namespace", None)
         else:  # finalize
-            body = {"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": name},
-                    "spec": {"finalizers": self.rng.choice([["kubernetes"], "x", [1], None])}}
-        method = self.rng.choice(["PUT", "PATCH", "GET", "POST"] if sub == "binding" else
-                                 ["PUT", "PATCH", "GET"])
+            body = {
+                "kind": "Namespace",
+                "apiVersion": "v1",
+                "metadata": {"name": name},
+                "spec": {"finalizers": self.rng.choice([["kubernetes"], "x", [1], None])},
+            }
+        method = self.rng.choice(
+            ["PUT", "PATCH", "GET", "POST"] if sub == "binding" else ["PUT", "PATCH", "GET"]
+        )
         if sub == "binding":
             method = "POST"
         headers = {"Content-Type": JSON if method != "PATCH" else PATCH_TYPES["merge"]}
-        req = Request(method, item_path(info, ns, name, sub), body=None if method == "GET" else
-                      dumps(body), headers=headers)
+        req = Request(
+            method,
+            item_path(info, ns, name, sub),
+            body=None if method == "GET" else dumps(body),
+            headers=headers,
+        )
         req.family, req.resource, req.namespace = "subresources", info, ns
         req.note = sub
         return req
@@ -979,7 +1019,9 @@ class Fuzzer:
 
     async def alive(self) -> bool:
         try:
-            async with self.session.get(self.base + "/readyz", timeout=aiohttp.ClientTimeout(10)) as r:
+            async with self.session.get(
+                self.base + "/readyz", timeout=aiohttp.ClientTimeout(10)
+            ) as r:
                 return r.status == 200
         except (aiohttp.ClientError, TimeoutError):
             return False
@@ -1006,12 +1048,14 @@ class Fuzzer:
             try:
                 status, headers, body = await asyncio.wait_for(self.send(req), DEADLINE)
             except TimeoutError:
+                snapshots.pop(key, None)
                 result.failures.append(f"#{i} no answer in {DEADLINE:.0f}s: {req.describe()}")
                 if not await self.alive():
                     result.failures.append("the server is no longer alive")
                     break
                 continue
             except aiohttp.ClientError as exc:
+                snapshots.pop(key, None)  # it may have committed all the same
                 result.failures.append(f"#{i} connection failed ({exc!r}): {req.describe()}")
                 if not await self.alive():
                     result.failures.append("the server is no longer alive")
@@ -1041,7 +1085,7 @@ async def load_schemas(base: str, session: aiohttp.ClientSession) -> Schemas:
     schemas = Schemas()
     async with session.get(base + "/openapi/v3") as resp:
         index = await resp.json(content_type=None)
-    for path in (index.get("paths") or {}):
+    for path in index.get("paths") or {}:
         async with session.get(base + "/openapi/v3/" + path.lstrip("/")) as resp:
             if resp.status != 200:
                 continue
