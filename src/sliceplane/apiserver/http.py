@@ -25,6 +25,8 @@ from typing import Any
 
 import msgspec
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -44,6 +46,7 @@ from sliceplane.apiserver.requestbody import (
     MAX_BODY,
     decode_body,
     delete_options,
+    parse_int64,
     write_options,
 )
 from sliceplane.apiserver.routes import Document, Target, route, verb, wants
@@ -54,7 +57,7 @@ from sliceplane.apiserver.watchsession import (
     WatchSession,
     bookmark_object,
 )
-from sliceplane.storage.store import Stored, TooOld
+from sliceplane.storage.store import ObjectTooLarge, Stored, TooOld
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +136,12 @@ class APIServerApp:
         }
 
     def make_app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_BODY + 1, handler_args={"max_field_size": 65536})
-        app.router.add_route("*", "/{tail:.*}", self.dispatch)
+        app = web.Application(
+            client_max_size=MAX_BODY + 1,
+            handler_args={"max_line_size": MAX_URL, "max_field_size": MAX_URL},
+        )
+        # [\s\S]: a path whose %0A decodes to a newline is still ours to answer (404 Status).
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self.dispatch)
         return app
 
     async def shutdown(self) -> None:
@@ -201,10 +208,25 @@ class APIServerApp:
         except ConnectionResetError:
             code = 499  # the client hung up mid-answer; nothing left to tell it
             return web.Response(status=499)
-        except Exception as exc:  # a bug: say so as a Status, log the trace
+        except ObjectTooLarge as exc:
+            code = 413
+            log.info("refused %s %s: object of %d bytes", request.method, path, exc.size)
+            return status_response(errors.RequestEntityTooLarge(str(exc)))
+        except RecursionError:
+            # Bodies are depth-checked when decoded; anything deeper that still got here is
+            # the client's nesting, not a server fault.
+            log.warning("nesting too deep serving %s %s", request.method, path, exc_info=True)
+            code = 400
+            return status_response(errors.BadRequest("the request is nested too deeply"))
+        except Exception:  # a bug: log the trace, tell the client only that it happened
             log.exception("internal error serving %s %s", request.method, path)
             code = 500
-            return status_response(errors.InternalError(f"Internal error occurred: {exc}"))
+            return status_response(
+                errors.InternalError(
+                    "Internal error occurred: the server failed to serve this request; "
+                    "the server's log has the details"
+                )
+            )
         finally:
             self.metrics.observe(verb, target, code, time.perf_counter() - started, dry_run)
 
@@ -265,10 +287,7 @@ class APIServerApp:
     async def _list(self, request: web.Request, t: Target) -> web.StreamResponse:
         label_sel, field_sel = self._selectors(request, t.info)
         limit_s = request.query.get("limit")
-        try:
-            limit = int(limit_s) if limit_s else None
-        except ValueError:
-            raise errors.BadRequest(f"invalid limit: {limit_s!r}") from None
+        limit = parse_int64(limit_s) if limit_s else None
         result = self.registry.list_objects(
             t.info,
             t.namespace,
@@ -325,12 +344,14 @@ class APIServerApp:
         bookmarks = _parse_bool(q.get("allowWatchBookmarks"))
         send_initial = q.get("sendInitialEvents")
         timeout_s = q.get("timeoutSeconds")
+        # An integer, as upstream parses it: nan, inf, 1e400 or 1.5 are a 400, never a
+        # deadline that cannot be reached.
+        timeout = (
+            float(parse_int64(timeout_s))
+            if timeout_s
+            else self.options.min_request_timeout * (1 + random.random())
+        )
         try:
-            timeout = (
-                float(timeout_s)
-                if timeout_s
-                else self.options.min_request_timeout * (1 + random.random())
-            )
             since = int(rv_s) if rv_s not in ("", "0") else None
         except ValueError:
             raise errors.BadRequest(f"invalid resource version: {rv_s!r}") from None
@@ -424,6 +445,11 @@ class APIServerApp:
         try:
             await emit(session.begin(initial, initial_end=send_initial == "true"))
             while not self._stopping.is_set():
+                transport = request.transport
+                if transport is None or transport.is_closing():
+                    # The client hung up: notice it within one wait (at most a second),
+                    # not at the next event that may never come.
+                    return resp
                 wait = session.wait()
                 if wait is None:
                     break
@@ -454,7 +480,7 @@ class APIServerApp:
 
     @staticmethod
     async def _body(request: web.Request) -> Any:
-        return decode_body(await request.read(), request.headers.get("Content-Type", ""))
+        return decode_body(await _read(request), request.headers.get("Content-Type", ""))
 
     @staticmethod
     def _write_options(request: web.Request) -> WriteOptions:
@@ -464,7 +490,7 @@ class APIServerApp:
     def _written(obj: dict[str, Any], status: int, warnings: list[str]) -> web.Response:
         headers = {}
         if warnings:
-            headers["Warning"] = ", ".join(f'299 - "{w}"' for w in warnings)
+            headers["Warning"] = ", ".join(f'299 - "{warning_text(w)}"' for w in warnings)
         return json_response(obj, status=status, headers=headers)
 
     async def _create(self, request: web.Request, t: Target) -> web.StreamResponse:
@@ -525,7 +551,7 @@ class APIServerApp:
 
     @staticmethod
     async def _delete_options(request: web.Request) -> DeleteOptions:
-        raw = await request.read() if request.can_read_body else b""
+        raw = await _read(request) if request.can_read_body else b""
         return delete_options(raw, request.query)
 
     async def _delete(self, request: web.Request, t: Target) -> web.StreamResponse:
@@ -563,6 +589,44 @@ class APIServerApp:
                 "items": items,
             }
         )
+
+
+MAX_URL = 1 << 20
+"""Request line and header limit: Go's net/http default ``MaxHeaderBytes`` (1 MiB), which
+kube-apiserver keeps, so long label selectors upstream accepts are accepted here too."""
+
+
+def warning_text(text: str) -> str:
+    """A warning as a ``Warning`` header's quoted text: control characters as Go's ``%q``
+    writes them, then quotes and backslashes escaped (what kube-apiserver sends). A field
+    name with CR/LF must never make the header, and so an already committed write's answer,
+    fail."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
+        elif 0x80 <= code < 0xA0 or ch in ("\u2028", "\u2029"):
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out).replace("\\", "\\\\").replace('"', '\\"')
+
+
+_GO_ESCAPES = {"\r": "\\r", "\n": "\\n", "\t": "\\t", "\x00": "\\x00"}
+
+
+async def _read(request: web.Request) -> bytes:
+    """The request body; one that does not decode (a bad gzip stream) is a 400."""
+    try:
+        return await request.read()
+    except (HttpProcessingError, RequestPayloadError):
+        raise errors.BadRequest(
+            "couldn't get version/kind; json parse error: the body could not be decoded "
+            f"as its Content-Encoding ({request.headers.get('Content-Encoding', 'identity')})"
+        ) from None
 
 
 def _include_object(request: web.Request) -> str:

@@ -6,6 +6,10 @@ list it was cut from; the ``continue`` token names that snapshot and an offset, 
 shape upstream encodes (base64 JSON with ``v``, ``rv`` and ``start``). Snapshots expire
 after five minutes or when too many are open; a token for an expired one is
 ``410 Expired``, as upstream answers a compacted revision.
+
+A token is bound to what it lists (resource, namespace, selectors): used on any other list
+it is a 400, as kube-apiserver refuses a continue key outside the list's key prefix —
+never another resource's objects inside this list.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class _Snapshot:
     items: list[Stored]
     rv: int
     created: float
+    scope: str
 
 
 class Snapshots:
@@ -46,14 +51,20 @@ class Snapshots:
     def __init__(self) -> None:
         self._snapshots: OrderedDict[str, _Snapshot] = OrderedDict()
 
-    def resume(self, token: str) -> tuple[str, list[Stored], int, int]:
-        """(snapshot id, its items, offset, revision) of a ``continue`` token."""
+    def resume(self, token: str, scope: str) -> tuple[str, list[Stored], int, int]:
+        """(snapshot id, its items, offset, revision) of a ``continue`` token for the list
+        named by ``scope``."""
         snap_id, offset, rv = _decode_continue(token)
         snap = self._snapshots.get(snap_id)
         if snap is None:
             raise errors.Expired(
                 "The provided continue parameter is too old to display a consistent "
                 "list result. You can start a new list without the continue parameter."
+            )
+        if snap.scope != scope or snap.rv != rv or not 0 <= offset <= len(snap.items):
+            raise errors.BadRequest(
+                "invalid continue token: continue key is not valid: it was issued for "
+                "another list (resource, namespace or selectors differ)"
             )
         return snap_id, snap.items, offset, rv
 
@@ -66,6 +77,7 @@ class Snapshots:
         offset: int,
         limit: int | None,
         count_remaining: bool,
+        scope: str = "",
     ) -> ListResult:
         """The page at ``offset``; a first page that is not the whole list opens a snapshot.
 
@@ -77,7 +89,7 @@ class Snapshots:
         page = items[offset : offset + limit]
         if not snap_id:
             snap_id = secrets.token_hex(8)
-            self._snapshots[snap_id] = _Snapshot(items, rv, time.monotonic())
+            self._snapshots[snap_id] = _Snapshot(items, rv, time.monotonic(), scope)
             self._expire()
         token = _encode_continue(snap_id, offset + limit, rv)
         remaining = len(items) - offset - limit
@@ -104,5 +116,5 @@ def _decode_continue(token: str) -> tuple[str, int, int]:
         data = msgspec.json.decode(raw)
         snap_id, offset = str(data["start"]).split(":")
         return snap_id, int(offset), int(data["rv"])
-    except Exception as exc:
-        raise errors.BadRequest(f"continue key is not valid: {exc}") from None
+    except Exception:
+        raise errors.BadRequest("invalid continue token: continue key is not valid") from None

@@ -163,8 +163,17 @@ class Registry:
         limit: int | None = None,
         continue_token: str | None = None,
     ) -> ListResult:
+        scope = "\x00".join(
+            (
+                info.group,
+                info.plural,
+                namespace or "" if info.namespaced else "",
+                "" if label_selector is None else str(label_selector),
+                "" if field_selector is None else str(field_selector),
+            )
+        )
         if continue_token:
-            snap_id, items, offset, rv = self._snapshots.resume(continue_token)
+            snap_id, items, offset, rv = self._snapshots.resume(continue_token, scope)
         else:
             stored, rv = self.store.list_objects(
                 info.plural, namespace if info.namespaced else None
@@ -187,6 +196,7 @@ class Registry:
             offset=offset,
             limit=limit,
             count_remaining=not selectors_used,
+            scope=scope,
         )
 
     # ------------------------------------------------------------------ helpers

@@ -9,6 +9,7 @@ upstream's text, raised before anything is written.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -23,8 +24,123 @@ from sliceplane.apiserver.registry import DeleteOptions, WriteOptions
 MAX_BODY = 3 * 1024 * 1024
 JSON = "application/json"
 _YAML = ("application/yaml", "application/x-yaml", "text/yaml", "application/apply-patch+yaml")
+MAX_DEPTH = 128
+"""Nesting a body may have. Go's decoder stops at 10,000 levels; Python code recurses over
+objects, so we stop far earlier (no served kind comes close) and answer 400 as upstream
+does past its own limit (docs/upstream-differences.md)."""
 
 _decode = msgspec.json.decode
+
+
+def decode_json(raw: bytes) -> Any:
+    """JSON as Go decodes it: invalid UTF-8 inside strings becomes U+FFFD (upstream then
+    validates the result), and nesting past :data:`MAX_DEPTH` is a parse error."""
+    try:
+        try:
+            value = _decode(raw)
+        except UnicodeDecodeError:
+            value = _decode(raw.decode("utf-8", "replace"))
+    except RecursionError:
+        raise _too_deep() from None
+    check_depth(value, raw)
+    return value
+
+
+def _too_deep() -> errors.StatusError:
+    return errors.BadRequest(
+        f"couldn't get version/kind; json parse error: exceeded max depth ({MAX_DEPTH})"
+    )
+
+
+def check_depth(value: Any, raw: bytes | None = None) -> None:
+    """Raise 400 if ``value`` nests deeper than :data:`MAX_DEPTH` (iteratively, no recursion)."""
+    if raw is not None and raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return  # cannot be deeper than it has brackets
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _too_deep()
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """Safe YAML without timestamps: Go's YAML-to-JSON keeps ``2026-01-01`` a string."""
+
+
+_YamlLoader.yaml_implicit_resolvers = {
+    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _go_key(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, int):
+        return str(key)
+    if isinstance(key, float):
+        return repr(key) if key != int(key) or abs(key) >= 1e21 else str(int(key))
+    go_type, shown = ("%!s(<nil>)", "<nil>") if key is None else ("unknown", str(key)[:40])
+    raise errors.BadRequest(
+        f"error converting YAML to JSON: unsupported map key of type: {go_type}, key: {shown}"
+    )
+
+
+def _json_shaped(value: Any) -> Any:
+    """YAML's tree with every map key a string, as sigs.k8s.io/yaml converts it."""
+    root: list[Any] = [value]
+    stack: list[tuple[Any, Any, int]] = [(root, 0, 1)]
+    while stack:
+        parent, slot, depth = stack.pop()
+        node = parent[slot]
+        if depth > MAX_DEPTH:
+            raise _too_deep()
+        if isinstance(node, dict):
+            fixed = {_go_key(k): v for k, v in node.items()}
+            parent[slot] = fixed
+            stack.extend((fixed, k, depth + 1) for k in fixed)
+        elif isinstance(node, list):
+            stack.extend((node, i, depth + 1) for i in range(len(node)))
+    return root[0]
+
+
+_BRACKETS = re.compile(rb"[\[\]{}]")
+
+
+def _flow_too_deep(raw: bytes) -> bool:
+    """Flow-style nesting beyond :data:`MAX_DEPTH`, found before PyYAML (pure Python, and
+    slow on deep input) parses it. Brackets inside quoted strings count too: conservative."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return False
+    depth = 0
+    for m in _BRACKETS.finditer(raw):
+        if m.group() in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif depth:
+            depth -= 1
+    return False
+
+
+def decode_yaml(raw: bytes) -> Any:
+    if _flow_too_deep(raw):
+        raise _too_deep()
+    try:
+        loaded = yaml.load(raw, Loader=_YamlLoader)
+    except RecursionError:
+        raise _too_deep() from None
+    except (yaml.YAMLError, ValueError, TypeError) as exc:
+        # ValueError/TypeError: PyYAML's constructors on odd scalars (e.g. huge ints).
+        detail = str(exc).splitlines()[0][:300] if str(exc) else "invalid YAML"
+        raise errors.BadRequest(f"error converting YAML to JSON: {detail}") from None
+    return _json_shaped(loaded)
 
 
 def decode_body(raw: bytes, content_type: str) -> Any:
@@ -34,14 +150,11 @@ def decode_body(raw: bytes, content_type: str) -> Any:
     ct = content_type.split(";")[0].strip().lower()
     if ct in ("", JSON, "*/*") or ct.endswith("+json"):
         try:
-            return _decode(raw)
+            return decode_json(raw)
         except msgspec.DecodeError as exc:
             raise errors.BadRequest(f"couldn't get version/kind; json parse error: {exc}") from None
     if ct in _YAML:
-        try:
-            return yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
-            raise errors.BadRequest(f"error converting YAML to JSON: {exc}") from None
+        return decode_yaml(raw)
     if ct == PROTOBUF:
         try:
             return decode_k8s_protobuf(raw)
@@ -51,6 +164,53 @@ def decode_body(raw: bytes, content_type: str) -> Any:
         f"the body of the request was in an unknown format - accepted media types include: "
         f'application/json, application/yaml, application/vnd.kubernetes.protobuf (got "{ct}")'
     )
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def parse_int64(text: str) -> int:
+    """An integer query parameter as Go's ``strconv.ParseInt(s, 10, 64)`` reads it."""
+    body = text[1:] if text[:1] in "+-" else text
+    if not body or not body.isascii() or not body.isdigit():
+        raise errors.BadRequest(f'strconv.ParseInt: parsing "{_go_text(text)}": invalid syntax')
+    value = int(text)
+    if not _INT64[0] <= value <= _INT64[1]:
+        raise errors.BadRequest(f'strconv.ParseInt: parsing "{_go_text(text)}": value out of range')
+    return value
+
+
+def _go_text(text: str) -> str:
+    return text[:100].encode("unicode_escape").decode().replace('"', '\\"')
+
+
+def _go_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return "null"
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+_DELETE_FIELDS: tuple[tuple[str, Any, str], ...] = (
+    ("gracePeriodSeconds", _is_int, "int64"),
+    ("preconditions", lambda v: isinstance(v, dict), "v1.Preconditions"),
+    ("orphanDependents", lambda v: isinstance(v, bool), "bool"),
+    ("propagationPolicy", lambda v: isinstance(v, str), "v1.DeletionPropagation"),
+    ("dryRun", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "[]string"),
+    ("kind", lambda v: isinstance(v, str), "string"),
+    ("apiVersion", lambda v: isinstance(v, str), "string"),
+)
 
 
 def write_options(query: MultiMapping[str]) -> WriteOptions:
@@ -74,19 +234,32 @@ def delete_options(raw: bytes, query: MultiMapping[str]) -> DeleteOptions:
     body: dict[str, Any] = {}
     if raw.strip():
         try:
-            decoded = _decode(raw)
+            decoded = decode_json(raw)
         except msgspec.DecodeError as exc:
             raise errors.BadRequest(f"json parse error: {exc}") from None
         if not isinstance(decoded, dict):
-            raise errors.BadRequest("DeleteOptions must be an object")
+            raise errors.BadRequest(
+                f"json: cannot unmarshal {_go_kind(decoded)} into Go value of type v1.DeleteOptions"
+            )
         body = decoded
+    for key, want, go_type in _DELETE_FIELDS:
+        value = body.get(key)
+        if value is not None and not want(value):
+            raise errors.BadRequest(
+                f"json: cannot unmarshal {_go_kind(value)} into Go struct field "
+                f"DeleteOptions.{key} of type {go_type}"
+            )
     grace: Any = body.get("gracePeriodSeconds")
     if "gracePeriodSeconds" in query:
-        try:
-            grace = int(query["gracePeriodSeconds"])
-        except ValueError:
-            raise errors.BadRequest("gracePeriodSeconds must be an integer") from None
+        grace = parse_int64(query["gracePeriodSeconds"])
     pre = body.get("preconditions") or {}
+    for key in ("uid", "resourceVersion"):
+        value = pre.get(key)
+        if value is not None and not isinstance(value, str):
+            raise errors.BadRequest(
+                f"json: cannot unmarshal {_go_kind(value)} into Go struct field "
+                f"Preconditions.preconditions.{key} of type string"
+            )
     dry = bool(query.getall("dryRun", [])) or bool(body.get("dryRun"))
     return DeleteOptions(
         grace_period_seconds=grace if isinstance(grace, int) else None,

@@ -272,11 +272,11 @@ def mutate_types(rng: random.Random, obj: Obj, schemas: Schemas) -> Obj:
             props = schemas.properties(kind, list(where))
             if props:
                 name = rng.choice(sorted(props))
-                get_at(obj, where)[name] = rng.choice(WRONG_VALUES)
+                get_at(obj, where)[name] = copy.deepcopy(rng.choice(WRONG_VALUES))
                 continue
         candidates = [p for p in paths(obj) if p]
         where = rng.choice(candidates)
-        set_at(obj, where, rng.choice(WRONG_VALUES))
+        set_at(obj, where, copy.deepcopy(rng.choice(WRONG_VALUES)))
     return obj
 
 
@@ -527,7 +527,9 @@ def merge_patch(rng: random.Random, obj: Obj, schemas: Schemas, mutate: bool) ->
         )
     if choice < 0.8:
         return rng.choice([[], "x", 1, None, True, [{"a": 1}]])
-    return {"metadata": {rng.choice(ODD_KEYS): 1, "labels": rng.choice(WRONG_VALUES)}}
+    return {
+        "metadata": {rng.choice(ODD_KEYS): 1, "labels": copy.deepcopy(rng.choice(WRONG_VALUES))}
+    }
 
 
 # ---------------------------------------------------------------------- families

@@ -32,17 +32,7 @@ COUNTS = {
     "subresources": 2000,
     "sizes": 60,
 }
-KNOWN: dict[str, str] = {
-    "encoding": "issue 17.5: invalid UTF-8 in a body, a gzip body that is not gzip, YAML keys "
-    "that are not strings: 500 or Python exception text",
-    "depth": "issue 17.5: JSON nesting >= 1,000 and YAML >= 500 hit RecursionError (500)",
-    "names": "issue 17.3: an unknown field named with CR/LF drops the connection after the "
-    "commit; 17.7: the HTTP layer answers odd paths in plain text",
-    "query": "issue 17.7: a URL over 8,190 bytes is answered by the HTTP layer in plain text",
-    "deletes": "issue 17.5: DeleteOptions with invalid UTF-8, deep nesting or preconditions "
-    "that are not an object: 500",
-    "sizes": "issue 17.7: a URL over 8,190 bytes is answered by the HTTP layer in plain text",
-}
+KNOWN: dict[str, str] = {}
 """Families with a known failure: the reason (issue and item) it is marked with."""
 
 

@@ -27,6 +27,7 @@ from sliceplane.api.validation.meta import (
 from sliceplane.api.validation.names import (
     inclusive_range_error,
     is_dns1123_label,
+    is_valid_ip_for_legacy_field,
     is_valid_port_name,
     is_valid_port_num,
     name_is_dns_subdomain,
@@ -188,6 +189,34 @@ def validate_pod(obj: dict[str, Any]) -> ErrorList:
     errs = validate_object_meta(obj, True, name_is_dns_subdomain)
     spec = u.get_dict(obj, "spec", SPEC, errs) or {}
     errs.extend(validate_pod_spec(spec, SPEC))
+    status = obj.get("status")
+    if isinstance(status, dict):
+        errs.extend(validate_pod_status_ips(status))
+    return errs
+
+
+STATUS: Final = Path("status")
+
+
+def validate_pod_status_ips(status: dict[str, Any]) -> ErrorList:
+    """``status.podIPs`` and ``status.hostIPs``: valid IPs (legacy parsing), no duplicates,
+    as upstream's validatePodIPs/validateHostIPs (the EndpointSlice controller copies them
+    into endpoints, so a bad one must not get in)."""
+    errs: ErrorList = []
+    for key in ("podIPs", "hostIPs"):
+        entries = status.get(key)
+        if not isinstance(entries, list):
+            continue
+        path = STATUS.child(key)
+        seen: set[str] = set()
+        for i, entry in enumerate(entries):
+            ip = entry.get("ip") if isinstance(entry, dict) else None
+            if not isinstance(ip, str):
+                continue
+            errs.extend(is_valid_ip_for_legacy_field(path.index(i), ip, strict=False))
+            if ip in seen:
+                errs.append(path.index(i).duplicate(ip))
+            seen.add(ip)
     return errs
 
 
