@@ -55,7 +55,7 @@ from typing import Any
 
 from procstats import cpu_seconds, load, pct, rss_mib
 from sliceplane.cluster.up import ClusterConfig, LocalCluster
-from sliceplane.workloads.podcidr import DEFAULT_CLUSTER_CIDR_IPV4
+from sliceplane.workloads.kubelet.podcidr import DEFAULT_CLUSTER_CIDR_IPV4
 
 NS = "bench"
 TRIGGER = "endpoints.kubernetes.io/last-change-trigger-time"

@@ -25,8 +25,8 @@ from sliceplane.api import errors
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import RealClock
 from sliceplane.machinery.factory import InformerFactory
-from sliceplane.workloads.nodes import NodesOptions, SimulatedNodes
-from sliceplane.workloads.scheduler import Scheduler, SchedulerOptions
+from sliceplane.workloads.kubelet.nodes import NodesOptions, SimulatedNodes
+from sliceplane.workloads.scheduler.scheduler import Scheduler, SchedulerOptions
 
 Obj = dict[str, Any]
 T = TypeVar("T")

@@ -24,9 +24,9 @@ from sliceplane.client.client import Client
 from sliceplane.machinery.clock import RealClock
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import Informer
-from sliceplane.workloads.deployment import DeploymentController
+from sliceplane.workloads.apps.deployment import DeploymentController
+from sliceplane.workloads.apps.replicaset import ReplicaSetController
 from sliceplane.workloads.podstate import is_pod_ready
-from sliceplane.workloads.replicaset import ReplicaSetController
 
 Obj = dict[str, Any]
 

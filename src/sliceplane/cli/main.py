@@ -21,7 +21,7 @@ from sliceplane.cli.doctor import app as doctor_app
 from sliceplane.cli.proxy import proxy as proxy_command
 from sliceplane.cli.testenv import app as testenv_app
 from sliceplane.cli.view import view as view_command
-from sliceplane.workloads.podcidr import DEFAULT_CLUSTER_CIDR_IPV4
+from sliceplane.workloads.kubelet.podcidr import DEFAULT_CLUSTER_CIDR_IPV4
 
 app = typer.Typer(
     name="sliceplane",

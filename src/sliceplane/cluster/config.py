@@ -15,8 +15,8 @@ from pathlib import Path
 
 from sliceplane.client.throttle import DEFAULT_BURST, DEFAULT_QPS
 from sliceplane.manager.manager import ALL_CONTROLLERS
-from sliceplane.workloads.nodes import NodesOptions
-from sliceplane.workloads.podcidr import (
+from sliceplane.workloads.kubelet.nodes import NodesOptions
+from sliceplane.workloads.kubelet.podcidr import (
     DEFAULT_CLUSTER_CIDR_IPV4,
     IPV4,
     IPV6,
@@ -24,7 +24,7 @@ from sliceplane.workloads.podcidr import (
     parse_cluster_cidrs,
     usable_hosts,
 )
-from sliceplane.workloads.processruntime import ProcessRuntimeOptions
+from sliceplane.workloads.kubelet.processruntime import ProcessRuntimeOptions
 
 SERVICE_CIDR_IPV6 = "fd00:10:96::/108"
 """The second service range of a dual-stack cluster."""

@@ -13,7 +13,7 @@ from typing import Final
 
 from sliceplane.api.meta import Obj, annotations_of, name_of
 from sliceplane.machinery.factory import InformerFactory
-from sliceplane.workloads.nodes import SimulatedNodes
+from sliceplane.workloads.kubelet.nodes import SimulatedNodes
 
 ANNOTATION_STOPPED: Final = "sliceplane.io/stopped"
 

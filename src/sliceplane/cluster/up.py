@@ -11,7 +11,7 @@ settings are :class:`~sliceplane.cluster.config.ClusterConfig`, and the API serv
 :class:`~sliceplane.cluster.apiserverprocess.APIServerProcess`.
 
 With ``--runtime process`` the containers of scheduled pods run as real local processes
-(:mod:`sliceplane.workloads.processruntime`); the simulated nodes then keep only their
+(:mod:`sliceplane.workloads.kubelet.processruntime`); the simulated nodes then keep only their
 Node objects and heartbeats.
 """
 
@@ -35,11 +35,11 @@ from sliceplane.machinery.clock import RealClock
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.manager.manager import Manager, ManagerConfig
 from sliceplane.view.server import ViewError, ViewServer
-from sliceplane.workloads.deployment import DeploymentController
-from sliceplane.workloads.nodes import NodesOptions, SimulatedNodes
-from sliceplane.workloads.processruntime import ProcessRuntime
-from sliceplane.workloads.replicaset import ReplicaSetController
-from sliceplane.workloads.scheduler import Scheduler
+from sliceplane.workloads.apps.deployment import DeploymentController
+from sliceplane.workloads.apps.replicaset import ReplicaSetController
+from sliceplane.workloads.kubelet.nodes import NodesOptions, SimulatedNodes
+from sliceplane.workloads.kubelet.processruntime import ProcessRuntime
+from sliceplane.workloads.scheduler.scheduler import Scheduler
 
 __all__ = ["ClusterConfig", "ClusterError", "LocalCluster", "run_until_signalled", "usage_text"]
 

@@ -1,24 +1,24 @@
-"""What a workload controller needs to know about a pod: active, ready, available.
+"""What every workload room knows about a pod: active, ready, available, its conditions.
 
 Why: the ReplicaSet controller counts replicas and the Deployment controller gates a rollout
 on exactly these three predicates, and upstream defines them precisely
 (``controller.IsPodActive``, ``podutil.IsPodReady``, ``podutil.IsPodAvailable``). Keeping
-them in one pure module means both controllers (and their tests) agree on what "available"
+them in one pure module means every controller (and its tests) agrees on what "available"
 means, including the ``minReadySeconds`` arithmetic on the Ready condition's
-``lastTransitionTime``.
+``lastTransitionTime``. The scheduler and the kubelet side both write pod conditions, with
+:func:`set_condition` (``podutil.UpdatePodCondition``).
 
-Timestamps are RFC 3339 strings on the wire; :func:`parse_time` turns them into aware
-datetimes and :func:`format_time` writes them back at second precision, as
-``metav1.Time`` does.
+This is the one module the rooms of :mod:`sliceplane.workloads` (``apps``, ``scheduler``,
+``kubelet``) share; they never import one another.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
-from sliceplane.api.meta import meta_of, parse_time
+from sliceplane.api.meta import Obj, format_time, meta_of, parse_time
 
 
 def _status(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -71,3 +71,29 @@ def is_pod_available(pod: Mapping[str, Any], min_ready_seconds: int, now: dateti
 
 def creation_time(obj: Mapping[str, Any]) -> datetime | None:
     return parse_time(meta_of(obj).get("creationTimestamp"))
+
+
+# ---------------------------------------------------------------------------- conditions
+
+POD_SCHEDULED: Final = "PodScheduled"
+
+
+def set_condition(conditions: Sequence[Obj], new: Obj, now: datetime) -> list[Obj]:
+    """``podutil.UpdatePodCondition``: replace the condition of ``new``'s type (appending it
+    if absent); ``lastTransitionTime`` is ``now`` if the status changed, else kept."""
+    out: list[Obj] = []
+    found = False
+    for c in conditions:
+        if c.get("type") != new["type"]:
+            out.append(c)
+            continue
+        found = True
+        merged = dict(new)
+        if c.get("status") == new.get("status") and c.get("lastTransitionTime"):
+            merged["lastTransitionTime"] = c["lastTransitionTime"]
+        else:
+            merged["lastTransitionTime"] = format_time(now)
+        out.append(merged)
+    if not found:
+        out.append({**new, "lastTransitionTime": format_time(now)})
+    return out

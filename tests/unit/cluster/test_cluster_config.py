@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from sliceplane.cli.main import app
 from sliceplane.cluster.config import ClusterConfig, ClusterError
-from sliceplane.workloads.podcidr import ClusterCIDRs
+from sliceplane.workloads.kubelet.podcidr import ClusterCIDRs
 
 
 @pytest.mark.parametrize(

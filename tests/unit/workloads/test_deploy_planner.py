@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from sliceplane.api.meta import format_time
-from sliceplane.workloads.deployment import (
+from sliceplane.workloads.apps.deployment import (
     DeploymentPlan,
     IntOrStringError,
     calculate_status,
@@ -28,7 +28,7 @@ from sliceplane.workloads.deployment import (
     resolve_fenceposts,
     scaled_value,
 )
-from sliceplane.workloads.podtemplatehash import (
+from sliceplane.workloads.apps.podtemplatehash import (
     compute_hash,
     fnv32a,
     safe_encode_string,

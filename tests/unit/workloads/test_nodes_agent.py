@@ -20,7 +20,7 @@ from sliceplane.api import errors
 from sliceplane.api.watch import ListPage, WatchEvent
 from sliceplane.machinery.clock import FakeClock
 from sliceplane.machinery.factory import InformerFactory
-from sliceplane.workloads.nodes import NodesOptions, SimulatedNodes
+from sliceplane.workloads.kubelet.nodes import NodesOptions, SimulatedNodes
 
 Obj = dict[str, Any]
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from sliceplane.workloads.podcidr import (
+from sliceplane.workloads.kubelet.podcidr import (
     AddressesExhausted,
     ClusterCIDRs,
     HostAllocator,

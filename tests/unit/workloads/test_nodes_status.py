@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sliceplane.api.meta import format_micro_time
-from sliceplane.workloads.kubeletstatus import (
+from sliceplane.workloads.kubelet.kubeletstatus import (
     mark_pod_not_ready,
     node_ready_conditions,
     node_unknown_conditions,
@@ -20,7 +20,7 @@ from sliceplane.workloads.kubeletstatus import (
     running_status,
     same_ignoring_nulls,
 )
-from sliceplane.workloads.nodes import NodesOptions, lease_object, node_object
+from sliceplane.workloads.kubelet.nodes import NodesOptions, lease_object, node_object
 
 Obj = dict[str, Any]
 

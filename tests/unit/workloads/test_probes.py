@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from sliceplane.machinery.clock import FakeClock
-from sliceplane.workloads.probes import (
+from sliceplane.workloads.kubelet.probes import (
     ProbeSpec,
     ProbeState,
     ProbeType,

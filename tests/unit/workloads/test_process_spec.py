@@ -1,5 +1,5 @@
 """What a container's process sees (argv, env) and how its state reads back as a pod
-status: the pure rules of :mod:`sliceplane.workloads.processspec`, as tables."""
+status: the pure rules of :mod:`sliceplane.workloads.kubelet.processspec`, as tables."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sliceplane.workloads.processspec import (
+from sliceplane.workloads.kubelet.processspec import (
     CONFIG_ERROR,
     NO_COMMAND_MESSAGE,
     RUN_CONTAINER_ERROR,

@@ -12,15 +12,15 @@ import pytest
 
 from sliceplane.api.meta import format_time
 from sliceplane.machinery.clock import FakeClock
-from sliceplane.workloads.expectations import ControllerExpectations, WrittenVersions
-from sliceplane.workloads.podstate import is_pod_available
-from sliceplane.workloads.replicaset import (
+from sliceplane.workloads.apps.expectations import ControllerExpectations, WrittenVersions
+from sliceplane.workloads.apps.replicaset import (
     plan_replicaset,
     pods_to_delete,
     rank_pods_for_deletion,
     replicaset_status,
     status_differs,
 )
+from sliceplane.workloads.podstate import is_pod_available
 
 Obj = dict[str, Any]
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from sliceplane.workloads import scheduler
-from sliceplane.workloads.scheduler import (
+from sliceplane.workloads.scheduler import scheduler
+from sliceplane.workloads.scheduler.scheduler import (
     NO_NODES_MESSAGE,
     PodCounts,
     choose_node,
@@ -23,7 +23,7 @@ from sliceplane.workloads.scheduler import (
     spread_group,
     unschedulable_message,
 )
-from sliceplane.workloads.spreadindex import SpreadIndex
+from sliceplane.workloads.scheduler.spreadindex import SpreadIndex
 
 Obj = dict[str, Any]
 

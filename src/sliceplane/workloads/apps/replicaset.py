@@ -39,20 +39,21 @@ from typing import Any
 
 from sliceplane.api import errors
 from sliceplane.api.meta import Obj, format_time, labels_of, meta_of
-from sliceplane.api.selectors import LabelSelector
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import Clock
 from sliceplane.machinery.events import EventRecorder
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import object_key, resource_version
-from sliceplane.machinery.labelindex import ensure_label_index, select
+from sliceplane.machinery.labelindex import ensure_label_index
 from sliceplane.machinery.workqueue import WorkQueue, run_workers
-from sliceplane.workloads.expectations import ControllerExpectations, WrittenVersions
-from sliceplane.workloads.owners import OwnerLookup
-from sliceplane.workloads.ownership import (
-    adoption_patch,
+from sliceplane.workloads.apps.expectations import ControllerExpectations, WrittenVersions
+from sliceplane.workloads.apps.ownership import (
+    CONTROLLER_UID_INDEX,
+    OwnerLookup,
+    claim,
     controller_of,
     controller_ref,
+    ensure_controller_uid_index,
 )
 from sliceplane.workloads.podstate import (
     creation_time,
@@ -70,7 +71,6 @@ BURST_REPLICAS = 500
 """Upstream's ``BurstReplicas``: at most this many creations or deletions per sync."""
 SLOW_START_INITIAL_BATCH_SIZE = 1
 POD_DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
-CONTROLLER_UID_INDEX = "controller-uid"
 STALE_CACHE_RETRY = 1.0
 """Seconds after which a sync skipped for a lagging cache runs anyway (a safety net: the
 echo of our own write normally re-queues the key much sooner)."""
@@ -371,17 +371,6 @@ def status_differs(current: Mapping[str, Any] | None, new: Mapping[str, Any]) ->
 # ---------------------------------------------------------------------------- wiring
 
 
-def _controller_uid_index(obj: Obj) -> list[str]:
-    ref = controller_of(obj)
-    uid = ref.get("uid") if ref is not None else None
-    return [str(uid)] if uid else []
-
-
-def ensure_controller_uid_index(informer: Any) -> None:
-    """Index an informer's objects by their controller's UID (idempotent)."""
-    informer.ensure_index(CONTROLLER_UID_INDEX, _controller_uid_index)
-
-
 class ReplicaSetController:
     """See the module docstring. Construct, then ``await run()`` until cancelled."""
 
@@ -516,7 +505,16 @@ class ReplicaSetController:
             log.warning("replicaset %s: invalid selector, not syncing", key)
             return
         needs_sync = self.expectations.satisfied(key)
-        pods = await self._claim_pods(rs, selector)
+        pods = await claim(
+            self.client,
+            self.pods,
+            "pods",
+            rs,
+            controller_ref(rs, "apps/v1", "ReplicaSet"),
+            selector,
+            adopt_orphans=self.options.adopt_orphans,
+            adoptable=is_pod_active,
+        )
         now = self.clock.wall()
         creates, deletes, status = plan_replicaset(
             rs,
@@ -560,40 +558,6 @@ class ReplicaSetController:
             suid = str(meta_of(sibling).get("uid") or "")
             out.extend(self.pods.store.by_index(CONTROLLER_UID_INDEX, suid))
         return out
-
-    async def _claim_pods(self, rs: Obj, selector: LabelSelector) -> list[Obj]:
-        """Owned pods matching the selector, plus adopted orphans."""
-        meta = meta_of(rs)
-        uid = str(meta.get("uid") or "")
-        owned = [
-            p
-            for p in self.pods.store.by_index(CONTROLLER_UID_INDEX, uid)
-            if selector.matches(meta_of(p).get("labels") or {})
-        ]
-        if not self.options.adopt_orphans or meta.get("deletionTimestamp") or selector.empty():
-            return owned
-        ns = str(meta.get("namespace"))
-        ref = controller_ref(rs, "apps/v1", "ReplicaSet")
-        # Candidates come from the label index: only pods the selector matches are looked at.
-        for pod in select(self.pods, ns, selector):
-            pmeta = meta_of(pod)
-            if controller_of(pod) is not None or pmeta.get("deletionTimestamp"):
-                continue
-            if not is_pod_active(pod):
-                continue
-            try:
-                adopted = await self.client.patch(
-                    "pods",
-                    str(pmeta.get("name")),
-                    adoption_patch(pod, ref),
-                    ns,
-                    patch_type="strategic",
-                )
-            except errors.NotFound:
-                continue
-            if controller_of(adopted) is not None and controller_of(adopted) == ref:
-                owned.append(adopted)
-        return owned
 
     async def _create_pods(self, key: str, rs: Obj, creates: list[Obj]) -> None:
         """Create in slow-start batches; unattempted and failed creations are no longer

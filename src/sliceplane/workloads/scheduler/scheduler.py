@@ -57,8 +57,8 @@ from sliceplane.machinery.events import EventRecorder
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import object_key
 from sliceplane.machinery.workqueue import WorkQueue, run_workers
-from sliceplane.workloads.kubeletstatus import POD_SCHEDULED, set_condition
-from sliceplane.workloads.spreadindex import SpreadIndex
+from sliceplane.workloads.podstate import POD_SCHEDULED, set_condition
+from sliceplane.workloads.scheduler.spreadindex import SpreadIndex
 
 log = logging.getLogger(__name__)
 

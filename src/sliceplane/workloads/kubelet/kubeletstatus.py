@@ -20,12 +20,12 @@ from datetime import datetime
 from typing import Any, Final
 
 from sliceplane.api.meta import Obj, annotations_of, format_time, meta_of
+from sliceplane.workloads.podstate import POD_SCHEDULED, set_condition
 
 READY_ANNOTATION: Final = "sliceplane.io/ready"
 """Readiness override for experiments: ``"false"`` keeps/makes a pod NotReady, ``"true"``
 makes it Ready at once (other values are ignored)."""
 
-POD_SCHEDULED: Final = "PodScheduled"
 POD_READY_TO_START: Final = "PodReadyToStartContainers"
 INITIALIZED: Final = "Initialized"
 CONTAINERS_READY: Final = "ContainersReady"
@@ -90,35 +90,7 @@ def ready_delay(pod: Mapping[str, Any], default: float) -> float:
     return max(0.0, delay)
 
 
-def is_pod_ready(pod: Mapping[str, Any]) -> bool:
-    for c in (pod.get("status") or {}).get("conditions") or []:
-        if c.get("type") == READY:
-            return bool(c.get("status") == "True")
-    return False
-
-
 # ---------------------------------------------------------------------------- conditions
-
-
-def set_condition(conditions: Sequence[Obj], new: Obj, now: datetime) -> list[Obj]:
-    """``podutil.UpdatePodCondition``: replace the condition of ``new``'s type (appending it
-    if absent); ``lastTransitionTime`` is ``now`` if the status changed, else kept."""
-    out: list[Obj] = []
-    found = False
-    for c in conditions:
-        if c.get("type") != new["type"]:
-            out.append(c)
-            continue
-        found = True
-        merged = dict(new)
-        if c.get("status") == new.get("status") and c.get("lastTransitionTime"):
-            merged["lastTransitionTime"] = c["lastTransitionTime"]
-        else:
-            merged["lastTransitionTime"] = format_time(now)
-        out.append(merged)
-    if not found:
-        out.append({**new, "lastTransitionTime": format_time(now)})
-    return out
 
 
 def _condition(type_: str, ok: bool, reason: str = "", message: str = "") -> Obj:

@@ -47,30 +47,26 @@ from typing import Any
 
 from sliceplane.api import errors
 from sliceplane.api.meta import Obj, format_time, meta_of, parse_time
-from sliceplane.api.selectors import LabelSelector
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import Clock
 from sliceplane.machinery.events import EventRecorder
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import object_key, resource_version
-from sliceplane.machinery.labelindex import ensure_label_index, select
+from sliceplane.machinery.labelindex import ensure_label_index
 from sliceplane.machinery.workqueue import WorkQueue, run_workers
-from sliceplane.workloads.expectations import WrittenVersions
-from sliceplane.workloads.owners import OwnerLookup
-from sliceplane.workloads.ownership import (
-    adoption_patch,
+from sliceplane.workloads.apps.expectations import WrittenVersions
+from sliceplane.workloads.apps.ownership import (
+    CONTROLLER_UID_INDEX,
+    OwnerLookup,
+    claim,
     controlled_by,
     controller_of,
     controller_ref,
-)
-from sliceplane.workloads.podstate import creation_time
-from sliceplane.workloads.podtemplatehash import compute_hash
-from sliceplane.workloads.replicaset import (
-    CONTROLLER_UID_INDEX,
-    STALE_CACHE_RETRY,
-    StaleCache,
     ensure_controller_uid_index,
 )
+from sliceplane.workloads.apps.podtemplatehash import compute_hash
+from sliceplane.workloads.apps.replicaset import STALE_CACHE_RETRY, StaleCache
+from sliceplane.workloads.podstate import creation_time
 
 log = logging.getLogger(__name__)
 
@@ -1201,7 +1197,16 @@ class DeploymentController:
         if selector is None:
             log.warning("deployment %s: invalid selector, not syncing", key)
             return
-        rses = await self._claim_replicasets(d, selector)
+        rses = await claim(
+            self.client,
+            self.rses,
+            "replicasets",
+            d,
+            controller_ref(d, "apps/v1", "Deployment"),
+            selector,
+            adopt_orphans=self.options.adopt_orphans,
+            adopted=lambda rs: self.written.wrote(object_key(rs), resource_version(rs)),
+        )
         for rs in rses:
             if self.written.lagging(object_key(rs), resource_version(rs)):
                 raise StaleCache(f"ReplicaSet cache is behind for {object_key(rs)}")
@@ -1216,39 +1221,6 @@ class DeploymentController:
                 self.queue.add_rate_limited(key)
             else:
                 self.queue.add_after(key, plan.requeue_after)
-
-    async def _claim_replicasets(self, d: Obj, selector: LabelSelector) -> list[Obj]:
-        meta = meta_of(d)
-        uid = str(meta.get("uid") or "")
-        owned = [
-            rs
-            for rs in self.rses.store.by_index(CONTROLLER_UID_INDEX, uid)
-            if selector.matches(meta_of(rs).get("labels") or {})
-        ]
-        if not self.options.adopt_orphans or meta.get("deletionTimestamp") or selector.empty():
-            return owned
-        ns = str(meta.get("namespace"))
-        ref = controller_ref(d, "apps/v1", "Deployment")
-        # Candidates come from the label index: a sync costs what the Deployment selects,
-        # not a pass over every ReplicaSet of the namespace.
-        for rs in select(self.rses, ns, selector):
-            rmeta = meta_of(rs)
-            if controller_of(rs) is not None or rmeta.get("deletionTimestamp"):
-                continue
-            try:
-                adopted = await self.client.patch(
-                    "replicasets",
-                    str(rmeta.get("name")),
-                    adoption_patch(rs, ref),
-                    ns,
-                    patch_type="strategic",
-                )
-            except errors.NotFound:
-                continue
-            if controlled_by(adopted, d):
-                self.written.wrote(object_key(adopted), resource_version(adopted))
-                owned.append(adopted)
-        return owned
 
     async def apply(self, d: Obj, plan: DeploymentPlan) -> None:
         """Make the planned writes in order; the first failure stops the rest."""

@@ -1,6 +1,6 @@
 """From a pod spec to local processes, and from processes back to a pod status (pure).
 
-Why: the process runtime (:mod:`sliceplane.workloads.processruntime`) turns containers
+Why: the process runtime (:mod:`sliceplane.workloads.kubelet.processruntime`) turns containers
 into real local processes, and everything it decides before and after a fork is a rule a
 user can look up in the Kubernetes docs — how ``command``/``args`` replace the image's
 ENTRYPOINT/CMD, how ``$(VAR)`` references expand, which env a container sees, which phase
@@ -36,12 +36,8 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 from sliceplane.api.meta import Obj, meta_of
-from sliceplane.workloads.kubeletstatus import (
-    CONTAINERS_READY,
-    READY,
-    running_status,
-    set_condition,
-)
+from sliceplane.workloads.kubelet.kubeletstatus import CONTAINERS_READY, READY, running_status
+from sliceplane.workloads.podstate import set_condition
 
 HOST_ENV_KEYS: Final = ("PATH", "HOME", "LANG", "TZ", "TMPDIR", "USER", "LOGNAME")
 """Host variables a process inherits (plus every ``LC_*``)."""

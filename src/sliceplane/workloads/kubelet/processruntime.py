@@ -8,8 +8,8 @@ it starts each container as a local process group, runs its probes for real, res
 it per ``restartPolicy`` with crash-loop back-off, writes the pod status, and on graceful
 deletion stops the processes and confirms the deletion (DELETE with grace 0).
 
-What a process sees (argv, env) is specified in :mod:`sliceplane.workloads.processspec`;
-probe thresholds and back-off in :mod:`sliceplane.workloads.probes`.
+What a process sees (argv, env) is specified in :mod:`sliceplane.workloads.kubelet.processspec`;
+probe thresholds and back-off in :mod:`sliceplane.workloads.kubelet.probes`.
 
 Pod addresses (``ProcessRuntimeOptions.pod_addresses``). A pod's processes bind its pod
 IP, and must be able to do so without root. Linux routes all of 127.0.0.0/8 to ``lo``,
@@ -52,10 +52,10 @@ from sliceplane.machinery.events import EventRecorder
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import object_key
 from sliceplane.machinery.workqueue import WorkQueue, run_workers
-from sliceplane.workloads.kubeletstatus import same_ignoring_nulls
-from sliceplane.workloads.nodes import SimNode, SimulatedNodes
-from sliceplane.workloads.podcidr import IPV4, AddressesExhausted, NodeIPAM, node_pod_cidrs
-from sliceplane.workloads.probes import (
+from sliceplane.workloads.kubelet.kubeletstatus import same_ignoring_nulls
+from sliceplane.workloads.kubelet.nodes import SimNode, SimulatedNodes
+from sliceplane.workloads.kubelet.podcidr import IPV4, AddressesExhausted, NodeIPAM, node_pod_cidrs
+from sliceplane.workloads.kubelet.probes import (
     BACKOFF_INITIAL,
     BACKOFF_MAX,
     BACKOFF_RESET,
@@ -65,7 +65,7 @@ from sliceplane.workloads.probes import (
     restart_delay,
     should_restart,
 )
-from sliceplane.workloads.processspec import (
+from sliceplane.workloads.kubelet.processspec import (
     CRASH_LOOP,
     ContainerView,
     NotRunnable,

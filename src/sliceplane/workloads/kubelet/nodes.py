@@ -4,7 +4,7 @@ Why: the local cluster (``sliceplane up``) needs nodes that look real to every r
 ``kubectl get nodes``, the scheduler, the EndpointSlice controller's zone and hint logic —
 and pods that go Pending → Running → Ready → Terminating → gone as on a real kubelet, for
 thousands of pods on a laptop. Nothing runs: pods get addresses from their node's pod
-CIDR and statuses computed by :mod:`sliceplane.workloads.kubeletstatus`.
+CIDR and statuses computed by :mod:`sliceplane.workloads.kubelet.kubeletstatus`.
 
 Cost model (what "cheap" means here):
 
@@ -54,7 +54,7 @@ from sliceplane.machinery.events import EventRecorder
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import object_key
 from sliceplane.machinery.workqueue import WorkQueue, run_workers
-from sliceplane.workloads.kubeletstatus import (
+from sliceplane.workloads.kubelet.kubeletstatus import (
     mark_pod_not_ready,
     node_ready_conditions,
     node_unknown_conditions,
@@ -63,7 +63,7 @@ from sliceplane.workloads.kubeletstatus import (
     running_status,
     same_ignoring_nulls,
 )
-from sliceplane.workloads.podcidr import (
+from sliceplane.workloads.kubelet.podcidr import (
     IPV4,
     AddressesExhausted,
     ClusterCIDRs,
