@@ -2,7 +2,7 @@
 
 Why: ``sliceplane up --runtime process`` should carry real traffic, so a data plane (the
 proxy, later) has something to route to. Pods are still scheduled onto the simulated
-nodes (:class:`~sliceplane.workloads.nodes.SimulatedNodes` keeps the Node objects, their
+nodes (:class:`~sliceplane.workloads.kubelet.nodes.SimulatedNodes` keeps the Node objects, their
 Leases and node stop/start); this runtime plays the kubelet's container half for them:
 it starts each container as a local process group, runs its probes for real, restarts
 it per ``restartPolicy`` with crash-loop back-off, writes the pod status, and on graceful

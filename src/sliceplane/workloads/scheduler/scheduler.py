@@ -11,7 +11,7 @@ and per-node pod counts and return a node name or the reasons nothing fits, with
 upstream's ``FitError`` message ("0/3 nodes are available: 1 node(s) were unschedulable, 2
 node(s) didn't match Pod's node affinity/selector."). ``place`` scores every node; with
 hundreds of nodes that dominated the local cluster's profile, so :func:`place_indexed`
-gives the same answer from a :class:`~sliceplane.workloads.spreadindex.SpreadIndex`
+gives the same answer from a :class:`~sliceplane.workloads.scheduler.spreadindex.SpreadIndex`
 (nodes by zone and pod count) for pods without node constraints, and falls back to
 ``place`` for the rest. :class:`Scheduler` is the thin loop around it: informer handlers
 enqueue pod keys, a worker places one pod, records the placement in :class:`PodCounts`
@@ -391,7 +391,7 @@ class PodCounts:
     an observation of it still unbound leaves the assumption alone (the watch is behind).
 
     ``on_total(node, pods)`` is called whenever a node's total changes (the scheduler
-    keeps its :class:`~sliceplane.workloads.spreadindex.SpreadIndex` current with it).
+    keeps its :class:`~sliceplane.workloads.scheduler.spreadindex.SpreadIndex` current with it).
     """
 
     def __init__(self, on_total: Callable[[str, int], None] | None = None) -> None:
