@@ -1,0 +1,190 @@
+"""The control plane's child processes: spawned, waited for, stopped by PID.
+
+Components are plain children in a session of their own, logging to files; readiness is
+an HTTP 200 (optionally with an expected body) while the process is still running; a
+process is stopped with SIGTERM, then SIGKILL after a grace period. A PID is only
+signalled while the process still has the start time recorded with it (``/proc/<pid>/stat``),
+so a reused PID is never hit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ControlPlaneError(RuntimeError):
+    """A component failed to start or to become ready (the message has its log's tail)."""
+
+
+class PortTaken(ControlPlaneError):
+    """A component exited because a port picked as free was taken before it bound it."""
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports (held open together so none repeats)."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _proc_start_time(pid: int) -> int | None:
+    """The kernel's start time of ``pid`` (clock ticks since boot), None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces and parentheses: split after its end.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] == "Z":
+        return None
+    return int(fields[19])
+
+
+def alive(pid: int, start_time: int | None) -> bool:
+    now = _proc_start_time(pid)
+    return now is not None and (start_time is None or now == start_time)
+
+
+def terminate_pid(pid: int, start_time: int | None, grace: float) -> None:
+    """SIGTERM, wait up to ``grace`` seconds, then SIGKILL; a no-op if it is not ours."""
+    if not alive(pid, start_time):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not alive(pid, start_time):
+            return
+        time.sleep(0.05)
+    if alive(pid, start_time):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and alive(pid, start_time):
+            time.sleep(0.05)
+
+
+@dataclass
+class Component:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+    start_time: int | None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def check_running(self) -> None:
+        rc = self.proc.poll()
+        if rc is not None:
+            error = PortTaken if "address already in use" in self.tail() else ControlPlaneError
+            raise error(
+                f"{self.name} exited with code {rc} while starting; log {self.log}:\n" + self.tail()
+            )
+
+    def stop(self, grace: float) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def spawn(name: str, argv: list[str], log_dir: Path) -> Component:
+    log = log_dir / f"{name}.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE")}
+    env.pop("KUBECONFIG", None)
+    with open(log, "ab") as out:
+        # A session of its own: Ctrl-C in a terminal running pytest reaches pytest only, so
+        # teardown (not the signal) decides the order things stop in.
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    return Component(name, proc, log, _proc_start_time(proc.pid))
+
+
+def ssl_context(ca_file: Path | None) -> ssl.SSLContext:
+    if ca_file is None:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    return ssl.create_default_context(cafile=str(ca_file))
+
+
+def _http_get(
+    url: str, *, ctx: ssl.SSLContext | None = None, token: str | None = None
+) -> tuple[int, bytes]:
+    req = urllib.request.Request(url)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    # No ProxyHandler from the environment: loopback must never go through an http_proxy.
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=ctx)
+    )
+    try:
+        with opener.open(req, timeout=5) as resp:
+            return int(resp.status), bytes(resp.read())
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), bytes(exc.read())
+
+
+def wait_http_ok(
+    component: Component,
+    url: str,
+    timeout: float,
+    *,
+    ctx: ssl.SSLContext | None = None,
+    token: str | None = None,
+    expect: bytes | None = None,
+) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while True:
+        component.check_running()
+        try:
+            status, body = _http_get(url, ctx=ctx, token=token)
+            if status == 200 and (expect is None or expect in body):
+                return
+            last = f"HTTP {status}: {body[:300].decode(errors='replace')}"
+        except (OSError, urllib.error.URLError) as exc:
+            last = str(exc)
+        if time.monotonic() > deadline:
+            raise ControlPlaneError(
+                f"{component.name} not ready at {url} after {timeout:.0f}s ({last}); "
+                f"log {component.log}:\n{component.tail()}"
+            )
+        time.sleep(0.2)
