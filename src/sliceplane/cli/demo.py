@@ -25,6 +25,26 @@ def _echo(text: str) -> None:
     typer.echo(text)
 
 
+def _real_traffic(data_dir: Path) -> None:
+    """A second, small cluster whose pods are local processes: the userspace proxy makes
+    each Service's ClusterIP answer from this machine."""
+    _say(
+        "Real traffic: a cluster whose pods are local processes (--runtime process); "
+        "sliceplane's userspace proxy answers ClusterIPs"
+    )
+    real = Walkthrough(data_dir, echo=_echo, runtime="process")
+    try:
+        real.start()
+        real.step_hello_deploy(3)
+        _say("curl the ClusterIP: the ready pods answer in turn")
+        real.step_curl(12)
+        _say("Scale down to 1: its endpoints leave the slice, the proxy follows")
+        real.step_hello_scale(1)
+        real.step_curl(6)
+    finally:
+        real.stop()
+
+
 def demo(
     data_dir: Annotated[
         Path, typer.Option("--data-dir", help="State of the demo cluster (wiped first).")
@@ -56,6 +76,7 @@ def demo(
         walk.step_node_stop("node-2")
         _say("A Service whose selector matches nothing keeps an empty placeholder slice")
         walk.step_typo()
+        _real_traffic(data_dir / "process")
     except DemoError as exc:
         walk.stop()
         typer.echo(f"error: {exc}", err=True)

@@ -153,6 +153,13 @@ def up(
     dual_stack: Annotated[
         bool, typer.Option("--dual-stack", help="IPv4 and IPv6 services and pods.")
     ] = False,
+    service_cidr: Annotated[
+        str,
+        typer.Option(
+            "--service-cidr",
+            help="Service range (default 10.96.0.0/12; 127.96.0.0/12 with --runtime process).",
+        ),
+    ] = "",
     cluster_cidr: Annotated[
         str,
         typer.Option(
@@ -196,6 +203,7 @@ def up(
         max_endpoints_per_slice=max_endpoints_per_slice,
         insecure_http=insecure_http,
         dual_stack=dual_stack,
+        service_cidr=service_cidr,
         cluster_cidr=cluster_cidr,
         node_cidr_mask_size=node_cidr_mask_size,
         kube_api_qps=kube_api_qps,

@@ -30,6 +30,14 @@ SERVICE_CIDR_IPV6 = "fd00:10:96::/108"
 """The second service range of a dual-stack cluster."""
 
 
+DEFAULT_SERVICE_CIDR = "10.96.0.0/12"
+PROCESS_SERVICE_CIDR = "127.96.0.0/12"
+"""The process runtime's Service range: Linux routes all of 127.0.0.0/8 to ``lo``, so
+the userspace proxy can listen on any ClusterIP without root (the pods' loopback
+aliases are 127.244.x.y and up, clear of it). On macOS only 127.0.0.1 is local by
+default: add each ClusterIP with ``sudo ifconfig lo0 alias IP`` (see docs/proxy.md)."""
+
+
 class ClusterError(Exception):
     """Something a user can fix (port in use, bad flag): printed as one line."""
 
@@ -48,7 +56,13 @@ class ClusterConfig:
     to ``DATA_DIR/pods/<ns>_<name>_<uid>/<container>.log``."""
     max_endpoints_per_slice: int = 100
     insecure_http: bool = False
-    service_cidr: str = "10.96.0.0/12"
+    service_cidr: str = ""
+    """The Service range (``--service-cidr``); empty: 10.96.0.0/12, or
+    :data:`PROCESS_SERVICE_CIDR` with ``runtime == "process"``, where the userspace proxy
+    must bind every ClusterIP without root."""
+    userspace_proxy: bool = True
+    """With ``runtime == "process"``, run ``sliceplane proxy --proxy-mode userspace`` in
+    this process so ClusterIPs answer from the host."""
     dual_stack: bool = False
     """IPv4 and IPv6: a second service range (:data:`SERVICE_CIDR_IPV6`) and pod IPs of both
     families (simulated runtime)."""
@@ -87,6 +101,11 @@ class ClusterConfig:
             parse_hostport(self.dns_listen, "--dns-listen")
         except ConfigError as exc:
             raise ClusterError(str(exc)) from None
+        for text in self.service_cidrs().split(","):
+            try:
+                ipaddress.ip_network(text.strip(), strict=False)
+            except ValueError:
+                raise ClusterError(f"--service-cidr: {text!r} is not a valid CIDR") from None
         self._validate_pod_cidrs()
 
     @property
@@ -140,7 +159,10 @@ class ClusterConfig:
 
     def service_cidrs(self) -> str:
         """The API server's ``--service-cidr``."""
-        return self.service_cidr + (f",{SERVICE_CIDR_IPV6}" if self.dual_stack else "")
+        base = self.service_cidr or (
+            PROCESS_SERVICE_CIDR if self.runtime == "process" else DEFAULT_SERVICE_CIDR
+        )
+        return base + (f",{SERVICE_CIDR_IPV6}" if self.dual_stack and "," not in base else "")
 
     def _service_ranges(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         out: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []

@@ -34,6 +34,7 @@ from sliceplane.dns.server import DNSConfig, DNSServer, ZoneFeed, local_ips_for,
 from sliceplane.machinery.clock import RealClock
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.manager.manager import Manager, ManagerConfig
+from sliceplane.proxy.server import ProxyConfig, ProxyServer
 from sliceplane.view.server import ViewError, ViewServer
 from sliceplane.workloads.apps.deployment import DeploymentController
 from sliceplane.workloads.apps.replicaset import ReplicaSetController
@@ -144,6 +145,8 @@ class LocalCluster:
         }
         if self.runtime is not None:
             parts["process-runtime"] = self.runtime.run
+            if self.config.userspace_proxy:
+                parts["proxy"] = lambda: run_userspace_proxy(client)
         factory.informer("nodes")  # make sure it exists before the factory starts
         if self.config.view_listen:
             await self._start_view(factory)
@@ -214,6 +217,27 @@ class LocalCluster:
         await asyncio.get_running_loop().run_in_executor(None, self.apiserver.stop)
 
 
+async def run_userspace_proxy(client: Client) -> None:
+    """``sliceplane proxy --proxy-mode userspace`` for the host: it is no node, so every
+    ready endpoint serves it (no topology, Local policies have no local endpoint here)."""
+    config = ProxyConfig(
+        proxy_mode="userspace",
+        min_sync_period=0.2,
+        metrics_bind_address="",
+        healthz_bind_address="",
+    )
+    server = ProxyServer(config, client)
+    try:
+        await server.start()
+        await server.run_forever()
+    finally:
+        for p in server.proxiers:
+            closer = getattr(p.mode, "aclose", None)
+            if closer is not None:
+                await closer()
+        await server.stop()
+
+
 def _dns_text(cluster: LocalCluster) -> str:
     if cluster.dns is None:
         return ""
@@ -243,6 +267,12 @@ def usage_text(cluster: LocalCluster) -> str:
             f"\nPods run as local processes (containers need a `command`); logs in "
             f"{cluster.config.data_dir / 'pods'}"
             if cluster.runtime is not None
+            else ""
+        )
+        + (
+            "\nServices answer on their ClusterIP from this machine (userspace proxy): "
+            f"curl http://$({kubectl} get svc web -o jsonpath='{{.spec.clusterIP}}')/"
+            if cluster.runtime is not None and cluster.config.userspace_proxy
             else ""
         )
     )

@@ -77,8 +77,15 @@ class Walkthrough:
     ``echo`` receives each command and its output (the demo prints them; tests collect).
     """
 
-    def __init__(self, data_dir: Path, echo: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        echo: Callable[[str], None] | None = None,
+        *,
+        runtime: str = "simulated",
+    ) -> None:
         self.data_dir = data_dir
+        self.runtime = runtime
         self.echo = echo or (lambda _text: None)
         self.proc: subprocess.Popen[bytes] | None = None
         self.env = dict(os.environ)
@@ -97,6 +104,8 @@ class Walkthrough:
                     str(self.data_dir),
                     "--listen",
                     "127.0.0.1:0",
+                    "--runtime",
+                    self.runtime,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -318,6 +327,113 @@ class Walkthrough:
         )
         out += "\n" + self.kubectl("describe", "service", "payments-typo")
         return out
+
+    # ------------------------------------------------ real traffic (--runtime process)
+
+    def step_hello_deploy(self, replicas: int = 3) -> str:
+        """``hello``: pods that are real processes answering their own name over HTTP."""
+        out = self.kubectl("apply", "-f", "-", stdin=hello_manifest(replicas))
+        self.wait(lambda: self.ready_endpoints("hello") == replicas, f"{replicas} ready pods")
+        return out
+
+    def ready_endpoints(self, service: str) -> int:
+        return sum(bool(ep["conditions"].get("ready")) for ep in self.endpoints(service))
+
+    def cluster_ip(self, service: str = "hello") -> str:
+        return str(self.json("get", "service", service)["spec"]["clusterIP"])
+
+    def answers(self, times: int, service: str = "hello") -> dict[str, int]:
+        """``curl`` the ClusterIP from this machine ``times`` times: which pods answered
+        (``refused`` counts connections refused: no endpoints)."""
+        url = f"http://{self.cluster_ip(service)}/"
+        seen: dict[str, int] = {}
+        for _ in range(times):
+            try:
+                res = subprocess.run(
+                    ["curl", "-s", "-m", "5", url], capture_output=True, text=True, timeout=30
+                )
+            except FileNotFoundError:
+                raise DemoError(
+                    "curl is not installed (Debian: curl; `make env` installs it)"
+                ) from None
+            who = res.stdout.strip() if res.returncode == 0 else "refused"
+            seen[who] = seen.get(who, 0) + 1
+        return seen
+
+    def step_curl(self, times: int = 12, service: str = "hello") -> dict[str, int]:
+        seen = self.answers(times, service)
+        url = f"http://{self.cluster_ip(service)}/"
+        lines = "\n".join(f"  {n:5d} {who}" for who, n in sorted(seen.items()))
+        self.echo(f"$ for i in $(seq {times}); do curl -s {url}; done | sort | uniq -c\n{lines}")
+        return seen
+
+    def step_hello_scale(self, replicas: int) -> str:
+        out = self.kubectl("scale", "deployment", "hello", f"--replicas={replicas}")
+        self.wait(
+            lambda: (
+                self.ready_endpoints("hello") == replicas
+                and len(self.endpoints("hello")) == replicas
+            ),
+            f"{replicas} endpoints",
+        )
+        # the proxy follows the slices within its --min-sync-period
+        self.wait(lambda: len(self.answers(2 * replicas + 2)) <= max(replicas, 1), "the proxy")
+        return out
+
+
+def hello_manifest(replicas: int) -> str:
+    """A Deployment whose containers run Python's HTTP server answering the pod's name,
+    bound to the pod IP the process runtime gives it, and a Service on port 80."""
+    code = (
+        "import http.server,os\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "  def do_GET(s):\n"
+        "    b=(os.environ['POD_NAME']+'\\n').encode()\n"
+        "    s.send_response(200);s.send_header('Content-Length',str(len(b)));s.end_headers()\n"
+        "    s.wfile.write(b)\n"
+        "  def log_message(s,*a):pass\n"
+        "http.server.ThreadingHTTPServer((os.environ['POD_IP'],int(os.environ['PORT'])),H)"
+        ".serve_forever()\n"
+    )
+    docs = [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "hello", "labels": {"app": "hello"}},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": "hello"}},
+                "template": {
+                    "metadata": {"labels": {"app": "hello"}},
+                    "spec": {
+                        "terminationGracePeriodSeconds": 2,
+                        "containers": [
+                            {
+                                "name": "hello",
+                                "image": "python:3",
+                                "command": [sys.executable, "-c", code],
+                                "ports": [{"name": "http", "containerPort": 8080}],
+                                "readinessProbe": {
+                                    "httpGet": {"path": "/", "port": "http"},
+                                    "periodSeconds": 1,
+                                },
+                            }
+                        ],
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "hello"},
+            "spec": {
+                "selector": {"app": "hello"},
+                "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+            },
+        },
+    ]
+    return "\n---\n".join(json.dumps(d) for d in docs)
 
 
 def _condition(obj: dict[str, Any], kind: str) -> str | None:

@@ -221,12 +221,14 @@ class ProxyServer:
     async def start(self) -> None:
         """Watch, wait for the caches, build the proxiers (no rules written yet)."""
         node = self.config.hostname_override
-        nodes = self._informer("nodes", field_selector=f"metadata.name={node}")
-        self._tasks.append(asyncio.create_task(nodes.run(), name="proxy-informer-nodes"))
-        await nodes.wait_for_sync()
-        self.node = nodes.store.get(node)
-        if self.node is None:
-            log.warning("node %s not found; no zone, NodePorts on every local address", node)
+        nodes: Informer | None = None
+        if node:  # without a name (the host of `sliceplane up`) the proxy is on no node
+            nodes = self._informer("nodes", field_selector=f"metadata.name={node}")
+            self._tasks.append(asyncio.create_task(nodes.run(), name="proxy-informer-nodes"))
+            await nodes.wait_for_sync()
+            self.node = nodes.store.get(node)
+            if self.node is None:
+                log.warning("node %s not found; no zone, NodePorts on every local address", node)
         fams = families_for(self.node, self.config.cidrs())
         for fam in fams:
             cfg = render_config(self.config, fam, self.node)
@@ -238,7 +240,8 @@ class ProxyServer:
         slices = self._informer("endpointslices", label_selector=PROXY_LABEL_SELECTOR)
         svcs.add_handler(self._svc, lambda _o, n: self._svc(n), self._svc_del)
         slices.add_handler(self._es, lambda _o, n: self._es(n), self._es_del)
-        nodes.add_handler(self._node, lambda _o, n: self._node(n), None)
+        if nodes is not None:
+            nodes.add_handler(self._node, lambda _o, n: self._node(n), None)
         for inf in (svcs, slices):
             self._tasks.append(asyncio.create_task(inf.run(), name=f"proxy-informer-{inf.name}"))
         await asyncio.gather(svcs.wait_for_sync(), slices.wait_for_sync())
