@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # iptables-restore) inside them.
 APT_PACKAGES ?= chromium iproute2 nftables iptables dnsutils curl
 
-.PHONY: env test lint typecheck unit demo apiserver clean bench schemas proto-fields lock k8s-bin coredns-bin bench-controller bench-cluster bench-all
+.PHONY: env test lint typecheck unit demo apiserver clean bench schemas proto-fields lock k8s-bin coredns-bin bench-controller bench-cluster bench-all report
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,6 +64,10 @@ bench-cluster: env
 	$(BIN)/python bench/cluster.py $(ARGS)
 
 bench-all: bench bench-controller bench-cluster
+
+# The measured case for EndpointSlices: docs/scale/ (README.md and PNG plots).
+report: env
+	$(BIN)/sliceplane report scale --out docs/scale $(ARGS)
 
 schemas: env
 	$(BIN)/python tools/gen_schemas.py

@@ -19,6 +19,7 @@ from sliceplane.cli import dns as dns_cli
 from sliceplane.cli.demo import demo
 from sliceplane.cli.doctor import app as doctor_app
 from sliceplane.cli.proxy import proxy as proxy_command
+from sliceplane.cli.report import app as report_app
 from sliceplane.cli.testenv import app as testenv_app
 from sliceplane.cli.view import view as view_command
 from sliceplane.workloads.kubelet.podcidr import DEFAULT_CLUSTER_CIDR_IPV4
@@ -36,6 +37,7 @@ app.command()(demo)
 app.add_typer(doctor_app, name="doctor")
 dns_cli.register(app)
 app.command("view")(view_command)
+app.add_typer(report_app, name="report")
 app.command("proxy")(proxy_command)
 
 EXIT_USAGE = 2
