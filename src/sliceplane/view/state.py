@@ -83,9 +83,9 @@ class ClusterView:
     # -- reads -----------------------------------------------------------------------------
 
     def namespaces(self) -> list[str]:
-        names = {model.name_of(ns) for ns in self._store("namespaces").list()}
-        names |= {model.namespace_of(s) for s in self._store("services").list()}
-        return sorted(names)
+        # Every namespaced object's namespace exists as an object: no need to scan the
+        # Services (that made the index page quadratic in Services).
+        return sorted(model.name_of(ns) for ns in self._store("namespaces").list())
 
     def services(self, namespace: str) -> list[Obj]:
         found: list[Obj] = self._store("services").by_index(NAMESPACE_INDEX, namespace)
