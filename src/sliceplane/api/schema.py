@@ -46,6 +46,7 @@ __all__ = [
     "decode_error_message",
     "definition_key",
     "definitions",
+    "json_kind",
     "parse_json",
     "strict_error_message",
     "strict_message",
@@ -247,8 +248,11 @@ class _Bad:
 _BAD: Final = _Bad()
 
 
-def _json_kind(value: Any) -> str:
-    """encoding/json's name for a JSON value's kind in UnmarshalTypeError."""
+def json_kind(value: Any) -> str:
+    """encoding/json's name for a decoded JSON value's kind (``json: cannot unmarshal
+    <kind> into ...``), the word every Go decoding error the server copies uses."""
+    if value is None:
+        return "null"
     if isinstance(value, str):
         return "string"
     if isinstance(value, bool):
@@ -287,12 +291,12 @@ class _Walker:
             return self.leaf(node, value, go_struct)
         if isinstance(node, _Struct):
             if not isinstance(value, dict):
-                self.type_error(_json_kind(value), node.go_type, go_struct)
+                self.type_error(json_kind(value), node.go_type, go_struct)
                 return _BAD
             return self.struct(node, value)
         if isinstance(node, _Array):
             if not isinstance(value, list):
-                self.type_error(_json_kind(value), node.go_type, go_struct)
+                self.type_error(json_kind(value), node.go_type, go_struct)
                 return _BAD
             out_list: list[Any] = []
             parts = self.parts
@@ -305,7 +309,7 @@ class _Walker:
                     out_list.append(r)
             return out_list
         if not isinstance(value, dict):
-            self.type_error(_json_kind(value), node.go_type, go_struct)
+            self.type_error(json_kind(value), node.go_type, go_struct)
             return _BAD
         out_map: dict[str, Any] = {}
         parts = self.parts
@@ -376,14 +380,14 @@ class _Walker:
         if tag == _STRING:
             if isinstance(value, str):
                 return value
-            self.type_error(_json_kind(value), "string", go_struct)
+            self.type_error(json_kind(value), "string", go_struct)
             return _BAD
         if tag in (_INT32, _INT64):
             return self.integer(value, _LEAF_GO_TYPES[tag], _INT_RANGES[tag], go_struct)
         if tag == _BOOL:
             if isinstance(value, bool):
                 return value
-            self.type_error(_json_kind(value), "bool", go_struct)
+            self.type_error(json_kind(value), "bool", go_struct)
             return _BAD
         if tag == _INT_OR_STRING:
             if isinstance(value, str):
@@ -393,7 +397,7 @@ class _Walker:
         if tag == _NUMBER:
             if isinstance(value, int | float) and not isinstance(value, bool):
                 return value
-            self.type_error(_json_kind(value), "float64", go_struct)
+            self.type_error(json_kind(value), "float64", go_struct)
             return _BAD
         if tag == _QUANTITY:
             problem = _quantity_error(value)
@@ -404,7 +408,7 @@ class _Walker:
         if tag in (_TIME, _MICROTIME):
             if not isinstance(value, str):
                 # metav1.Time.UnmarshalJSON first decodes the value into a Go string.
-                self.type_error(_json_kind(value), "string", go_struct)
+                self.type_error(json_kind(value), "string", go_struct)
                 return _BAD
             problem = _go_time_error(value, micro=tag == _MICROTIME)
             if problem is None:
@@ -424,7 +428,7 @@ class _Walker:
         if isinstance(value, float):
             self.type_error(f"number {value!r}", go_type, go_struct)
             return _BAD
-        self.type_error(_json_kind(value), go_type, go_struct)
+        self.type_error(json_kind(value), go_type, go_struct)
         return _BAD
 
 
@@ -437,7 +441,7 @@ def check(kind_key: str, obj: Mapping[str, Any]) -> CheckResult:
     res = CheckResult(obj={})
     walker = _Walker(res)
     if not isinstance(obj, dict):
-        walker.type_error(_json_kind(obj), root.go_type, None)
+        walker.type_error(json_kind(obj), root.go_type, None)
         return res
     res.obj = walker.struct(root, obj)
     return res

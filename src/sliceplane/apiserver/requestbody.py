@@ -19,6 +19,7 @@ from multidict import MultiMapping
 from sliceplane.api import errors
 from sliceplane.api.protobuf import CONTENT_TYPE as PROTOBUF
 from sliceplane.api.protobuf import ProtobufDecodeError, decode_k8s_protobuf
+from sliceplane.api.schema import json_kind
 from sliceplane.apiserver.registry import DeleteOptions, WriteOptions
 
 MAX_BODY = 3 * 1024 * 1024
@@ -184,20 +185,6 @@ def _go_text(text: str) -> str:
     return text[:100].encode("unicode_escape").decode().replace('"', '\\"')
 
 
-def _go_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "null"
-
-
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -239,14 +226,15 @@ def delete_options(raw: bytes, query: MultiMapping[str]) -> DeleteOptions:
             raise errors.BadRequest(f"json parse error: {exc}") from None
         if not isinstance(decoded, dict):
             raise errors.BadRequest(
-                f"json: cannot unmarshal {_go_kind(decoded)} into Go value of type v1.DeleteOptions"
+                f"json: cannot unmarshal {json_kind(decoded)} "
+                "into Go value of type v1.DeleteOptions"
             )
         body = decoded
     for key, want, go_type in _DELETE_FIELDS:
         value = body.get(key)
         if value is not None and not want(value):
             raise errors.BadRequest(
-                f"json: cannot unmarshal {_go_kind(value)} into Go struct field "
+                f"json: cannot unmarshal {json_kind(value)} into Go struct field "
                 f"DeleteOptions.{key} of type {go_type}"
             )
     grace: Any = body.get("gracePeriodSeconds")
@@ -257,7 +245,7 @@ def delete_options(raw: bytes, query: MultiMapping[str]) -> DeleteOptions:
         value = pre.get(key)
         if value is not None and not isinstance(value, str):
             raise errors.BadRequest(
-                f"json: cannot unmarshal {_go_kind(value)} into Go struct field "
+                f"json: cannot unmarshal {json_kind(value)} into Go struct field "
                 f"Preconditions.preconditions.{key} of type string"
             )
     dry = bool(query.getall("dryRun", [])) or bool(body.get("dryRun"))

@@ -17,6 +17,7 @@ import jsonpatch
 import jsonpointer
 
 from sliceplane.api.errors import BadRequest, Invalid, RequestEntityTooLarge, StatusError
+from sliceplane.api.schema import json_kind
 
 # ---------------------------------------------------------------------------------------------
 # RFC 7386 JSON merge patch
@@ -52,7 +53,7 @@ def apply_merge_patch(original: dict[str, Any], patch: Any) -> dict[str, Any]:
         raise BadRequest("Invalid JSON Patch")
     if not isinstance(patch, dict):
         raise BadRequest(
-            f"json: cannot unmarshal {_json_kind(patch)} into Go value of type "
+            f"json: cannot unmarshal {json_kind(patch)} into Go value of type "
             "map[string]interface {}"
         )
     result = merge_patch_value(original, patch)
@@ -94,12 +95,12 @@ def apply_json_patch(original: dict[str, Any], ops: Any) -> dict[str, Any]:
     """
     if not isinstance(ops, list):
         raise BadRequest(
-            f"json: cannot unmarshal {_json_kind(ops)} into Go value of type jsonpatch.Patch"
+            f"json: cannot unmarshal {json_kind(ops)} into Go value of type jsonpatch.Patch"
         )
     for op in ops:
         if not isinstance(op, dict):
             raise BadRequest(
-                f"json: cannot unmarshal {_json_kind(op)} into Go value of type jsonpatch.Operation"
+                f"json: cannot unmarshal {json_kind(op)} into Go value of type jsonpatch.Operation"
             )
     if len(ops) > MAX_JSON_PATCH_OPERATIONS:
         raise RequestEntityTooLarge(
@@ -129,20 +130,5 @@ def apply_json_patch(original: dict[str, Any], ops: Any) -> dict[str, Any]:
         except failures as e:
             raise _rejected(str(e) or type(e).__name__) from e
     if not isinstance(result, dict):
-        raise _rejected(f"patched document is a {_json_kind(result)}, not an object")
+        raise _rejected(f"patched document is a {json_kind(result)}, not an object")
     return result
-
-
-def _json_kind(value: Any) -> str:
-    """The JSON type word Go's decoder uses in ``cannot unmarshal X`` messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"

@@ -16,7 +16,8 @@ from typing import Any, Final
 
 from sliceplane.api.errors import BadRequest
 from sliceplane.api.patchmeta import META_ONLY, PATCH_META, PatchMeta, PatchStrategy
-from sliceplane.apiserver.rfcpatch import _json_kind, _rejected
+from sliceplane.api.schema import json_kind
+from sliceplane.apiserver.rfcpatch import _rejected
 
 # ---------------------------------------------------------------------------------------------
 # Strategic merge patch: the patch-meta table
@@ -73,7 +74,7 @@ def apply_strategic_merge_patch(original: dict[str, Any], patch: Any, kind: str)
     """
     if not isinstance(patch, dict):
         raise BadRequest(
-            f"json: cannot unmarshal {_json_kind(patch)} into Go value of type "
+            f"json: cannot unmarshal {json_kind(patch)} into Go value of type "
             "map[string]interface {}"
         )
     merger = _Merger(_COMPILED.get(kind, _COMPILED_META_ONLY))
@@ -321,7 +322,7 @@ def _check_same_shape(current: Any, value: Any, path: _Path) -> None:
     Upstream replaces the value and then fails to decode the typed object (a 422); scalars
     may change type freely because int-or-string and quantity fields accept both.
     """
-    have, got = _json_kind(current), _json_kind(value)
+    have, got = json_kind(current), json_kind(value)
     if have != got and ({have, got} & {"object", "array"}):
         raise BadRequest(
             f"json: cannot unmarshal {got} into {'.'.join(path)} of the object, which is "

@@ -261,36 +261,52 @@ def _validate_service_port(
     port: dict[str, Any], require_name: bool, names: set[str], path: Path
 ) -> ErrorList:
     errs: ErrorList = []
-    name = u.get_str(port, "name", path.child("name"), errs) or ""
-    if require_name and not name:
-        errs.append(path.child("name").required())
-    elif name:
-        errs.extend(path.child("name").invalid(name, m) for m in is_dns1123_label(name))
+    name = validate_port_name(port, require_name, path, errs)
+    if name:
         if name in names:
             errs.append(path.child("name").duplicate(name))
         else:
             names.add(name)
 
+    validate_port_and_protocol(port, path, errs)
+    errs.extend(validate_port_num_or_name(port.get("targetPort"), path.child("targetPort")))
+    u.get_int(port, "nodePort", path.child("nodePort"), errs)
+    validate_app_protocol(port, path, errs)
+    return errs
+
+
+def validate_port_name(
+    port: dict[str, Any], require_name: bool, path: Path, errs: ErrorList
+) -> str:
+    """A port's ``name``: required when there are several ports, else a DNS-1123 label."""
+    name = u.get_str(port, "name", path.child("name"), errs) or ""
+    if require_name and not name:
+        errs.append(path.child("name").required())
+    elif name:
+        errs.extend(path.child("name").invalid(name, m) for m in is_dns1123_label(name))
+    return name
+
+
+def validate_port_and_protocol(port: dict[str, Any], path: Path, errs: ErrorList) -> None:
+    """``port`` (1-65535) and ``protocol`` (required, one of SCTP, TCP, UDP) of a Service or
+    Endpoints port, appended to ``errs`` in upstream's order."""
     number = u.get_int(port, "port", path.child("port"), errs) or 0
     errs.extend(path.child("port").invalid(number, m) for m in is_valid_port_num(number))
-
     protocol = u.get_str(port, "protocol", path.child("protocol"), errs) or ""
     if not protocol:
         errs.append(path.child("protocol").required())
     elif protocol not in SUPPORTED_PORT_PROTOCOLS:
         errs.append(path.child("protocol").not_supported(protocol, SUPPORTED_PORT_PROTOCOLS))
 
-    errs.extend(validate_port_num_or_name(port.get("targetPort"), path.child("targetPort")))
 
-    u.get_int(port, "nodePort", path.child("nodePort"), errs)
-
+def validate_app_protocol(port: dict[str, Any], path: Path, errs: ErrorList) -> None:
+    """``appProtocol``, when set, is a qualified name."""
     app_protocol = u.get_str(port, "appProtocol", path.child("appProtocol"), errs)
     if app_protocol is not None:
         errs.extend(
             path.child("appProtocol").invalid(app_protocol, m)
             for m in is_qualified_name(app_protocol)
         )
-    return errs
 
 
 def validate_port_num_or_name(value: Any, path: Path) -> ErrorList:

@@ -29,16 +29,19 @@ from sliceplane.api.validation.names import (
     is_valid_cidr,
     is_valid_ip_for_legacy_field,
     is_valid_label_value,
-    is_valid_port_num,
     name_is_dns_label,
     name_is_dns_subdomain,
     regex_error,
     validate_endpoint_ip,
 )
 from sliceplane.api.validation.pod import validate_pod_template_spec
+from sliceplane.api.validation.service import (
+    validate_app_protocol,
+    validate_port_and_protocol,
+    validate_port_name,
+)
 
 SPEC: Final = Path("spec")
-SUPPORTED_PORT_PROTOCOLS: Final = ["SCTP", "TCP", "UDP"]
 
 # --- Namespace ------------------------------------------------------------------------
 
@@ -107,24 +110,9 @@ def _validate_endpoint_address(addr: dict[str, Any], path: Path) -> ErrorList:
 
 def _validate_endpoint_port(port: dict[str, Any], require_name: bool, path: Path) -> ErrorList:
     errs: ErrorList = []
-    name = u.get_str(port, "name", path.child("name"), errs) or ""
-    if require_name and not name:
-        errs.append(path.child("name").required())
-    elif name:
-        errs.extend(path.child("name").invalid(name, m) for m in is_dns1123_label(name))
-    number = u.get_int(port, "port", path.child("port"), errs) or 0
-    errs.extend(path.child("port").invalid(number, m) for m in is_valid_port_num(number))
-    protocol = u.get_str(port, "protocol", path.child("protocol"), errs) or ""
-    if not protocol:
-        errs.append(path.child("protocol").required())
-    elif protocol not in SUPPORTED_PORT_PROTOCOLS:
-        errs.append(path.child("protocol").not_supported(protocol, SUPPORTED_PORT_PROTOCOLS))
-    app_protocol = u.get_str(port, "appProtocol", path.child("appProtocol"), errs)
-    if app_protocol is not None:
-        errs.extend(
-            path.child("appProtocol").invalid(app_protocol, m)
-            for m in is_qualified_name(app_protocol)
-        )
+    validate_port_name(port, require_name, path, errs)
+    validate_port_and_protocol(port, path, errs)
+    validate_app_protocol(port, path, errs)
     return errs
 
 
