@@ -24,7 +24,7 @@ from sliceplane.client.client import Client
 from sliceplane.machinery.clock import RealClock
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import Informer
-from sliceplane.workloads.apps.deployment import DeploymentController
+from sliceplane.workloads.apps.deployment.controller import DeploymentController
 from sliceplane.workloads.apps.replicaset import ReplicaSetController
 from sliceplane.workloads.podstate import is_pod_ready
 

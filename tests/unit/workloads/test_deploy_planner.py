@@ -15,16 +15,16 @@ from typing import Any
 import pytest
 
 from sliceplane.api.meta import format_time
-from sliceplane.workloads.apps.deployment import (
-    DeploymentPlan,
+from sliceplane.workloads.apps.deployment.planner import plan_deployment
+from sliceplane.workloads.apps.deployment.progress import calculate_status
+from sliceplane.workloads.apps.deployment.sync import DeploymentPlan
+from sliceplane.workloads.apps.deployment.util import (
     IntOrStringError,
-    calculate_status,
     equal_ignore_hash,
     get_proportion,
     max_surge,
     max_unavailable,
     new_rs_new_replicas,
-    plan_deployment,
     resolve_fenceposts,
     scaled_value,
 )
