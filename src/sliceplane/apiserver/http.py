@@ -47,6 +47,7 @@ from sliceplane.apiserver.requestbody import (
     decode_body,
     delete_options,
     parse_int64,
+    parse_resource_version,
     write_options,
 )
 from sliceplane.apiserver.routes import Document, Target, route, verb, wants
@@ -268,6 +269,7 @@ class APIServerApp:
     async def _get(self, request: web.Request, t: Target) -> web.StreamResponse:
         assert t.name is not None
         ns = t.namespace or ""
+        parse_resource_version(request.query.get("resourceVersion", ""))
         if t.subresource == "scale":
             return json_response(self.registry.get_scale(t.info, ns, t.name))
         item = self.registry.get(t.info, ns, t.name)
@@ -288,6 +290,7 @@ class APIServerApp:
         label_sel, field_sel = self._selectors(request, t.info)
         limit_s = request.query.get("limit")
         limit = parse_int64(limit_s) if limit_s else None
+        parse_resource_version(request.query.get("resourceVersion", ""))
         result = self.registry.list_objects(
             t.info,
             t.namespace,
@@ -351,10 +354,7 @@ class APIServerApp:
             if timeout_s
             else self.options.min_request_timeout * (1 + random.random())
         )
-        try:
-            since = int(rv_s) if rv_s not in ("", "0") else None
-        except ValueError:
-            raise errors.BadRequest(f"invalid resource version: {rv_s!r}") from None
+        since = parse_resource_version(rv_s) or None  # "" and "0": from now, with a list
         accept = request.headers.get("Accept", "")
         as_table = wants(accept, "Table")
         info = t.info

@@ -22,6 +22,7 @@ from aiohttp import web
 from sliceplane.apiserver.certs import ensure_credentials
 from sliceplane.apiserver.gc import GarbageCollector
 from sliceplane.apiserver.http import APIServerApp, ServerOptions
+from sliceplane.apiserver.httperrors import StatusAppRunner
 from sliceplane.apiserver.registry import Registry
 from sliceplane.storage.store import Store
 
@@ -109,7 +110,7 @@ class APIServer:
                 server_address=f"{host}:{port}",
             ),
         )
-        self._runner = web.AppRunner(self.app.make_app(), access_log=None, shutdown_timeout=2.0)
+        self._runner = StatusAppRunner(self.app.make_app(), access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, ssl_context=ssl_ctx, reuse_address=True)
         try:

@@ -5,6 +5,7 @@ Expected answers are kube-apiserver's (probed through ``sliceplane.testenv``, is
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from sliceplane.apiserver.requestbody import (
     decode_body,
     delete_options,
     parse_int64,
+    parse_resource_version,
 )
 
 JSON = "application/json"
@@ -139,3 +141,23 @@ def test_warning_text_is_header_safe(warning: str, header: str) -> None:
     out = warning_text(warning)
     assert out == header
     assert not any(ord(c) < 0x20 for c in out)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("abc", "invalid syntax"),
+        ("-1", "invalid syntax"),
+        ("1.5", "invalid syntax"),
+        ("18446744073709551616", "value out of range"),
+    ],
+)
+def test_resource_versions_as_go_parses_them(text: str, problem: str) -> None:
+    with pytest.raises(errors.BadRequest, match=f'parsing "{re.escape(text)}": {problem}'):
+        parse_resource_version(text)
+
+
+def test_resource_versions_accepted() -> None:
+    assert parse_resource_version("") is None
+    assert parse_resource_version("0") == 0
+    assert parse_resource_version("18446744073709551615") == 2**64 - 1

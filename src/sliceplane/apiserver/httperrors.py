@@ -1,0 +1,85 @@
+"""HTTP-layer refusals (malformed requests, over-long lines and headers) as a ``Status``.
+
+aiohttp answers requests its parser refuses before any handler runs, in plain text, with
+the parser's own words (which quote the offending bytes as a Python ``bytearray``). Every
+answer of this server is a ``meta/v1`` ``Status`` instead, so clients that decode errors
+keep working, and no Python text reaches them. The codes follow Go's net/http, which is
+what answers such requests in front of kube-apiserver: 431 for request lines and headers
+over the limit, 400 for the rest, and 405 for a method the parser does not know (what
+kube-apiserver answers it). kube-apiserver itself answers those in plain text; this
+is a deliberate difference (docs/upstream-differences.md).
+
+The seam is aiohttp's per-connection ``RequestHandler.handle_error``; :class:`StatusAppRunner`
+is an ``AppRunner`` whose connections use :class:`StatusRequestHandler`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMethod, LineTooLong
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+
+_MESSAGES = {
+    400: ("BadRequest", "the request could not be parsed as HTTP"),
+    405: ("MethodNotAllowed", "the server does not allow this method on the requested resource"),
+    413: ("RequestEntityTooLarge", "the request is too large"),
+    431: ("RequestHeaderFieldsTooLarge", "the request line or headers are too large"),
+    500: ("InternalError", "Internal error occurred: the server failed to serve this request"),
+    504: ("Timeout", "the server did not answer in time"),
+}
+
+
+def status_body(code: int, exc: BaseException | None) -> bytes:
+    reason, message = _MESSAGES.get(code, ("BadRequest", "the request could not be served"))
+    return msgspec.json.encode(
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": reason,
+            "code": code,
+        }
+    )
+
+
+class StatusRequestHandler(RequestHandler):
+    """aiohttp's connection handler, with its error answers as a ``Status``."""
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        base = super().handle_error(request, status, exc, message)  # logs; may raise
+        code = base.status
+        if isinstance(exc, LineTooLong):
+            code = 431
+        elif isinstance(exc, BadHttpMethod):
+            code = 405  # a method token llhttp does not know, e.g. BREW: kube-apiserver's 405
+        resp = web.Response(
+            status=code, body=status_body(code, exc), content_type="application/json"
+        )
+        resp.force_close()
+        return resp
+
+
+class _StatusServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return StatusRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class StatusAppRunner(web.AppRunner):
+    """An ``AppRunner`` whose connections answer HTTP-layer errors with a ``Status``."""
+
+    async def _make_server(self) -> web.Server:
+        server: Any = await super()._make_server()
+        server.__class__ = _StatusServer
+        return server  # type: ignore[no-any-return]
