@@ -8,11 +8,12 @@ while the Endpoints object (and so every change of it) grows with every pod.
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
 
-from sliceplane.report.output import write
+from sliceplane.report.output import markdown, write
 from sliceplane.report.scale import ScaleConfig, ScaleResults, run
 
 PODS = (40, 160, 640)
@@ -88,3 +89,7 @@ def test_writes_markdown_and_plots(results: ScaleResults, tmp_path: Path) -> Non
         png = tmp_path / name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({name})" in text
+    # The figures are kept beside the report and re-render to the same text.
+    again = ScaleResults.from_json(json.loads((tmp_path / "results.json").read_text()))
+    assert again == results
+    assert markdown(again, ["per-watcher.png", "fanout.png", "rolling-update.png"]) == text

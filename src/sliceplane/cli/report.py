@@ -56,12 +56,27 @@ def scale(
     max_endpoints_per_slice: Annotated[
         int, typer.Option("--max-endpoints-per-slice", min=1, max=1000)
     ] = 100,
+    from_results: Annotated[
+        Path | None,
+        typer.Option("--from-results", help="Re-render a results.json without measuring."),
+    ] = None,
 ) -> None:
     """Bytes and objects sent to watchers when one pod changes: Endpoints vs EndpointSlices."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 
     from sliceplane.report.output import write
-    from sliceplane.report.scale import ScaleConfig, ScaleError, run
+    from sliceplane.report.scale import ScaleConfig, ScaleError, ScaleResults, run
+
+    if from_results is not None:
+        import json
+
+        try:
+            results = ScaleResults.from_json(json.loads(from_results.read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            typer.echo(f"error: --from-results {from_results}: {exc}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(f"wrote {write(results, out)}")
+        return
 
     config = ScaleConfig(
         pods=_sizes("--pods", pods),

@@ -26,7 +26,7 @@ import contextlib
 import logging
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -120,6 +120,22 @@ class ScaleResults:
             if row.api == api and row.pods == pods and row.measured:
                 return row.bytes_per_watcher
         return None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> ScaleResults:
+        """The inverse of :meth:`to_json` (``results.json`` next to the report)."""
+        cfg: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in doc["config"].items()
+        }
+        return cls(
+            config=ScaleConfig(**cfg),
+            changes=[ChangeRow(**r) for r in doc["changes"]],
+            rolling=[RollingRow(**r) for r in doc["rolling"]],
+            sizes=[ObjectSize(**r) for r in doc["sizes"]],
+        )
 
 
 class ScaleError(Exception):
@@ -235,8 +251,9 @@ class _Runner:
                             slice_bytes, counters[api][0].bytes // max(1, writes[api])
                         )
                     if api == "endpoints" and refused:
+                        reason = refused.rsplit(":", 1)[-1].strip()
                         row = _extrapolated(
-                            api, pods, watchers, endpoints_bytes, f"not stored: {refused}"
+                            api, pods, watchers, endpoints_bytes, f"not stored: {reason}"
                         )
                     self.results.changes.append(row)
             finally:
