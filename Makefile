@@ -9,9 +9,9 @@ STAMP := $(VENV)/.installed
 # them): chromium for the view's browser test; iproute2 builds the network namespaces of
 # the real-packet proxy tests, which run nftables and iptables (iptables-save,
 # iptables-restore) inside them.
-APT_PACKAGES ?= chromium iproute2 nftables iptables dnsutils curl
+APT_PACKAGES ?= chromium iproute2 nftables iptables dnsutils curl dnsperf
 
-.PHONY: env test lint typecheck unit demo apiserver clean bench schemas proto-fields lock k8s-bin coredns-bin bench-controller bench-cluster bench-all report
+.PHONY: env test lint typecheck unit demo apiserver clean bench schemas proto-fields lock k8s-bin coredns-bin bench-dns bench-controller bench-cluster bench-all report
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,7 +63,10 @@ bench-controller: env k8s-bin
 bench-cluster: env
 	$(BIN)/python bench/cluster.py $(ARGS)
 
-bench-all: bench bench-controller bench-cluster
+bench-dns: env k8s-bin coredns-bin
+	$(BIN)/python bench/dns.py $(ARGS)
+
+bench-all: bench bench-controller bench-cluster bench-dns
 
 # The measured case for EndpointSlices: docs/scale/ (README.md and PNG plots).
 report: env

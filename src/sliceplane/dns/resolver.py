@@ -32,6 +32,7 @@ its corners, each of which a table test in ``tests/unit/dns`` pins:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,34 +63,46 @@ IN = dns.rdataclass.IN
 T = dns.rdatatype
 
 
-# dnspython's rdata constructors are untyped; every record is made through these.
+# dnspython's rdata constructors are untyped, and slow (immutable objects, address
+# parsing): every record is made through these, memoised (rdata are immutable, so one
+# object can serve every answer that holds it).
+_memo = functools.lru_cache(maxsize=65536)
+
+
+@_memo
 def _addr(what: int, ip: str) -> dns.rdata.Rdata:
     if what == T.A:
         return A(IN, T.A, ip)  # type: ignore[no-untyped-call]
     return AAAA(IN, T.AAAA, ip)  # type: ignore[no-untyped-call]
 
 
+@_memo
 def _cname(target: str) -> dns.rdata.Rdata:
     return CNAME(IN, T.CNAME, dns.name.from_text(target))  # type: ignore[no-untyped-call]
 
 
+@_memo
 def _ptr(target: str) -> dns.rdata.Rdata:
     return PTR(IN, T.PTR, dns.name.from_text(target))  # type: ignore[no-untyped-call]
 
 
+@_memo
 def _ns(target: str) -> dns.rdata.Rdata:
     return NS(IN, T.NS, dns.name.from_text(target))  # type: ignore[no-untyped-call]
 
 
+@_memo
 def _srv(weight: int, port: int, target: str) -> dns.rdata.Rdata:
     name = dns.name.from_text(target)
     return SRV(IN, T.SRV, 0, weight, port, name)  # type: ignore[no-untyped-call]
 
 
+@_memo
 def _txt(text: str) -> dns.rdata.Rdata:
     return TXT(IN, T.TXT, [text])
 
 
+@_memo
 def _soa(zone: str, serial: int, minimum: int) -> dns.rdata.Rdata:
     return SOA(  # type: ignore[no-untyped-call]
         IN,
@@ -175,6 +188,7 @@ class _Req:
     pod_or_svc: str = ""
 
 
+@_memo
 def _host_type(host: str, text: str = "") -> tuple[int, str]:
     """``msg.Service.HostType``: A, AAAA (normalised address), CNAME or TXT."""
     try:

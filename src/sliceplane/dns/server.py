@@ -23,7 +23,7 @@ import socket
 import struct
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ from sliceplane.machinery.informer import Informer
 log = logging.getLogger(__name__)
 
 TCP_IDLE_SECONDS = 10.0
+MEMO_ENTRIES = 100_000
 POD_MODES = ("disabled", "insecure", "verified")
 
 
@@ -301,14 +302,33 @@ class DNSServer:
         self._tcp: asyncio.Server | None = None
         self._label = ""
         self._family = "1"
+        # respond() is a pure function of (request bytes, zone): its answers are remembered
+        # per snapshot, keyed by the request without its ID, and forgotten on any change.
+        self._memo: dict[tuple[bool, bytes], tuple[bytes, Outcome]] = {}
+        self._memo_zone: Zone | None = None
 
     def answer(self, data: bytes, *, tcp: bool) -> bytes | None:
         start = time.perf_counter()
-        try:
-            out = respond(data, self.zone(), self.cfg, tcp=tcp)
-        except Exception:  # a bug must not stop the server: SERVFAIL, logged
-            log.exception("answering a query failed")
-            out = Outcome(_servfail(data), dns.rcode.SERVFAIL)
+        zone = self.zone()
+        if zone is not self._memo_zone:  # a new snapshot: every remembered answer is void
+            self._memo.clear()
+            self._memo_zone = zone
+        key = (tcp, data[2:])
+        hit = self._memo.get(key)
+        if hit is not None:
+            body, out = hit
+            out = replace(out, response=data[:2] + body)
+        else:
+            try:
+                out = respond(data, zone, self.cfg, tcp=tcp)
+            except Exception:  # a bug must not stop the server: SERVFAIL, logged
+                log.exception("answering a query failed")
+                out = Outcome(_servfail(data), dns.rcode.SERVFAIL)
+            else:
+                if out.response is not None and len(data) >= 12:
+                    if len(self._memo) >= MEMO_ENTRIES:
+                        self._memo.clear()
+                    self._memo[key] = (out.response[2:], out)
         if self.metrics is not None:
             self.metrics.observe(
                 self._label, "tcp" if tcp else "udp", self._family, out, time.perf_counter() - start

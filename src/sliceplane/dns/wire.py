@@ -129,6 +129,7 @@ def render(req: dns.message.Message, result: Result, size: int) -> tuple[bytes, 
     out.write(b"\x00" * 12)
     compress: dict[dns.name.Name, int] = {}
     q.name.to_wire(out, compress)
+    qtext = q.name.to_text()
     out.write(struct.pack("!HH", q.rdtype, q.rdclass))
     counts = [0, 0, 0]
     truncated = False
@@ -139,7 +140,7 @@ def render(req: dns.message.Message, result: Result, size: int) -> tuple[bytes, 
             break
         for rec in section:
             start = out.tell()
-            _write_record(out, compress, rec, names)
+            _write_record(out, compress, rec, names, qtext)
             if out.tell() > limit:
                 out.seek(start)
                 out.truncate()
@@ -165,11 +166,15 @@ def _write_record(
     compress: dict[dns.name.Name, int],
     rec: Record,
     names: dict[str, dns.name.Name],
+    qtext: str,
 ) -> None:
-    name = names.get(rec.name)
-    if name is None:
-        name = names[rec.name] = dns.name.from_text(rec.name)
-    name.to_wire(out, compress)
+    if rec.name == qtext:
+        out.write(b"\xc0\x0c")  # the question's name, at offset 12: what compression gives
+    else:
+        name = names.get(rec.name)
+        if name is None:
+            name = names[rec.name] = dns.name.from_text(rec.name)
+        name.to_wire(out, compress)
     out.write(struct.pack("!HHIH", rec.rdtype, dns.rdataclass.IN, rec.ttl, 0))
     start = out.tell()
     rec.rdata.to_wire(out, compress)
