@@ -20,6 +20,10 @@ Promises:
 
 Objects are JSON dicts owned by the store once written: callers must treat what they get
 back as read-only (copy before changing).
+
+This module is the store's state and its write path; what it hands out (``Stored``,
+``Event``, the errors) is ``objects``', the state file's checks and loading ``loading``'s,
+a subscription ``watcher``'s. Everything is importable from here too.
 """
 
 from __future__ import annotations
@@ -28,13 +32,10 @@ import asyncio
 import bisect
 import contextlib
 import logging
-import os
-import shutil
 import sqlite3
 import threading
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,105 +44,62 @@ from typing import Any, Literal
 import msgspec
 
 from sliceplane.storage.history import Entry, History
+from sliceplane.storage.loading import (
+    SCHEMA,
+    check_mark,
+    check_state,
+    connect_ro,
+    create,
+    load,
+    preflight,
+)
+from sliceplane.storage.objects import (
+    Event,
+    EventType,
+    Key,
+    KeyExists,
+    KeyNotFound,
+    ObjectTooLarge,
+    RevisionConflict,
+    StorageError,
+    Stored,
+    TooOld,
+    WatchFilter,
+    decode_json,
+    encode_json,
+)
 from sliceplane.storage.statefile import (
     SCHEMA_VERSION,
     RevisionMark,
     StateError,
-    check_header,
-    check_wal,
-    mark_path,
-    read_mark,
     wal_path,
 )
+from sliceplane.storage.watcher import Watcher
 
 log = logging.getLogger(__name__)
 
-Key = tuple[str, str]
-"""(namespace, name); the namespace is "" for cluster-scoped objects."""
-
-EventType = Literal["ADDED", "MODIFIED", "DELETED"]
+__all__ = [
+    "MAX_OBJECT_BYTES",
+    "Event",
+    "EventType",
+    "Key",
+    "KeyExists",
+    "KeyNotFound",
+    "ObjectTooLarge",
+    "RevisionConflict",
+    "StateError",
+    "StorageError",
+    "Store",
+    "Stored",
+    "TooOld",
+    "WatchFilter",
+    "Watcher",
+    "check_state",
+    "decode_json",
+    "encode_json",
+]
 
 _encode = msgspec.json.encode
-_decode = msgspec.json.decode
-
-
-class StorageError(Exception):
-    """Base for store failures the API layer maps to Status errors."""
-
-
-class KeyExists(StorageError):
-    pass
-
-
-class KeyNotFound(StorageError):
-    pass
-
-
-class RevisionConflict(StorageError):
-    """The caller's expected revision is not the stored one (optimistic concurrency)."""
-
-
-class ObjectTooLarge(StorageError):
-    """The encoded object is over the size limit (etcd: ``request is too large``)."""
-
-    def __init__(self, size: int, limit: int) -> None:
-        super().__init__("etcdserver: request is too large")
-        self.size = size
-        self.limit = limit
-
-
-class TooOld(StorageError):
-    """The requested revision has been compacted out of the history window."""
-
-    def __init__(self, requested: int, oldest: int) -> None:
-        super().__init__(f"too old resource version: {requested} ({oldest})")
-        self.requested = requested
-        self.oldest = oldest
-
-
-class Stored:
-    """One committed object version: the dict, its JSON bytes and its revision.
-
-    Read-only once made. A version replayed from the watch history is built from its bytes
-    and decodes its dict only when something asks for it (:meth:`lazy`).
-    """
-
-    __slots__ = ("_obj", "raw", "rv")
-
-    def __init__(self, obj: dict[str, Any] | None, raw: bytes, rv: int) -> None:
-        self._obj = obj
-        self.raw = raw
-        self.rv = rv
-
-    @classmethod
-    def lazy(cls, raw: bytes, rv: int) -> Stored:
-        return cls(None, raw, rv)
-
-    @property
-    def obj(self) -> dict[str, Any]:
-        obj = self._obj
-        if obj is None:
-            obj = self._obj = _decode(self.raw)
-        return obj
-
-    @property
-    def labels(self) -> dict[str, str]:
-        labels: dict[str, str] = self.obj.get("metadata", {}).get("labels") or {}
-        return labels
-
-    def __repr__(self) -> str:
-        return f"Stored(rv={self.rv}, {len(self.raw)} bytes)"
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """A committed change. ``prev`` is the version it replaced (None for ADDED)."""
-
-    type: EventType
-    resource: str
-    key: Key
-    item: Stored
-    prev: Stored | None
 
 
 @dataclass(slots=True)
@@ -161,297 +119,10 @@ class _ResourceState:
     sorted_keys: list[Key] | None = None
 
 
-class Watcher:
-    """A subscription to one resource's committed events (optionally one namespace).
-
-    The queue is bounded: a consumer that falls ``max_backlog`` events behind is closed
-    with an overflow marker, and must relist, like upstream's watch cache does to slow
-    watchers.
-    """
-
-    def __init__(self, store: Store, resource: str | None, namespace: str | None, backlog: int):
-        self._store = store
-        self.resource = resource
-        self.namespace = namespace
-        self._queue: deque[Event] = deque()
-        self._backlog = backlog
-        self._wakeup = asyncio.Event()
-        self.closed = False
-        self.overflowed = False
-
-    def _offer(self, ev: Event) -> None:
-        if self.closed:
-            return
-        if self.namespace is not None and ev.key[0] != self.namespace:
-            return
-        if len(self._queue) >= self._backlog:
-            self.overflowed = True
-            self.close()
-            return
-        self._queue.append(ev)
-        self._wakeup.set()
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._wakeup.set()
-            self._store._unsubscribe(self)
-
-    async def next(self, timeout: float | None = None) -> Event | None:
-        """The next event, or None on timeout or when closed with nothing left."""
-        while not self._queue:
-            if self.closed:
-                return None
-            self._wakeup.clear()
-            try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
-            except TimeoutError:
-                return None
-        return self._queue.popleft()
-
-    def drain(self) -> list[Event]:
-        """Everything queued right now (no waiting)."""
-        out = list(self._queue)
-        self._queue.clear()
-        return out
-
-    def __aiter__(self) -> AsyncIterator[Event]:
-        return self._iter()
-
-    async def _iter(self) -> AsyncIterator[Event]:
-        while True:
-            ev = await self.next()
-            if ev is None:
-                return
-            yield ev
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS objects (
-    resource TEXT NOT NULL,
-    namespace TEXT NOT NULL,
-    name TEXT NOT NULL,
-    rv INTEGER NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (resource, namespace, name)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS history (
-    rv INTEGER PRIMARY KEY,
-    resource TEXT NOT NULL,
-    namespace TEXT NOT NULL,
-    name TEXT NOT NULL,
-    type TEXT NOT NULL,
-    data BLOB NOT NULL,
-    at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
-"""
-_TABLES = frozenset({"objects", "history", "meta"})
-_EVENT_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED"})
-
 MAX_OBJECT_BYTES = 2 * 1024 * 1024
 """etcd refuses requests over 1.5 MiB (``--max-request-bytes``), measured on the protobuf
 encoding kube-apiserver stores; 2 MiB of our JSON is about that (kube-apiserver 1.37
 stored a 1.96 MB JSON Endpoints and refused a 2.1 MB one)."""
-
-
-@dataclass(slots=True)
-class _Loaded:
-    """A state file read and validated (see :func:`_load`)."""
-
-    objects: list[tuple[str, Key, Stored]]
-    history: list[Entry]
-    revision: int
-    """The highest revision found in rows or in the meta table."""
-    clean: bool
-    schema_version: int | None
-
-
-def _connect_ro(path: Path) -> sqlite3.Connection:
-    # Read-only: validating must not checkpoint (nor delete) a WAL we may refuse.
-    return sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False)
-
-
-def _bad_row(path: Path, table: str, where: str, problem: str) -> StateError:
-    return StateError(path, f"{table} row {where} {problem}; the state database is damaged")
-
-
-def _load(db: sqlite3.Connection, path: Path, *, integrity: bool | None) -> _Loaded:
-    """Read and check every row; ``integrity`` None means "only after an unclean stop"."""
-    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    if not tables >= _TABLES:
-        shown = ", ".join(sorted(tables)[:5]) or "none"
-        raise StateError(path, f"is not a sliceplane state database (tables: {shown})")
-    meta: dict[str, str] = {}
-    for k, v in db.execute("SELECT k, v FROM meta"):
-        if not isinstance(k, str) or not isinstance(v, str):
-            raise _bad_row(path, "meta", repr(k)[:40], "has values of the wrong type")
-        meta[k] = v
-    version: int | None = None
-    if "schema_version" in meta:
-        text = meta["schema_version"]
-        if not text.isdigit():
-            raise StateError(path, f"has an unreadable schema version {text[:20]!r}")
-        version = int(text)
-        if version > SCHEMA_VERSION:
-            raise StateError(
-                path,
-                f"was written by a newer sliceplane (schema version {version}; this one "
-                f"reads up to {SCHEMA_VERSION})",
-            )
-    clean = meta.get("clean_shutdown") == "1"
-    if integrity or (integrity is None and not clean):
-        rows = [str(r[0]) for r in db.execute("PRAGMA integrity_check(5)")]
-        if rows != ["ok"]:
-            lines = [ln.strip() for r in rows for ln in r.splitlines()]
-            first = next((ln for ln in lines if ln and not ln.startswith("***")), "?")
-            raise StateError(path, f"fails SQLite's integrity check: {first[:200]}")
-    revision = 0
-    rev_text = meta.get("revision")
-    if rev_text is not None:
-        if not rev_text.isdigit():
-            raise _bad_row(path, "meta", "'revision'", f"is not a number ({rev_text[:20]!r})")
-        revision = int(rev_text)
-    objects: list[tuple[str, Key, Stored]] = []
-    for resource, ns, name, rv, data in db.execute(
-        "SELECT resource, namespace, name, rv, data FROM objects"
-    ):
-        where = f"{resource}/{ns}/{name}" if ns else f"{resource}/{name}"
-        item = _checked_row(path, "objects", where[:200], rv, data, (resource, ns, name))
-        if item.obj.get("metadata", {}).get("name") != name:
-            raise _bad_row(path, "objects", where[:200], "holds an object of another name")
-        objects.append((resource, (ns, name), item))
-        revision = max(revision, rv)
-    history: list[Entry] = []
-    for rv, resource, ns, name, typ, data, at in db.execute(
-        "SELECT rv, resource, namespace, name, type, data, at FROM history ORDER BY rv"
-    ):
-        where = f"at revision {rv!r}"[:80]
-        item = _checked_row(path, "history", where, rv, data, (resource, ns, name))
-        if typ not in _EVENT_TYPES or not isinstance(at, int | float):
-            raise _bad_row(path, "history", where, "has a bad event type or time")
-        history.append(Entry(rv, typ, resource, (ns, name), item.raw, None, 0, float(at)))
-        revision = max(revision, rv)
-    return _Loaded(objects, history, revision, clean, version)
-
-
-def _checked_row(
-    path: Path, table: str, where: str, rv: object, data: object, names: tuple[object, ...]
-) -> Stored:
-    if not all(isinstance(n, str) for n in names):
-        raise _bad_row(path, table, where, "has a name of the wrong type")
-    if not isinstance(rv, int) or isinstance(rv, bool) or rv <= 0:
-        raise _bad_row(path, table, where, f"has a revision of the wrong type ({rv!r:.20})")
-    if isinstance(data, str):
-        data = data.encode()
-    if not isinstance(data, bytes):
-        raise _bad_row(path, table, where, "has data of the wrong type")
-    try:
-        obj = _decode(data)
-    except msgspec.DecodeError as exc:
-        raise _bad_row(path, table, where, f"does not decode as JSON ({exc})") from None
-    if not isinstance(obj, dict) or not isinstance(obj.get("metadata"), dict):
-        raise _bad_row(path, table, where, "is not an object with metadata")
-    if obj["metadata"].get("resourceVersion") != str(rv):
-        raise _bad_row(path, table, where, "disagrees with its resourceVersion")
-    return Stored(obj if table == "objects" else None, data, rv)
-
-
-def _create(path: Path) -> None:
-    """A new, empty state file, made under another name and renamed into place: a file at
-    ``path`` is therefore always one we finished creating (an empty one is damage)."""
-    tmp = path.with_name(path.name + ".new")
-    for stale in (tmp, wal_path(tmp), tmp.with_name(tmp.name + "-shm")):
-        stale.unlink(missing_ok=True)
-    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    db = sqlite3.connect(tmp, isolation_level=None)
-    try:
-        db.executescript(_SCHEMA)
-        db.execute(
-            "INSERT INTO meta(k, v) VALUES ('schema_version', ?), ('clean_shutdown', '1')",
-            (str(SCHEMA_VERSION),),
-        )
-    finally:
-        db.close()
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def _preflight(path: Path, accept_data_loss: bool) -> int | None:
-    """Checks before SQLite opens the file; returns the high-water mark."""
-    mark = read_mark(path)
-    if not path.exists():
-        if mark:
-            raise StateError(
-                path,
-                f"is missing, but revision {mark} was acknowledged ({mark_path(path).name}); "
-                "restore it, or remove the data directory to start a new cluster",
-            )
-        return mark
-    check_header(path)
-    damage = check_wal(path)
-    if damage is not None:
-        if not accept_data_loss:
-            raise StateError(
-                path,
-                f"the write-ahead log is damaged ({damage}); acknowledged writes would be "
-                "lost. Restore the data directory from a copy, or start with "
-                "--accept-data-loss to keep what is intact",
-            )
-        aside = wal_path(path).with_name(f"{wal_path(path).name}.damaged-{int(time.time())}")
-        shutil.copyfile(wal_path(path), aside)
-        log.warning("%s: continuing from what is intact; damaged log kept as %s", path, aside)
-    return mark
-
-
-def _check_mark(path: Path, loaded: _Loaded, mark: int | None, accept_data_loss: bool) -> None:
-    if mark is None or mark <= loaded.revision:
-        return
-    if accept_data_loss:
-        log.warning(
-            "%s: revisions %d..%d were acknowledged but are gone; continuing after %d",
-            path,
-            loaded.revision + 1,
-            mark,
-            mark,
-        )
-        return
-    raise StateError(
-        path,
-        f"the newest stored revision is {loaded.revision}, but revision {mark} was "
-        f"acknowledged ({mark_path(path).name}): acknowledged writes are missing "
-        f"(a damaged, truncated or deleted {wal_path(path).name}?). Restore the data "
-        "directory from a copy, or start with --accept-data-loss to keep what is intact",
-    )
-
-
-def check_state(path: Path) -> str:
-    """``sliceplane apiserver --check``: every check, read-only; a one-line summary.
-
-    Raises :class:`StateError` with the first problem found.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise StateError(path, "does not exist")
-    mark = _preflight(path, accept_data_loss=False)
-    try:
-        db = _connect_ro(path)
-        try:
-            loaded = _load(db, path, integrity=True)
-        finally:
-            db.close()
-    except sqlite3.DatabaseError as exc:
-        raise StateError(path, f"is damaged: {exc}") from None
-    _check_mark(path, loaded, mark, accept_data_loss=False)
-    shutdown = "clean" if loaded.clean else "not clean"
-    return (
-        f"{path}: ok ({len(loaded.objects)} objects, {len(loaded.history)} history events, "
-        f"revision {max(loaded.revision, mark or 0)}, last shutdown {shutdown})"
-    )
 
 
 class Store:
@@ -511,20 +182,20 @@ class Store:
     def _open(self) -> None:
         path = self.path
         path.parent.mkdir(parents=True, exist_ok=True)
-        mark = _preflight(path, self.accept_data_loss)
+        mark = preflight(path, self.accept_data_loss)
         if not path.exists():
-            _create(path)
+            create(path)
         try:
-            ro = _connect_ro(path)
+            ro = connect_ro(path)
             try:
-                loaded = _load(ro, path, integrity=None)
+                loaded = load(ro, path, integrity=None)
             finally:
                 ro.close()
-            _check_mark(path, loaded, mark, self.accept_data_loss)
+            check_mark(path, loaded, mark, self.accept_data_loss)
             db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self._synchronous}")
-            db.executescript(_SCHEMA)
+            db.executescript(SCHEMA)
             db.execute(
                 "INSERT OR REPLACE INTO meta(k, v) VALUES ('schema_version', ?), "
                 "('clean_shutdown', '0')",
@@ -856,7 +527,7 @@ class Store:
         if since_rv < compacted:
             raise TooOld(since_rv, compacted + 1)
         st = self._state(resource)
-        w = Watcher(self, resource, namespace, self.watcher_backlog)
+        w = Watcher(self._unsubscribe, resource, namespace, self.watcher_backlog)
         for e in self._history.since(resource, since_rv):
             prev = None if e.prev_raw is None else Stored.lazy(e.prev_raw, e.prev_rv)
             w._offer(Event(e.type, resource, e.key, Stored.lazy(e.raw, e.rv), prev))
@@ -867,7 +538,7 @@ class Store:
 
     def watch_all(self) -> Watcher:
         """Every committed event of every resource from now on (for in-server loops)."""
-        w = Watcher(self, None, None, 10_000_000)
+        w = Watcher(self._unsubscribe, None, None, 10_000_000)
         self._all_watchers.add(w)
         return w
 
@@ -891,14 +562,3 @@ class Store:
         assert self._db is not None
         with self._db_lock:
             self._db.execute("INSERT OR REPLACE INTO meta(k, v) VALUES (?, ?)", (key, value))
-
-
-def decode_json(data: bytes) -> Any:
-    return _decode(data)
-
-
-def encode_json(obj: Any) -> bytes:
-    return _encode(obj)
-
-
-WatchFilter = Callable[[Event], bool]
