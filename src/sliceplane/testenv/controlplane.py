@@ -83,6 +83,10 @@ class ControlPlane:
     (``--endpoint-reconciler-type=none``): the ``default/kubernetes`` Service exists but has
     no endpoints. A non-loopback address that nothing dials (e.g. from 192.0.2.0/24) turns
     the lease reconciler back on for callers that compare that Service too.
+
+    ``serving_ips`` are further addresses the serving certificate is valid for, for a
+    server reached other than by loopback (the proxy tests dial it from other network
+    namespaces; add ``--bind-address`` to ``apiserver_args`` then).
     """
 
     def __init__(
@@ -100,6 +104,7 @@ class ControlPlane:
         apiserver_args: Sequence[str] = (),
         controller_manager_args: Sequence[str] = (),
         etcd_args: Sequence[str] = (),
+        serving_ips: Sequence[str] = (),
         start_timeout: float = 90.0,
         stop_grace: float = 15.0,
     ) -> None:
@@ -116,6 +121,7 @@ class ControlPlane:
         self.apiserver_args = tuple(apiserver_args)
         self.controller_manager_args = tuple(controller_manager_args)
         self.etcd_args = tuple(etcd_args)
+        self.serving_ips = tuple(serving_ips)
         self.start_timeout = start_timeout
         self.stop_grace = stop_grace
 
@@ -181,7 +187,9 @@ class ControlPlane:
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
         try:
             net = ipaddress.ip_network(self.service_cidr.split(",")[0], strict=False)
-            self._pki = make_pki(self.workdir / "pki", str(net.network_address + 1))
+            self._pki = make_pki(
+                self.workdir / "pki", str(net.network_address + 1), self.serving_ips
+            )
             self._with_port_retry(self._start_etcd)
             self._with_port_retry(self._start_apiserver)
             if self.with_controller_manager:

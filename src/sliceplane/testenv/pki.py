@@ -6,6 +6,7 @@ with the machine.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,13 +41,14 @@ class Pki:
     sa_pub: Path
 
 
-def make_pki(directory: Path, service_ip: str) -> Pki:
+def make_pki(directory: Path, service_ip: str, extra_ips: Sequence[str] = ()) -> Pki:
     """A cluster CA and the API server's serving certificate (every name clients use); a
     front-proxy CA and client, which kube-apiserver publishes in
     ``kube-system/extension-apiserver-authentication`` so that delegated authentication
     in kube-controller-manager finds a complete configuration; and the service-account
     signing pair. ECDSA P-256 keeps generation in milliseconds; the service-account key is
-    RSA because every token consumer accepts RS256.
+    RSA because every token consumer accepts RS256. ``extra_ips`` are further addresses the
+    serving certificate is valid for (a server reached other than by loopback).
     """
     directory.mkdir(parents=True, exist_ok=True)
     ca_key = new_key()
@@ -64,7 +66,7 @@ def make_pki(directory: Path, service_ip: str) -> Pki:
             x509.DNSName("kubernetes.default"),
             x509.DNSName("kubernetes.default.svc"),
             x509.DNSName("kubernetes.default.svc.cluster.local"),
-            *host_names(["127.0.0.1", service_ip]),
+            *host_names(["127.0.0.1", service_ip, *extra_ips]),
         ],
     )
     fp_ca_key = new_key()

@@ -49,9 +49,6 @@ T = TypeVar("T")
 Impl = Literal["kube-proxy", "sliceplane"]
 Mode = Literal["nftables", "iptables"]
 
-# The kube-apiserver certificate names "kubernetes"; nodes dial it by a link address.
-_SERVER_NAME = "kubernetes"
-
 
 class ApiError(RuntimeError):
     def __init__(self, status: int, body: str, what: str) -> None:
@@ -223,9 +220,9 @@ class ProxyLab:
             binaries=self.binaries,
             service_cidr=self.topology.service_cidr,
             unsafe_no_fsync=True,
-            # Reachable from the nodes' links; the certificate's name is checked by
-            # tls-server-name in the nodes' kubeconfigs.
+            # Reachable from the nodes' links, by the addresses in its certificate.
             apiserver_args=("--bind-address=0.0.0.0",),
+            serving_ips=sorted({n.cp_peer for n in self.topology.nodes}),
         )
         self.controlplane = cp
         # Started from a thread inside the namespace: etcd and kube-apiserver are born there,
@@ -265,7 +262,6 @@ class ProxyLab:
                     "cluster": {
                         "server": f"https://{node.cp_peer}:{port}",
                         "certificate-authority": str(self.controlplane.ca_file),
-                        "tls-server-name": _SERVER_NAME,
                     },
                 }
             ],

@@ -15,9 +15,9 @@ plain, sorted structures in which only configuration remains:
 * iptables (``iptables-save``): a ``KUBE-SVC-``/``KUBE-SEP-``/... name (a hash of the
   Service port, pkg/proxy/iptables/proxier.go: portProtoHash) is replaced by what the
   chain's own rules say it is for (the Service port of their comments, plus the DNAT
-  destination for an endpoint chain), counters and comment lines go, and the rules of the
+  destination for an endpoint chain), counters and comment lines go, the rules of the
   dispatch chains, whose order carries no meaning, are sorted (the rule marked as the last
-  one stays last).
+  one stays last), and bare jumps to empty chains (no-ops) go with those chains.
 
 :func:`diff` then lists the differences in words. All of it is pure and table-tested.
 """
@@ -195,6 +195,7 @@ def normalize_iptables(
         if table not in parsed:
             continue
         declared, rules = parsed[table]
+        _drop_empty_jumps(declared, rules)
         renamed: dict[str, list[str]] = {}
         for chain, chain_rules in rules.items():
             lines = [shlex.join(rename(t) for t in r) for r in chain_rules]
@@ -207,6 +208,21 @@ def normalize_iptables(
             "rules": dict(sorted(renamed.items())),
         }
     return out
+
+
+def _drop_empty_jumps(declared: dict[str, str], rules: dict[str, list[list[str]]]) -> None:
+    """A bare ``-j CHAIN`` to an empty user chain does nothing: drop such rules, and the
+    chain when nothing else refers to it (kube-proxy keeps an empty ``KUBE-FIREWALL`` with
+    its jumps when localhost NodePorts are off; another proxy may write neither)."""
+    empty = {c for c, p in declared.items() if p == "-" and not rules.get(c)}
+    for chain, chain_rules in rules.items():
+        rules[chain] = [
+            r for r in chain_rules if not (len(r) == 2 and r[0] == "-j" and r[1] in empty)
+        ]
+    referenced = {t for rs in rules.values() for r in rs for t in r}
+    for chain in empty - referenced:
+        del declared[chain]
+        rules.pop(chain, None)
 
 
 # --------------------------------------------------------------------------- diff

@@ -14,13 +14,15 @@ object has then reached both proxies: informers deliver in order), for every Ser
 and node: the set of pods a client in each world reaches, or how it fails, must be the
 same; and the rulesets, normalised (:mod:`sliceplane.testenv.rulesnorm`), must be equal.
 
-The parameter ``kube-proxy`` runs kube-proxy in both worlds: the control experiment that
-shows the comparison itself reports nothing when nothing differs.
+With ``SLICEPLANE_PROXY_DIFF_CONTROL=1`` kube-proxy also runs in both worlds: the control
+experiment that shows the comparison itself reports nothing when nothing differs.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,16 +50,30 @@ pytestmark = pytest.mark.skipif(bool(MISSING), reason=MISSING)
 NODES = (("node-a", "zone-a"), ("node-b", "zone-b"))
 PODS = tuple(f"pod-{i}" for i in range(1, 6))
 UPSTREAM, UNDER_TEST = "k", "s"
-N = 60
+N = 40
 REPORT_DIR = Path(__file__).resolve().parents[3] / "build" / "differential"
 LB_IP = "198.18.2.10"  # a LoadBalancer ingress address: only its rules are compared
+
+
+# kube-proxy configured as sliceplane behaves where docs/upstream-differences.md says the
+# two differ by design: no localhost NodePorts (so no route_localnet, no KUBE-FIREWALL).
+KUBE_PROXY_FLAGS: dict[str, tuple[str, ...]] = {
+    "nftables": (),
+    "iptables": ("--iptables-localhost-nodeports=false",),
+}
+
+
+# The control (kube-proxy in both worlds) doubles the module's time; it is run on demand,
+# e.g. after changing the normalisation: SLICEPLANE_PROXY_DIFF_CONTROL=1.
+CONTROL = os.environ.get("SLICEPLANE_PROXY_DIFF_CONTROL", "") not in ("", "0")
 
 
 def _pairs() -> list[Any]:
     missing = sliceplane_proxy_missing()
     out = []
     for mode in MODES:
-        out.append(pytest.param((mode, "kube-proxy"), id=f"{mode}-control"))
+        if CONTROL:
+            out.append(pytest.param((mode, "kube-proxy"), id=f"{mode}-control"))
         marks = [pytest.mark.skip(reason=missing)] if missing else []
         out.append(pytest.param((mode, "sliceplane"), id=f"{mode}-sliceplane", marks=marks))
     return out
@@ -88,7 +104,10 @@ def twins(request: pytest.FixtureRequest, lab: ProxyLab) -> Iterator[Twins]:
     mode, impl = request.param
     try:
         for node in lab.topology.nodes:
-            lab.start_proxy(node, "kube-proxy" if node.world == UPSTREAM else impl, mode)
+            this = "kube-proxy" if node.world == UPSTREAM else impl
+            lab.start_proxy(
+                node, this, mode, extra=KUBE_PROXY_FLAGS[mode] if this == "kube-proxy" else ()
+            )
         yield Twins(lab, mode, impl)
     finally:
         lab.stop_proxies()
@@ -248,6 +267,9 @@ def targets(lab: ProxyLab, svc: dict[str, Any]) -> list[tuple[str, str, int]]:
 
 
 def reach_differences(twins: Twins, services: list[dict[str, Any]]) -> list[str]:
+    """Per Service port, node and world: who answers. A target whose worlds disagree is
+    measured again (twice at most) before it counts, so that one answer slowed past the
+    short timeout by a loaded machine is not taken for a drop."""
     lab = twins.lab
     problems = []
     for svc in services:
@@ -255,12 +277,15 @@ def reach_differences(twins: Twins, services: list[dict[str, Any]]) -> list[str]
         affinity = svc["spec"].get("sessionAffinity") == "ClientIP"
         for label, host, port in targets(lab, svc):
             for name, _ in NODES:
-                seen = {}
-                for world in (UPSTREAM, UNDER_TEST):
-                    client = lab.topology.node(name, world)
-                    out = lab.reach(client, host, port, count=N, timeout=1.5, max_errors=2)
-                    seen[world] = summary(out, affinity)
-                if seen[UPSTREAM] != seen[UNDER_TEST]:
+                for _attempt in range(3):
+                    seen = {}
+                    for world in (UPSTREAM, UNDER_TEST):
+                        client = lab.topology.node(name, world)
+                        out = lab.reach(client, host, port, count=N, timeout=1.0, max_errors=1)
+                        seen[world] = summary(out, affinity)
+                    if seen[UPSTREAM] == seen[UNDER_TEST]:
+                        break
+                else:
                     problems.append(
                         f"{svc['metadata']['name']} {label} from {name}: kube-proxy gets "
                         f"{seen[UPSTREAM]}, {twins.impl} gets {seen[UNDER_TEST]}"
@@ -269,17 +294,50 @@ def reach_differences(twins: Twins, services: list[dict[str, Any]]) -> list[str]
     return problems
 
 
+# What kube-proxy writes and sliceplane leaves out by design, each a row of
+# docs/upstream-differences.md (Proxy). Taken out of both sides before comparing, so that
+# any other difference fails the test.
+UNALLOCATED_CLUSTER_IPS = (
+    "Drop traffic to unallocated ClusterIPs"  # row "unallocated-ClusterIP drop rule"
+)
+CANARY = "KUBE-PROXY-CANARY"  # row "canary chains"
+_NFACCT = re.compile(r" -m nfacct --nfacct-name \S+")  # row "nfacct counters"
+_BUILTIN = {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}
+
+
+def without_upstream_only_nft(ruleset: dict[str, Any]) -> dict[str, Any]:
+    chain = ruleset["chains"].get("ip cluster-ips-check")
+    if chain is not None:
+        chain["rules"] = [r for r in chain["rules"] if UNALLOCATED_CLUSTER_IPS not in r]
+    return ruleset
+
+
+def without_upstream_only_iptables(ruleset: dict[str, Any]) -> dict[str, Any]:
+    for table in list(ruleset):
+        chains, rules = ruleset[table]["chains"], ruleset[table]["rules"]
+        chains.pop(CANARY, None)
+        rules.pop(CANARY, None)
+        for chain, lines in rules.items():
+            rules[chain] = [_NFACCT.sub("", line) for line in lines]
+        if set(chains) <= _BUILTIN and not any(rules.values()):
+            del ruleset[table]  # only the canary lived there (mangle)
+    return ruleset
+
+
 def rules(twins: Twins, node: Member) -> Any:
     lab = twins.lab
     if twins.mode == "nftables":
         dump = lab._in_node(node, ["nft", "-j", "list", "ruleset"])
+        # IPv4 only: kube-proxy also programs an (empty) ip6 table whenever the kernel has
+        # IPv6, sliceplane only the families of its Node (row "address families").
         tables = sorted(
             f"{t['table']['family']} {t['table']['name']}"
             for t in json.loads(dump)["nftables"]
-            if "table" in t
+            if "table" in t and t["table"]["family"] != "ip6"
         )
-        return {"tables": tables, "kube-proxy": normalize_nft(dump, families=("ip",))}
-    return normalize_iptables(lab.dump_rules(node, "iptables"))
+        kp = without_upstream_only_nft(normalize_nft(dump, families=("ip",)))
+        return {"tables": tables, "kube-proxy": kp}
+    return without_upstream_only_iptables(normalize_iptables(lab.dump_rules(node, "iptables")))
 
 
 def rule_differences(twins: Twins, phase: str) -> list[str]:

@@ -74,6 +74,21 @@ def test_iptables_a_changed_rule_is_reported() -> None:
     assert "0.50000000000" in out[0] and "0.25000000000" in out[1]
 
 
+def test_iptables_bare_jumps_to_empty_chains_are_no_ops() -> None:
+    base = (
+        "*filter\n:INPUT ACCEPT [0:0]\n:KUBE-FORWARD - [0:0]\n-A INPUT -j KUBE-FORWARD\n"
+        "-A KUBE-FORWARD -m mark --mark 0x4000/0x4000 -j ACCEPT\n"
+    )
+    with_firewall = base.replace(":KUBE-FORWARD", ":KUBE-FIREWALL - [0:0]\n:KUBE-FORWARD").replace(
+        "-A INPUT -j KUBE-FORWARD", "-A INPUT -j KUBE-FIREWALL\n-A INPUT -j KUBE-FORWARD"
+    )
+    assert normalize_iptables(with_firewall) == normalize_iptables(base)
+    # A jump with matches, or to a chain that has rules, stays.
+    matched = with_firewall.replace("-A INPUT -j KUBE-FIREWALL", "-A INPUT -p tcp -j KUBE-FIREWALL")
+    assert "KUBE-FIREWALL" in normalize_iptables(matched)["filter"]["chains"]
+    assert normalize_iptables(base)["filter"]["rules"]["INPUT"] == ["-j KUBE-FORWARD"]
+
+
 @pytest.mark.parametrize(
     "line",
     [
