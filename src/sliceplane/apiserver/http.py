@@ -58,7 +58,7 @@ from sliceplane.apiserver.watchsession import (
     WatchSession,
     bookmark_object,
 )
-from sliceplane.storage.store import ObjectTooLarge, Stored, TooOld
+from sliceplane.storage.store import ObjectTooLarge, StorageError, Stored, TooOld
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +213,12 @@ class APIServerApp:
             code = 413
             log.info("refused %s %s: object of %d bytes", request.method, path, exc.size)
             return status_response(errors.RequestEntityTooLarge(str(exc)))
+        except StorageError as exc:
+            # Not a bug but the storage failing (disk full, I/O error): nothing was
+            # committed; say what storage said, as kube-apiserver relays etcd's errors.
+            log.warning("storage error serving %s %s: %s", request.method, path, exc)
+            code = 500
+            return status_response(errors.InternalError(f"Internal error occurred: {exc}"))
         except RecursionError:
             # Bodies are depth-checked when decoded; anything deeper that still got here is
             # the client's nesting, not a server fault.
