@@ -30,11 +30,11 @@ from sliceplane.api.fieldlabels import field_set
 from sliceplane.api.fieldselectors import FieldSelector
 from sliceplane.api.meta import Obj, format_time
 from sliceplane.api.resources import BY_PLURAL, ResourceInfo
-from sliceplane.api.schema import check, decode_error_message, strict_message
 from sliceplane.api.selectors import LabelSelector
 from sliceplane.api.validation import validate_create, validate_update
 from sliceplane.api.validation.names import ALLOW_LOOPBACK_ENDPOINTS
 from sliceplane.apiserver import kinds, strategy, subresources
+from sliceplane.apiserver.bodies import check_body, prune
 from sliceplane.apiserver.defaults import apply_defaults
 from sliceplane.apiserver.kinds import KindRules
 from sliceplane.apiserver.pagination import ListResult, Snapshots
@@ -57,15 +57,6 @@ from sliceplane.storage.store import (
 FINALIZER_ORPHAN = "orphan"
 FINALIZER_FOREGROUND = "foregroundDeletion"
 NAMESPACE_FINALIZER = "kubernetes"
-
-
-def kind_key(info: ResourceInfo) -> str:
-    """The schema definition name of a served kind, e.g. ``io.k8s.api.core.v1.Pod``."""
-    group = info.group or "core"
-    group = {"discovery.k8s.io": "discovery", "coordination.k8s.io": "coordination"}.get(
-        group, group
-    )
-    return f"io.k8s.api.{group}.{info.version}.{info.kind}"
 
 
 @dataclass(slots=True)
@@ -212,57 +203,6 @@ class Registry:
     def _key(info: ResourceInfo, namespace: str, name: str) -> Key:
         return (namespace if info.namespaced else "", name)
 
-    def _check_body(self, info: ResourceInfo, namespace: str, obj: Any) -> Obj:
-        if not isinstance(obj, dict):
-            raise errors.BadRequest(
-                f"the object provided is unrecognized (must be of type {info.kind})"
-            )
-        kind = obj.get("kind")
-        api_version = obj.get("apiVersion")
-        if (kind not in (None, "", info.kind)) or (api_version not in (None, "", info.api_version)):
-            raise errors.BadRequest(
-                f'{kind} in version "{api_version}" cannot be handled as a {info.kind}: '
-                f'no kind "{kind}" is registered for version "{api_version}"'
-            )
-        obj["kind"] = info.kind
-        obj["apiVersion"] = info.api_version
-        meta = obj.get("metadata")
-        if meta is None:
-            meta = obj["metadata"] = {}
-        if not isinstance(meta, dict):
-            raise errors.BadRequest("metadata must be an object")
-        if info.namespaced:
-            body_ns = meta.get("namespace")
-            if body_ns in (None, ""):
-                meta["namespace"] = namespace
-            elif body_ns != namespace:
-                raise errors.BadRequest(
-                    "the namespace of the provided object does not match the namespace sent "
-                    "on the request"
-                )
-        else:
-            meta.pop("namespace", None)
-        return obj
-
-    def _prune(self, info: ResourceInfo, obj: Obj, opts: WriteOptions) -> tuple[Obj, list[str]]:
-        """Drop unknown fields like decoding into Go structs would; refuse bad types, and
-        unknown fields under ``fieldValidation=Strict`` (kube's 400 texts)."""
-        res = check(kind_key(info), obj)
-        if res.type_errors:
-            # kube reports only the first decode error, and it wins over strict errors.
-            raise errors.BadRequest(
-                decode_error_message(info.kind, info.version, res.type_errors[0])
-            )
-        warnings: list[str] = []
-        if res.strict_errors:
-            if opts.field_validation == "Strict":
-                raise errors.BadRequest(
-                    decode_error_message(info.kind, info.version, strict_message(res.strict_errors))
-                )
-            if opts.field_validation == "Warn":
-                warnings = list(res.strict_errors)
-        return res.obj, warnings
-
     def _admit_namespace(self, info: ResourceInfo, namespace: str) -> None:
         if not info.namespaced:
             return
@@ -280,8 +220,8 @@ class Registry:
     async def create(
         self, info: ResourceInfo, namespace: str, body: Any, opts: WriteOptions
     ) -> WriteResult:
-        obj = self._check_body(info, namespace, body)
-        obj, warnings = self._prune(info, obj, opts)
+        obj = check_body(info, namespace, body)
+        obj, warnings = prune(info, obj, opts.field_validation)
         meta = obj["metadata"]
         apply_defaults(info.plural, obj)
         if not meta.get("name") and isinstance(meta.get("generateName"), str):
@@ -328,7 +268,7 @@ class Registry:
         subresource: str = "",
         from_patch: bool = False,
     ) -> WriteResult:
-        obj = self._check_body(info, namespace, body)
+        obj = check_body(info, namespace, body)
         meta = obj["metadata"]
         body_name = meta.get("name")
         if body_name in (None, ""):
@@ -344,7 +284,7 @@ class Registry:
                 raise errors.NotFound.for_object(info.plural, info.group, name)
             meta.pop("resourceVersion", None)
             return await self.create(info, namespace, obj, opts)
-        obj, warnings = self._prune(info, obj, opts)
+        obj, warnings = prune(info, obj, opts.field_validation)
         meta = obj["metadata"]
         rv_text = meta.get("resourceVersion")
         if rv_text not in (None, ""):
