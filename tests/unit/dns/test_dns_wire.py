@@ -188,3 +188,39 @@ def test_random_and_mutated_packets_never_raise() -> None:
         if out.response is not None:
             dns.message.from_wire(out.response)  # whatever we send parses
     assert ask(query(NAME), z).rcode() == dns.rcode.NOERROR
+
+
+@pytest.mark.parametrize(
+    ("name", "qtype", "kw", "tcp"),
+    [
+        pytest.param(NAME, "A", {}, False, id="a-truncated-512"),
+        pytest.param(NAME, "A", {"use_edns": 0, "payload": 1232}, False, id="a-edns-1232"),
+        pytest.param(NAME, "A", {}, True, id="a-tcp"),
+        pytest.param(NAME, "SRV", {}, False, id="srv-truncated"),
+        pytest.param(
+            NAME, "SRV", {"use_edns": 0, "payload": 4096, "ednsflags": 0x8000}, False, id="srv-do"
+        ),
+        pytest.param("nope.default.svc.cluster.local.", "A", {}, False, id="nxdomain-soa"),
+        pytest.param("Big.Default.SVC.cluster.local.", "A", {}, True, id="mixed-case"),
+        pytest.param("10-9-0-1.big.default.svc.cluster.local.", "A", {}, False, id="endpoint"),
+        pytest.param("1.0.9.10.in-addr.arpa.", "PTR", {}, False, id="ptr"),
+        pytest.param("dns-version.cluster.local.", "TXT", {}, False, id="txt"),
+        pytest.param("cluster.local.", "SOA", {}, False, id="soa"),
+        pytest.param("example.com.", "A", {}, False, id="refused"),
+        pytest.param(".", "NS", {}, False, id="root"),
+    ],
+)
+def test_simple_path_same_bytes_as_general_path(
+    name: str, qtype: str, kw: dict[str, Any], tcp: bool
+) -> None:
+    """The dnspython-free path for plain queries writes exactly what the general one does."""
+    from sliceplane.dns import wire
+
+    z = big_zone()
+    data = query(name, qtype, **kw).to_wire()
+    simple = wire._parse_simple(data)
+    assert simple is not None
+    fast = wire._respond_simple(data, simple, z, CFG, tcp)
+    assert fast is not None
+    general = wire._respond_general(data, z, CFG, tcp)
+    assert fast == general
