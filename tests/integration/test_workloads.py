@@ -25,7 +25,7 @@ from sliceplane.machinery.clock import RealClock
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import Informer
 from sliceplane.workloads.apps.deployment.controller import DeploymentController
-from sliceplane.workloads.apps.replicaset import ReplicaSetController
+from sliceplane.workloads.apps.replicaset.controller import ReplicaSetController
 from sliceplane.workloads.podstate import is_pod_ready
 
 Obj = dict[str, Any]

@@ -37,7 +37,7 @@ from sliceplane.manager.manager import Manager, ManagerConfig
 from sliceplane.proxy.server import ProxyConfig, ProxyServer
 from sliceplane.view.server import ViewError, ViewServer
 from sliceplane.workloads.apps.deployment.controller import DeploymentController
-from sliceplane.workloads.apps.replicaset import ReplicaSetController
+from sliceplane.workloads.apps.replicaset.controller import ReplicaSetController
 from sliceplane.workloads.kubelet.nodes import NodesOptions, SimulatedNodes
 from sliceplane.workloads.kubelet.processruntime import ProcessRuntime
 from sliceplane.workloads.scheduler.scheduler import Scheduler

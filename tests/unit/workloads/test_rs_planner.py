@@ -13,7 +13,7 @@ import pytest
 from sliceplane.api.meta import format_time
 from sliceplane.machinery.clock import FakeClock
 from sliceplane.workloads.apps.expectations import ControllerExpectations, WrittenVersions
-from sliceplane.workloads.apps.replicaset import (
+from sliceplane.workloads.apps.replicaset.planner import (
     plan_replicaset,
     pods_to_delete,
     rank_pods_for_deletion,

@@ -11,6 +11,10 @@ This version is per key: a counter of creations still to be observed and the set
 keys whose deletion is still to be observed. Observations of deletions are idempotent (a
 pod seen as "deletion requested" and later as "deleted" lowers the count once), and
 lowering below zero is harmless. Time comes from the injected clock.
+
+The same problem for a controller's own writes of the objects it syncs is
+:class:`WrittenVersions`: a sync that finds its cache older than its last write raises
+:class:`StaleCache` and is retried.
 """
 
 from __future__ import annotations
@@ -19,6 +23,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sliceplane.machinery.clock import Clock
+
+STALE_CACHE_RETRY = 1.0
+"""Seconds after which a sync skipped for a lagging cache runs anyway (a safety net: the
+echo of our own write normally re-queues the key much sooner)."""
+
+
+class StaleCache(Exception):
+    """The informer cache has not yet delivered this controller's own last write (see
+    :class:`WrittenVersions`); the sync is retried."""
+
 
 EXPECTATIONS_TIMEOUT = 300.0
 """``ExpectationsTimeout``: after this long an unmet expectation is treated as met."""

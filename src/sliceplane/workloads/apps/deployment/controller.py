@@ -32,7 +32,8 @@ from sliceplane.workloads.apps.deployment.util import (
     spec_of,
     status_of,
 )
-from sliceplane.workloads.apps.expectations import WrittenVersions
+from sliceplane.workloads.apps.expectations import STALE_CACHE_RETRY, StaleCache, WrittenVersions
+from sliceplane.workloads.apps.namespaces import namespace_terminating
 from sliceplane.workloads.apps.ownership import (
     CONTROLLER_UID_INDEX,
     OwnerLookup,
@@ -42,7 +43,6 @@ from sliceplane.workloads.apps.ownership import (
     controller_ref,
     ensure_controller_uid_index,
 )
-from sliceplane.workloads.apps.replicaset import STALE_CACHE_RETRY, StaleCache
 
 log = logging.getLogger(__name__)
 
@@ -280,7 +280,7 @@ class DeploymentController:
             self.written.wrote(object_key(updated), resource_version(updated))
             raise
         except errors.StatusError as exc:
-            if _namespace_terminating(exc):
+            if namespace_terminating(exc):
                 raise
             msg = f'Failed to create new replica set "{name}": {exc}'
             self.recorder.event(d, "Warning", FAILED_RS_CREATE, msg)
@@ -297,10 +297,3 @@ class DeploymentController:
                     pass
             raise
         self.written.wrote(object_key(created), resource_version(created))
-
-
-def _namespace_terminating(exc: errors.StatusError) -> bool:
-    causes = (exc.details or {}).get("causes") or []
-    if any(c.get("reason") == "NamespaceTerminating" for c in causes):
-        return True
-    return isinstance(exc, errors.Forbidden) and "being terminated" in exc.message
