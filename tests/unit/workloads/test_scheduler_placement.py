@@ -10,19 +10,21 @@ from typing import Any
 
 import pytest
 
-from sliceplane.workloads.scheduler import scheduler
-from sliceplane.workloads.scheduler.scheduler import (
+from sliceplane.workloads.scheduler import placement
+from sliceplane.workloads.scheduler.filters import (
     NO_NODES_MESSAGE,
-    PodCounts,
-    choose_node,
     filter_node,
-    index_node,
     needs_scheduling,
+    unschedulable_message,
+)
+from sliceplane.workloads.scheduler.placement import (
+    choose_node,
+    index_node,
     place,
     place_indexed,
     spread_group,
-    unschedulable_message,
 )
+from sliceplane.workloads.scheduler.podcounts import PodCounts
 from sliceplane.workloads.scheduler.spreadindex import SpreadIndex
 
 Obj = dict[str, Any]
@@ -532,8 +534,8 @@ def test_place_indexed_does_not_scan_for_plain_pods(monkeypatch: pytest.MonkeyPa
     def no_scan(*_a: Any, **_k: Any) -> Any:
         raise AssertionError("full scan")
 
-    monkeypatch.setattr(scheduler, "place", no_scan)
-    monkeypatch.setattr(scheduler, "filter_node", no_scan)
+    monkeypatch.setattr(placement, "place", no_scan)
+    monkeypatch.setattr(placement, "filter_node", no_scan)
     assert place_indexed(pod(), index, lookup, {}, group_counts={}).node == "n0"
 
 
