@@ -39,7 +39,7 @@ from sliceplane.cluster.up import ClusterConfig, LocalCluster
 from sliceplane.doctor.diagnose import diagnose
 from sliceplane.doctor.findings import Report
 from sliceplane.doctor.gather import gather_service
-from sliceplane.workloads.kubelet.processruntime import ProcessRuntimeOptions
+from sliceplane.workloads.kubelet.processoptions import ProcessRuntimeOptions
 
 Obj = dict[str, Any]
 

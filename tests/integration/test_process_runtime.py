@@ -24,7 +24,7 @@ import pytest_asyncio
 from sliceplane.api import errors
 from sliceplane.client.client import Client
 from sliceplane.cluster.up import ClusterConfig, LocalCluster
-from sliceplane.workloads.kubelet.processruntime import ProcessRuntimeOptions
+from sliceplane.workloads.kubelet.processoptions import ProcessRuntimeOptions
 
 Obj = dict[str, Any]
 T = TypeVar("T")

@@ -24,7 +24,7 @@ from sliceplane.workloads.kubelet.podcidr import (
     parse_cluster_cidrs,
     usable_hosts,
 )
-from sliceplane.workloads.kubelet.processruntime import ProcessRuntimeOptions
+from sliceplane.workloads.kubelet.processoptions import ProcessRuntimeOptions
 
 SERVICE_CIDR_IPV6 = "fd00:10:96::/108"
 """The second service range of a dual-stack cluster."""

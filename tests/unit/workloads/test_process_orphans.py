@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sliceplane.workloads.kubelet.processruntime import kill_orphans, process_start_time
+from sliceplane.workloads.kubelet.processes import kill_orphans, process_start_time
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 

@@ -11,17 +11,8 @@ deletion stops the processes and confirms the deletion (DELETE with grace 0).
 What a process sees (argv, env) is specified in :mod:`sliceplane.workloads.kubelet.processspec`;
 probe thresholds and back-off in :mod:`sliceplane.workloads.kubelet.probes`.
 
-Pod addresses (``ProcessRuntimeOptions.pod_addresses``). A pod's processes bind its pod
-IP, and must be able to do so without root. Linux routes all of 127.0.0.0/8 to ``lo``,
-so a per-pod loopback address (``127.244.1.5`` standing for pod-CIDR address
-``10.244.1.5``) always works — but the API server, like upstream's
-``ValidateEndpointIP``, rejects loopback addresses in EndpointSlices, so Services
-selecting such pods get no EndpointSlice (the EndpointSlice controller's writes fail
-``Invalid`` and are retried). When the pod CIDR is routed to ``lo`` as an "AnyIP" local
-route (once, as root: ``ip route add local 10.244.0.0/14 dev lo``), processes can bind
-the real pod-CIDR addresses and everything downstream sees valid endpoints. ``auto``
-(the default) picks ``pod-cidr`` when such a route is present and ``loopback`` otherwise,
-logging which and why; either mode can be forced.
+Settings are :class:`~sliceplane.workloads.kubelet.processoptions.ProcessRuntimeOptions`
+(including how pods get addresses a process may bind).
 
 Processes never outlive the runtime: each container runs in its own session (process
 group); the group is SIGKILLed when the main process exits (as a container's PID
@@ -37,8 +28,6 @@ import contextlib
 import logging
 import os
 import signal
-import socket
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -55,111 +44,44 @@ from sliceplane.machinery.workqueue import WorkQueue, run_workers
 from sliceplane.workloads.kubelet.kubeletstatus import same_ignoring_nulls
 from sliceplane.workloads.kubelet.nodes import SimNode, SimulatedNodes
 from sliceplane.workloads.kubelet.podcidr import IPV4, AddressesExhausted, NodeIPAM, node_pod_cidrs
+from sliceplane.workloads.kubelet.prober import probe_once
 from sliceplane.workloads.kubelet.probes import (
-    BACKOFF_INITIAL,
-    BACKOFF_MAX,
-    BACKOFF_RESET,
     ProbeSpec,
     ProbeType,
     probe_worker,
     restart_delay,
     should_restart,
 )
+from sliceplane.workloads.kubelet.processes import (
+    kill_orphans,
+    killpg,
+    pod_cidr_routed,
+    process_start_time,
+)
+from sliceplane.workloads.kubelet.processoptions import ProcessRuntimeOptions
 from sliceplane.workloads.kubelet.processspec import (
     CRASH_LOOP,
     ContainerView,
     NotRunnable,
     Terminated,
     container_env,
-    expand,
     host_env,
     loopback_alias,
     pod_dir_name,
     process_pod_status,
     resolve_command,
-    resolve_port,
     unalias,
 )
 
 log = logging.getLogger(__name__)
 
-PodAddresses = Literal["auto", "loopback", "pod-cidr"]
 
 EVENT_COMPONENT: Final = "kubelet"
 DEFAULT_GRACE: Final = 30.0
-PROBE_USER_AGENT: Final = "kube-probe/1.37"
-
-
-@dataclass(slots=True)
-class ProcessRuntimeOptions:
-    """Settings of the process runtime (kubelet defaults where it has one)."""
-
-    pod_addresses: PodAddresses = "auto"
-    """``loopback``, ``pod-cidr`` or ``auto``; see the module docstring."""
-    backoff_initial: float = BACKOFF_INITIAL
-    """Seconds before the second restart of a crashing container (kubelet: 10 s)."""
-    backoff_max: float = BACKOFF_MAX
-    """Cap on the crash-loop back-off (kubelet: 300 s)."""
-    backoff_reset: float = BACKOFF_RESET
-    """A container that ran this long starts its back-off over."""
-    orphan_grace: float = 2.0
-    """Seconds between SIGTERM and SIGKILL for processes of pods that vanished from the
-    API (force-deleted) and on runtime shutdown."""
-    frozen_recheck: float = 1.0
-    """How often pods of a stopped node are looked at again (their status is frozen)."""
-    workers: int = 4
-    """Concurrent pod syncs (status writes)."""
-    record_events: bool = True
-    """Write pod Events (Started, Killing, Unhealthy, BackOff) as a kubelet does."""
-
-
-def pod_cidr_routed(address: str) -> bool:
-    """Whether a process may bind ``address`` (it is local, e.g. via an AnyIP route)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((address, 0))
-        except OSError:
-            return False
-    return True
 
 
 def _pod_ips(pod: Mapping[str, Any]) -> list[str]:
     return [str(p.get("ip")) for p in (pod.get("status") or {}).get("podIPs") or [] if p.get("ip")]
-
-
-def process_start_time(pid: int) -> str | None:
-    """Field 22 of ``/proc/<pid>/stat`` (start time in clock ticks), or None."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text.rpartition(")")[2].split()
-    return fields[19] if len(fields) > 19 else None
-
-
-def _killpg(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
-
-
-def kill_orphans(pods_dir: Path) -> int:
-    """SIGKILL the process groups named by pid files under ``pods_dir`` whose process is
-    still the one that was started (same start time); remove the files. Returns how many
-    groups were signalled."""
-    killed = 0
-    for pid_file in pods_dir.glob("*/*.pid"):
-        try:
-            pid_text, _, started = pid_file.read_text().strip().partition(" ")
-            pid = int(pid_text)
-        except (OSError, ValueError):
-            pid = 0
-            started = ""
-        if pid > 0 and started and process_start_time(pid) == started:
-            _killpg(pid, signal.SIGKILL)
-            killed += 1
-        with contextlib.suppress(OSError):
-            pid_file.unlink()
-    return killed
 
 
 @dataclass(slots=True)
@@ -451,7 +373,7 @@ class ProcessRuntime:
         finally:
             proc = cp.proc
             if proc is not None:
-                _killpg(proc.pid, signal.SIGKILL)
+                killpg(proc.pid, signal.SIGKILL)
 
     async def _run_once(
         self, pp: PodProcs, cp: ContainerProc, argv: list[str], env: dict[str, str]
@@ -486,7 +408,7 @@ class ProcessRuntime:
                 pid_file.write_text(f"{proc.pid} {started}\n")
         container_id = f"process://{proc.pid}"
         if pp.stopping:
-            _killpg(proc.pid, signal.SIGKILL)
+            killpg(proc.pid, signal.SIGKILL)
         has_startup = ProbeSpec.parse(cp.spec.get("startupProbe"), "startup") is not None
         has_readiness = ProbeSpec.parse(cp.spec.get("readinessProbe"), "readiness") is not None
         self._changed(
@@ -515,7 +437,7 @@ class ProcessRuntime:
             waiter.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await probes
-        _killpg(proc.pid, signal.SIGKILL)  # whatever the main process left behind
+        killpg(proc.pid, signal.SIGKILL)  # whatever the main process left behind
         cp.proc = None
         with contextlib.suppress(OSError):
             pid_file.unlink()
@@ -533,7 +455,7 @@ class ProcessRuntime:
 
     async def _kill(self, proc: asyncio.subprocess.Process, grace: float) -> None:
         """SIGTERM the group, wait up to ``grace`` seconds, then SIGKILL it."""
-        _killpg(proc.pid, signal.SIGTERM)
+        killpg(proc.pid, signal.SIGTERM)
         waiter = asyncio.ensure_future(proc.wait())
         sleeper = asyncio.ensure_future(self.clock.sleep(grace))
         try:
@@ -541,7 +463,7 @@ class ProcessRuntime:
         finally:
             sleeper.cancel()
         if not waiter.done():
-            _killpg(proc.pid, signal.SIGKILL)
+            killpg(proc.pid, signal.SIGKILL)
         await waiter
 
     # ------------------------------------------------------------------ probes
@@ -605,46 +527,22 @@ class ProcessRuntime:
             spec,
             kind,
             began,
-            lambda: self._probe_once(pp, cp, env, spec),
+            lambda: probe_once(
+                spec,
+                cp.spec,
+                str(spec.action.get("host") or (pp.ips[0] if pp.ips else "127.0.0.1")),
+                env,
+                pp.directory,
+                self._warn_once,
+            ),
             publish,
             failed,
         )
 
-    async def _probe_once(
-        self, pp: PodProcs, cp: ContainerProc, env: dict[str, str], spec: ProbeSpec
-    ) -> tuple[bool, str]:
-        """One probe: (success, what went wrong)."""
-        action = spec.action
-        host = str(action.get("host") or (pp.ips[0] if pp.ips else "127.0.0.1"))
-        try:
-            if spec.handler == "exec":
-                argv = [expand(str(a), env) for a in action.get("command") or []]
-                return await exec_probe(argv, env, pp.directory, spec.timeout)
-            if spec.handler == "grpc":
-                if "grpc" not in self._warned:
-                    self._warned.add("grpc")
-                    log.warning("process runtime: grpc probes are not run; counted as success")
-                return True, ""
-            port = resolve_port(action.get("port"), cp.spec)
-            if port is None:
-                return False, f"port {action.get('port')!r} is not a container port"
-            if spec.handler == "tcpSocket":
-                return await tcp_probe(host, port, spec.timeout)
-            headers = {
-                str(h.get("name")): str(h.get("value") or "")
-                for h in action.get("httpHeaders") or []
-                if isinstance(h, Mapping) and h.get("name")
-            }
-            return await http_probe(
-                host,
-                port,
-                str(action.get("path") or "/"),
-                str(action.get("scheme") or "HTTP").upper() == "HTTPS",
-                headers,
-                spec.timeout,
-            )
-        except Exception as exc:  # a probe error is a failed probe, never a crash
-            return False, str(exc) or type(exc).__name__
+    def _warn_once(self, what: str, message: str) -> None:
+        if what not in self._warned:
+            self._warned.add(what)
+            log.warning("process runtime: %s", message)
 
     # ------------------------------------------------------------------ stopping
 
@@ -653,7 +551,7 @@ class ProcessRuntime:
         pp.stopping = True
         procs = [c.proc for c in pp.containers.values() if c.proc is not None]
         for proc in procs:
-            _killpg(proc.pid, signal.SIGTERM)
+            killpg(proc.pid, signal.SIGTERM)
         waits = [asyncio.ensure_future(p.wait()) for p in procs]
         if waits:
             sleeper = asyncio.ensure_future(self.clock.sleep(grace))
@@ -669,7 +567,7 @@ class ProcessRuntime:
             if proc.returncode is None:
                 if pp.terminator is not None:
                     self._event(pp, "Normal", "Killing", "Stopping container after grace period")
-                _killpg(proc.pid, signal.SIGKILL)
+                killpg(proc.pid, signal.SIGKILL)
         tasks = [c.task for c in pp.containers.values() if c.task is not None]
         for t in tasks:
             t.cancel()
@@ -713,90 +611,3 @@ class ProcessRuntime:
         ipam = self.ipam.get(pp.node)
         if ipam is not None:
             ipam.release(pp.key)
-
-
-# ---------------------------------------------------------------------------- probe I/O
-
-
-async def exec_probe(
-    argv: list[str], env: Mapping[str, str], cwd: Path, timeout: float
-) -> tuple[bool, str]:
-    """Run ``argv``; success is exit 0 within ``timeout`` (a timeout kills it)."""
-    if not argv:
-        return False, "exec probe without a command"
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        env=dict(env),
-        cwd=cwd,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        code = await asyncio.wait_for(proc.wait(), timeout)
-    except TimeoutError:
-        _killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
-        return False, f"command timed out after {timeout:g}s"
-    finally:
-        _killpg(proc.pid, signal.SIGKILL)
-    return code == 0, f"command exited with {code}"
-
-
-async def tcp_probe(host: str, port: int, timeout: float) -> tuple[bool, str]:
-    """Success is a TCP connection within ``timeout``."""
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    except (OSError, TimeoutError) as exc:
-        return False, f"dial tcp {host}:{port}: {exc or 'timeout'}"
-    writer.close()
-    with contextlib.suppress(Exception):
-        await writer.wait_closed()
-    return True, ""
-
-
-async def http_probe(
-    host: str,
-    port: int,
-    path: str,
-    https: bool,
-    headers: Mapping[str, str],
-    timeout: float,
-) -> tuple[bool, str]:
-    """GET ``path``; success is a 2xx or 3xx status within ``timeout`` (TLS unverified,
-    as upstream's prober)."""
-    url = f"{'https' if https else 'http'}://{host}:{port}{path}"
-
-    async def go() -> tuple[bool, str]:
-        ctx: ssl.SSLContext | None = None
-        if https:
-            ctx = ssl.create_default_context()
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        reader, writer = await asyncio.open_connection(host, port, ssl=ctx)
-        try:
-            lines = {"Host": f"{host}:{port}", "User-Agent": PROBE_USER_AGENT, "Accept": "*/*"}
-            lines.update(headers)
-            lines["Connection"] = "close"
-            head = "".join(f"{k}: {v}\r\n" for k, v in lines.items())
-            writer.write(f"GET {path} HTTP/1.1\r\n{head}\r\n".encode("latin-1"))
-            await writer.drain()
-            status_line = (await reader.readline()).decode("latin-1").split()
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-        if len(status_line) < 2 or not status_line[1].isdigit():
-            return False, f"Get {url!r}: malformed HTTP response"
-        code = int(status_line[1])
-        if 200 <= code < 400:
-            return True, ""
-        return False, f"HTTP probe failed with statuscode: {code}"
-
-    try:
-        return await asyncio.wait_for(go(), timeout)
-    except TimeoutError:
-        return False, f"Get {url!r}: context deadline exceeded"
-    except OSError as exc:
-        return False, f"Get {url!r}: {exc}"
