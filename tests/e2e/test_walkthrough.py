@@ -75,6 +75,23 @@ def test_walkthrough(walk: Walkthrough) -> None:
     assert placeholder["endpoints"] is None and placeholder["ports"] is None  # as upstream
 
 
+@pytest.mark.timeout(600)  # ~20 runs of the doctor; slow on a loaded machine, not wrong
+def test_doctor_explains_four_breaks(walk: Walkthrough) -> None:
+    verdicts = walk.step_doctor()
+    assert verdicts["healthy"]["exit"] == 0 and verdicts["healthy"]["findings"] == []
+    for code in (
+        "SelectorMatchesNoPods",
+        "PodsNotReady",
+        "NamedTargetPortMissing",
+        "PodsInOtherNamespace",
+    ):
+        doc = verdicts[code]
+        assert doc["exit"] == 1 and not doc["ok"]
+        first = doc["findings"][0]
+        assert (first["code"], first["severity"]) == (code, "error")  # the cause comes first
+        assert any(o.startswith("pod/default/checkout-") for o in first["objects"])
+
+
 def test_rolling_update_keeps_enough_ready_endpoints(walk: Walkthrough) -> None:
     manifest = """
 apiVersion: apps/v1

@@ -76,6 +76,8 @@ def demo(
         walk.step_node_stop("node-2")
         _say("A Service whose selector matches nothing keeps an empty placeholder slice")
         walk.step_typo()
+        _say("Break a Service four ways and let `kubectl sliceplane doctor` say why")
+        walk.step_doctor()
         _real_traffic(data_dir / "process")
     except DemoError as exc:
         walk.stop()

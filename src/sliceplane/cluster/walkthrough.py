@@ -64,6 +64,74 @@ spec:
   - {name: http, port: 80, targetPort: http}
 """
 
+CHECKOUT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: checkout
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: checkout}
+  template:
+    metadata:
+      labels: {app: checkout}
+    spec:
+      nodeSelector: {topology.kubernetes.io/zone: zone-a}
+      containers:
+      - name: web
+        image: registry.example/checkout:1.0
+        ports:
+        - {name: http, containerPort: 8080}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: checkout
+spec:
+  selector: {app: checkout}
+  ports:
+  - {name: http, port: 80, targetPort: http}
+"""
+
+# Four ways to break the checkout Service, each (what, how, how to undo, the doctor's code).
+BREAKS: list[tuple[str, list[str], list[str], str]] = [
+    (
+        "a typo in the selector",
+        ["patch", "service", "checkout", "-p", '{"spec":{"selector":{"app":"chekout"}}}'],
+        ["patch", "service", "checkout", "-p", '{"spec":{"selector":{"app":"checkout"}}}'],
+        "SelectorMatchesNoPods",
+    ),
+    (
+        "every pod failing its readiness probe",
+        ["annotate", "pods", "-l", "app=checkout", "sliceplane.io/ready=false", "--overwrite"],
+        ["annotate", "pods", "-l", "app=checkout", "sliceplane.io/ready-"],
+        "PodsNotReady",
+    ),
+    (
+        "a targetPort naming a port no container declares",
+        [
+            "patch",
+            "service",
+            "checkout",
+            "--type",
+            "json",
+            "-p",
+            '[{"op":"replace","path":"/spec/ports/0/targetPort","value":"htp"}]',
+        ],
+        [
+            "patch",
+            "service",
+            "checkout",
+            "--type",
+            "json",
+            "-p",
+            '[{"op":"replace","path":"/spec/ports/0/targetPort","value":"http"}]',
+        ],
+        "NamedTargetPortMissing",
+    ),
+]
+
 SLICES = ["get", "endpointslices", "-l", "kubernetes.io/service-name=payments-api"]
 
 
@@ -328,6 +396,66 @@ class Walkthrough:
         out += "\n" + self.kubectl("describe", "service", "payments-typo")
         return out
 
+    def doctor(self, name: str, namespace: str = "default", show: bool = True) -> Any:
+        """``kubectl sliceplane doctor service NAME -n NS`` (the plugin, found on PATH):
+        with ``show`` its text is printed, else its ``-o json`` is returned, with the
+        exit code as ``exit``."""
+        env = {**self.env, "PATH": f"{BIN}{os.pathsep}{self.env.get('PATH', '')}"}
+        cmd = [str(BIN / "kubectl"), "sliceplane", "doctor", "service", name, "-n", namespace]
+        res = subprocess.run(
+            cmd if show else [*cmd, "-o", "json"], capture_output=True, text=True, env=env
+        )
+        if res.returncode not in (0, 1):
+            raise DemoError(f"doctor failed: {res.stderr.strip()}")
+        if show:
+            self.echo(f"$ kubectl sliceplane doctor service {name} -n {namespace}")
+            self.echo(res.stdout.rstrip() + f"\n(exit {res.returncode})")
+            return {"exit": res.returncode}
+        doc = json.loads(res.stdout)
+        doc["exit"] = res.returncode
+        return doc
+
+    def _doctor_until(
+        self, name: str, namespace: str, want: Callable[[Any], bool], show: bool = True
+    ) -> Any:
+        """Poll the doctor's JSON until ``want`` holds; print its text once then."""
+        found: list[Any] = []
+
+        def check() -> bool:
+            found[:] = [self.doctor(name, namespace, show=False)]
+            return want(found[0])
+
+        self.wait(check, f"the doctor's verdict on {namespace}/{name}", 90)
+        if show:
+            self.doctor(name, namespace)
+        return found[0]
+
+    def step_doctor(self) -> dict[str, Any]:
+        """Break the checkout Service four ways and let the doctor say why; the verdict
+        per break (its JSON, with ``exit``), ``healthy`` first."""
+        self.kubectl("apply", "-f", "-", stdin=CHECKOUT)
+        self.kubectl("rollout", "status", "deployment/checkout", "--timeout=120s", show=False)
+
+        def healthy(doc: Any) -> bool:
+            return bool(doc["ok"] and not doc["findings"])
+
+        verdicts = {"healthy": self._doctor_until("checkout", "default", healthy)}
+        for what, break_args, fix_args, code in BREAKS:
+            self.echo(f"\n# Break it: {what}")
+            self.kubectl(*break_args)
+            verdicts[code] = self._doctor_until("checkout", "default", _reports(code))
+            self.kubectl(*fix_args, show=False)
+            self._doctor_until("checkout", "default", healthy, show=False)
+        self.echo("\n# Break it: the Service created in another namespace than its pods")
+        self.kubectl("create", "namespace", "shop")
+        self.kubectl("apply", "-n", "shop", "-f", "-", stdin=CHECKOUT.split("---\n")[1])
+        verdicts["PodsInOtherNamespace"] = self._doctor_until(
+            "checkout",
+            "shop",
+            _reports("PodsInOtherNamespace"),
+        )
+        return verdicts
+
     # ------------------------------------------------ real traffic (--runtime process)
 
     def step_hello_deploy(self, replicas: int = 3) -> str:
@@ -434,6 +562,10 @@ def hello_manifest(replicas: int) -> str:
         },
     ]
     return "\n---\n".join(json.dumps(d) for d in docs)
+
+
+def _reports(code: str) -> Callable[[Any], bool]:
+    return lambda doc: code in [f["code"] for f in doc["findings"]]
 
 
 def _condition(obj: dict[str, Any], kind: str) -> str | None:

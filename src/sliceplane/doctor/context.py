@@ -36,7 +36,7 @@ def node_ready(node: Obj) -> tuple[bool, str]:
         if c.get("type") == "Ready":
             if c.get("status") == "True":
                 return True, ""
-            detail = " ".join(str(x) for x in (c.get("reason"), c.get("message")) if x)
+            detail = ": ".join(str(x) for x in (c.get("reason"), c.get("message")) if x)
             return False, f"Ready={c.get('status')}" + (f" ({detail})" if detail else "")
     return False, "no Ready condition"
 

@@ -106,9 +106,8 @@ def check_other_namespaces(ctx: Context) -> list[Finding]:
         f"namespace ({ctx.namespace})"
     )
     fix = (
-        f"create the Service in {namespaces[0]} (kubectl get service {ctx.name} -n "
-        f"{ctx.namespace} -o yaml | kubectl apply -n {namespaces[0]} -f -) or run the pods "
-        f"in {ctx.namespace}"
+        f"define the Service in namespace {namespaces[0]}, where the pods are, or run the "
+        f"pods in {ctx.namespace}"
     )
     return [
         Finding(
@@ -245,7 +244,7 @@ def pod_problem(pod: Obj, ctx: Context) -> tuple[str, str]:
     if cond is None:
         parts.append("no Ready condition yet")
     else:
-        detail = " ".join(str(x) for x in (cond.get("reason"), cond.get("message")) if x)
+        detail = ": ".join(str(x) for x in (cond.get("reason"), cond.get("message")) if x)
         parts.append(f"Ready={cond.get('status')}" + (f" ({detail})" if detail else ""))
     parts += _containers(pod)
     cause = "not-ready"
