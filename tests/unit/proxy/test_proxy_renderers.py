@@ -330,3 +330,41 @@ def test_dry_run_text_is_the_full_ruleset() -> None:
     other.run(text)
     p.sync()
     assert other.dump() == fake.dump()
+
+
+# -- IPVS: rendered, golden-tested, applied to a fake (CI kernels have no ip_vs) -------
+
+
+def test_ipvs_golden_and_fake_apply() -> None:
+    from sliceplane.proxy.fakes import FakeIpvs
+    from sliceplane.proxy.ipvs import IpvsMode
+
+    ipvs, ipt = FakeIpvs(), FakeIptables()
+    mode = IpvsMode(ipvs, ipt, UPSTREAM_CFG)
+    p = Proxier(NODE, 4, mode)
+    load(p, *upstream_overall())
+    p.sync()
+    got = mode.last_text + "# fake state\n" + ipvs.dump()
+    path = GOLDEN / "ipvs-upstream-overall.txt"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(got)
+    assert got == path.read_text()
+    # the virtual servers follow the traffic policy
+    assert (
+        "-a -t 172.30.0.44:80 -r 10.180.0.4:80 -m -w 1"
+        in ipvs.services["-A -t 172.30.0.44:80 -s rr"]
+    )
+    assert ipvs.services["-A -t 172.30.0.46:80 -s rr"] == []  # no endpoints
+    assert ipvs.services["-A -t 192.168.99.22:80 -s rr"] == []  # eTP Local, no local one
+    assert "-A -t 172.30.0.45:80 -s rr -p 10800" in ipvs.services  # ClientIP affinity
+    assert "172.30.0.41" in ipvs.addresses
+    # an endpoint change reaches the fake
+    _, slices = upstream_overall()
+    es = copy.deepcopy(slices[0])
+    es["endpoints"].append({"addresses": ["10.180.0.9"]})
+    p.on_slice(es)
+    p.sync()
+    assert len(ipvs.services["-A -t 172.30.0.41:80 -s rr"]) == 2
+    assert ipvs.transactions == 2
+    mode.cleanup()
+    assert ipvs.dump() == ""
