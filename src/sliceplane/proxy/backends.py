@@ -24,7 +24,7 @@ def _run(
 ) -> subprocess.CompletedProcess[str]:
     try:
         proc = subprocess.run(
-            list(argv), input=text, capture_output=True, text=True, timeout=120, check=False
+            list(argv), input=text, capture_output=True, text=True, timeout=600, check=False
         )
     except FileNotFoundError as exc:
         raise BackendError(f"{argv[0]} not found (install nftables/iptables)") from exc

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sliceplane.proxy.config import RenderConfig
-from sliceplane.proxy.model import Endpoint, ServicePortName
+from sliceplane.proxy.model import Endpoint, ServicePortName, spn_order
 from sliceplane.proxy.naming import ipt_endpoint_chain, ipt_service_chains
 from sliceplane.proxy.topology import PortPlan
 
@@ -294,7 +294,7 @@ def restore_input(
     mark = cfg.mark
     out: list[str] = ["*filter"]
     out.extend(f":{c} - [0:0]" for c in FILTER_TOP)
-    order = sorted(fragments)
+    order = sorted(fragments, key=spn_order)
     for spn in order:
         out.extend(fragments[spn].filter_rules)
     out.append("-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP")

@@ -94,11 +94,17 @@ class Endpoint:
     zone_hints: frozenset[str] | None = None
     node_hints: frozenset[str] | None = None
     node_name: str = field(default="", compare=False)
+    key: str = field(default="", compare=False)
+    """``IP:port`` (``[IPv6]:port``), the de-duplication and sort key (derived)."""
 
-    @property
-    def key(self) -> str:
-        """``IP:port`` (``[IPv6]:port``), the de-duplication and sort key."""
-        return join_host_port(self.ip, self.port)
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", join_host_port(self.ip, self.port))
+
+
+def spn_order(spn: ServicePortName) -> tuple[str, str, str, str]:
+    """A sort key for Service ports that is cheap to compare (rendering sorts thousands)."""
+    return (spn.service.namespace, spn.service.name, spn.port, spn.protocol)
 
 
 def join_host_port(ip: str, port: int) -> str:

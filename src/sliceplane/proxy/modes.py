@@ -99,7 +99,9 @@ class NftablesMode:
         self._first = False
         self.fragments, self.elements = tx.fragments, tx.elements
         now = self.clock()
-        wanted = {name for f in self.fragments.values() for name, _ in f.chains}
+        wanted = tx.written_chains
+        if wanted is None:
+            wanted = {name for f in self.fragments.values() for name, _ in f.chains}
         for c in list(self.stale):
             if c in wanted:
                 del self.stale[c]
@@ -122,6 +124,7 @@ class IptablesMode:
         self.cfg = cfg
         self.fragments: dict[ServicePortName, ipt.Fragment] = {}
         self.large = False
+        self.total_endpoints = 0
         self.last_text = ""
 
     def ensure_jumps(self) -> None:
@@ -133,11 +136,12 @@ class IptablesMode:
     def sync(
         self, plans: Mapping[ServicePortName, PortPlan], changed: set[ServicePortName] | None
     ) -> None:
-        total = sum(len(p.cat.reachable) for p in plans.values())
-        if changed is not None:
-            total += sum(
-                _frag_endpoints(f) for spn, f in self.fragments.items() if spn not in changed
-            )
+        if changed is None:
+            total = sum(len(p.cat.reachable) for p in plans.values())
+        else:  # kept up to date instead of recounted: partial syncs stay O(changes)
+            total = self.total_endpoints
+            total -= sum(_frag_endpoints(self.fragments[s]) for s in changed if s in self.fragments)
+            total += sum(len(p.cat.reachable) for p in plans.values())
         large = total > self.cfg.large_cluster_threshold
         if changed is not None and large != self.large:
             raise _NeedFull()
@@ -157,7 +161,9 @@ class IptablesMode:
                     old_chains |= set(ipt.chain_names(old))
                 if spn in plans:
                     frags[spn] = ipt.render_port(plans[spn], self.cfg, large=large)
-            wanted = ipt.all_chain_names(frags)
+            # chain names hash the Service port, so only the changed ports' own chains
+            # can have gone away
+            wanted = {n for spn in changed if spn in frags for n in ipt.chain_names(frags[spn])}
             text = ipt.restore_input(
                 frags,
                 self.cfg,
@@ -168,6 +174,7 @@ class IptablesMode:
         self.last_text = text
         self.fragments = frags
         self.large = large
+        self.total_endpoints = total
 
     def render_full(self, plans: Mapping[ServicePortName, PortPlan]) -> str:
         large = sum(len(p.cat.reachable) for p in plans.values()) > self.cfg.large_cluster_threshold

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sliceplane.proxy.config import RenderConfig
-from sliceplane.proxy.model import Endpoint, ServicePortName, join_host_port
+from sliceplane.proxy.model import Endpoint, ServicePortName, join_host_port, spn_order
 from sliceplane.proxy.naming import nft_endpoint_base, nft_port_base
 from sliceplane.proxy.topology import PortPlan
 
@@ -472,6 +472,8 @@ class Transaction:
     elements: ElementStore
     stale_chains: set[str]
     """Service chains flushed by this transaction and no longer wanted (to delete later)."""
+    written_chains: set[str] | None = None
+    """Service chains this transaction (re)created; None: all of them (a full sync)."""
 
 
 def full_transaction(
@@ -487,7 +489,8 @@ def full_transaction(
     store = ElementStore()
     wanted_chains: set[str] = set()
     wanted_sets: set[str] = set()
-    for spn in sorted(fragments):
+    order = sorted(fragments, key=spn_order)
+    for spn in order:
         frag = fragments[spn]
         store.replace(spn, (), frag.elements)
         for name, rules in frag.chains:
@@ -501,7 +504,7 @@ def full_transaction(
         e = store.effective(ck)
         if e is not None:
             lines.append(_element_line(p, "add", e))
-    for spn in sorted(fragments):
+    for spn in order:
         for name, rules in fragments[spn].chains:
             lines.extend(f"add rule {p} {name} {r}" for r in rules)
     stale = {c for c in existing_chains if "/" in c and c not in wanted_chains}
@@ -519,10 +522,14 @@ def partial_transaction(
     changed: Mapping[ServicePortName, Fragment | None],
     cfg: RenderConfig,
 ) -> Transaction:
-    """Only the changed Service ports (None: the port is gone)."""
+    """Only the changed Service ports (None: the port is gone).
+
+    ``store`` is updated in place (copying it would make every partial sync O(all
+    elements)); if the kernel then refuses the transaction, the proxier's next sync is a
+    full one, which builds a new store and does not read this one."""
     p = _p(cfg)
     lines: list[str] = []
-    new_store = store.copy()
+    new_store = store
     fragments = dict(previous)
     touched: set[tuple[str, str]] = set()
     before: dict[tuple[str, str], Element | None] = {}
@@ -570,7 +577,7 @@ def partial_transaction(
         lines.append(f"flush chain {p} {c}")
     lines.extend(s for s in set_lines if s.startswith("delete set"))
     text = "\n".join(lines) + "\n" if lines else ""
-    return Transaction(text, fragments, new_store, dropped_chains)
+    return Transaction(text, fragments, new_store, dropped_chains, wanted_now)
 
 
 def delete_chains(cfg: RenderConfig, chains: Iterable[str]) -> str:

@@ -1,0 +1,224 @@
+"""``bench/proxy.py --part upstream``: kube-proxy and ``sliceplane proxy`` on one workload.
+
+A :class:`~sliceplane.testenv.proxylab.ProxyLab` (kube-apiserver and etcd in a control-plane
+namespace, one node namespace) gets N Services x 10 endpoints, written concurrently with
+sliceplane's client from inside the control-plane namespace. Then, one after the other
+(never together: two cores), kube-proxy and ``sliceplane proxy`` run in the node with the
+same flags (``proxylab.proxy_argv``), and each is read through its own metrics, which have
+the same names on both sides: the first sync (full, every Service), then adding one
+Service (and its slice), then changing one endpoint of an existing slice; per step the
+mean duration of the syncs it caused (``kubeproxy_sync_*_proxy_rules_duration_seconds``
+sum and count deltas), and the proxy process's RSS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from procstats import load, rss_mib
+
+Obj = dict[str, Any]
+METRIC = re.compile(
+    r"^(kubeproxy_sync_(full|partial)_proxy_rules_duration_seconds_(sum|count))"
+    r'\{ip_family="IPv4"\} (\S+)$'
+)
+
+
+def _metrics(lab: Any, node: Any) -> dict[str, float]:
+    from sliceplane.testenv.netns import in_netns
+
+    def get() -> str:
+        with urllib.request.urlopen("http://127.0.0.1:10249/metrics", timeout=10) as r:
+            return r.read().decode()
+
+    try:
+        text = in_netns(node.netns, get)
+    except OSError:
+        return {}
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        m = METRIC.match(line)
+        if m:
+            out[f"{m.group(2)}_{m.group(3)}"] = float(m.group(4))
+    return out
+
+
+def _wait(probe: Any, what: str, timeout: float = 900.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = probe()
+        if got:
+            return got
+        time.sleep(0.2)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+def _service(i: int) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"namespace": "default", "name": f"svc-{i}"},
+        "spec": {"ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]},
+    }
+
+
+def _slice(i: int, change: int = 0) -> Obj:
+    eps = []
+    for j in range(10):
+        k = i * 10 + j
+        eps.append(
+            {
+                "addresses": [f"10.{244 + (k >> 16)}.{(k >> 8) & 0xFF}.{(k & 0xFF) or 1}"],
+                "conditions": {"ready": True},
+                "nodeName": "node-a",
+            }
+        )
+    if change:
+        eps[3]["addresses"] = ["10.255.255.254"]
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "namespace": "default",
+            "name": f"svc-{i}-abcde",
+            "labels": {"kubernetes.io/service-name": f"svc-{i}"},
+        },
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        "endpoints": eps,
+    }
+
+
+async def _bulk(kubeconfig: Path, first: int, n: int, concurrency: int = 24) -> None:
+    from sliceplane.client.client import Client
+
+    async with await Client.connect(str(kubeconfig)) as client:
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(i: int) -> None:
+            async with sem:
+                await client.create("services", _service(i), "default")
+                await client.create("endpointslices", _slice(i), "default")
+
+        await asyncio.gather(*(one(i) for i in range(first, first + n)))
+
+
+def _create(lab: Any, first: int, n: int) -> float:
+    from sliceplane.testenv.netns import in_netns
+
+    t = time.perf_counter()
+    in_netns(
+        lab.topology.controlplane.netns,
+        lambda: asyncio.run(_bulk(lab.controlplane.kubeconfig, first, n)),
+    )
+    return time.perf_counter() - t
+
+
+def _step(lab: Any, node: Any, before: dict[str, float], action: Any) -> Obj:
+    action()
+
+    def settled() -> dict[str, float] | None:
+        now = _metrics(lab, node)
+        if now.get("partial_count", 0) <= before.get("partial_count", 0):
+            return None
+        time.sleep(0.5)  # a second sync for the same change (Service then slice) may follow
+        return _metrics(lab, node)
+
+    after = _wait(settled, "a partial sync")
+    dc = after["partial_count"] - before.get("partial_count", 0)
+    ds = after["partial_sum"] - before.get("partial_sum", 0)
+    return {"syncs": dc, "mean_ms": 1000 * ds / dc if dc else float("nan"), "after": after}
+
+
+def measure(n: int, impls: tuple[str, ...] = ("kube-proxy", "sliceplane")) -> list[Obj]:
+    from sliceplane.testenv.netns import Network, topology
+    from sliceplane.testenv.proxylab import ProxyLab
+
+    rows: list[Obj] = []
+    workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"sp-bench-proxy-{os.getpid()}"
+    topo = topology("bprx", os.getpid(), nodes=(("node-a", "zone-a"),), pods=("pod-1",),
+                    service_cidr="198.19.0.0/16")  # fmt: skip
+    with ProxyLab(Network(topo, workdir)) as lab:
+        node = topo.nodes[0]
+        created = _create(lab, 0, n)
+        print(
+            f"[upstream] {n} Services + slices written in {created:.0f}s (load {load()})",
+            flush=True,
+        )
+        extra_i = n
+        for impl in impls:
+            proc = lab.start_proxy(
+                node, impl, "nftables", extra=["--metrics-bind-address=127.0.0.1:10249"]
+            )  # type: ignore[arg-type]
+            t0 = time.perf_counter()
+            first = _wait(
+                lambda: (m := _metrics(lab, node)).get("full_count", 0) >= 1 and m, "the first sync"
+            )
+            ready = time.perf_counter() - t0
+            row: Obj = {
+                "impl": impl,
+                "services": n,
+                "first_full_ms": 1000 * first["full_sum"] / first["full_count"],
+                "first_sync_seen_s": ready,
+                "rss_mib": rss_mib(proc.proc.pid),
+            }
+            time.sleep(1.0)
+            base = _metrics(lab, node)
+            i = extra_i
+            extra_i += 1
+            row["add_one"] = _step(lab, node, base, lambda i=i: _create(lab, i, 1))
+            base = _metrics(lab, node)
+
+            def change() -> None:
+                from sliceplane.testenv.netns import in_netns
+
+                async def put() -> None:
+                    from sliceplane.client.client import Client
+
+                    async with await Client.connect(str(lab.controlplane.kubeconfig)) as c:
+                        cur = await c.get("endpointslices", "svc-0-abcde", "default")
+                        changed = cur["endpoints"][3]["addresses"][0] == "10.255.255.254"
+                        new = _slice(0) if changed else _slice(0, change=1)
+                        new["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
+                        await c.update("endpointslices", new)
+
+                in_netns(lab.topology.controlplane.netns, lambda: asyncio.run(put()))
+
+            row["change_one_endpoint"] = _step(lab, node, base, change)
+            row["rss_after_mib"] = rss_mib(proc.proc.pid)
+            for k in ("add_one", "change_one_endpoint"):
+                row[k].pop("after", None)
+            print(
+                f"  {impl}: first sync {row['first_full_ms']:.0f} ms, add one "
+                f"{row['add_one']['mean_ms']:.1f} ms x{row['add_one']['syncs']:.0f}, change one "
+                f"{row['change_one_endpoint']['mean_ms']:.1f} ms, "
+                f"RSS {row['rss_after_mib']:.0f} MiB",
+                flush=True,
+            )
+            rows.append(row)
+            proc.stop()
+    return rows
+
+
+def part_upstream(sizes: list[int]) -> list[Obj]:
+    rows: list[Obj] = []
+    for n in sizes:
+        rows.extend(measure(n))
+    by = {(r["impl"], r["services"]): r for r in rows}
+    for n in sizes:
+        k, s = by.get(("kube-proxy", n)), by.get(("sliceplane", n))
+        if k and s:
+            print(
+                f"[upstream] {n}: sliceplane/kube-proxy first sync "
+                f"{s['first_full_ms'] / k['first_full_ms']:.2f}x, add one "
+                f"{s['add_one']['mean_ms'] / k['add_one']['mean_ms']:.2f}x, RSS "
+                f"{s['rss_after_mib'] / k['rss_after_mib']:.2f}x",
+                flush=True,
+            )
+    return rows
