@@ -32,7 +32,7 @@ ARGS = [
     "--disable-sync",
 ]
 BIN = Path(sys.executable).parent
-WAIT_MS = 20_000
+WAIT_MS = 60_000
 """Upper bound of every wait for the page to change (a bound, not a measurement)."""
 
 pytestmark = pytest.mark.skipif(

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sliceplane.report.scale import API, APIS, ChangeRow, ScaleResults
+from sliceplane.storage.store import MAX_OBJECT_BYTES
 
 KEP_ENDPOINTS_BYTES = 1_500_000
 """KEP-752: the Endpoints object of a 5,000-pod Service, about 1.5 MB."""
@@ -121,6 +122,30 @@ def rolling_extrapolation(results: ScaleResults) -> tuple[float, float] | None:
     return size.endpoints_bytes * KEP_PODS * nodes, per_step * KEP_PODS * nodes
 
 
+def _limit_sentence(results: ScaleResults) -> list[str]:
+    limit = f"{MAX_OBJECT_BYTES / 2**20:g} MiB"
+    refused = [s for s in results.sizes if not s.endpoints_stored]
+    text = (
+        f"The API server refuses objects over {limit} of JSON (its stand-in for etcd's "
+        "1.5 MiB request limit, which applies to the protobuf kube-apiserver stores). "
+    )
+    if refused:
+        text += (
+            "The Endpoints object of "
+            + ", ".join(f"{s.pods:,}" for s in refused)
+            + " pods is over it and cannot be stored at all; its row shows the encoded size."
+        )
+    else:
+        big = max(results.sizes, key=lambda s: s.pods, default=None)
+        if big is not None:
+            text += (
+                f"The Endpoints object of {big.pods:,} pods, {human(big.endpoints_bytes)}, is "
+                f"{100 * big.endpoints_bytes / MAX_OBJECT_BYTES:.0f}% of it: a Service "
+                "not much bigger could not publish an Endpoints object at all."
+            )
+    return [text, ""]
+
+
 def _per_pod_sentence(results: ScaleResults) -> list[str]:
     """Bytes per pod in each API, and the Service size where they cross."""
     big = max(results.sizes, key=lambda s: s.pods, default=None)
@@ -131,9 +156,11 @@ def _per_pod_sentence(results: ScaleResults) -> list[str]:
     crossover = big.slice_bytes / per_address
     return [
         f"Per pod, an Endpoints address costs about {per_address:.0f} bytes and a slice "
-        f"endpoint about {per_endpoint:.0f} (it carries its conditions, zone and node): "
-        f"under about {crossover:,.0f} pods a change costs the same in both APIs; above, "
-        "the Endpoints change keeps growing and the slice change does not. The figures are "
+        f"endpoint about {per_endpoint:.0f} (it carries its conditions, zone and node), "
+        "and a slice holds up to "
+        f"{results.config.max_endpoints_per_slice} of them: under about {crossover:,.0f} "
+        "pods one slice change costs more than an Endpoints change; above, the Endpoints "
+        "change keeps growing and the slice change does not. The figures are "
         "JSON; kube-proxy's informers ask for protobuf, smaller by a constant factor that "
         "changes neither the ratios nor the shape.",
         "",
@@ -158,10 +185,9 @@ def markdown(results: ScaleResults, plots: Sequence[str] = ()) -> str:
         per_watcher_table(results),
         "",
         "A slice change sends one slice, whatever the Service's size; an Endpoints change "
-        "sends the whole object, which grows with every pod. Over the API server's object "
-        "limit (1.5 MiB, etcd's default request limit) the Endpoints object cannot be stored "
-        "at all: its size is then the encoded object.",
+        "sends the whole object, which grows with every pod.",
         "",
+        *_limit_sentence(results),
         *_per_pod_sentence(results),
         "## Every watcher",
         "",
@@ -242,11 +268,11 @@ def plots(results: ScaleResults, out: Path) -> list[str]:
                 mfc="white",
                 label="Endpoints over the object limit (encoded size)",
             )
-    ax.axhline(1536 * 1024, color="#5f6368", lw=0.8, ls=":")
+    ax.axhline(MAX_OBJECT_BYTES, color="#5f6368", lw=0.8, ls=":")
     ax.text(
         1200,
-        1536 * 1024 / 1.08,
-        "API server object limit, 1.5 MiB",
+        MAX_OBJECT_BYTES / 1.08,
+        f"API server object limit, {MAX_OBJECT_BYTES / 2**20:g} MiB of JSON",
         color="#3c4043",
         fontsize=8,
         va="top",

@@ -143,8 +143,8 @@ class ViewServer:
         try:
             async for chunk in stream:
                 await response.write(chunk)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+        except ConnectionResetError:
+            pass  # the browser went away
         finally:
             await stream.aclose()
         return response
