@@ -106,16 +106,16 @@ def endpoint(
     zone: str | None = None,
     hint_zones: Sequence[str] = (),
 ) -> Obj:
+    """One endpoint for ``pod``, with ``nodeName`` and ``zone`` of the node the pod runs on
+    (as the EndpointSlice controller writes them) unless given."""
     conditions = {
         k: v
         for k, v in (("ready", ready), ("serving", serving), ("terminating", terminating))
         if v is not None
     }
     ep: Obj = {"addresses": [pod.address], "conditions": conditions}
-    if node is not None:
-        ep["nodeName"] = node
-    if zone is not None:
-        ep["zone"] = zone
+    ep["nodeName"] = node if node is not None else pod.node
+    ep["zone"] = zone if zone is not None else pod.zone
     if hint_zones:
         ep["hints"] = {"forZones": [{"name": z} for z in hint_zones]}
     return ep

@@ -4,9 +4,13 @@ A proxy is only proven by packets: a client connects to a ClusterIP and some pod
 This module builds a small, sealed network for that out of Linux network namespaces:
 
 * one **control-plane** namespace, where the API server listens;
-* one or more **worlds**, each a bridge in a namespace of its own, joining several **node**
-  namespaces (where a proxy runs and clients connect from) and **pod** namespaces (each
-  running :mod:`sliceplane.testenv.namesrv`, an HTTP server that answers with its name);
+* one or more **worlds**, each a bridge in a namespace of its own joining several **node**
+  namespaces (where a proxy runs and clients connect from);
+* **pod** namespaces, each on a bridge inside its node (as a CNI bridge plugin makes them),
+  with its node as default route, running :mod:`sliceplane.testenv.namesrv` (an HTTP
+  server that answers with its name); nodes route each other's pod ranges, so a reply
+  leaves a pod through its own node, as in a cluster (what external traffic policy Local
+  and masquerading depend on);
 * a point-to-point veth from every node to the control plane, so a node reaches the API
   server at an address of its own link (several worlds may then reuse the same node and pod
   addresses without the control plane confusing them: the differential runs two proxies
@@ -14,8 +18,9 @@ This module builds a small, sealed network for that out of Linux network namespa
 
 Nothing is attached to the host's namespace: no veth end, no bridge, no route lives there,
 so no packet of these tests can leave them. Addresses come from 198.18.0.0/15 (RFC 2544,
-set aside for benchmarking): nodes and pods share one /24 per world, the control-plane
-links are /31s from another /24, and ClusterIPs come from ``service_cidr``.
+set aside for benchmarking): nodes share one /24 per world, each node's pods have a /24,
+the control-plane links are /31s from another /24, ClusterIPs come from ``service_cidr``,
+and externalIPs and load-balancer addresses from ``external_cidr``.
 
 Names are ``sp-<tag>-<pid>-<member>``: unique per run, and a run's leftovers are found by
 the PID of a process that no longer exists (:func:`stale_namespaces`).
@@ -57,6 +62,7 @@ Role = Literal["controlplane", "switch", "node", "pod"]
 BRIDGE = "br0"
 NODE_UPLINK = "eth0"
 NODE_CP_LINK = "cp0"
+POD_BRIDGE = "cbr0"  # inside a node: its pods' bridge
 
 
 class NetnsError(RuntimeError):
@@ -78,10 +84,13 @@ class Member:
     netns: str  # the namespace's name, "sp-<tag>-<pid>-..."
     role: Role
     world: str = ""  # "" for the control plane
-    address: str = ""  # on the world's bridge (nodes and pods)
+    address: str = ""  # a node's on the world's bridge, a pod's on its node's bridge
     cp_address: str = ""  # node side of the control-plane link
     cp_peer: str = ""  # control-plane side of that link (what the node dials)
-    zone: str = ""  # topology.kubernetes.io/zone of a node
+    zone: str = ""  # topology.kubernetes.io/zone of a node (and of its pods)
+    node: str = ""  # the node a pod runs on
+    pod_cidr: str = ""  # a node's pod range, on its own bridge
+    gateway: str = ""  # a node's address on that bridge: its pods' default route
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +104,7 @@ class Topology:
     pods: tuple[Member, ...]
     subnet: str
     service_cidr: str
+    external_cidr: str
     pod_port: int
 
     @property
@@ -130,33 +140,52 @@ def topology(
     pid: int,
     *,
     nodes: Sequence[tuple[str, str]] = (("node-a", "zone-a"), ("node-b", "zone-b")),
-    pods: Sequence[str] = ("pod-1", "pod-2", "pod-3"),
+    pods: Sequence[str | tuple[str, str]] = ("pod-1", "pod-2", "pod-3"),
     worlds: Sequence[str] = ("w",),
     subnet: str = "198.18.0.0/24",
     cp_links: str = "198.18.1.0/24",
+    pod_cidrs: str = "198.18.128.0/17",
     service_cidr: str = "198.19.0.0/16",
+    external_cidr: str = "198.18.2.0/24",
     pod_port: int = 8080,
 ) -> Topology:
-    """Name and address every member. Nodes get ``.10 + i``, pods ``.100 + i`` in
-    ``subnet``; every world repeats the same nodes and pods with the same addresses, so a
-    pod is the same endpoint whichever world answers. Node ``i`` of world ``w`` owns the
-    /31 number ``w * len(nodes) + i`` of ``cp_links`` (the even address is the control
-    plane's side)."""
+    """Name and address every member.
+
+    Nodes get ``.10 + i`` of ``subnet`` (their shared bridge). Node ``i`` owns the ``i``-th
+    /24 of ``pod_cidrs``: a bridge inside the node with address ``.1``, where its pods get
+    ``.10 + j`` and their default route, as a CNI's bridge plugin does; the other nodes
+    route that /24 through node ``i``. A pod is given as ``(name, node)``, or by name alone
+    and then placed round-robin. Every world repeats the same nodes and pods with the same
+    addresses, so a pod is the same endpoint whichever world answers. Node ``i`` of world
+    ``w`` owns the /31 number ``w * len(nodes) + i`` of ``cp_links`` (the even address is
+    the control plane's side)."""
     prefix = run_prefix(tag, pid)
     net = ipaddress.IPv4Network(subnet)
     links = ipaddress.IPv4Network(cp_links)
-    if len(nodes) > 80 or len(pods) > 150:
-        raise ValueError("at most 80 nodes and 150 pods fit the address plan")
+    pod_ranges = list(ipaddress.IPv4Network(pod_cidrs).subnets(new_prefix=24))
+    if not nodes:
+        raise ValueError("at least one node is needed")
+    if len(nodes) > min(80, len(pod_ranges)) or len(pods) > 200:
+        raise ValueError("at most 80 nodes (one /24 of pod_cidrs each) and 200 pods fit")
     if len(set(worlds)) != len(worlds) or not all(re.fullmatch(r"[a-z]{1,3}", w) for w in worlds):
         raise ValueError(f"worlds must be distinct names of 1-3 letters, got {list(worlds)!r}")
     if len(worlds) * len(nodes) * 2 > links.num_addresses:
         raise ValueError(f"{cp_links} is too small for {len(worlds) * len(nodes)} node links")
-    names = [n for n, _ in nodes] + list(pods)
+    node_names = [n for n, _ in nodes]
+    placed = [
+        (p, node_names[i % len(nodes)]) if isinstance(p, str) else (p[0], p[1])
+        for i, p in enumerate(pods)
+    ]
+    for pod, node in placed:
+        if node not in node_names:
+            raise ValueError(f"pod {pod!r} is placed on {node!r}, which is not a node")
+    names = node_names + [p for p, _ in placed]
     if len(set(names)) != len(names):
         raise ValueError("node and pod names must be distinct")
     for n in names:
         if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?", n):
             raise ValueError(f"{n!r} is not a short DNS label")
+    zones = dict(nodes)
 
     # With one world its name stays out of the namespace names.
     def ns(world: str, name: str) -> str:
@@ -177,12 +206,27 @@ def topology(
                     cp_address=str(links.network_address + 2 * link + 1),
                     cp_peer=str(links.network_address + 2 * link),
                     zone=zone,
+                    pod_cidr=str(pod_ranges[i]),
+                    gateway=str(pod_ranges[i].network_address + 1),
                 )
             )
-        for i, name in enumerate(pods):
+        on_node: dict[str, int] = {}
+        for name, node in placed:
+            j = on_node.setdefault(node, 0)
+            on_node[node] = j + 1
+            if j >= 200:
+                raise ValueError(f"too many pods on {node}")
+            cidr = pod_ranges[node_names.index(node)]
             pod_members.append(
                 Member(
-                    name, ns(world, name), "pod", world, address=str(net.network_address + 100 + i)
+                    name,
+                    ns(world, name),
+                    "pod",
+                    world,
+                    address=str(cidr.network_address + 10 + j),
+                    zone=zones[node],
+                    node=node,
+                    gateway=str(cidr.network_address + 1),
                 )
             )
     return Topology(
@@ -193,6 +237,7 @@ def topology(
         pods=tuple(pod_members),
         subnet=str(net),
         service_cidr=str(ipaddress.IPv4Network(service_cidr)),
+        external_cidr=str(ipaddress.IPv4Network(external_cidr)),
         pod_port=pod_port,
     )
 
@@ -219,8 +264,7 @@ def plan_up(topo: Topology) -> list[Command]:
     for sw in topo.switches:
         cmds.append(_ip(sw.netns, "link", "add", BRIDGE, "type", "bridge"))
         cmds.append(_ip(sw.netns, "link", "set", BRIDGE, "up"))
-        attached = [m for m in (*topo.nodes, *topo.pods) if m.world == sw.world]
-        for i, m in enumerate(attached):
+        for i, m in enumerate(n for n in topo.nodes if n.world == sw.world):
             port = f"v{i}"
             cmds += [
                 _veth(sw.netns, port, NODE_UPLINK, m.netns),
@@ -229,6 +273,26 @@ def plan_up(topo: Topology) -> list[Command]:
                 _ip(m.netns, "addr", "add", f"{m.address}/{prefixlen}", "dev", NODE_UPLINK),
                 _ip(m.netns, "link", "set", NODE_UPLINK, "up"),
             ]
+    for n in topo.nodes:
+        pod_len = ipaddress.IPv4Network(n.pod_cidr).prefixlen
+        cmds += [
+            _ip(n.netns, "link", "add", POD_BRIDGE, "type", "bridge"),
+            _ip(n.netns, "addr", "add", f"{n.gateway}/{pod_len}", "dev", POD_BRIDGE),
+            _ip(n.netns, "link", "set", POD_BRIDGE, "up"),
+        ]
+        for j, pod in enumerate(p for p in topo.pods if p.world == n.world and p.node == n.name):
+            port = f"p{j}"
+            cmds += [
+                _veth(n.netns, port, NODE_UPLINK, pod.netns),
+                _ip(n.netns, "link", "set", port, "master", POD_BRIDGE),
+                _ip(n.netns, "link", "set", port, "up"),
+                _ip(pod.netns, "addr", "add", f"{pod.address}/{pod_len}", "dev", NODE_UPLINK),
+                _ip(pod.netns, "link", "set", NODE_UPLINK, "up"),
+                _ip(pod.netns, "route", "add", "default", "via", pod.gateway),
+            ]
+        for other in topo.nodes:
+            if other.world == n.world and other.name != n.name:
+                cmds.append(_ip(n.netns, "route", "add", other.pod_cidr, "via", other.address))
     cp = topo.controlplane.netns
     for i, n in enumerate(topo.nodes):
         port = f"c{i}"
@@ -241,6 +305,8 @@ def plan_up(topo: Topology) -> list[Command]:
             # Before DNAT the kernel routes a ClusterIP like any address: without a route
             # a client's connect() fails with ENETUNREACH before any proxy rule is seen.
             _ip(n.netns, "route", "add", topo.service_cidr, "dev", NODE_UPLINK),
+            # externalIPs and LoadBalancer ingress addresses come from here, routed alike.
+            _ip(n.netns, "route", "add", topo.external_cidr, "dev", NODE_UPLINK),
         ]
     return cmds
 

@@ -5,8 +5,9 @@ five pods at the same addresses, twice, and one real kube-apiserver both reach. 
 runs on the nodes of world ``k``; the proxy under test runs on the nodes of world ``s``
 *as the same nodes* (same Node objects, same addresses, same zones). One catalogue of
 Services and EndpointSlices exercises what a proxy decides (readiness, serving-terminating
-fallback, zone hints, internal and external traffic policy Local, NodePort, LoadBalancer,
-ClientIP affinity, several ports, no endpoints); a second phase changes it in place, so
+fallback, zone hints, internal and external traffic policy Local, NodePort, LoadBalancer
+with and without source ranges, externalIPs, ClientIP affinity, several ports, no
+endpoints); a second phase changes it in place, so
 that the incremental syncs are compared too.
 
 After each phase, once a sentinel Service created last answers everywhere (every earlier
@@ -48,11 +49,18 @@ MISSING = environment_missing()
 pytestmark = pytest.mark.skipif(bool(MISSING), reason=MISSING)
 
 NODES = (("node-a", "zone-a"), ("node-b", "zone-b"))
-PODS = tuple(f"pod-{i}" for i in range(1, 6))
+# pod-1, pod-2 and pod-5 on node-a, pod-3 and pod-4 on node-b.
+PODS = (("pod-1", "node-a"), ("pod-2", "node-a"), ("pod-3", "node-b"), ("pod-4", "node-b"))
+PODS += (("pod-5", "node-a"),)
 UPSTREAM, UNDER_TEST = "k", "s"
 N = 40
 REPORT_DIR = Path(__file__).resolve().parents[3] / "build" / "differential"
-LB_IP = "198.18.2.10"  # a LoadBalancer ingress address: only its rules are compared
+# LoadBalancer ingress addresses (what a cloud controller would write) and an externalIP,
+# from the range the nodes route to their bridge (netns.topology's external_cidr).
+LB_IP = "198.18.2.10"
+FIREWALLED_LB_IP = "198.18.2.11"
+EXTERNAL_IP = "198.18.2.20"
+MOVED_EXTERNAL_IP = "198.18.2.21"
 
 
 # kube-proxy configured as sliceplane behaves where docs/upstream-differences.md says the
@@ -128,6 +136,8 @@ def catalogue(lab: ProxyLab, tag: str) -> list[tuple[dict[str, Any], list[dict[s
     multi_slice = endpoint_slice(f"multi-{tag}", [endpoint(p[1]), endpoint(p[2])])
     multi_slice["ports"].append({"name": "alt", "port": 8080, "protocol": "TCP"})
     lb = service(f"lb-{tag}", type="LoadBalancer")
+    # Only node-a may use this load balancer: from node-b its address is firewalled.
+    fw = service(f"fw-{tag}", type="LoadBalancer", loadBalancerSourceRanges=["198.18.0.10/32"])
     return [
         (
             service(f"web-{tag}"),
@@ -135,9 +145,9 @@ def catalogue(lab: ProxyLab, tag: str) -> list[tuple[dict[str, Any], list[dict[s
                 endpoint_slice(
                     f"web-{tag}",
                     [
-                        endpoint(p[1], node="node-a"),
-                        endpoint(p[2], node="node-b"),
-                        endpoint(p[3], ready=False, serving=False, node="node-a"),
+                        endpoint(p[1]),
+                        endpoint(p[2]),
+                        endpoint(p[3], ready=False, serving=False),
                         endpoint(p[4], ready=None),
                     ],
                 )
@@ -161,30 +171,31 @@ def catalogue(lab: ProxyLab, tag: str) -> list[tuple[dict[str, Any], list[dict[s
                 endpoint_slice(
                     f"zones-{tag}",
                     [
-                        endpoint(p[1], zone="zone-a", hint_zones=["zone-a"]),
-                        endpoint(p[2], zone="zone-a", hint_zones=["zone-a"]),
-                        endpoint(p[3], zone="zone-b", hint_zones=["zone-b"]),
+                        endpoint(p[1], hint_zones=["zone-a"]),
+                        endpoint(p[2], hint_zones=["zone-a"]),
+                        endpoint(p[3], hint_zones=["zone-b"]),
                     ],
                 )
             ],
         ),
         (
             service(f"itp-{tag}", internalTrafficPolicy="Local"),
-            [
-                endpoint_slice(
-                    f"itp-{tag}", [endpoint(p[1], node="node-a"), endpoint(p[2], node="node-a")]
-                )
-            ],
+            [endpoint_slice(f"itp-{tag}", [endpoint(p[1]), endpoint(p[2])])],
         ),
         (
             service(f"np-{tag}", type="NodePort"),
-            [endpoint_slice(f"np-{tag}", [endpoint(p[i], node="node-a") for i in (1, 2, 3)])],
+            [endpoint_slice(f"np-{tag}", [endpoint(p[i]) for i in (1, 2, 3)])],
         ),
         (
             service(f"etp-{tag}", type="NodePort", externalTrafficPolicy="Local"),
-            [endpoint_slice(f"etp-{tag}", [endpoint(p[3], node="node-b")])],
+            [endpoint_slice(f"etp-{tag}", [endpoint(p[3])])],
         ),
-        (lb, [endpoint_slice(f"lb-{tag}", [endpoint(p[4], node="node-b")])]),
+        (lb, [endpoint_slice(f"lb-{tag}", [endpoint(p[4])])]),
+        (fw, [endpoint_slice(f"fw-{tag}", [endpoint(p[1]), endpoint(p[2])])]),
+        (
+            service(f"ext-{tag}", externalIPs=[EXTERNAL_IP]),
+            [endpoint_slice(f"ext-{tag}", [endpoint(p[2]), endpoint(p[3])])],
+        ),
         (
             service(f"sticky-{tag}", sessionAffinity="ClientIP"),
             [endpoint_slice(f"sticky-{tag}", [endpoint(p[i]) for i in (1, 2, 3)])],
@@ -219,8 +230,10 @@ def mutate(objs: Objects, lab: ProxyLab, tag: str) -> None:
     objs.patch_service(f"np-{tag}", {"spec": {"externalTrafficPolicy": "Local"}})
     objs.patch_service(f"sticky-{tag}", {"spec": {"sessionAffinity": "None"}})
     objs.slice(endpoint_slice(f"empty-{tag}", [endpoint(p[4])]))
-    objs.replace_endpoints(f"zones-{tag}-1", [endpoint(p[1], zone="zone-a"), endpoint(p[3])])
+    objs.replace_endpoints(f"zones-{tag}-1", [endpoint(p[1]), endpoint(p[3])])
     objs.delete_service(f"multi-{tag}")
+    objs.patch_service(f"fw-{tag}", {"spec": {"loadBalancerSourceRanges": ["198.18.0.11/32"]}})
+    objs.patch_service(f"ext-{tag}", {"spec": {"externalIPs": [MOVED_EXTERNAL_IP]}})
 
 
 # --------------------------------------------------------------------------- observing
@@ -255,10 +268,16 @@ def summary(out: Outcome, affinity: bool) -> tuple[Any, ...]:
 
 
 def targets(lab: ProxyLab, svc: dict[str, Any]) -> list[tuple[str, str, int]]:
-    """(label, host, port) a client tries: each ClusterIP port, each node's NodePort."""
+    """(label, host, port) a client tries: each ClusterIP port, externalIP and load-balancer
+    address, and each node's NodePort."""
     out = []
+    ingress = [i["ip"] for i in svc.get("status", {}).get("loadBalancer", {}).get("ingress", [])]
     for port in svc["spec"]["ports"]:
         out.append((f"{port['name']} cluster IP", svc["spec"]["clusterIP"], int(port["port"])))
+        for ip in svc["spec"].get("externalIPs", []):
+            out.append((f"{port['name']} external IP", ip, int(port["port"])))
+        for ip in ingress:
+            out.append((f"{port['name']} load balancer", ip, int(port["port"])))
         if "nodePort" in port:
             for n in lab.topology.nodes:
                 if n.world == UPSTREAM:
@@ -266,12 +285,13 @@ def targets(lab: ProxyLab, svc: dict[str, Any]) -> list[tuple[str, str, int]]:
     return out
 
 
-def reach_differences(twins: Twins, services: list[dict[str, Any]]) -> list[str]:
+def reach_differences(twins: Twins, services: list[dict[str, Any]], phase: str) -> list[str]:
     """Per Service port, node and world: who answers. A target whose worlds disagree is
     measured again (twice at most) before it counts, so that one answer slowed past the
     short timeout by a loaded machine is not taken for a drop."""
     lab = twins.lab
     problems = []
+    observed: dict[str, Any] = {}
     for svc in services:
         svc = lab.get(f"/api/v1/namespaces/default/services/{svc['metadata']['name']}")
         affinity = svc["spec"].get("sessionAffinity") == "ClientIP"
@@ -283,6 +303,7 @@ def reach_differences(twins: Twins, services: list[dict[str, Any]]) -> list[str]
                         client = lab.topology.node(name, world)
                         out = lab.reach(client, host, port, count=N, timeout=1.0, max_errors=1)
                         seen[world] = summary(out, affinity)
+                    observed[f"{svc['metadata']['name']} {label} from {name}"] = seen
                     if seen[UPSTREAM] == seen[UNDER_TEST]:
                         break
                 else:
@@ -291,6 +312,9 @@ def reach_differences(twins: Twins, services: list[dict[str, Any]]) -> list[str]
                         f"{seen[UPSTREAM]}, {twins.impl} gets {seen[UNDER_TEST]}"
                         " (answers, client addresses, errors)"
                     )
+    REPORT_DIR.mkdir(parents=True, exist_ok=True)
+    report = REPORT_DIR / f"proxy-{twins.mode}-{twins.impl}-{phase}-reach.json"
+    report.write_text(json.dumps(observed, indent=1, sort_keys=True))
     return problems
 
 
@@ -358,7 +382,7 @@ def rule_differences(twins: Twins, phase: str) -> list[str]:
 
 
 def compare(twins: Twins, services: list[dict[str, Any]], phase: str) -> None:
-    reach = reach_differences(twins, services)
+    reach = reach_differences(twins, services, phase)
     rules_ = rule_differences(twins, phase)
     assert not reach and not rules_, "\n".join(
         ["reachability:", *reach, "rules (normalised):", *rules_]
@@ -383,8 +407,8 @@ def test_phase1_same_reach_and_rules(twins: Twins, phases: dict[str, Any]) -> No
         phases["services"].append(created)
         for s in slices:
             objs.slice(s)
-    lb = next(s for s in phases["services"] if s["metadata"]["name"] == f"lb-{tag}")
-    objs.set_load_balancer_ingress(lb["metadata"]["name"], LB_IP)
+    objs.set_load_balancer_ingress(f"lb-{tag}", LB_IP)
+    objs.set_load_balancer_ingress(f"fw-{tag}", FIREWALLED_LB_IP)
     sentinel(twins, objs, f"sentinel1-{tag}")
     compare(twins, phases["services"], "phase1")
 

@@ -28,14 +28,31 @@ def test_names_carry_tag_and_pid() -> None:
 
 
 def test_addresses_of_one_world() -> None:
-    t = topology("pnet", 1, nodes=[("node-a", "zone-a"), ("node-b", "zone-b")], pods=["p1", "p2"])
+    t = topology(
+        "pnet", 1, nodes=[("node-a", "zone-a"), ("node-b", "zone-b")], pods=["p1", "p2", "p3"]
+    )
     a, b = t.nodes
     assert (a.address, b.address) == ("198.18.0.10", "198.18.0.11")
-    assert [p.address for p in t.pods] == ["198.18.0.100", "198.18.0.101"]
+    # Each node's own pod range and bridge address; pods placed round-robin.
+    assert (a.pod_cidr, a.gateway) == ("198.18.128.0/24", "198.18.128.1")
+    assert (b.pod_cidr, b.gateway) == ("198.18.129.0/24", "198.18.129.1")
+    assert [(p.name, p.node, p.address, p.gateway, p.zone) for p in t.pods] == [
+        ("p1", "node-a", "198.18.128.10", "198.18.128.1", "zone-a"),
+        ("p2", "node-b", "198.18.129.10", "198.18.129.1", "zone-b"),
+        ("p3", "node-a", "198.18.128.11", "198.18.128.1", "zone-a"),
+    ]
     # Each node's own /31 to the control plane, the even address on the control-plane side.
     assert (a.cp_peer, a.cp_address) == ("198.18.1.0", "198.18.1.1")
     assert (b.cp_peer, b.cp_address) == ("198.18.1.2", "198.18.1.3")
     assert (a.zone, b.zone) == ("zone-a", "zone-b")
+
+
+def test_pods_placed_explicitly() -> None:
+    t = topology("pnet", 1, nodes=[("node-a", "z"), ("node-b", "z")], pods=[("p1", "node-b"), "p2"])
+    assert [(p.name, p.node, p.address) for p in t.pods] == [
+        ("p1", "node-b", "198.18.129.10"),
+        ("p2", "node-b", "198.18.129.11"),  # round-robin by position: the second node
+    ]
 
 
 def test_worlds_repeat_addresses_but_not_links_or_names() -> None:
@@ -61,7 +78,9 @@ def test_worlds_repeat_addresses_but_not_links_or_names() -> None:
             "too small",
             id="links",
         ),
-        pytest.param({"pods": [f"p{i}" for i in range(151)]}, "at most", id="too-many-pods"),
+        pytest.param({"pods": [f"p{i}" for i in range(201)]}, "at most", id="too-many-pods"),
+        pytest.param({"pods": [("p1", "node-z")]}, "not a node", id="pod-on-unknown-node"),
+        pytest.param({"nodes": []}, "at least one", id="no-nodes"),
     ],
 )
 def test_bad_topologies_are_refused(kwargs: dict[str, object], message: str) -> None:
@@ -76,7 +95,7 @@ def test_bad_tags_are_refused(tag: str) -> None:
 
 
 def test_plan_up_builds_everything_inside_the_namespaces() -> None:
-    t = topology("pnet", 7, nodes=[("node-a", "zone-a")], pods=["pod-1"])
+    t = topology("pnet", 7, nodes=[("node-a", "zone-a"), ("node-b", "zone-b")], pods=["pod-1"])
     cmds = plan_up(t)
     # Namespaces first, then loopbacks up, in member order.
     adds = [c for c in cmds if c[:3] == ("ip", "netns", "add")]
@@ -86,29 +105,29 @@ def test_plan_up_builds_everything_inside_the_namespaces() -> None:
     for c in cmds[len(adds) :]:
         assert c[:2] == ("ip", "-n") and c[2].startswith(t.prefix), c
     sw, node, pod = "sp-pnet-7-sw", "sp-pnet-7-node-a", "sp-pnet-7-pod-1"
+    node_b = "sp-pnet-7-node-b"
+    veth = ("link", "add", "v0", "type", "veth", "peer", "name", "eth0", "netns", node)
     assert ("ip", "-n", sw, "link", "add", "br0", "type", "bridge") in cmds
-    assert (
-        "ip",
-        "-n",
-        sw,
-        "link",
-        "add",
-        "v0",
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "eth0",
-        "netns",
-        node,
-    ) in cmds
+    assert ("ip", "-n", sw, *veth) in cmds
     assert ("ip", "-n", sw, "link", "set", "v1", "master", "br0") in cmds
-    assert ("ip", "-n", pod, "addr", "add", "198.18.0.100/24", "dev", "eth0") in cmds
+    assert ("ip", "-n", node, "addr", "add", "198.18.0.10/24", "dev", "eth0") in cmds
+    # The pod hangs off its node's own bridge and routes through it.
+    pod_veth = ("link", "add", "p0", "type", "veth", "peer", "name", "eth0", "netns", pod)
+    assert ("ip", "-n", node, "link", "add", "cbr0", "type", "bridge") in cmds
+    assert ("ip", "-n", node, "addr", "add", "198.18.128.1/24", "dev", "cbr0") in cmds
+    assert ("ip", "-n", node, *pod_veth) in cmds
+    assert ("ip", "-n", node, "link", "set", "p0", "master", "cbr0") in cmds
+    assert ("ip", "-n", pod, "addr", "add", "198.18.128.10/24", "dev", "eth0") in cmds
+    assert ("ip", "-n", pod, "route", "add", "default", "via", "198.18.128.1") in cmds
+    # Nodes route each other's pod ranges.
+    assert ("ip", "-n", node_b, "route", "add", "198.18.128.0/24", "via", "198.18.0.10") in cmds
+    assert ("ip", "-n", node, "route", "add", "198.18.129.0/24", "via", "198.18.0.11") in cmds
+    # The pod is not on the world's bridge.
+    assert not [c for c in cmds if c[2] == sw and pod in c]
     assert ("ip", "-n", "sp-pnet-7-cp", "addr", "add", "198.18.1.0/31", "dev", "c0") in cmds
     assert ("ip", "-n", node, "addr", "add", "198.18.1.1/31", "dev", "cp0") in cmds
     assert ("ip", "-n", node, "route", "add", "198.19.0.0/16", "dev", "eth0") in cmds
-    # Pods get no route to ClusterIPs: only nodes run proxies.
-    assert not [c for c in cmds if c[2] == pod and "route" in c]
+    assert ("ip", "-n", node, "route", "add", "198.18.2.0/24", "dev", "eth0") in cmds
 
 
 def test_sysctls_forward_on_nodes_only() -> None:
