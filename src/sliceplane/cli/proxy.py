@@ -46,8 +46,16 @@ def proxy(
         bool, typer.Option("--cleanup", help="Remove every rule this proxy creates; exit.")
     ] = False,
     sync_period: Annotated[
-        str, typer.Option("--sync-period", help="Full resync interval (Go duration).")
+        str, typer.Option("--sync-period", help="Sync at least this often (Go duration).")
     ] = "30s",
+    full_sync_period: Annotated[
+        str,
+        typer.Option(
+            "--full-sync-period",
+            help="sliceplane only: rewrite every rule (repairing drift) this often; "
+            "kube-proxy's fixed value is 1h.",
+        ),
+    ] = "1h",
     min_sync_period: Annotated[
         str, typer.Option("--min-sync-period", help="Minimum time between syncs (Go duration).")
     ] = "1s",
@@ -73,7 +81,11 @@ def proxy(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     periods: dict[str, float] = {}
-    for flag, value in (("--sync-period", sync_period), ("--min-sync-period", min_sync_period)):
+    for flag, value in (
+        ("--sync-period", sync_period),
+        ("--min-sync-period", min_sync_period),
+        ("--full-sync-period", full_sync_period),
+    ):
         try:
             periods[flag] = parse_duration(value)
         except ValueError as exc:
@@ -88,6 +100,7 @@ def proxy(
         cleanup=cleanup,
         sync_period=periods["--sync-period"],
         min_sync_period=periods["--min-sync-period"],
+        full_sync_period=periods["--full-sync-period"],
         metrics_bind_address=metrics_bind_address,
         healthz_bind_address=healthz_bind_address,
         masquerade_bit=masquerade_bit,

@@ -5,7 +5,7 @@ checks out what changed, plans the changed Service ports (:mod:`sliceplane.proxy
 and hands them to the mode (nftables, iptables, ipvs or userspace), which renders and
 applies. A partial sync plans and renders only the Services that changed; a full sync
 (the first one, after a failure, after the node's zone changed, and every
-``--sync-period``) renders everything and repairs whatever was changed behind our back.
+``--full-sync-period``) renders everything and repairs whatever was changed behind our back.
 No I/O happens here except through the mode's backend.
 """
 

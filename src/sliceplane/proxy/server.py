@@ -55,6 +55,9 @@ class ProxyConfig:
     cleanup: bool = False
     sync_period: float = 30.0
     min_sync_period: float = 1.0
+    full_sync_period: float = 3600.0
+    """sliceplane only: how often a sync rewrites everything (kube-proxy's fixed
+    ``FullSyncPeriod``, one hour); other syncs touch only what changed."""
     metrics_bind_address: str = "127.0.0.1:10249"
     healthz_bind_address: str = "127.0.0.1:10256"
     masquerade_bit: int = 14
@@ -78,6 +81,8 @@ class ProxyConfig:
         self.cidrs()
         if self.sync_period <= 0:
             raise ConfigError("--sync-period must be greater than 0")
+        if self.full_sync_period <= 0:
+            raise ConfigError("--full-sync-period must be greater than 0")
         if self.min_sync_period < 0:
             raise ConfigError("--min-sync-period must not be negative")
         if not 0 <= self.masquerade_bit <= 31:
@@ -391,6 +396,7 @@ class ProxyServer:
             self.clock,
             min_sync_period=self.config.min_sync_period,
             sync_period=self.config.sync_period,
+            full_sync_period=self.config.full_sync_period,
         )
         await self.loop.run()
 

@@ -3,13 +3,15 @@
 * a :meth:`SyncLoop.request` (a Service or slice changed) runs a sync as soon as
   ``min_sync_period`` has passed since the previous one — changes arriving meanwhile are
   batched into that one sync;
-* with no requests, a sync runs every ``sync_period``; those periodic runs are full syncs,
-  which repair anything changed behind the proxy's back;
+* with no requests, a sync still runs every ``sync_period``;
+* a sync is a full one (rewrites everything, repairing whatever was changed behind the
+  proxy's back) the first time and then once ``full_sync_period`` (kube-proxy: one hour)
+  has passed since the last full one; the others are partial;
 * a failed sync is retried after ``max(min_sync_period, 1s)`` (and is full: the proxier
   forces that).
 
-The callback gets ``full=True`` for the periodic runs. Time comes from a
-:class:`~sliceplane.machinery.clock.Clock`, so tests drive it with a fake clock.
+Time comes from a :class:`~sliceplane.machinery.clock.Clock`, so tests drive it with a
+fake clock.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from sliceplane.machinery.clock import Clock
 
 log = logging.getLogger(__name__)
 
+FULL_SYNC_PERIOD = 3600.0
+"""kube-proxy's ``proxyutil.FullSyncPeriod``: how often a sync rewrites everything."""
+
 
 class SyncLoop:
     def __init__(
@@ -32,11 +37,13 @@ class SyncLoop:
         *,
         min_sync_period: float,
         sync_period: float,
+        full_sync_period: float = FULL_SYNC_PERIOD,
     ) -> None:
         self._sync = sync
         self._clock = clock
         self.min_sync_period = min_sync_period
         self.sync_period = sync_period
+        self.full_sync_period = full_sync_period
         self._event = asyncio.Event()
         self.queued_at: float | None = None
         """When the oldest not-yet-applied request arrived (for /healthz)."""
@@ -66,29 +73,29 @@ class SyncLoop:
     async def run(self) -> None:
         """Sync at once (full), then forever as described above; cancel to stop."""
         last_run = -float("inf")
-        last_full = -float("inf")
+        last_full = self._clock.now()
         retry_at: float | None = None
         while True:
             now = self._clock.now()
             if self.runs == 0:
                 full = True
             else:
-                deadline = last_full + self.sync_period
+                deadline = last_run + self.sync_period
                 if retry_at is not None:
                     deadline = min(deadline, retry_at)
-                requested = await self._wait(deadline - now)
+                await self._wait(deadline - now)
                 now = self._clock.now()
                 gap = last_run + self.min_sync_period - now
                 if gap > 0:
                     await self._clock.sleep(gap)
                     now = self._clock.now()
-                full = not requested and now >= last_full + self.sync_period
+                full = now >= last_full + self.full_sync_period
             self._event.clear()
             queued = self.queued_at
             self.queued_at = None
             last_run = now
             if full:
-                last_full = now  # the next periodic sync counts from this attempt
+                last_full = now  # the next full sync counts from this attempt
             self.runs += 1
             try:
                 self._sync(full)

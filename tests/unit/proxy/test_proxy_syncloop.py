@@ -52,13 +52,13 @@ async def test_first_sync_full_then_requests_batched_by_min_period() -> None:
     await _stop(task)
 
 
-async def test_periodic_full_sync_without_requests() -> None:
+async def test_periodic_syncs_and_hourly_full_sync() -> None:
     clock = FakeClock()
     rec = Recorder(clock)
-    loop = SyncLoop(rec, clock, min_sync_period=1.0, sync_period=30.0)
+    loop = SyncLoop(rec, clock, min_sync_period=1.0, sync_period=30.0, full_sync_period=90.0)
     task = await _started(loop, clock)
-    await clock.advance(65.0)
-    assert rec.calls == [(0.0, True), (30.0, True), (60.0, True)]
+    await clock.advance(125.0)
+    assert rec.calls == [(0.0, True), (30.0, False), (60.0, False), (90.0, True), (120.0, False)]
     await _stop(task)
 
 
