@@ -49,7 +49,7 @@ def _metrics(lab: Any, node: Any) -> dict[str, float]:
     return out
 
 
-def _wait(probe: Any, what: str, timeout: float = 900.0) -> Any:
+def _wait(probe: Any, what: str, timeout: float = 300.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         got = probe()
