@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # iptables-restore) inside them.
 APT_PACKAGES ?= chromium iproute2 nftables iptables dnsutils curl dnsperf
 
-.PHONY: env test lint typecheck unit demo apiserver clean bench schemas proto-fields lock k8s-bin coredns-bin bench-dns bench-controller bench-cluster bench-all report
+.PHONY: fuzz-diff env test lint typecheck unit demo apiserver clean bench schemas proto-fields lock k8s-bin coredns-bin bench-dns bench-controller bench-cluster bench-all report
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ coredns-bin:
 
 test: env lint typecheck k8s-bin coredns-bin
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# The API fuzzer against kube-apiserver too, comparing status classes (longer; a report in
+# build/fuzz/differential.json). FUZZ_SCALE=1 for the full 20,000 requests.
+fuzz-diff: env k8s-bin
+	FUZZ_DIFFERENTIAL=1 FUZZ_SCALE=$${FUZZ_SCALE:-0.25} $(BIN)/pytest -q -s -p no:cacheprovider tests/integration/fuzz/test_fuzz_differential.py
 
 demo: env
 	$(BIN)/sliceplane demo $(ARGS)

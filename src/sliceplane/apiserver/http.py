@@ -44,6 +44,7 @@ from sliceplane.apiserver.registry import DeleteOptions, Registry, WriteOptions,
 from sliceplane.apiserver.requestbody import (
     JSON,
     MAX_BODY,
+    check_list_options,
     decode_body,
     delete_options,
     parse_int64,
@@ -294,6 +295,7 @@ class APIServerApp:
 
     async def _list(self, request: web.Request, t: Target) -> web.StreamResponse:
         label_sel, field_sel = self._selectors(request, t.info)
+        check_list_options(request.query, watch=False)
         limit_s = request.query.get("limit")
         limit = parse_int64(limit_s) if limit_s else None
         parse_resource_version(request.query.get("resourceVersion", ""))
@@ -341,6 +343,7 @@ class APIServerApp:
 
     async def _watch(self, request: web.Request, t: Target) -> web.StreamResponse:
         q = request.query
+        check_list_options(q, watch=True)
         label_sel, field_sel = self._selectors(request, t.info)
         if t.name is not None:
             name_sel = parse_field_selector(f"metadata.name={t.name}")
@@ -490,7 +493,8 @@ class APIServerApp:
 
     @staticmethod
     def _write_options(request: web.Request) -> WriteOptions:
-        return write_options(request.query)
+        kind = {"POST": "CreateOptions", "PUT": "UpdateOptions"}.get(request.method)
+        return write_options(request.query, kind or "PatchOptions")
 
     @staticmethod
     def _written(obj: dict[str, Any], status: int, warnings: list[str]) -> web.Response:

@@ -17,6 +17,7 @@ import yaml
 from multidict import MultiMapping
 
 from sliceplane.api import errors
+from sliceplane.api.field import Path
 from sliceplane.api.protobuf import CONTENT_TYPE as PROTOBUF
 from sliceplane.api.protobuf import ProtobufDecodeError, decode_k8s_protobuf
 from sliceplane.api.schema import json_kind
@@ -220,8 +221,65 @@ _DELETE_FIELDS: tuple[tuple[str, Any, str], ...] = (
 )
 
 
-def write_options(query: MultiMapping[str]) -> WriteOptions:
+_POLICIES = ["Foreground", "Background", "Orphan"]
+
+
+def _check_propagation(propagation: str | None, orphan: bool | None) -> None:
+    """DeleteOptions as upstream's ``ValidateDeleteOptions`` sees them."""
+    path = Path("propagationPolicy")
+    if propagation is not None and orphan is not None:
+        err = path.invalid(
+            propagation, "orphanDependents and deletionPropagation cannot be both set"
+        )
+    elif propagation and propagation not in _POLICIES:
+        err = path.not_supported(propagation, [*_POLICIES, "nil"])
+    else:
+        return
+    raise errors.Invalid("DeleteOptions", "meta.k8s.io", "", [err])
+
+
+def check_list_options(query: MultiMapping[str], watch: bool) -> None:
+    """ListOptions as kube-apiserver validates them (``ValidateListOptions``): integer
+    ``timeoutSeconds``, ``resourceVersionMatch`` only with a ``resourceVersion``,
+    ``sendInitialEvents`` only on watches."""
+    timeout = query.get("timeoutSeconds")
+    if timeout:
+        parse_int64(timeout)
+    errs = []
+    match = query.get("resourceVersionMatch", "")
+    if match:
+        if not watch and not query.get("resourceVersion"):
+            errs.append(
+                Path("resourceVersionMatch").forbidden(
+                    "resourceVersionMatch is forbidden unless resourceVersion is provided"
+                )
+            )
+        elif match not in ("NotOlderThan", "Exact"):
+            errs.append(
+                Path("resourceVersionMatch").not_supported(match, ["Exact", "NotOlderThan"])
+            )
+    if "sendInitialEvents" in query and not watch:
+        errs.append(Path("sendInitialEvents").forbidden("sendInitialEvents is forbidden for list"))
+    if errs:
+        raise errors.Invalid("ListOptions", "meta.k8s.io", "", errs)
+
+
+MAX_FIELD_MANAGER = 128
+
+
+def write_options(query: MultiMapping[str], options_kind: str = "CreateOptions") -> WriteOptions:
     """``fieldValidation`` (default Warn, as kube-apiserver's), ``dryRun``, ``fieldManager``."""
+    manager = query.get("fieldManager")
+    if manager is not None:
+        path = Path("fieldManager")
+        bad = next((i for i, ch in enumerate(manager) if not ch.isprintable()), None)
+        if len(manager.encode()) > MAX_FIELD_MANAGER:
+            raise errors.Invalid(
+                options_kind, "meta.k8s.io", "", [path.too_long(MAX_FIELD_MANAGER)]
+            )
+        if bad is not None:
+            detail = f"invalid character U+{ord(manager[bad]):04X} (at position {bad})"
+            raise errors.Invalid(options_kind, "meta.k8s.io", "", [path.invalid(manager, detail)])
     fv = query.get("fieldValidation", "Warn")
     if fv not in ("Strict", "Warn", "Ignore", ""):
         raise errors.BadRequest(
@@ -269,10 +327,15 @@ def delete_options(raw: bytes, query: MultiMapping[str]) -> DeleteOptions:
                 f"Preconditions.preconditions.{key} of type string"
             )
     dry = bool(query.getall("dryRun", [])) or bool(body.get("dryRun"))
+    propagation = query.get("propagationPolicy", body.get("propagationPolicy"))
+    orphan = body.get("orphanDependents")
+    if "orphanDependents" in query:
+        orphan = query["orphanDependents"].lower() in ("true", "1")
+    _check_propagation(propagation, orphan)
     return DeleteOptions(
         grace_period_seconds=grace if isinstance(grace, int) else None,
-        propagation_policy=query.get("propagationPolicy") or body.get("propagationPolicy"),
-        orphan_dependents=body.get("orphanDependents"),
+        propagation_policy=propagation or None,
+        orphan_dependents=orphan,
         precondition_uid=pre.get("uid"),
         precondition_rv=pre.get("resourceVersion"),
         dry_run=dry,

@@ -984,27 +984,47 @@ class Result:
     elapsed: float = 0.0
     slowest: float = 0.0
 
+    mismatches: list[dict[str, Any]] = field(default_factory=list)
+    """Differential mode: requests whose status class differs from upstream's."""
+    compared: int = 0
+
     def summary(self) -> str:
         codes = ", ".join(f"{k}: {v}" for k, v in sorted(self.statuses.items()))
         return f"{self.requests} requests in {self.elapsed:.1f}s ({codes})"
 
 
+def status_class(code: int) -> str:
+    return f"{code // 100}xx"
+
+
 class Fuzzer:
     """Sends a family's requests one at a time and checks each answer."""
 
-    def __init__(self, base_url: str, session: aiohttp.ClientSession, schemas: Schemas) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        session: aiohttp.ClientSession,
+        schemas: Schemas,
+        upstream: tuple[str, aiohttp.ClientSession] | None = None,
+    ) -> None:
         self.base = base_url.rstrip("/")
         self.session = session
         self.schemas = schemas
+        self.upstream = upstream
+        """Differential mode: the same requests also go to this server (kube-apiserver),
+        and the status classes are compared (recorded, not asserted)."""
 
-    async def send(self, req: Request) -> tuple[int, dict[str, str], bytes]:
-        url = URL(self.base + req.path, encoded=True)
+    async def send(
+        self, req: Request, target: tuple[str, aiohttp.ClientSession] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        base, session = target or (self.base, self.session)
+        url = URL(base + req.path, encoded=True)
         if req.query:
             from urllib.parse import quote
 
             q = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in req.query)
-            url = URL(f"{self.base}{req.path}?{q}", encoded=True)
-        async with self.session.request(
+            url = URL(f"{base}{req.path}?{q}", encoded=True)
+        async with session.request(
             req.method,
             url,
             data=req.body,
@@ -1081,6 +1101,8 @@ class Fuzzer:
             result.statuses[status] = result.statuses.get(status, 0) + 1
             for p in problems(req, status, headers, body):
                 result.failures.append(f"#{i} {p}: {req.describe()}")
+            if self.upstream is not None:
+                await self.compare(i, req, status, body, result)
             if before is not None:
                 after = snapshots[key] = await self.snapshot(req)
                 if status >= 400:
@@ -1093,6 +1115,33 @@ class Fuzzer:
         if not await self.alive():
             result.failures.append("the server is not alive after the run")
         return result
+
+    async def compare(self, i: int, req: Request, status: int, body: bytes, result: Result) -> None:
+        assert self.upstream is not None
+        try:
+            theirs, _, their_body = await asyncio.wait_for(self.send(req, self.upstream), DEADLINE)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            theirs, their_body = 0, repr(exc).encode()
+        result.compared += 1
+        if status_class(status) != status_class(theirs):
+            result.mismatches.append(
+                {
+                    "index": i,
+                    "family": req.family,
+                    "request": req.describe(),
+                    "sliceplane": status,
+                    "upstream": theirs,
+                    "sliceplane_message": _message(body),
+                    "upstream_message": _message(their_body),
+                }
+            )
+
+
+def _message(body: bytes) -> str:
+    try:
+        return str(json.loads(body).get("message", ""))[:300]
+    except (ValueError, AttributeError):
+        return body[:300].decode(errors="replace")
 
 
 async def load_schemas(base: str, session: aiohttp.ClientSession) -> Schemas:

@@ -15,10 +15,12 @@ from sliceplane.api import errors
 from sliceplane.apiserver.http import warning_text
 from sliceplane.apiserver.requestbody import (
     MAX_DEPTH,
+    check_list_options,
     decode_body,
     delete_options,
     parse_int64,
     parse_resource_version,
+    write_options,
 )
 
 JSON = "application/json"
@@ -161,3 +163,64 @@ def test_resource_versions_accepted() -> None:
     assert parse_resource_version("") is None
     assert parse_resource_version("0") == 0
     assert parse_resource_version("18446744073709551615") == 2**64 - 1
+
+
+@pytest.mark.parametrize(
+    ("params", "watch", "fragment"),
+    [
+        ({"timeoutSeconds": "inf"}, False, 'parsing "inf": invalid syntax'),
+        (
+            {"resourceVersionMatch": "Exact"},
+            False,
+            "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless "
+            "resourceVersion is provided",
+        ),
+        ({"resourceVersionMatch": "Bogus", "resourceVersion": "1"}, False, "Unsupported value"),
+        ({"sendInitialEvents": "true"}, False, "sendInitialEvents is forbidden for list"),
+    ],
+)
+def test_list_options_as_upstream_validates_them(
+    params: dict[str, str], watch: bool, fragment: str
+) -> None:
+    with pytest.raises(errors.StatusError, match=fragment):
+        check_list_options(MultiDict(params), watch)
+
+
+def test_list_options_accepted() -> None:
+    check_list_options(MultiDict({"resourceVersion": "5", "resourceVersionMatch": "Exact"}), False)
+    check_list_options(
+        MultiDict({"sendInitialEvents": "true", "resourceVersionMatch": "NotOlderThan"}), True
+    )
+
+
+@pytest.mark.parametrize(
+    ("manager", "fragment"),
+    [
+        ("x" * 129, "fieldManager: Too long: may not be more than 128 bytes"),
+        ("\x00", "invalid character U+0000 (at position 0)"),
+    ],
+)
+def test_field_manager_as_upstream_validates_it(manager: str, fragment: str) -> None:
+    with pytest.raises(errors.Invalid, match=re.escape(fragment)) as info:
+        write_options(MultiDict({"fieldManager": manager}), "UpdateOptions")
+    assert 'UpdateOptions.meta.k8s.io "" is invalid' in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "params", "fragment"),
+    [
+        (b'{"propagationPolicy":"Bogus"}', {}, 'propagationPolicy: Unsupported value: "Bogus"'),
+        (b"", {"propagationPolicy": "Bogus"}, 'supported values: "Foreground", "Background"'),
+        (
+            b"",
+            {"propagationPolicy": "", "orphanDependents": "true"},
+            "orphanDependents and deletionPropagation cannot be both set",
+        ),
+    ],
+)
+def test_delete_propagation_as_upstream_validates_it(
+    raw: bytes, params: dict[str, str], fragment: str
+) -> None:
+    with pytest.raises(errors.Invalid, match=fragment) as info:
+        delete_options(raw, MultiDict(params))
+    assert 'DeleteOptions.meta.k8s.io "" is invalid' in str(info.value)
