@@ -151,6 +151,8 @@ def test_live_view(cluster: Cluster, browser_page: Any) -> None:
 
     # The namespace page lists the Service with its badge.
     page.goto(f"{cluster.view_url}/ns/default")
+    page.keyboard.press("Tab")  # the first stop is the skip link, then the breadcrumb
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
     page.wait_for_selector('#svc\\:web a[href="/ns/default/svc/web"]', timeout=WAIT_MS)
     page.wait_for_function(
         "document.getElementById('live').textContent === 'live'", timeout=WAIT_MS

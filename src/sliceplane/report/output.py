@@ -180,6 +180,11 @@ def markdown(results: ScaleResults, plots: Sequence[str] = ()) -> str:
         "events' JSON as sent; 1 MB = 10^6 bytes; the method is in "
         "`src/sliceplane/report/scale.py`.",
         "",
+        "The Endpoints object is the untruncated one, as KEP-752 measured it: since "
+        "Kubernetes 1.22 the Endpoints controller (sliceplane's too) cuts it to 1,000 "
+        "addresses and marks it `endpoints.kubernetes.io/over-capacity: truncated`, which "
+        "bounds its cost by making it wrong for every bigger Service.",
+        "",
         "## One pod turns not ready: bytes each watcher receives",
         "",
         per_watcher_table(results),
