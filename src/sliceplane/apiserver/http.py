@@ -36,7 +36,7 @@ from sliceplane.api.fieldselectors import FieldSelector, parse_field_selector
 from sliceplane.api.labelparser import parse_label_selector
 from sliceplane.api.resources import ResourceInfo
 from sliceplane.api.selectors import LabelSelector
-from sliceplane.apiserver import discovery
+from sliceplane.apiserver import discovery, representation
 from sliceplane.apiserver.metrics import Metrics
 from sliceplane.apiserver.patch import patch_content_type
 from sliceplane.apiserver.printers import build_table
@@ -47,6 +47,7 @@ from sliceplane.apiserver.requestbody import (
     check_list_options,
     decode_body,
     delete_options,
+    parse_bool,
     parse_int64,
     parse_resource_version,
     write_options,
@@ -58,6 +59,8 @@ from sliceplane.apiserver.watchsession import (
     Send,
     WatchSession,
     bookmark_object,
+    too_large_resource_version,
+    watch_params,
 )
 from sliceplane.storage.store import ObjectTooLarge, StorageError, Stored, TooOld
 
@@ -104,10 +107,6 @@ def json_response(
 
 def _monotonic() -> float:
     return time.monotonic()
-
-
-def _parse_bool(v: str | None) -> bool:
-    return v is not None and v.lower() in ("true", "1")
 
 
 class APIServerApp:
@@ -255,7 +254,7 @@ class APIServerApp:
         name = verb(
             request.method,
             t,
-            watch=_parse_bool(request.query.get("watch")),
+            watch=parse_bool(request.query.get("watch")),
             content_type=request.headers.get("Content-Type", ""),
         )
         return name, self._handlers[name if name != "POST" or t.name is None else "BIND"]
@@ -280,18 +279,14 @@ class APIServerApp:
         if t.subresource == "scale":
             return json_response(self.registry.get_scale(t.info, ns, t.name))
         item = self.registry.get(t.info, ns, t.name)
-        accept = request.headers.get("Accept", "")
-        if wants(accept, "Table"):
-            table = build_table(
-                t.info.plural,
-                [item.obj],
-                datetime.now(UTC),
-                include_object=_include_object(request),
-            )
-            return json_response(table)
-        if wants(accept, "PartialObjectMetadata"):
-            return json_response(_partial(item.obj))
-        return web.Response(body=item.raw, content_type=JSON)
+        body = representation.object_body(
+            t.info,
+            item,
+            request.headers.get("Accept", ""),
+            representation.include_object(request.query),
+            datetime.now(UTC),
+        )
+        return web.Response(body=body, content_type=JSON)
 
     async def _list(self, request: web.Request, t: Target) -> web.StreamResponse:
         label_sel, field_sel = self._selectors(request, t.info)
@@ -307,36 +302,13 @@ class APIServerApp:
             limit=limit,
             continue_token=request.query.get("continue") or None,
         )
-        accept = request.headers.get("Accept", "")
-        if wants(accept, "Table"):
-            table = build_table(
-                t.info.plural,
-                [s.obj for s in result.items],
-                datetime.now(UTC),
-                include_object=_include_object(request),
-                resource_version=str(result.resource_version),
-                continue_token=result.continue_token,
-                remaining_item_count=result.remaining,
-            )
-            return json_response(table)
-        meta: dict[str, Any] = {"resourceVersion": str(result.resource_version)}
-        if result.continue_token:
-            meta["continue"] = result.continue_token
-        if result.remaining is not None:
-            meta["remainingItemCount"] = result.remaining
-        if wants(accept, "PartialObjectMetadataList"):
-            return json_response(
-                {
-                    "kind": "PartialObjectMetadataList",
-                    "apiVersion": "meta.k8s.io/v1",
-                    "metadata": meta,
-                    "items": [_partial(s.obj) for s in result.items],
-                }
-            )
-        head = _encode(
-            {"kind": t.info.list_kind, "apiVersion": t.info.api_version, "metadata": meta}
+        body = representation.list_body(
+            t.info,
+            result,
+            request.headers.get("Accept", ""),
+            representation.include_object(request.query),
+            datetime.now(UTC),
         )
-        body = b"".join((head[:-1], b',"items":[', b",".join(s.raw for s in result.items), b"]}"))
         return web.Response(body=body, content_type=JSON)
 
     # ------------------------------------------------------------------ watch
@@ -352,26 +324,22 @@ class APIServerApp:
                 if field_sel is None
                 else parse_field_selector(f"{field_sel},metadata.name={t.name}")
             )
-        rv_s = q.get("resourceVersion", "")
-        bookmarks = _parse_bool(q.get("allowWatchBookmarks"))
-        send_initial = q.get("sendInitialEvents")
-        timeout_s = q.get("timeoutSeconds")
-        # An integer, as upstream parses it: nan, inf, 1e400 or 1.5 are a 400, never a
-        # deadline that cannot be reached.
+        params = watch_params(q)
         timeout = (
-            float(parse_int64(timeout_s))
-            if timeout_s
+            params.timeout
+            if params.timeout is not None
             else self.options.min_request_timeout * (1 + random.random())
         )
-        since = parse_resource_version(rv_s) or None  # "" and "0": from now, with a list
+        since = params.since
+        bookmarks = params.bookmarks
+        send_initial = params.send_initial
         accept = request.headers.get("Accept", "")
         as_table = wants(accept, "Table")
         info = t.info
         ns = t.namespace
 
         initial: list[Stored] = []
-        if send_initial == "true" or (since is None and send_initial != "false"):
-            # "" and "0" start with synthetic ADDED events for the current state.
+        if params.lists_first:
             stored, list_rv = self.store.list_objects(info.plural, ns if info.namespaced else None)
             initial = [s for s in stored if matches(info, s, label_sel, field_sel)]
             since = list_rv
@@ -383,18 +351,7 @@ class APIServerApp:
             while since > self.store.revision and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
             if since > self.store.revision:
-                raise errors.Timeout(
-                    f"Too large resource version: {since}, current: {self.store.revision}",
-                    {
-                        "causes": [
-                            {
-                                "reason": "ResourceVersionTooLarge",
-                                "message": "Too large resource version",
-                            }
-                        ],
-                        "retryAfterSeconds": 1,
-                    },
-                )
+                raise too_large_resource_version(since, self.store.revision)
         try:
             watcher = self.store.watch(info.plural, ns if info.namespaced else None, since)
         except TooOld as exc:
@@ -420,7 +377,7 @@ class APIServerApp:
                 [obj],
                 datetime.now(UTC),
                 include_columns=first_table[0],
-                include_object=_include_object(request),
+                include_object=representation.include_object(request.query),
             )
             first_table[0] = False
             return table
@@ -637,16 +594,3 @@ async def _read(request: web.Request) -> bytes:
             "couldn't get version/kind; json parse error: the body could not be decoded "
             f"as its Content-Encoding ({request.headers.get('Content-Encoding', 'identity')})"
         ) from None
-
-
-def _include_object(request: web.Request) -> str:
-    v = request.query.get("includeObject", "Metadata")
-    return v if v in ("None", "Metadata", "Object") else "Metadata"
-
-
-def _partial(obj: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "kind": "PartialObjectMetadata",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": obj.get("metadata", {}),
-    }

@@ -171,6 +171,11 @@ def decode_body(raw: bytes, content_type: str) -> Any:
 _INT64 = (-(2**63), 2**63 - 1)
 
 
+def parse_bool(text: str | None) -> bool:
+    """A boolean query parameter (``watch``, ``allowWatchBookmarks``): true or 1."""
+    return text is not None and text.lower() in ("true", "1")
+
+
 def parse_int64(text: str) -> int:
     """An integer query parameter as Go's ``strconv.ParseInt(s, 10, 64)`` reads it."""
     body = text[1:] if text[:1] in "+-" else text

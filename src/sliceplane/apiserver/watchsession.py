@@ -16,7 +16,7 @@ returns the outputs; time comes from an injected clock, so every path is a table
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ from sliceplane.api.fieldselectors import FieldSelector
 from sliceplane.api.resources import ResourceInfo
 from sliceplane.api.selectors import LabelSelector
 from sliceplane.apiserver.registry import matches
+from sliceplane.apiserver.requestbody import parse_bool, parse_int64, parse_resource_version
 from sliceplane.storage.store import Event, Stored
 
 # Longest single wait for an event, so the server's stop is noticed within a second.
@@ -57,6 +58,53 @@ class Fail:
 
 
 Output = Send | Bookmark | Fail
+
+
+@dataclass(frozen=True, slots=True)
+class WatchParams:
+    """A watch request's query, parsed (``ListOptions`` as upstream decodes it)."""
+
+    since: int | None
+    """Resume after this revision; None for resourceVersion "" or "0" (from now)."""
+    bookmarks: bool
+    send_initial: str | None
+    timeout: float | None
+    """``timeoutSeconds``; None: the server's default (jittered, like upstream's)."""
+
+    @property
+    def lists_first(self) -> bool:
+        """Whether the stream starts with the current state as ADDED events: asked for
+        (``sendInitialEvents=true``), or implied by resourceVersion "" or "0" unless
+        refused (``sendInitialEvents=false``)."""
+        return self.send_initial == "true" or (self.since is None and self.send_initial != "false")
+
+
+def watch_params(query: Mapping[str, str]) -> WatchParams:
+    """Parse a watch's query; ``BadRequest`` with upstream's text for a bad integer."""
+    timeout_s = query.get("timeoutSeconds")
+    # An integer, as upstream parses it: nan, inf, 1e400 or 1.5 are a 400, never a
+    # deadline that cannot be reached.
+    timeout = float(parse_int64(timeout_s)) if timeout_s else None
+    return WatchParams(
+        since=parse_resource_version(query.get("resourceVersion", "")) or None,
+        bookmarks=parse_bool(query.get("allowWatchBookmarks")),
+        send_initial=query.get("sendInitialEvents"),
+        timeout=timeout,
+    )
+
+
+def too_large_resource_version(since: int, current: int) -> errors.Timeout:
+    """What a watch from a revision the store has not reached answers (after the brief
+    wait the watch cache grants it): 504 with ``ResourceVersionTooLarge``, retry in 1s."""
+    return errors.Timeout(
+        f"Too large resource version: {since}, current: {current}",
+        {
+            "causes": [
+                {"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}
+            ],
+            "retryAfterSeconds": 1,
+        },
+    )
 
 
 class WatchSession:

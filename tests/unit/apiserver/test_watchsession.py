@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from sliceplane.api.errors import BadRequest
 from sliceplane.api.labelparser import parse_label_selector
 from sliceplane.api.resources import BY_PLURAL
 from sliceplane.apiserver.watchsession import (
@@ -20,6 +21,8 @@ from sliceplane.apiserver.watchsession import (
     Send,
     WatchSession,
     bookmark_object,
+    too_large_resource_version,
+    watch_params,
 )
 from sliceplane.storage.store import Event, EventType, Stored
 
@@ -210,3 +213,67 @@ def test_bookmark_object_shape() -> None:
             "annotations": {"k8s.io/initial-events-end": "true"},
         },
     }
+
+
+@pytest.mark.parametrize(
+    ("query", "since", "bookmarks", "timeout", "lists_first"),
+    [
+        pytest.param({}, None, False, None, True, id="from-now-with-state"),
+        pytest.param({"resourceVersion": "0"}, None, False, None, True, id="rv-0-lists"),
+        pytest.param({"resourceVersion": "42"}, 42, False, None, False, id="resume"),
+        pytest.param(
+            {"resourceVersion": "42", "sendInitialEvents": "true"},
+            42,
+            False,
+            None,
+            True,
+            id="initial-events-asked",
+        ),
+        pytest.param(
+            {"sendInitialEvents": "false"}, None, False, None, False, id="initial-events-refused"
+        ),
+        pytest.param(
+            {"allowWatchBookmarks": "1", "timeoutSeconds": "30"},
+            None,
+            True,
+            30.0,
+            True,
+            id="bookmarks-and-timeout",
+        ),
+    ],
+)
+def test_watch_params(
+    query: dict[str, str],
+    since: int | None,
+    bookmarks: bool,
+    timeout: float | None,
+    lists_first: bool,
+) -> None:
+    p = watch_params(query)
+    assert (p.since, p.bookmarks, p.timeout, p.lists_first) == (
+        since,
+        bookmarks,
+        timeout,
+        lists_first,
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "text"),
+    [
+        pytest.param({"timeoutSeconds": "1.5"}, "strconv.ParseInt", id="fractional-timeout"),
+        pytest.param({"timeoutSeconds": "nan"}, "invalid syntax", id="nan-timeout"),
+        pytest.param({"resourceVersion": "-1"}, "invalid resource version", id="negative-rv"),
+    ],
+)
+def test_watch_params_refused(query: dict[str, str], text: str) -> None:
+    with pytest.raises(BadRequest, match=text):
+        watch_params(query)
+
+
+def test_too_large_resource_version() -> None:
+    status = too_large_resource_version(50, 40).to_status()
+    assert status["code"] == 504
+    assert status["message"] == "Too large resource version: 50, current: 40"
+    assert status["details"]["causes"][0]["reason"] == "ResourceVersionTooLarge"
+    assert status["details"]["retryAfterSeconds"] == 1
