@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -17,6 +24,8 @@ from sliceplane.client.client import Client
 from sliceplane.machinery.clock import RealClock
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.view.server import SECURITY_HEADERS, ViewServer
+
+BIN = Path(sys.executable).parent
 
 
 def endpoint(i: int, ready: bool = True) -> dict[str, Any]:
@@ -133,3 +142,39 @@ async def test_pages_and_live_slice_update(view: tuple[Client, str], namespace: 
             assert resp.status == 405  # the view never takes writes
         async with http.get(f"{url}/events", params={"svc": "web"}) as resp:
             assert resp.status == 400
+
+
+def test_view_command_serves_until_sigterm(apiserver: ServerProcess, tmp_path: Path) -> None:
+    """The real ``sliceplane view`` process: prints its address once synced, serves the
+    index, stops cleanly on SIGTERM."""
+    log = tmp_path / "view.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                str(BIN / "sliceplane"),
+                "view",
+                "--kubeconfig",
+                str(apiserver.kubeconfig),
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        url = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not url:
+            m = re.search(r"sliceplane view on (http://\S+)", log.read_text())
+            url = m.group(1) if m else ""
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.1)
+        assert url, log.read_text()
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            page = resp.read().decode()
+        assert 'id="ns:default"' in page and 'href="/ns/default"' in page
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+    assert code == 0, log.read_text()
+    assert "Traceback" not in log.read_text()

@@ -252,6 +252,19 @@ def endpoint_item(ep: EndpointRow) -> str:
     )
 
 
+def zone_tally(card: SliceCard) -> str:
+    """Ready/total per zone (the endpoints below are grouped by zone, then node)."""
+    zones: dict[str, list[int]] = {}
+    for ep in card.endpoints:
+        counts = zones.setdefault(ep.zone or "no zone", [0, 0])
+        counts[0] += ep.state == "ready"
+        counts[1] += 1
+    if len(zones) < 2:
+        return ""
+    parts = [f"{esc(z)} {r}/{t} ready" for z, (r, t) in sorted(zones.items())]
+    return '<br><span class="zones">by zone: ' + " · ".join(parts) + "</span>"
+
+
 def slice_card(card: SliceCard) -> Fragment:
     counts = card.counts()
     tally = ", ".join(f"{n} {STATE_LABELS[s]}" for s, n in counts.items() if n)
@@ -269,6 +282,7 @@ def slice_card(card: SliceCard) -> Fragment:
         + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in meta)
         + f'</dl><p class="tally">{len(card.endpoints)} endpoints'
         + (f": {esc(tally)}" if tally else "")
+        + zone_tally(card)
         + f'</p><ul class="eps" tabindex="0" aria-label="endpoints of {esc(card.name)}">'
         + "".join(endpoint_item(ep) for ep in card.endpoints)
         + "</ul>"

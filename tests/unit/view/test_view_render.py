@@ -139,3 +139,18 @@ def test_excluded_pods_show_reasons() -> None:
     ).html
     assert "web-1" in html and "not published" in html
     assert "<strong>NotReady</strong>: Ready condition is False" in html
+
+
+def test_card_tallies_ready_endpoints_per_zone() -> None:
+    es = {
+        "metadata": {"name": "w"},
+        "addressType": "IPv4",
+        "endpoints": [
+            {"addresses": ["10.0.0.1"], "zone": "a"},
+            {"addresses": ["10.0.0.2"], "zone": "b", "conditions": {"ready": False}},
+            {"addresses": ["10.0.0.3"], "zone": "b"},
+        ],
+    }
+    html = render.slice_card(model.slice_card(es)).html
+    assert "by zone: a 1/1 ready · b 1/2 ready" in html
+    assert "by zone" not in render.slice_card(card("ready")).html  # one zone: nothing to add
