@@ -33,6 +33,7 @@ from sliceplane.dns.server import ConfigError as DNSConfigError
 from sliceplane.dns.server import DNSConfig, DNSServer, ZoneFeed, local_ips_for, parse_hostport
 from sliceplane.machinery.clock import RealClock
 from sliceplane.machinery.factory import InformerFactory
+from sliceplane.machinery.tasks import cancel_and_wait
 from sliceplane.manager.manager import Manager, ManagerConfig
 from sliceplane.proxy.server import ProxyConfig, ProxyServer
 from sliceplane.view.server import ViewError, ViewServer
@@ -198,11 +199,7 @@ class LocalCluster:
     async def stop(self) -> None:
         if self.view is not None:
             await self.view.stop()
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
         if self._dns_feed is not None:
             await self._dns_feed.stop()

@@ -8,12 +8,12 @@ one copy, as client-go's SharedInformerFactory does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import Clock
 from sliceplane.machinery.informer import Informer, InformerOptions, namespace_index
+from sliceplane.machinery.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,5 @@ class InformerFactory:
     async def stop(self) -> None:
         for inf in self._informers.values():
             inf.stop()
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()

@@ -37,6 +37,11 @@ def is_pod_active(pod: Mapping[str, Any]) -> bool:
     )
 
 
+def pod_ips(pod: Mapping[str, Any]) -> list[str]:
+    """The pod's ``status.podIPs`` addresses, in order (empty entries skipped)."""
+    return [str(p.get("ip")) for p in _status(pod).get("podIPs") or [] if p.get("ip")]
+
+
 def ready_condition(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
     for cond in _status(pod).get("conditions") or []:
         if isinstance(cond, Mapping) and cond.get("type") == "Ready":

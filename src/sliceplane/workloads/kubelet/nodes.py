@@ -73,6 +73,7 @@ from sliceplane.workloads.kubelet.podcidr import (
     node_pod_cidrs,
     usable_hosts,
 )
+from sliceplane.workloads.podstate import pod_ips
 
 log = logging.getLogger(__name__)
 
@@ -231,10 +232,6 @@ def lease_object(name: str, node_uid: str, renew_time: str, options: NodesOption
 def _pod_node_index(pod: Obj) -> list[str]:
     node = (pod.get("spec") or {}).get("nodeName")
     return [str(node)] if node else []
-
-
-def _pod_ips(pod: Mapping[str, Any]) -> list[str]:
-    return [str(p.get("ip")) for p in (pod.get("status") or {}).get("podIPs") or [] if p.get("ip")]
 
 
 @dataclass(slots=True)
@@ -463,7 +460,7 @@ class SimulatedNodes:
         if node is None or not self.options.manage_pods:
             return
         key = object_key(pod)
-        ips = _pod_ips(pod)
+        ips = pod_ips(pod)
         if ips and node.ipam.get(key) is None:
             node.ipam.reserve(key, ips)  # learned from a previous run, or our own write
         self.queue.add(key)

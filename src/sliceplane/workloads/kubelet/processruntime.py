@@ -28,7 +28,6 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -40,6 +39,7 @@ from sliceplane.machinery.clock import Clock
 from sliceplane.machinery.events import EventRecorder
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import object_key
+from sliceplane.machinery.tasks import cancel_and_wait
 from sliceplane.machinery.workqueue import WorkQueue, run_workers
 from sliceplane.workloads.kubelet.kubeletstatus import same_ignoring_nulls
 from sliceplane.workloads.kubelet.nodes import SimNode, SimulatedNodes
@@ -72,16 +72,13 @@ from sliceplane.workloads.kubelet.processspec import (
     resolve_command,
     unalias,
 )
+from sliceplane.workloads.podstate import pod_ips
 
 log = logging.getLogger(__name__)
 
 
 EVENT_COMPONENT: Final = "kubelet"
 DEFAULT_GRACE: Final = 30.0
-
-
-def _pod_ips(pod: Mapping[str, Any]) -> list[str]:
-    return [str(p.get("ip")) for p in (pod.get("status") or {}).get("podIPs") or [] if p.get("ip")]
 
 
 @dataclass(slots=True)
@@ -264,7 +261,7 @@ class ProcessRuntime:
         """(status addresses, IPAM address) for a pod: the ones it had (a restart of
         ``sliceplane up``) when they fit the current mode, otherwise fresh ones."""
         ipam = self.ipam[node.name]
-        for ip in _pod_ips(pod):
+        for ip in pod_ips(pod):
             base = unalias(ip, self.cluster_cidr) if self.mode == "loopback" else ip
             if base is not None:
                 ipam.reserve(key, [base])
@@ -494,11 +491,7 @@ class ProcessRuntime:
             if not any(t.result() is False for t in done):
                 await asyncio.Event().wait()
         finally:
-            for t in tasks:
-                t.cancel()
-            for t in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
+            await cancel_and_wait(tasks)
 
     async def _probe_loop(
         self,
@@ -568,12 +561,7 @@ class ProcessRuntime:
                 if pp.terminator is not None:
                     self._event(pp, "Normal", "Killing", "Stopping container after grace period")
                 killpg(proc.pid, signal.SIGKILL)
-        tasks = [c.task for c in pp.containers.values() if c.task is not None]
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await cancel_and_wait(c.task for c in pp.containers.values() if c.task is not None)
         for w in waits:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(w, timeout=5.0)
