@@ -11,6 +11,11 @@ is a deliberate difference (docs/upstream-differences.md).
 
 The seam is aiohttp's per-connection ``RequestHandler.handle_error``; :class:`StatusAppRunner`
 is an ``AppRunner`` whose connections use :class:`StatusRequestHandler`.
+
+The same handler bounds slow clients as kube-apiserver's ``http.Server`` does
+(``k8s.io/apiserver/pkg/server/secure_serving.go``): a connection must deliver its first
+request's headers within ``READ_HEADER_TIMEOUT`` (32 s) and may idle between requests for
+``IDLE_TIMEOUT`` (90 s); aiohttp alone would hold a silent connection forever.
 """
 
 from __future__ import annotations
@@ -48,8 +53,31 @@ def status_body(code: int, exc: BaseException | None) -> bytes:
     )
 
 
+READ_HEADER_TIMEOUT = 32.0
+IDLE_TIMEOUT = 90.0
+
+
 class StatusRequestHandler(RequestHandler):
-    """aiohttp's connection handler, with its error answers as a ``Status``."""
+    """aiohttp's connection handler, with its error answers as a ``Status`` and a deadline
+    for the first request's headers."""
+
+    read_header_timeout = READ_HEADER_TIMEOUT
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        loop = self._loop
+        self._header_deadline = loop.call_later(self.read_header_timeout, self._no_headers)
+
+    def _no_headers(self) -> None:
+        transport = self.transport
+        if self._request_count == 0 and transport is not None and not transport.is_closing():
+            transport.close()  # slowloris: no complete request line and headers in time
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        handle = getattr(self, "_header_deadline", None)
+        if handle is not None:
+            handle.cancel()
+        super().connection_lost(exc)
 
     def handle_error(
         self,
@@ -73,7 +101,8 @@ class StatusRequestHandler(RequestHandler):
 
 class _StatusServer(web.Server):
     def __call__(self) -> RequestHandler:
-        return StatusRequestHandler(self, loop=self._loop, **self._kwargs)
+        kwargs = {"keepalive_timeout": IDLE_TIMEOUT, **self._kwargs}
+        return StatusRequestHandler(self, loop=self._loop, **kwargs)
 
 
 class StatusAppRunner(web.AppRunner):
