@@ -134,3 +134,87 @@ def hand_made_slice(name: str, service: str, ip: str) -> Obj:
         "endpoints": [{"addresses": [ip], "conditions": {"ready": True}}],
         "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
     }
+
+
+def broken_services() -> list[tuple[Obj, str, str]]:
+    """Services broken in ways that need no special pods, each with the code and severity
+    the doctor must report; they all select ``app: web`` pods declaring ``http`` 8080/TCP
+    (one such pod is enough)."""
+
+    def svc(name: str, **spec: Any) -> Obj:
+        body = web_service(name, {"app": "web"})
+        body["spec"].update(spec)
+        return body
+
+    external = svc("ext", type="ExternalName", externalName="db.example.com")
+    del external["spec"]["selector"]
+    manual = svc("manual")
+    del manual["spec"]["selector"]
+    noports = svc("noports", clusterIP="None")
+    del noports["spec"]["ports"]
+    auto = svc("auto")
+    auto["metadata"]["annotations"] = {"service.kubernetes.io/topology-mode": "Auto"}
+    both = svc("both", trafficDistribution="PreferClose")
+    both["metadata"]["annotations"] = {"service.kubernetes.io/topology-mode": "Auto"}
+    return [
+        (external, "ExternalNameService", "info"),
+        (manual, "NoSelectorNoEndpoints", "error"),
+        (
+            svc(
+                "udp", ports=[{"name": "dns", "port": 53, "targetPort": "http", "protocol": "UDP"}]
+            ),
+            "ProtocolMismatch",
+            "error",
+        ),
+        (
+            svc("num", ports=[{"name": "http", "port": 80, "targetPort": 9999}]),
+            "TargetPortNotExposed",
+            "warning",
+        ),
+        (noports, "NoPorts", "warning"),
+        (auto, "HintsDropped", "warning"),
+        (both, "TrafficDistributionIneffective", "warning"),
+    ]
+
+
+async def check_broken_services(
+    client: Client, kubeconfig: Path, namespace: str, extra: dict[str, str]
+) -> Obj:
+    """Create :func:`broken_services` in ``namespace`` (its ``app: web`` pod exists),
+    wait for each verdict, then run ``doctor namespace NS -o json`` once and check every
+    Service's code and severity there; ``extra`` maps more Services to their codes."""
+    expected = {s["metadata"]["name"]: (code, sev) for s, code, sev in broken_services()}
+    expected.update({name: (code, "error") for name, code in extra.items()})
+    for body, _, _ in broken_services():
+        await client.create("services", body, namespace)
+    for name, (code, _) in expected.items():
+        await eventually(
+            lambda name=name, code=code: _diagnosed(
+                client, namespace, name, lambda r, c=code: c in [f.code for f in r.findings]
+            ),
+            30,
+            f"{code} for {namespace}/{name}",
+        )
+    rc, out, err = await asyncio.to_thread(
+        run_doctor, "namespace", namespace, "-o", "json", kubeconfig=kubeconfig
+    )
+    assert (rc, err) == (1, ""), err
+    doc: Obj = json.loads(out)
+    by_name = {s["service"]["name"]: s for s in doc["services"]}
+    for name, (code, severity) in expected.items():
+        f = finding(by_name[name], code)
+        assert f["severity"] == severity, (name, f)
+        if name not in extra:
+            assert f["objects"][0] == f"service/{namespace}/{name}", f
+    assert doc["ok"] is False
+
+    # A name that is not there: the near names of the namespace are suggested.
+    rc, out, err = await asyncio.to_thread(
+        run_doctor, "service", "udq", "-n", namespace, "-o", "json", kubeconfig=kubeconfig
+    )
+    missing = finding(json.loads(out), "ServiceNotFound")
+    assert rc == 1 and missing["objects"][:2] == [
+        f"service/{namespace}/udq",
+        f"service/{namespace}/udp",
+    ]
+    return doc

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from doctor_harness import (
+    check_broken_services,
     codes,
     finding,
     hand_made_slice,
@@ -274,3 +275,22 @@ async def test_selectorless_service(controlplane: ControlPlane, client: Client, 
     )
     code, doc = await until_ok(client, controlplane.kubeconfig, ns, "ext")
     assert code == 0 and doc["summary"]["readyEndpoints"] == 1
+
+
+async def test_more_breaks_in_one_namespace(
+    controlplane: ControlPlane, client: Client, ns: str
+) -> None:
+    await running_pod(client, ns, "web-1", "10.244.1.11", {"app": "web"})
+    # Terminating without a kubelet to finish it: a finalizer holds the pod.
+    await running_pod(client, ns, "term-1", "10.244.1.12", {"app": "term"})
+    await client.patch("pods", "term-1", {"metadata": {"finalizers": ["example.com/hold"]}}, ns)
+    await client.create("services", web_service("term", {"app": "term"}), ns)
+    await client.delete("pods", "term-1", ns)
+    try:
+        doc = await check_broken_services(
+            client, controlplane.kubeconfig, ns, {"term": "PodsTerminating"}
+        )
+        term = next(s for s in doc["services"] if s["service"]["name"] == "term")
+        assert finding(term, "PodsTerminating")["objects"] == [f"pod/{ns}/term-1"]
+    finally:
+        await client.patch("pods", "term-1", {"metadata": {"finalizers": None}}, ns)

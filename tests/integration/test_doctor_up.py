@@ -12,6 +12,7 @@ code. The controller is stopped by the last test, so it must stay last.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import pytest
 import pytest_asyncio
 from doctor_harness import (
     BIN,
+    check_broken_services,
     codes,
     doctor_json,
     eventually,
@@ -34,6 +36,7 @@ from doctor_harness import (
     web_service,
 )
 
+from sliceplane.api import errors
 from sliceplane.client.client import Client
 from sliceplane.cluster.up import ClusterConfig, LocalCluster
 from sliceplane.doctor.diagnose import diagnose
@@ -82,9 +85,13 @@ async def ns(cluster: LocalCluster) -> AsyncIterator[str]:
 
 
 async def _delete_namespace(cluster: LocalCluster, name: str) -> None:
+    """Stop the namespace's pod processes (they would keep probing until the module ends).
+    Housekeeping only: on a starved machine a slow answer is not a test failure, and
+    every process dies with the cluster anyway."""
     client = _client(cluster)
-    for pod in (await client.list_all("pods", name)).items:
-        await client.delete("pods", pod["metadata"]["name"], name, grace_period_seconds=0)
+    with contextlib.suppress(TimeoutError, errors.NotFound):
+        for pod in (await client.list_all("pods", name)).items:
+            await client.delete("pods", pod["metadata"]["name"], name, grace_period_seconds=0)
 
 
 def web_pod(name: str, labels: dict[str, str], probe_path: str = "/") -> Obj:
@@ -240,6 +247,45 @@ async def test_slice_written_by_hand(cluster: LocalCluster, ns: str) -> None:
     f = finding(doc, "SliceNotManaged")
     assert f["severity"] == "error" and f["objects"] == [f"endpointslice/{ns}/web-manual"]
     assert any("127.0.0.250" in e for e in f["evidence"])
+
+
+async def test_more_breaks_in_one_namespace(cluster: LocalCluster, ns: str) -> None:
+    client = _client(cluster)
+    await client.create("pods", web_pod("web-1", {"app": "web"}), ns)
+    # A pod that ignores SIGTERM and has a minute to go: terminating for that long.
+    stubborn = {
+        "metadata": {"name": "term-1", "labels": {"app": "term"}},
+        "spec": {
+            "terminationGracePeriodSeconds": 60,
+            "containers": [
+                {
+                    "name": "app",
+                    "image": "python:3",
+                    "command": [
+                        sys.executable,
+                        "-c",
+                        "import signal,time\n"
+                        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(3600)",
+                    ],
+                    "ports": [{"containerPort": 8080}],
+                }
+            ],
+        },
+    }
+    await client.create("pods", stubborn, ns)
+    await client.create("services", web_service("term", {"app": "term"}, target=8080), ns)
+    await ready_pods(client, ns, 2)
+    await client.delete("pods", "term-1", ns)
+    doc = await check_broken_services(client, cluster.kubeconfig, ns, {"term": "PodsTerminating"})
+    term = next(s for s in doc["services"] if s["service"]["name"] == "term")
+    assert finding(term, "PodsTerminating")["objects"] == [f"pod/{ns}/term-1"]
+    await client.delete("pods", "term-1", ns, grace_period_seconds=0)
+
+    async def gone() -> bool | None:
+        pods = (await client.list_all("pods", ns)).items
+        return not any(p["metadata"]["name"] == "term-1" for p in pods) or None
+
+    await eventually(gone, 30, "the stubborn pod to be gone")
 
 
 async def test_headless_dns_names(cluster: LocalCluster, ns: str) -> None:
