@@ -233,6 +233,30 @@ def check_mark(path: Path, loaded: Loaded, mark: int | None, accept_data_loss: b
     )
 
 
+def read_state(
+    path: Path, *, accept_data_loss: bool, integrity: bool | None, create_missing: bool
+) -> tuple[Loaded, int | None]:
+    """Every check, then every row: the state file checked before SQLite opens it, read
+    read-only, and compared with the acknowledged high-water mark (returned too).
+
+    ``create_missing`` makes a new, empty state file where there is none (the store's
+    first start); ``integrity`` as :func:`load`. Any problem is a :class:`StateError`.
+    """
+    mark = preflight(path, accept_data_loss)
+    if create_missing and not path.exists():
+        create(path)
+    try:
+        db = connect_ro(path)
+        try:
+            loaded = load(db, path, integrity=integrity)
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        raise StateError(path, f"is damaged: {exc}") from None
+    check_mark(path, loaded, mark, accept_data_loss)
+    return loaded, mark
+
+
 def check_state(path: Path) -> str:
     """``sliceplane apiserver --check``: every check, read-only; a one-line summary.
 
@@ -241,16 +265,7 @@ def check_state(path: Path) -> str:
     path = Path(path)
     if not path.exists():
         raise StateError(path, "does not exist")
-    mark = preflight(path, accept_data_loss=False)
-    try:
-        db = connect_ro(path)
-        try:
-            loaded = load(db, path, integrity=True)
-        finally:
-            db.close()
-    except sqlite3.DatabaseError as exc:
-        raise StateError(path, f"is damaged: {exc}") from None
-    check_mark(path, loaded, mark, accept_data_loss=False)
+    loaded, mark = read_state(path, accept_data_loss=False, integrity=True, create_missing=False)
     shutdown = "clean" if loaded.clean else "not clean"
     return (
         f"{path}: ok ({len(loaded.objects)} objects, {len(loaded.history)} history events, "

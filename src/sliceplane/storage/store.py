@@ -44,15 +44,7 @@ from typing import Any, Literal
 import msgspec
 
 from sliceplane.storage.history import Entry, History
-from sliceplane.storage.loading import (
-    SCHEMA,
-    check_mark,
-    check_state,
-    connect_ro,
-    create,
-    load,
-    preflight,
-)
+from sliceplane.storage.loading import SCHEMA, check_state, read_state
 from sliceplane.storage.objects import (
     Event,
     EventType,
@@ -182,16 +174,10 @@ class Store:
     def _open(self) -> None:
         path = self.path
         path.parent.mkdir(parents=True, exist_ok=True)
-        mark = preflight(path, self.accept_data_loss)
-        if not path.exists():
-            create(path)
+        loaded, mark = read_state(
+            path, accept_data_loss=self.accept_data_loss, integrity=None, create_missing=True
+        )
         try:
-            ro = connect_ro(path)
-            try:
-                loaded = load(ro, path, integrity=None)
-            finally:
-                ro.close()
-            check_mark(path, loaded, mark, self.accept_data_loss)
             db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self._synchronous}")
