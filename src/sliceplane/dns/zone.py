@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from sliceplane.api.meta import meta_of
+
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 NO_PORT = -1
 """The port of a Service or slice without ports (CoreDNS's ``Port: -1``): A/AAAA records
@@ -129,7 +131,7 @@ def _ports(raw: Any, proto_default: str = "") -> tuple[Port, ...]:
 
 
 def service_from_object(obj: Obj) -> Service:
-    meta = obj.get("metadata") or {}
+    meta = meta_of(obj)
     spec = obj.get("spec") or {}
     ips = spec.get("clusterIPs") or []
     if not ips:
@@ -145,7 +147,7 @@ def service_from_object(obj: Obj) -> Service:
 
 
 def slice_from_object(obj: Obj) -> Slice:
-    meta = obj.get("metadata") or {}
+    meta = meta_of(obj)
     labels = meta.get("labels") or {}
     addresses: list[Address] = []
     for ep in obj.get("endpoints") or []:
@@ -173,7 +175,7 @@ _GONE_PHASES = frozenset({"Succeeded", "Failed", "Unknown"})
 def pod_from_object(obj: Obj) -> Pod | None:
     """The pod's IPs, or None for a pod CoreDNS does not index (terminating, or in a
     final or unknown phase)."""
-    meta = obj.get("metadata") or {}
+    meta = meta_of(obj)
     status = obj.get("status") or {}
     if meta.get("deletionTimestamp") or status.get("phase") in _GONE_PHASES:
         return None
@@ -182,7 +184,7 @@ def pod_from_object(obj: Obj) -> Pod | None:
 
 
 def _key(obj: Obj) -> Key:
-    meta = obj.get("metadata") or {}
+    meta = meta_of(obj)
     return (meta.get("namespace") or "", meta.get("name") or "")
 
 
@@ -292,13 +294,13 @@ class ZoneBuilder:
 
     # Namespaces
     def put_namespace(self, obj: Obj) -> None:
-        name = (obj.get("metadata") or {}).get("name") or ""
+        name = meta_of(obj).get("name") or ""
         if name and name not in self._namespaces:
             self._namespaces.add(name)
             self._changed()
 
     def delete_namespace(self, obj: Obj) -> None:
-        name = (obj.get("metadata") or {}).get("name") or ""
+        name = meta_of(obj).get("name") or ""
         if name in self._namespaces:
             self._namespaces.discard(name)
             self._changed()

@@ -10,12 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sliceplane.api.meta import Obj
 from sliceplane.api.wellknown import (
     CONTROLLER_NAME,
     LABEL_MANAGED_BY,
     MIRRORING_CONTROLLER_NAME,
 )
-from sliceplane.doctor.snapshot import Obj, Snapshot, selector_matches
+from sliceplane.doctor.snapshot import Snapshot, selector_matches
 from sliceplane.endpointslice.podendpoints import is_pod_ready
 
 DEFAULT_CLUSTER_DOMAIN = "cluster.local"

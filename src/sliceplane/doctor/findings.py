@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from sliceplane.api.meta import meta_of
+
 Severity = Literal["error", "warning", "info"]
 
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
@@ -96,7 +98,7 @@ class Finding:
 
 def ref(kind: str, obj: Mapping[str, Any]) -> str:
     """``kind/namespace/name`` of a listed object (``kind/name`` when cluster-scoped)."""
-    meta = obj.get("metadata") or {}
+    meta = meta_of(obj)
     ns = meta.get("namespace") or ""
     name = meta.get("name") or ""
     return f"{kind}/{ns}/{name}" if ns else f"{kind}/{name}"

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from sliceplane.api import errors
+from sliceplane.api.meta import Obj, labels_of, meta_of, namespace_of
 from sliceplane.api.wellknown import LABEL_SERVICE_NAME, LABEL_ZONE
 from sliceplane.client.client import Client
-from sliceplane.doctor.snapshot import Obj, Snapshot, selector_matches, split_namespace
+from sliceplane.doctor.snapshot import Snapshot, selector_matches, split_namespace
 
 
 async def _optional_list(client: Client, resource: str, namespace: str | None) -> list[Obj] | None:
@@ -58,7 +59,7 @@ async def _elsewhere(client: Client, namespace: str, selector: dict[str, Any]) -
         page = await client.list_all("pods", None, label_selector=_selector_string(selector))
     except (errors.Forbidden, errors.Unauthorized):
         return []
-    return [p for p in page.items if (p.get("metadata") or {}).get("namespace") != namespace]
+    return [p for p in page.items if meta_of(p).get("namespace") != namespace]
 
 
 async def gather_service(client: Client, namespace: str, name: str) -> Snapshot:
@@ -78,9 +79,7 @@ async def gather_service(client: Client, namespace: str, name: str) -> Snapshot:
             None,
             services=services.items,
             same_name_elsewhere=sorted(
-                str((s.get("metadata") or {}).get("namespace"))
-                for s in same
-                if (s.get("metadata") or {}).get("namespace") != namespace
+                namespace_of(s) for s in same if meta_of(s).get("namespace") != namespace
             ),
         )
     services, pods, nodes, slices, endpoints, events = await asyncio.gather(
@@ -93,10 +92,7 @@ async def gather_service(client: Client, namespace: str, name: str) -> Snapshot:
     )
     selector = (service.get("spec") or {}).get("selector") or {}
     elsewhere: list[Obj] = []
-    if selector and not any(
-        selector_matches(selector, (p.get("metadata") or {}).get("labels") or {})
-        for p in pods.items
-    ):
+    if selector and not any(selector_matches(selector, labels_of(p)) for p in pods.items):
         elsewhere = await _elsewhere(client, namespace, selector)
     return Snapshot(
         namespace,
@@ -143,9 +139,7 @@ async def gather_namespaces(client: Client, namespace: str | None) -> list[Snaps
     def by_ns(items: Sequence[Obj]) -> dict[str, list[Obj]]:
         out: dict[str, list[Obj]] = {}
         for item in items:
-            out.setdefault(str((item.get("metadata") or {}).get("namespace") or ""), []).append(
-                item
-            )
+            out.setdefault(namespace_of(item), []).append(item)
         return out
 
     services_ns = by_ns(services.items)
@@ -160,10 +154,7 @@ async def gather_namespaces(client: Client, namespace: str | None) -> list[Snaps
         else:
             for svc in services_ns[ns]:
                 selector = (svc.get("spec") or {}).get("selector") or {}
-                if selector and not any(
-                    selector_matches(selector, (p.get("metadata") or {}).get("labels") or {})
-                    for p in ns_pods
-                ):
+                if selector and not any(selector_matches(selector, labels_of(p)) for p in ns_pods):
                     other_pods += await _elsewhere(client, ns, selector)
         snapshots += split_namespace(
             ns,

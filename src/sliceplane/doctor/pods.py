@@ -15,6 +15,7 @@ import difflib
 import json
 from collections.abc import Mapping, Sequence
 
+from sliceplane.api.meta import Obj
 from sliceplane.doctor.context import Context, meta, name_of, node_ready
 from sliceplane.doctor.findings import (
     PODS_IN_OTHER_NAMESPACE,
@@ -24,7 +25,6 @@ from sliceplane.doctor.findings import (
     Finding,
     ref,
 )
-from sliceplane.doctor.snapshot import Obj
 from sliceplane.endpointslice.podendpoints import is_pod_ready, should_pod_be_in_endpoints
 
 MAX_OBJECTS = 10

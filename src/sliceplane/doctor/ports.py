@@ -14,6 +14,7 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
+from sliceplane.api.meta import Obj
 from sliceplane.doctor.context import Context, name_of
 from sliceplane.doctor.findings import (
     NAMED_TARGET_PORT_MISSING,
@@ -23,7 +24,6 @@ from sliceplane.doctor.findings import (
     ref,
 )
 from sliceplane.doctor.pods import MAX_OBJECTS
-from sliceplane.doctor.snapshot import Obj
 from sliceplane.endpointslice.podendpoints import find_port, should_pod_be_in_endpoints
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sliceplane.api.meta import Obj
 from sliceplane.api.wellknown import LABEL_MANAGED_BY, MIRRORING_CONTROLLER_NAME
 from sliceplane.doctor.context import Context, meta, name_of
 from sliceplane.doctor.findings import (
@@ -28,7 +29,6 @@ from sliceplane.doctor.findings import (
     Severity,
     ref,
 )
-from sliceplane.doctor.snapshot import Obj
 from sliceplane.endpoints.planner import plan_endpoints
 from sliceplane.endpointslice.podendpoints import EndpointKey, endpoint_key, port_set_key
 from sliceplane.endpointslice.reconciler import ReconcilerOptions, plan_service

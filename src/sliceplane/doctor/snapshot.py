@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from sliceplane.api.meta import Obj, meta_of
 from sliceplane.api.wellknown import LABEL_SERVICE_NAME
-
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +42,6 @@ class Snapshot:
     """Namespaces that hold a Service of this name (when it is missing here)."""
 
 
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    return obj.get("metadata") or {}
-
-
 def selector_matches(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
@@ -68,20 +62,20 @@ def split_namespace(
     """
     slices_by_service: dict[str, list[Obj]] = {}
     for es in slices:
-        svc = (_meta(es).get("labels") or {}).get(LABEL_SERVICE_NAME)
+        svc = (meta_of(es).get("labels") or {}).get(LABEL_SERVICE_NAME)
         if svc:
             slices_by_service.setdefault(str(svc), []).append(es)
-    endpoints_by_name = {str(_meta(ep).get("name")): ep for ep in endpoints}
+    endpoints_by_name = {str(meta_of(ep).get("name")): ep for ep in endpoints}
     out = []
-    for svc in sorted(services, key=lambda s: str(_meta(s).get("name"))):
-        name = str(_meta(svc).get("name"))
+    for svc in sorted(services, key=lambda s: str(meta_of(s).get("name"))):
+        name = str(meta_of(svc).get("name"))
         selector = (svc.get("spec") or {}).get("selector") or {}
         elsewhere = (
             [
                 p
                 for p in other_pods
-                if _meta(p).get("namespace") != namespace
-                and selector_matches(selector, _meta(p).get("labels") or {})
+                if meta_of(p).get("namespace") != namespace
+                and selector_matches(selector, meta_of(p).get("labels") or {})
             ]
             if selector
             else []

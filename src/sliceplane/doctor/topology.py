@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sliceplane.api.meta import Obj
 from sliceplane.api.wellknown import LABEL_ZONE
 from sliceplane.doctor.context import Context, meta, name_of, node_ready
 from sliceplane.doctor.findings import (
@@ -22,7 +23,6 @@ from sliceplane.doctor.findings import (
     Finding,
     ref,
 )
-from sliceplane.doctor.snapshot import Obj
 from sliceplane.endpointslice.hints import make_hints_pass
 from sliceplane.endpointslice.reconciler import ReconcilerOptions, plan_service
 from sliceplane.endpointslice.topologycache import REASON_DISABLED, TopologyCache, hints_enabled

@@ -16,7 +16,7 @@ benchmarks) get it back with :func:`trigger_time_of`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -32,7 +32,7 @@ from sliceplane.api.meta import (
 from sliceplane.api.wellknown import ANNOTATION_TRIGGER_TIME
 
 
-def trigger_time_of(obj: Obj) -> datetime | None:
+def trigger_time_of(obj: Mapping[str, Any]) -> datetime | None:
     """The ``last-change-trigger-time`` of an EndpointSlice or Endpoints object, as an
     aware UTC datetime; ``None`` when it is absent or not a time."""
     return parse_time(annotations_of(obj).get(ANNOTATION_TRIGGER_TIME))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from sliceplane.api.meta import meta_of
 from sliceplane.proxy.model import Family, ServiceName, ServicePortName
 from sliceplane.proxy.services import ServiceChangeTracker
 from sliceplane.proxy.slicecache import EndpointSliceCache, slice_accepted_by_labels
@@ -85,7 +86,7 @@ class Proxier:
         return self.slices.delete(es)
 
     def on_node(self, node: Obj) -> bool:
-        meta = node.get("metadata") or {}
+        meta = meta_of(node)
         if meta.get("name") != self.node_name:
             return False
         zone = str((meta.get("labels") or {}).get(ZONE_LABEL) or "")

@@ -13,6 +13,7 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
+from sliceplane.api.meta import meta_of
 from sliceplane.proxy.model import Family, ServiceName, ServicePort, ServicePortName, canonical_ip
 
 Obj = Mapping[str, Any]
@@ -80,7 +81,7 @@ def service_ports(service: Obj, family: Family) -> ServicePortMap:
     if not cluster_ip:
         return {}
     cluster_ip = canonical_ip(cluster_ip) or cluster_ip
-    meta = service.get("metadata") or {}
+    meta = meta_of(service)
     spec = service.get("spec") or {}
     name = ServiceName(meta.get("namespace") or "", meta.get("name") or "")
     accessible = _externally_accessible(spec)
@@ -132,7 +133,7 @@ class ServiceChangeTracker:
         self._changed: set[ServiceName] = set()
 
     def update(self, service: Obj) -> bool:
-        meta = service.get("metadata") or {}
+        meta = meta_of(service)
         key = ServiceName(meta.get("namespace") or "", meta.get("name") or "")
         ports = service_ports(service, self.family)
         if self.by_service.get(key, {}) == ports:
@@ -145,7 +146,7 @@ class ServiceChangeTracker:
         return True
 
     def delete(self, service: Obj) -> bool:
-        meta = service.get("metadata") or {}
+        meta = meta_of(service)
         key = ServiceName(meta.get("namespace") or "", meta.get("name") or "")
         if self.by_service.pop(key, None) is None:
             return False

@@ -28,13 +28,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sliceplane.api.meta import labels_of, meta_of
+from sliceplane.endpointbase.triggertime import trigger_time_of
 from sliceplane.proxy.model import Endpoint, Family, ServiceName, ServicePortName, canonical_ip
 
 Obj = Mapping[str, Any]
 EndpointsMap = dict[ServicePortName, tuple[Endpoint, ...]]
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
-TRIGGER_TIME_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,22 +94,12 @@ def _slice_info(es: Obj) -> _SliceInfo:
 
 
 def _keys(es: Obj) -> tuple[ServiceName, str] | None:
-    meta = es.get("metadata") or {}
+    meta = meta_of(es)
     svc = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
     ns, name = meta.get("namespace"), meta.get("name")
     if not svc or not ns or not name:
         return None
     return ServiceName(str(ns), str(svc)), str(name)
-
-
-def _trigger_time(es: Obj) -> datetime | None:
-    raw = ((es.get("metadata") or {}).get("annotations") or {}).get(TRIGGER_TIME_ANNOTATION)
-    if not raw:
-        return None
-    try:
-        return datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 class EndpointSliceCache:
@@ -136,7 +127,7 @@ class EndpointSliceCache:
         if slices.get(name) == info:
             return False
         slices[name] = info
-        self._mark(svc, _trigger_time(es))
+        self._mark(svc, trigger_time_of(es))
         return True
 
     def delete(self, es: Obj) -> bool:
@@ -216,7 +207,7 @@ def merge_slices(
 
 def slice_accepted_by_labels(es: Obj) -> bool:
     """kube-proxy's watch selector: no ``service-proxy-name`` and no ``headless`` label."""
-    labels = (es.get("metadata") or {}).get("labels") or {}
+    labels = labels_of(es)
     return (
         "service.kubernetes.io/service-proxy-name" not in labels
         and "service.kubernetes.io/headless" not in labels

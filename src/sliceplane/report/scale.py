@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sliceplane.api.errors import StatusError
+from sliceplane.api.meta import Obj
 from sliceplane.client.client import Client, wait_ready
 from sliceplane.cluster.apiserverprocess import APIServerProcess
 from sliceplane.cluster.config import ClusterConfig
@@ -47,7 +48,6 @@ PATHS: dict[API, str] = {
     "endpointslices": "/apis/discovery.k8s.io/v1/endpointslices",
 }
 
-Obj = dict[str, Any]
 Progress = Callable[[str, int, int], None]
 """``(task description, done, total)``; the CLI draws it with rich."""
 

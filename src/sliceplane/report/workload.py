@@ -17,13 +17,11 @@ from __future__ import annotations
 import copy
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
+from sliceplane.api.meta import Obj
 from sliceplane.endpointbase.plan import Action
 from sliceplane.endpoints.planner import desired_subsets
 from sliceplane.endpointslice.reconciler import ReconcilerOptions, plan_service
-
-Obj = dict[str, Any]
 
 NODES = 100
 ZONES = ("zone-a", "zone-b", "zone-c")
