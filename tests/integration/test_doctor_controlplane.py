@@ -12,6 +12,7 @@ Skipped, saying why, when ``make k8s-bin`` has not built the binaries.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -167,6 +168,19 @@ async def test_healthy_service_agrees_with_upstream(
     )
     assert (code, err) == (0, "")
     assert out.splitlines()[1].split() == [ns, "web", "ok", "2/2", "-"]
+
+    # Every namespace. The API server's own Service has no endpoints here (testenv runs
+    # kube-apiserver with --endpoint-reconciler-type=none on loopback): a warning only.
+    code, out, err = await asyncio.to_thread(
+        run_doctor, "namespace", "-A", "-o", "json", kubeconfig=controlplane.kubeconfig
+    )
+    services = {
+        (s["service"]["namespace"], s["service"]["name"]): s for s in json.loads(out)["services"]
+    }
+    assert services[(ns, "web")]["ok"]
+    kubernetes = services[("default", "kubernetes")]
+    assert kubernetes["ok"] and codes(kubernetes) == ["NoSelectorNoEndpoints"]
+    assert "--endpoint-reconciler-type=none" in kubernetes["findings"][0]["message"]
 
 
 async def test_selector_typo(controlplane: ControlPlane, client: Client, ns: str) -> None:
