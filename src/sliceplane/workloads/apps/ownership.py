@@ -111,6 +111,48 @@ class OwnerLookup:
                 out.append(object_key(owner))
         return out
 
+    def route_add(self, dependent: Obj, add: Callable[[str], None], *, adopt: bool) -> str | None:
+        """Queue (with ``add``) the owner a new dependent concerns: its controller, or, for
+        an orphan and with adoption on, every owner that may adopt it. Returns the
+        controller's key (``None`` for an orphan or an owner not in the cache)."""
+        if controller_of(dependent) is not None:
+            key = self.owner_key(dependent)
+            if key is not None:
+                add(key)
+            return key
+        if adopt:
+            for key in self.adopting_keys(dependent):
+                add(key)
+        return None
+
+    def route_update(
+        self,
+        old: Obj,
+        new: Obj,
+        add: Callable[[str], None],
+        *,
+        adopt: bool,
+        labels_changed: bool,
+    ) -> str | None:
+        """Queue the owners an updated dependent concerns: the previous controller when
+        the controller reference changed, the current one, or (for an orphan whose labels
+        or reference changed, with adoption on) every owner that may adopt it. Returns
+        the current controller's key, as :meth:`route_add`."""
+        old_ref, new_ref = controller_of(old), controller_of(new)
+        if old_ref is not None and old_ref != new_ref:
+            old_key = self.owner_key(old)
+            if old_key is not None:
+                add(old_key)
+        if new_ref is not None:
+            key = self.owner_key(new)
+            if key is not None:
+                add(key)
+            return key
+        if adopt and (labels_changed or old_ref != new_ref):
+            for key in self.adopting_keys(new):
+                add(key)
+        return None
+
 
 def _controller_uid_index(obj: Obj) -> list[str]:
     ref = controller_of(obj)

@@ -121,34 +121,19 @@ class DeploymentController:
         self.written.forget(key)
         self.queue.add(key)
 
-    def _enqueue_matching(self, rs: Obj) -> None:
-        if self.options.adopt_orphans:
-            for key in self.owners.adopting_keys(rs):
-                self.queue.add(key)
-
     def _on_rs_add(self, rs: Obj) -> None:
-        if controller_of(rs) is not None:
-            key = self.owners.owner_key(rs)
-            if key is not None:
-                self.queue.add(key)
-            return
-        self._enqueue_matching(rs)
+        self.owners.route_add(rs, self.queue.add, adopt=self.options.adopt_orphans)
 
     def _on_rs_update(self, old: Obj, new: Obj) -> None:
         if resource_version(old) == resource_version(new):
             return
-        old_ref, new_ref = controller_of(old), controller_of(new)
-        if old_ref is not None and old_ref != new_ref:
-            old_key = self.owners.owner_key(old)
-            if old_key is not None:
-                self.queue.add(old_key)
-        if new_ref is not None:
-            key = self.owners.owner_key(new)
-            if key is not None:
-                self.queue.add(key)
-            return
-        if old_ref != new_ref or (meta_of(old).get("labels") != meta_of(new).get("labels")):
-            self._enqueue_matching(new)
+        self.owners.route_update(
+            old,
+            new,
+            self.queue.add,
+            adopt=self.options.adopt_orphans,
+            labels_changed=meta_of(old).get("labels") != meta_of(new).get("labels"),
+        )
 
     def _on_rs_delete(self, rs: Obj) -> None:
         self.written.forget(object_key(rs))

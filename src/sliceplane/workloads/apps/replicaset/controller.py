@@ -125,22 +125,13 @@ class ReplicaSetController:
         self.written.forget(key)
         self.queue.add(key)
 
-    def _enqueue_matching(self, pod: Obj) -> None:
-        if self.options.adopt_orphans:
-            for key in self.owners.adopting_keys(pod):
-                self.queue.add(key)
-
     def _on_pod_add(self, pod: Obj) -> None:
         if meta_of(pod).get("deletionTimestamp"):
             self._on_pod_delete(pod)
             return
-        if controller_of(pod) is not None:
-            key = self.owners.owner_key(pod)
-            if key is not None:
-                self.expectations.creation_observed(key)
-                self.queue.add(key)
-            return
-        self._enqueue_matching(pod)
+        key = self.owners.route_add(pod, self.queue.add, adopt=self.options.adopt_orphans)
+        if key is not None:
+            self.expectations.creation_observed(key)
 
     def _on_pod_update(self, old: Obj, new: Obj) -> None:
         if resource_version(old) == resource_version(new):
@@ -151,24 +142,20 @@ class ReplicaSetController:
             if labels_changed:
                 self._on_pod_delete(old)
             return
-        old_ref, new_ref = controller_of(old), controller_of(new)
-        if old_ref is not None and old_ref != new_ref:
-            old_key = self.owners.owner_key(old)
-            if old_key is not None:
-                self.queue.add(old_key)
-        if new_ref is not None:
-            key = self.owners.owner_key(new)
-            if key is None:
-                return
-            self.queue.add(key)
-            rs = self.rses.store.get(key)
-            mrs = min_ready_seconds(rs) if rs is not None else 0
-            if mrs > 0 and not is_pod_ready(old) and is_pod_ready(new):
-                # Check availability again once minReadySeconds have passed.
-                self.queue.add_after(key, mrs + 1.0)
+        key = self.owners.route_update(
+            old,
+            new,
+            self.queue.add,
+            adopt=self.options.adopt_orphans,
+            labels_changed=labels_changed,
+        )
+        if key is None:
             return
-        if labels_changed or old_ref != new_ref:
-            self._enqueue_matching(new)
+        rs = self.rses.store.get(key)
+        mrs = min_ready_seconds(rs) if rs is not None else 0
+        if mrs > 0 and not is_pod_ready(old) and is_pod_ready(new):
+            # Check availability again once minReadySeconds have passed.
+            self.queue.add_after(key, mrs + 1.0)
 
     def _on_pod_delete(self, pod: Obj) -> None:
         key = self.owners.owner_key(pod)
