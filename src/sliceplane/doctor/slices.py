@@ -128,6 +128,23 @@ def diff_endpoints(desired: Sequence[Obj], live: Sequence[Obj]) -> tuple[list[st
     return lines, traffic
 
 
+WRITE_FAILURES = (
+    "FailedToUpdateEndpointSlices",  # the EndpointSlice controller (upstream's reason too)
+    "FailedToUpdateEndpoint",  # upstream's Endpoints controller
+    "FailedToCreateEndpoint",
+)
+
+
+def write_failures(ctx: Context) -> list[str]:
+    """The controllers' own complaints about writing this Service's slices or Endpoints,
+    from the Service's Events, latest last."""
+    return [
+        f"event {ev.get('reason')} (x{ev.get('count') or 1}): {ev.get('message')}"
+        for ev in ctx.events_for("Service", ctx.name)
+        if ev.get("reason") in WRITE_FAILURES
+    ][-3:]
+
+
 def check_slices(ctx: Context) -> list[Finding]:
     if ctx.selector:
         return _check_selected(ctx)
@@ -158,6 +175,7 @@ def _check_selected(ctx: Context) -> list[Finding]:
                 "the legacy Endpoints object exists: the Endpoints controller runs, the "
                 "EndpointSlice controller does not"
             )
+        evidence += write_failures(ctx)
         want = sum(len(es.get("endpoints") or []) for es in desired)
         out.append(
             Finding(
@@ -188,6 +206,7 @@ def _check_selected(ctx: Context) -> list[Finding]:
                 for a in plan.actions
             ]
         if lines:
+            lines += write_failures(ctx)
             severity: Severity = "error" if traffic else "warning"
             out.append(
                 Finding(

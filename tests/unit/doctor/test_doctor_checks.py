@@ -423,3 +423,18 @@ def test_written_helpers_agree() -> None:
 )
 def test_near_names(name: str, candidates: list[str], near: list[str]) -> None:
     assert near_names(name, candidates) == near
+
+
+def test_controller_write_failures_are_evidence() -> None:
+    failed = event(
+        "Service",
+        "web",
+        "FailedToUpdateEndpointSlices",
+        "Error updating Endpoint Slices for Service prod/web: forbidden",
+        count=4,
+    )
+    finding = _finding(replace(slices_missing(), events=[failed]), "SlicesMissing")
+    assert finding.evidence[-1] == (
+        "event FailedToUpdateEndpointSlices (x4): Error updating Endpoint Slices for Service "
+        "prod/web: forbidden"
+    )
