@@ -86,13 +86,14 @@ def unique(stem: str) -> str:
 # --------------------------------------------------------------------------- objects
 
 
-def service(name: str, *, port: int = 80, **spec: Any) -> Obj:
-    """A selector-less Service with one TCP port ``http`` -> the pods' ``POD_PORT``."""
+def service(name: str, *, port: int = 80, protocol: str = "TCP", **spec: Any) -> Obj:
+    """A selector-less Service with one port ``http`` -> the pods' ``POD_PORT``."""
+    ports = [{"name": "http", "port": port, "targetPort": POD_PORT, "protocol": protocol}]
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {"ports": [{"name": "http", "port": port, "targetPort": POD_PORT}], **spec},
+        "spec": {"ports": ports, **spec},
     }
 
 
@@ -121,7 +122,9 @@ def endpoint(
     return ep
 
 
-def endpoint_slice(service_name: str, endpoints: Sequence[Obj], *, suffix: str = "1") -> Obj:
+def endpoint_slice(
+    service_name: str, endpoints: Sequence[Obj], *, suffix: str = "1", protocol: str = "TCP"
+) -> Obj:
     return {
         "apiVersion": "discovery.k8s.io/v1",
         "kind": "EndpointSlice",
@@ -131,7 +134,7 @@ def endpoint_slice(service_name: str, endpoints: Sequence[Obj], *, suffix: str =
             "labels": {SERVICE_NAME_LABEL: service_name},
         },
         "addressType": "IPv4",
-        "ports": [{"name": "http", "port": POD_PORT, "protocol": "TCP"}],
+        "ports": [{"name": "http", "port": POD_PORT, "protocol": protocol}],
         "endpoints": list(endpoints),
     }
 

@@ -30,7 +30,7 @@ from proxykit import (
     unique,
 )
 
-from sliceplane.testenv.netns import Member, http_get
+from sliceplane.testenv.netns import Member, http_get, udp_get
 from sliceplane.testenv.proxylab import Outcome, ProxyLab
 
 MISSING = environment_missing()
@@ -268,6 +268,40 @@ def test_client_ip_affinity_sticks(lab: ProxyLab, objs: Objects) -> None:
         out = lab.reach(client, ip, 80, count=N)
         assert out.errors == Counter() and len(out.answers) == 1, out
         assert out.names <= names(1, 2, 3)
+
+
+def test_udp_service_spreads_then_refuses(lab: ProxyLab, objs: Objects) -> None:
+    name = unique("udp")
+    ip = cluster_ip(objs.service(service(name, port=53, protocol="UDP")))
+    p1, p2, p5 = pods(lab, 1, 2, 5)
+    objs.slice(endpoint_slice(name, [endpoint(p1), endpoint(p2), endpoint(p5)], protocol="UDP"))
+    a = node(lab, "node-a")
+    lab.converge(
+        a,
+        ip,
+        53,
+        lambda o: o.names == names(1, 2, 5) and not o.errors,
+        protocol="UDP",
+        what="UDP spread",
+    )
+    out = lab.reach(a, ip, 53, count=N, protocol="UDP")
+    assert out.errors == Counter() and out.names == names(1, 2, 5), out
+
+    # No endpoints: the reject rule in the node's output path fails the send() itself
+    # (EPERM), at once, for a client on the node; never a timeout.
+    objs.replace_endpoints(f"{name}-1", [])
+    lab.converge(
+        a,
+        ip,
+        53,
+        lambda o: o.errors == Counter({"rejected-locally": 3}),
+        count=3,
+        max_errors=None,
+        protocol="UDP",
+        what="UDP rejected",
+    )
+    with pytest.raises(PermissionError):
+        udp_get(a.netns, ip, 53, timeout=1.0)
 
 
 def test_service_without_endpoints_is_refused(lab: ProxyLab, objs: Objects) -> None:

@@ -607,6 +607,21 @@ class Network:
 # --------------------------------------------------------------------------- clients
 
 
+def udp_get(netns: str, host: str, port: int, *, timeout: float = 2.0) -> Answer:
+    """One datagram from a new socket of ``netns`` and the name server's answer. Raises
+    ``ConnectionRefusedError`` on an ICMP rejection, ``TimeoutError`` when dropped."""
+    sock = socket_in(netns, socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect((host, port))
+        sock.send(b"who\n")
+        data = sock.recv(2048)
+    finally:
+        sock.close()
+    name, _, client = data.decode(errors="replace").strip().partition(" ")
+    return Answer(name=name, client=client)
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     """What :mod:`sliceplane.testenv.namesrv` said: its name and the client it saw."""

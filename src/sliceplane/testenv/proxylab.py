@@ -42,6 +42,7 @@ from sliceplane.testenv.netns import (
     Topology,
     http_get,
     in_netns,
+    udp_get,
 )
 
 T = TypeVar("T")
@@ -157,6 +158,10 @@ def error_kind(exc: OSError) -> str:
     """How a request failed, in the words the tests assert on."""
     if isinstance(exc, ConnectionRefusedError):
         return "refused"  # a TCP reset or an ICMP port-unreachable: a reject rule
+    if isinstance(exc, PermissionError):
+        # A packet this host sends that its own output hook rejects or drops: send()
+        # fails with EPERM (a UDP client on the node itself sees a reject rule this way).
+        return "rejected-locally"
     if isinstance(exc, TimeoutError):
         return "timeout"  # nothing came back: dropped
     if exc.errno == errno.EHOSTUNREACH:
@@ -336,6 +341,7 @@ class ProxyLab:
         count: int = 30,
         timeout: float = 5.0,
         max_errors: int | None = None,
+        protocol: str = "TCP",
     ) -> Outcome:
         """``count`` requests from ``node``, each on a new connection; the round ends early
         once ``max_errors`` requests failed (a proxy that has not synced yet makes every
@@ -346,7 +352,8 @@ class ProxyLab:
         clients: Counter[str] = Counter()
         for _ in range(count):
             try:
-                answer: Answer = http_get(node.netns, host, port, timeout=timeout)
+                get = udp_get if protocol == "UDP" else http_get
+                answer: Answer = get(node.netns, host, port, timeout=timeout)
                 answers[answer.name] += 1
                 clients[answer.client.rsplit(":", 1)[0]] += 1
             except OSError as exc:
@@ -366,6 +373,7 @@ class ProxyLab:
         timeout: float = 45.0,
         request_timeout: float = 0.5,
         max_errors: int | None = 1,
+        protocol: str = "TCP",
         what: str = "",
     ) -> Outcome:
         """Rounds of :meth:`reach` until ``want`` holds: the proxies have synced. A test
@@ -374,7 +382,13 @@ class ProxyLab:
         def probe() -> Outcome:
             self.check_proxies()
             return self.reach(
-                node, host, port, count=count, timeout=request_timeout, max_errors=max_errors
+                node,
+                host,
+                port,
+                count=count,
+                timeout=request_timeout,
+                max_errors=max_errors,
+                protocol=protocol,
             )
 
         return poll(

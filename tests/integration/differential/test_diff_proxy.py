@@ -6,8 +6,8 @@ runs on the nodes of world ``k``; the proxy under test runs on the nodes of worl
 *as the same nodes* (same Node objects, same addresses, same zones). One catalogue of
 Services and EndpointSlices exercises what a proxy decides (readiness, serving-terminating
 fallback, zone hints, internal and external traffic policy Local, NodePort, LoadBalancer
-with and without source ranges, externalIPs, ClientIP affinity, several ports, no
-endpoints); a second phase changes it in place, so
+with and without source ranges, externalIPs, ClientIP affinity, several ports, TCP and
+UDP on one port, no endpoints); a second phase changes it in place, so
 that the incremental syncs are compared too.
 
 After each phase, once a sentinel Service created last answers everywhere (every earlier
@@ -135,6 +135,11 @@ def catalogue(lab: ProxyLab, tag: str) -> list[tuple[dict[str, Any], list[dict[s
     two_ports["spec"]["ports"].append({"name": "alt", "port": 81, "targetPort": 8080})
     multi_slice = endpoint_slice(f"multi-{tag}", [endpoint(p[1]), endpoint(p[2])])
     multi_slice["ports"].append({"name": "alt", "port": 8080, "protocol": "TCP"})
+    # One port number, both protocols (as for DNS).
+    dns = service(f"dns-{tag}", port=53, protocol="UDP")
+    dns["spec"]["ports"].append({"name": "tcp", "port": 53, "targetPort": 8080})
+    dns_slice = endpoint_slice(f"dns-{tag}", [endpoint(p[3]), endpoint(p[5])], protocol="UDP")
+    dns_slice["ports"].append({"name": "tcp", "port": 8080, "protocol": "TCP"})
     lb = service(f"lb-{tag}", type="LoadBalancer")
     # Only node-a may use this load balancer: from node-b its address is firewalled.
     fw = service(f"fw-{tag}", type="LoadBalancer", loadBalancerSourceRanges=["198.18.0.10/32"])
@@ -202,6 +207,7 @@ def catalogue(lab: ProxyLab, tag: str) -> list[tuple[dict[str, Any], list[dict[s
         ),
         (service(f"empty-{tag}"), []),
         (two_ports, [multi_slice]),
+        (dns, [dns_slice]),
         # Two slices of one Service, with the same endpoint in both (one copy terminating):
         # the proxy merges them and keeps the ready copy.
         (
@@ -232,6 +238,9 @@ def mutate(objs: Objects, lab: ProxyLab, tag: str) -> None:
     objs.slice(endpoint_slice(f"empty-{tag}", [endpoint(p[4])]))
     objs.replace_endpoints(f"zones-{tag}-1", [endpoint(p[1]), endpoint(p[3])])
     objs.delete_service(f"multi-{tag}")
+    objs.replace_endpoints(
+        f"dns-{tag}-1", [endpoint(p[3], ready=False, serving=False), endpoint(p[5])]
+    )
     objs.patch_service(f"fw-{tag}", {"spec": {"loadBalancerSourceRanges": ["198.18.0.11/32"]}})
     objs.patch_service(f"ext-{tag}", {"spec": {"externalIPs": [MOVED_EXTERNAL_IP]}})
 
@@ -267,21 +276,22 @@ def summary(out: Outcome, affinity: bool) -> tuple[Any, ...]:
     return (tuple(sorted(out.answers)), clients, errors)
 
 
-def targets(lab: ProxyLab, svc: dict[str, Any]) -> list[tuple[str, str, int]]:
-    """(label, host, port) a client tries: each ClusterIP port, externalIP and load-balancer
-    address, and each node's NodePort."""
+def targets(lab: ProxyLab, svc: dict[str, Any]) -> list[tuple[str, str, int, str]]:
+    """(label, host, port, protocol) a client tries: each ClusterIP port, externalIP and
+    load-balancer address, and each node's NodePort."""
     out = []
     ingress = [i["ip"] for i in svc.get("status", {}).get("loadBalancer", {}).get("ingress", [])]
     for port in svc["spec"]["ports"]:
-        out.append((f"{port['name']} cluster IP", svc["spec"]["clusterIP"], int(port["port"])))
+        name, number, proto = port["name"], int(port["port"]), port.get("protocol", "TCP")
+        out.append((f"{name} cluster IP", svc["spec"]["clusterIP"], number, proto))
         for ip in svc["spec"].get("externalIPs", []):
-            out.append((f"{port['name']} external IP", ip, int(port["port"])))
+            out.append((f"{name} external IP", ip, number, proto))
         for ip in ingress:
-            out.append((f"{port['name']} load balancer", ip, int(port["port"])))
+            out.append((f"{name} load balancer", ip, number, proto))
         if "nodePort" in port:
             for n in lab.topology.nodes:
                 if n.world == UPSTREAM:
-                    out.append((f"{port['name']} {n.name} nodePort", n.address, port["nodePort"]))
+                    out.append((f"{name} {n.name} nodePort", n.address, port["nodePort"], proto))
     return out
 
 
@@ -295,13 +305,15 @@ def reach_differences(twins: Twins, services: list[dict[str, Any]], phase: str) 
     for svc in services:
         svc = lab.get(f"/api/v1/namespaces/default/services/{svc['metadata']['name']}")
         affinity = svc["spec"].get("sessionAffinity") == "ClientIP"
-        for label, host, port in targets(lab, svc):
+        for label, host, port, proto in targets(lab, svc):
             for name, _ in NODES:
                 for _attempt in range(3):
                     seen = {}
                     for world in (UPSTREAM, UNDER_TEST):
                         client = lab.topology.node(name, world)
-                        out = lab.reach(client, host, port, count=N, timeout=1.0, max_errors=1)
+                        out = lab.reach(
+                            client, host, port, count=N, timeout=1.0, max_errors=1, protocol=proto
+                        )
                         seen[world] = summary(out, affinity)
                     observed[f"{svc['metadata']['name']} {label} from {name}"] = seen
                     if seen[UPSTREAM] == seen[UNDER_TEST]:
