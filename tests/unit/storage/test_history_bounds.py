@@ -144,3 +144,19 @@ async def test_objects_over_etcds_request_limit_are_refused(tmp_path: Path) -> N
     nxt = await s.create("configmaps", ("ns", "c"), big("c", 10))
     assert nxt.rv == ok.rv + 1
     await s.stop()
+
+
+async def test_a_watcher_that_never_reads_is_closed_at_its_backlog(tmp_path: Path) -> None:
+    """Issue 16: a watch that never reads is dropped, its queue never beyond the bound."""
+    s = Store(tmp_path / "db.sqlite", watcher_backlog=50)
+    await s.start()
+    w = s.watch("pods", None, s.revision)
+    for i in range(120):
+        await s.create("pods", ("ns", f"p{i}"), {"metadata": {"name": f"p{i}"}})
+    assert w.closed and w.overflowed
+    held = w.drain()
+    assert len(held) == 50  # what it held when it fell behind, and nothing since
+    # Unsubscribed: later writes are not offered to it.
+    await s.create("pods", ("ns", "later"), {"metadata": {"name": "later"}})
+    assert w.drain() == []
+    await s.stop()
