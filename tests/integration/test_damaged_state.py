@@ -135,3 +135,14 @@ def test_sliceplane_up_reports_the_same_line(tmp_path: Path) -> None:
     )
     line = one_line_exit_2(res)
     assert "is not an SQLite database" in line
+
+
+def test_a_second_server_on_the_same_data_directory_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = ServerProcess(data)
+    first.start()
+    try:
+        line = one_line_exit_2(run_cli(*start_args(data)))
+        assert "is in use by another sliceplane apiserver" in line
+    finally:
+        assert first.stop() == 0

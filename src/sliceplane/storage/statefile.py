@@ -17,6 +17,7 @@ loss it can only lag the WAL, which SQLite fsynced first, so it never raises a f
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 from pathlib import Path
 
@@ -87,6 +88,8 @@ def read_mark(db_path: Path) -> int | None:
         return None
     except (OSError, UnicodeDecodeError) as exc:
         raise StateError(p, f"cannot read the revision high-water mark: {exc}") from None
+    if not text:
+        return None  # created, then a crash before the first write
     if not text.isdigit():
         raise StateError(p, f"the revision high-water mark is not a number: {text[:40]!r}")
     return int(text)
@@ -99,6 +102,15 @@ class RevisionMark:
         self.path = mark_path(db_path)
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         self.value = 0
+        try:
+            # One server per state file, as etcd locks its data directory: two would hand
+            # out the same revisions.
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self._fd)
+            raise StateError(
+                db_path, "is in use by another sliceplane apiserver (its lock is held)"
+            ) from None
 
     def write(self, rv: int) -> None:
         if rv <= self.value:

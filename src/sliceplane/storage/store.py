@@ -149,6 +149,7 @@ class Store:
         self._pending: dict[tuple[str, Key], _Op] = {}
         self._db_trim_to = 0
         self._db_trimmed = 0
+        self._db_trim_bytes = 0  # history bytes compacted since the last trim of the table
         self._queue: list[_Op] = []
         self._queue_ready = asyncio.Event()
         self._writer_task: asyncio.Task[None] | None = None
@@ -174,6 +175,17 @@ class Store:
     def _open(self) -> None:
         path = self.path
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._mark = RevisionMark(path)  # first: it is also the data's lock
+        try:
+            self._load_state()
+        except BaseException:
+            self._mark.close()
+            self._mark = None
+            raise
+
+    def _load_state(self) -> None:
+        path = self.path
+        assert self._mark is not None
         loaded, mark = read_state(
             path, accept_data_loss=self.accept_data_loss, integrity=None, create_missing=True
         )
@@ -198,7 +210,6 @@ class Store:
         for entry in loaded.history:
             self._history.append(entry)
         rev = max(loaded.revision, mark or 0)
-        self._mark = RevisionMark(path)
         self._mark.write(rev)
         self._rev = rev
         self._committed_rev = rev
@@ -500,7 +511,6 @@ class Store:
             self._db_trim_bytes += max(0, before - history.bytes)
             self._db_trim_to = compacted
 
-    _db_trim_bytes = 0
 
     # ---------------------------------------------------------------- watch
 

@@ -285,3 +285,24 @@ async def test_state_files_are_private(tmp_path: Path) -> None:
         mode = stat.S_IMODE((tmp_path / (DB + suffix)).stat().st_mode)
         assert mode == 0o600, (suffix, oct(mode))
     await s.stop()
+
+
+async def test_one_store_per_state_file(tmp_path: Path) -> None:
+    first = await start(tmp_path)
+    msg = await refused(tmp_path)
+    assert "is in use by another sliceplane apiserver" in msg
+    await first.stop()
+    second = await start(tmp_path)  # the lock went with the first
+    await second.stop()
+
+
+async def test_an_empty_high_water_mark_is_a_crash_before_its_first_write(
+    tmp_path: Path,
+) -> None:
+    s = await start(tmp_path)
+    await s.create("pods", ("default", "a"), pod("a"))
+    await s.stop()
+    (tmp_path / (DB + ".revision")).write_text("")
+    s = await start(tmp_path)
+    assert s.revision == 1
+    await s.stop()
