@@ -511,7 +511,6 @@ class Store:
             self._db_trim_bytes += max(0, before - history.bytes)
             self._db_trim_to = compacted
 
-
     # ---------------------------------------------------------------- watch
 
     def watch(self, resource: str, namespace: str | None, since_rv: int) -> Watcher:
