@@ -304,46 +304,21 @@ def _requirement_errors(
         if key_errs:
             errs.append(FieldError(ErrorType.INVALID, "key", key, "; ".join(key_errs)))
     shown: object = _NIL_SLICE if values_nil and not values else list(values)
+    problem = None
     if op is Operator.IN or op is Operator.NOT_IN:
         if not values:
-            errs.append(
-                FieldError(
-                    ErrorType.INVALID,
-                    "values",
-                    shown,
-                    "for 'in', 'notin' operators, values set can't be empty",
-                )
-            )
+            problem = "for 'in', 'notin' operators, values set can't be empty"
     elif op in _EXACT_OPERATORS or op is Operator.NOT_EQUALS:
         if len(values) != 1:
-            errs.append(
-                FieldError(
-                    ErrorType.INVALID,
-                    "values",
-                    shown,
-                    "exact-match compatibility requires one single value",
-                )
-            )
+            problem = "exact-match compatibility requires one single value"
     elif op is Operator.EXISTS or op is Operator.DOES_NOT_EXIST:
         if values:
-            errs.append(
-                FieldError(
-                    ErrorType.INVALID,
-                    "values",
-                    shown,
-                    "values set must be empty for exists and does not exist",
-                )
-            )
-    else:  # Gt / Lt
-        if len(values) != 1:
-            errs.append(
-                FieldError(
-                    ErrorType.INVALID,
-                    "values",
-                    shown,
-                    "for 'Gt', 'Lt' operators, exactly one value is required",
-                )
-            )
+            problem = "values set must be empty for exists and does not exist"
+    elif len(values) != 1:  # Gt / Lt
+        problem = "for 'Gt', 'Lt' operators, exactly one value is required"
+    if problem is not None:
+        errs.append(FieldError(ErrorType.INVALID, "values", shown, problem))
+    if op is Operator.GREATER_THAN or op is Operator.LESS_THAN:
         for i, v in enumerate(values):
             if _go_parse_int64(v) is None:
                 errs.append(
