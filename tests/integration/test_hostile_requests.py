@@ -365,3 +365,17 @@ async def test_an_unknown_method_is_a_405_status(http: aiohttp.ClientSession) ->
     code, answer, _ = await call(http, "BREW", PODS)
     assert code == 405
     assert_status(answer, 405)
+
+
+async def test_strict_refuses_duplicate_fields(http: aiohttp.ClientSession) -> None:
+    """Found by the differential fuzzer: kube-apiserver's strict decoder refuses repeats."""
+    body = (
+        json.dumps(pod("dup"))
+        .encode()
+        .replace(b'"metadata": {', b'"metadata": {"labels": {"a": "b"}, ', 1)
+    )
+    code, answer, _ = await call(http, "POST", f"{PODS}?fieldValidation=Strict", body)
+    assert code == 400, answer
+    assert_status(answer, 400, 'strict decoding error: duplicate field "metadata.labels"')
+    code, answer, headers = await call(http, "POST", PODS, body)
+    assert code == 201, answer  # Warn (the default) creates it

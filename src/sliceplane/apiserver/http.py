@@ -446,7 +446,11 @@ class APIServerApp:
 
     @staticmethod
     async def _body(request: web.Request) -> Any:
-        return decode_body(await _read(request), request.headers.get("Content-Type", ""))
+        return decode_body(
+            await _read(request),
+            request.headers.get("Content-Type", ""),
+            keep_duplicates=request.query.get("fieldValidation") == "Strict",
+        )
 
     @staticmethod
     def _write_options(request: web.Request) -> WriteOptions:

@@ -20,7 +20,7 @@ from sliceplane.api import errors
 from sliceplane.api.field import Path
 from sliceplane.api.protobuf import CONTENT_TYPE as PROTOBUF
 from sliceplane.api.protobuf import ProtobufDecodeError, decode_k8s_protobuf
-from sliceplane.api.schema import json_kind
+from sliceplane.api.schema import json_kind, parse_json
 from sliceplane.apiserver.registry import DeleteOptions, WriteOptions
 
 MAX_BODY = 3 * 1024 * 1024
@@ -34,17 +34,25 @@ does past its own limit (docs/upstream-differences.md)."""
 _decode = msgspec.json.decode
 
 
-def decode_json(raw: bytes) -> Any:
+def decode_json(raw: bytes, *, keep_duplicates: bool = False) -> Any:
     """JSON as Go decodes it: invalid UTF-8 inside strings becomes U+FFFD (upstream then
-    validates the result), and nesting past :data:`MAX_DEPTH` is a parse error."""
+    validates the result), and nesting past :data:`MAX_DEPTH` is a parse error.
+
+    ``keep_duplicates``: decode again so that repeated keys are remembered
+    (``api.schema.parse_json``) for ``fieldValidation=Strict`` to refuse, as upstream's
+    strict decoder does. Only then: the fast decoder cannot see repeats."""
+    text: bytes | str = raw
     try:
         try:
             value = _decode(raw)
         except UnicodeDecodeError:
-            value = _decode(raw.decode("utf-8", "replace"))
+            text = raw.decode("utf-8", "replace")
+            value = _decode(text)
     except RecursionError:
         raise _too_deep() from None
     check_depth(value, raw)
+    if keep_duplicates and isinstance(value, dict):
+        value = parse_json(text)  # valid JSON (checked above), no deeper than MAX_DEPTH
     return value
 
 
@@ -145,14 +153,14 @@ def decode_yaml(raw: bytes) -> Any:
     return _json_shaped(loaded)
 
 
-def decode_body(raw: bytes, content_type: str) -> Any:
+def decode_body(raw: bytes, content_type: str, *, keep_duplicates: bool = False) -> Any:
     """The object a write request carries, by its media type."""
     if len(raw) > MAX_BODY:
         raise errors.RequestEntityTooLarge(f"Request entity too large: limit is {MAX_BODY}")
     ct = content_type.split(";")[0].strip().lower()
     if ct in ("", JSON, "*/*") or ct.endswith("+json"):
         try:
-            return decode_json(raw)
+            return decode_json(raw, keep_duplicates=keep_duplicates)
         except msgspec.DecodeError as exc:
             raise errors.BadRequest(f"couldn't get version/kind; json parse error: {exc}") from None
     if ct in _YAML:
