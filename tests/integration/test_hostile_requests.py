@@ -377,5 +377,5 @@ async def test_strict_refuses_duplicate_fields(http: aiohttp.ClientSession) -> N
     code, answer, _ = await call(http, "POST", f"{PODS}?fieldValidation=Strict", body)
     assert code == 400, answer
     assert_status(answer, 400, 'strict decoding error: duplicate field "metadata.labels"')
-    code, answer, headers = await call(http, "POST", PODS, body)
+    code, answer, _ = await call(http, "POST", PODS, body)
     assert code == 201, answer  # Warn (the default) creates it
