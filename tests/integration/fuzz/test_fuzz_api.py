@@ -8,6 +8,7 @@ The families, the checks and the reproduction of a failure are in ``fuzzkit``.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import AsyncIterator, Iterator
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from fuzzkit import NS, Fuzzer, load_schemas
+from fuzzkit import NS, Fuzzer, Request, load_schemas, problems, store_changes
 from harness import ServerProcess
 
 SEED = int(os.environ.get("FUZZ_SEED", "16"))
@@ -84,3 +85,31 @@ async def test_fuzz_family(fuzzer: Fuzzer, family: str, tmp_path: Path) -> None:
             pytrace=False,
         )
     assert result.requests == count
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        pytest.param({"a": ("1", False)}, {"a": ("1", False)}, [], id="unchanged"),
+        pytest.param({}, {"a": ("2", False)}, ["a appeared"], id="appeared"),
+        pytest.param({"a": ("1", False)}, {"a": ("2", False)}, ["a changed 1 -> 2"], id="changed"),
+        pytest.param({"a": ("1", False)}, {}, ["a vanished"], id="vanished"),
+        pytest.param({"a": ("1", True)}, {}, [], id="collected-by-gc"),
+        pytest.param({"a": ("1", True)}, {"a": ("3", True)}, [], id="orphaned-by-gc"),
+    ],
+)
+def test_the_store_check_itself(
+    before: dict[str, tuple[str, bool]], after: dict[str, tuple[str, bool]], expected: list[str]
+) -> None:
+    assert store_changes(before, after) == expected
+
+
+def test_the_answer_check_itself() -> None:
+    req = Request("GET", "/api/v1/pods")
+    ok = json.dumps({"kind": "Status", "code": 400, "message": "bad"}).encode()
+    assert problems(req, 400, {}, ok) == []
+    assert problems(req, 500, {}, ok.replace(b"400", b"500"))[0] == "5xx: 500"
+    leak = json.dumps({"kind": "Status", "code": 400, "message": "'str' object has no attribute"})
+    assert "Python text" in problems(req, 400, {}, leak.encode())[0]
+    assert "not JSON" in problems(req, 404, {}, b"404: Not Found")[0]
+    assert "!= HTTP" in problems(req, 422, {}, ok)[0]
