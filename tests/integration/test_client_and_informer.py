@@ -385,3 +385,38 @@ async def test_throttled_view_spaces_requests_and_leaves_the_original_alone(
     assert waited == pytest.approx(2.75, rel=0.1)
     await kc.list(SLICES, namespace)  # the original does not take tokens
     assert throttle.waited == waited
+
+
+def _kubeconfig_with_tls_name(server: ServerProcess, tmp: Any, tls_name: str) -> str:
+    """The server's kubeconfig with ``tls-server-name`` set."""
+    import yaml
+
+    cfg = yaml.safe_load(server.kubeconfig.read_text())
+    cfg["clusters"][0]["cluster"]["tls-server-name"] = tls_name
+    path = tmp / f"kubeconfig-{tls_name}"
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+async def test_tls_server_name_is_what_the_certificate_is_checked_against(
+    apiserver: ServerProcess, tmp_path: Any
+) -> None:
+    """The serving certificate names 127.0.0.1, ::1 and localhost. Dialling 127.0.0.1 with
+    ``tls-server-name: elsewhere.invalid`` must be refused and with ``localhost`` accepted:
+    the name checked is the kubeconfig's, not the URL's host (client-go's rule)."""
+    import aiohttp
+
+    wrong = await Client.connect(
+        _kubeconfig_with_tls_name(apiserver, tmp_path, "elsewhere.invalid")
+    )
+    try:
+        with pytest.raises(aiohttp.ClientConnectorCertificateError):
+            await wrong.request("GET", "/version")
+    finally:
+        await wrong.close()
+    named = await Client.connect(_kubeconfig_with_tls_name(apiserver, tmp_path, "localhost"))
+    try:
+        assert named.conn.tls_server_name == "localhost"
+        assert b"gitVersion" in await named.request("GET", "/version")
+    finally:
+        await named.close()

@@ -51,6 +51,9 @@ class Connection:
     key_file: str | None = None
     verify: bool = True
     default_namespace: str = "default"
+    # kubeconfig ``tls-server-name``: the name the server certificate is checked against
+    # (and sent as SNI) instead of the URL's host, as client-go does.
+    tls_server_name: str | None = None
 
 
 def _ssl_context(conn: Connection) -> ssl.SSLContext | bool:
@@ -143,6 +146,7 @@ async def _load_connection(
         key_file=cfg.key_file,
         verify=bool(cfg.verify_ssl),
         default_namespace=namespace,
+        tls_server_name=getattr(cfg, "tls_server_name", None) or None,
     )
 
 
@@ -240,6 +244,7 @@ class Client:
             data=data,
             headers=headers,
             timeout=aiohttp.ClientTimeout(total=timeout),
+            server_hostname=self.conn.tls_server_name,
         ) as resp:
             raw = await resp.read()
             if resp.status >= 400:
@@ -338,6 +343,7 @@ class Client:
             self.conn.server + self.path(resource, namespace),
             params=params,
             timeout=aiohttp.ClientTimeout(total=None, sock_read=None),
+            server_hostname=self.conn.tls_server_name,
         ) as resp:
             if resp.status >= 400:
                 raise _error_from(resp.status, await resp.read())
