@@ -93,6 +93,10 @@ class ServerOptions:
     server_address: str = "127.0.0.1:6443"
     # Monotonic seconds for watch deadlines and bookmarks (``watchsession``); tests inject.
     clock: Callable[[], float] | None = None
+    watch_write_timeout: float = 60.0
+    """A watch whose client has not taken a line for this long is dropped (the connection
+    aborted), as kube-apiserver's watch cache terminates watchers that stop receiving: a
+    client that never reads must not hold its handler, socket and store watcher forever."""
 
 
 def status_response(err: errors.StatusError) -> web.Response:
@@ -396,7 +400,15 @@ class APIServerApp:
                     line = _encode({"type": "BOOKMARK", "object": obj})
                 else:
                     line = _encode({"type": "ERROR", "object": out.status})
-                await resp.write(line + b"\n")
+                try:
+                    await asyncio.wait_for(
+                        resp.write(line + b"\n"), self.options.watch_write_timeout
+                    )
+                except TimeoutError:
+                    transport = request.transport
+                    if transport is not None:
+                        transport.abort()
+                    raise ConnectionResetError("the watch client stopped reading") from None
 
         session = WatchSession(
             info,
