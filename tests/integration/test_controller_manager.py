@@ -349,3 +349,38 @@ async def test_debug_endpoint_explains_missing_pods_and_metrics(
                 assert await resp.text() == "ok"
     finally:
         stop(proc)
+
+
+async def test_sigterm_exits_0_and_releases_the_lease(
+    client: Client, ns: str, apiserver: ServerProcess
+) -> None:
+    """SIGTERM is a clean shutdown: exit 0 and the lease handed back (holder cleared), so a
+    successor need not wait out the lease duration."""
+    lease_name = "sliceplane-controller-manager"
+    proc = start_controller(
+        apiserver.kubeconfig,
+        "--leader-elect",
+        "--leader-elect-namespace",
+        ns,
+        "--controllers",
+        "endpointslice",
+    )
+    try:
+
+        async def held_by_it() -> bool:
+            try:
+                lease = await client.get("leases", lease_name, ns)
+            except errors.NotFound:
+                return False
+            return _holder_is(lease["spec"].get("holderIdentity") or "", proc)
+
+        await eventually(held_by_it)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+        output = proc.stdout.read() if proc.stdout else ""
+        assert code == 0, output
+        assert "Traceback" not in output
+        lease = await client.get("leases", lease_name, ns)
+        assert not lease["spec"].get("holderIdentity"), lease["spec"]
+    finally:
+        stop(proc)

@@ -325,7 +325,7 @@ def controller(
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
     """Run the EndpointSlice, mirroring and Endpoints controllers against an API server."""
-    from sliceplane.manager.manager import ConfigError, ManagerConfig, run
+    from sliceplane.manager.manager import ConfigError, ManagerConfig, run_until_signalled
 
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -358,7 +358,7 @@ def controller(
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
     try:
-        asyncio.run(run(config))
+        asyncio.run(run_until_signalled(config))
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
     except KeyboardInterrupt:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
@@ -322,6 +323,37 @@ async def run(
             await runner.cleanup()
         with contextlib.suppress(Exception):
             await client.close()
+
+
+async def run_until_signalled(config: ManagerConfig) -> None:
+    """``sliceplane controller``: run until SIGTERM or SIGINT, then stop cleanly.
+
+    The signal cancels :func:`run`, which is what stops the controllers, closes the
+    informers and (with leader election) releases the lease, as kube-controller-manager's
+    ``--leader-elect-release-lease``-style shutdown does; the process then exits 0 instead
+    of dying by the signal's default action with the lease still held."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    signalled = False
+
+    def stop() -> None:
+        nonlocal signalled
+        signalled = True
+        task.cancel()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop)
+    try:
+        await run(config)
+    except asyncio.CancelledError:
+        if not signalled:
+            raise
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(sig)
 
 
 def default_identity() -> str:
