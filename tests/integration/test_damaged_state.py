@@ -146,3 +146,56 @@ def test_a_second_server_on_the_same_data_directory_is_refused(tmp_path: Path) -
         assert "is in use by another sliceplane apiserver" in line
     finally:
         assert first.stop() == 0
+
+
+async def test_backup_then_restore_after_damage_never_rewinds(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = ServerProcess(data)
+    server.start()
+    copy = tmp_path / "copy.sqlite"
+    try:
+        client = await Client.connect(server.kubeconfig)
+        try:
+            for i in range(10):
+                await client.create("endpoints", {"metadata": {"name": f"b-{i}"}}, "default")
+            res = run_cli("backup", "--data-dir", str(data), str(copy))  # while it serves
+            assert res.returncode == 0 and ": ok (" in res.stdout, res
+            last = 0
+            for i in range(10, 15):
+                obj = await client.create("endpoints", {"metadata": {"name": f"b-{i}"}}, "default")
+                last = int(obj["metadata"]["resourceVersion"])
+        finally:
+            await client.close()
+    finally:
+        server.stop(signal.SIGKILL)
+    wal = data / (DB + "-wal")
+    wal.write_bytes(wal.read_bytes()[:100])
+    one_line_exit_2(run_cli(*start_args(data)))  # refused: acknowledged writes missing
+    restored = ServerProcess(data, ["--restore-from", str(copy)])
+    restored.start()
+    try:
+        client = await Client.connect(restored.kubeconfig)
+        try:
+            names = {
+                o["metadata"]["name"] for o in (await client.list_all("endpoints", "default")).items
+            }
+            assert {f"b-{i}" for i in range(10)} <= names
+            obj = await client.create("endpoints", {"metadata": {"name": "after"}}, "default")
+            assert int(obj["metadata"]["resourceVersion"]) > last
+        finally:
+            await client.close()
+    finally:
+        assert restored.stop() == 0
+    assert list(data.glob(DB + ".replaced-*"))  # what was replaced is kept
+    res = run_cli("apiserver", "--data-dir", str(data), "--check")
+    assert res.returncode == 0, res
+
+
+def test_a_damaged_backup_is_not_restored(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"not a database" * 100)
+    line = one_line_exit_2(run_cli(*start_args(data, "--restore-from", str(bad))))
+    assert "is not an SQLite database" in line
+    assert not (data / DB).exists()

@@ -16,6 +16,7 @@ import typer
 
 from sliceplane import __version__
 from sliceplane.cli import dns as dns_cli
+from sliceplane.cli.backup import backup_command
 from sliceplane.cli.demo import demo
 from sliceplane.cli.doctor import app as doctor_app
 from sliceplane.cli.proxy import proxy as proxy_command
@@ -39,6 +40,7 @@ dns_cli.register(app)
 app.command("view")(view_command)
 app.add_typer(report_app, name="report")
 app.command("proxy")(proxy_command)
+app.command("backup")(backup_command)
 
 EXIT_USAGE = 2
 
@@ -90,6 +92,13 @@ def apiserver(
             help="Start on state that lost acknowledged writes, keeping what is intact.",
         ),
     ] = False,
+    restore_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--restore-from",
+            help="Replace the state with a backup (sliceplane backup), then start.",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
     """Run the embedded Kubernetes-compatible API server until SIGTERM/SIGINT."""
@@ -111,6 +120,16 @@ def apiserver(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if restore_from is not None:
+        from sliceplane.storage.backup import restore
+
+        try:
+            moved = restore(data_dir / "state.sqlite", restore_from)
+        except StateError as exc:
+            fail(str(exc), EXIT_USAGE)
+        if moved is not None:
+            typer.echo(f"restored {restore_from}; the replaced state is kept as {moved}")
+        accept_data_loss = True  # the backup is older than what was acknowledged
     families: list[int] = []
     for cidr in service_cidr.split(","):
         try:
