@@ -9,9 +9,9 @@ STAMP := $(VENV)/.installed
 # them): chromium for the view's browser test; iproute2 builds the network namespaces of
 # the real-packet proxy tests, which run nftables and iptables (iptables-save,
 # iptables-restore) inside them.
-APT_PACKAGES ?= chromium iproute2 nftables iptables dnsutils curl dnsperf
+APT_PACKAGES ?= chromium iproute2 nftables iptables dnsutils curl dnsperf wrk
 
-.PHONY: fuzz-diff env test lint typecheck unit demo apiserver clean bench schemas proto-fields lock k8s-bin coredns-bin bench-dns bench-controller bench-cluster bench-all report
+.PHONY: fuzz-diff env test lint typecheck unit demo apiserver clean bench schemas proto-fields lock k8s-bin coredns-bin bench-dns bench-controller bench-cluster bench-all bench-proxy report
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,9 @@ demo: env
 
 bench: env k8s-bin
 	$(BIN)/python bench/apiserver.py --upstream $(ARGS)
+
+bench-proxy: env k8s-bin
+	$(BIN)/python bench/proxy.py --part rules,upstream,userspace $(ARGS)
 
 bench-controller: env k8s-bin
 	$(BIN)/python bench/controller.py $(ARGS)

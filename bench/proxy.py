@@ -198,7 +198,13 @@ def part_rules(sizes: list[int], iptables_max: int) -> list[Obj]:
                 print(f"[rules] iptables {n}: skipped (--iptables-max {iptables_max})")
                 continue
             print(f"[rules] {mode} {n} services (load {load()})", flush=True)
-            row = run_in_netns(["--inner-rules", mode, str(n)])
+            try:
+                row = run_in_netns(["--inner-rules", mode, str(n)])
+            except RuntimeError as exc:  # e.g. iptables-restore beyond its time limit
+                last = str(exc).strip().splitlines()[-1]
+                print(f"  failed: {last}", flush=True)
+                rows.append({"mode": mode, "services": n, "error": last})
+                continue
             rows.append(row)
             f = row["full"]
             print(

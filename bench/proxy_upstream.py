@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import time
 import urllib.request
 from pathlib import Path
@@ -141,7 +142,7 @@ def measure(n: int, impls: tuple[str, ...] = ("kube-proxy", "sliceplane")) -> li
     from sliceplane.testenv.proxylab import ProxyLab
 
     rows: list[Obj] = []
-    workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"sp-bench-proxy-{os.getpid()}"
+    workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"sp-bench-proxy-{os.getpid()}-{n}"
     topo = topology("bprx", os.getpid(), nodes=(("node-a", "zone-a"),), pods=("pod-1",),
                     service_cidr="198.19.0.0/16")  # fmt: skip
     with ProxyLab(Network(topo, workdir)) as lab:
@@ -203,6 +204,7 @@ def measure(n: int, impls: tuple[str, ...] = ("kube-proxy", "sliceplane")) -> li
             )
             rows.append(row)
             proc.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
     return rows
 
 
