@@ -60,6 +60,11 @@ def uid_of(obj: Mapping[str, Any]) -> str:
     return str(meta_of(obj).get("uid") or "")
 
 
+def resource_version_of(obj: Mapping[str, Any] | None) -> str:
+    """``obj.metadata.resourceVersion`` as text (``""`` when unset or for no object)."""
+    return str(meta_of(obj or EMPTY).get("resourceVersion") or "")
+
+
 def is_deleting(obj: Mapping[str, Any]) -> bool:
     """Whether ``metadata.deletionTimestamp`` is set (graceful deletion has begun)."""
     return bool(meta_of(obj).get("deletionTimestamp"))

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from sliceplane.api.meta import meta_of
+from sliceplane.api.meta import Obj, meta_of
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 NO_PORT = -1
@@ -37,7 +37,6 @@ NO_PORT = -1
 exist for it, SRV records do not."""
 
 Key = tuple[str, str]
-Obj = Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sliceplane.api.meta import Obj
+from sliceplane.api.meta import Obj, labels_of, meta_of, name_of, namespace_of
 from sliceplane.api.wellknown import (
     CONTROLLER_NAME,
     LABEL_MANAGED_BY,
@@ -21,14 +21,6 @@ from sliceplane.endpointslice.podendpoints import is_pod_ready
 
 DEFAULT_CLUSTER_DOMAIN = "cluster.local"
 """kubelet's ``--cluster-domain`` everywhere but in clusters that changed it."""
-
-
-def meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    return obj.get("metadata") or {}
-
-
-def name_of(obj: Mapping[str, Any]) -> str:
-    return str(meta(obj).get("name") or "")
 
 
 def node_ready(node: Obj) -> tuple[bool, str]:
@@ -78,20 +70,12 @@ class Context:
         return self.events_by_object.get((kind, name), [])
 
     def managed_slices(self, controller: str = CONTROLLER_NAME) -> list[Obj]:
-        return [
-            es
-            for es in self.snap.slices
-            if (meta(es).get("labels") or {}).get(LABEL_MANAGED_BY) == controller
-        ]
+        return [es for es in self.snap.slices if labels_of(es).get(LABEL_MANAGED_BY) == controller]
 
     def foreign_slices(self) -> list[Obj]:
         """Slices labelled with the Service's name that neither endpoint controller manages."""
         ours = (CONTROLLER_NAME, MIRRORING_CONTROLLER_NAME)
-        return [
-            es
-            for es in self.snap.slices
-            if (meta(es).get("labels") or {}).get(LABEL_MANAGED_BY) not in ours
-        ]
+        return [es for es in self.snap.slices if labels_of(es).get(LABEL_MANAGED_BY) not in ours]
 
     def ready_selected(self) -> list[Obj]:
         return [p for p in self.selected if is_pod_ready(p)]
@@ -99,7 +83,7 @@ class Context:
 
 def _event_time(ev: Obj) -> str:
     return str(
-        ev.get("lastTimestamp") or ev.get("eventTime") or meta(ev).get("creationTimestamp") or ""
+        ev.get("lastTimestamp") or ev.get("eventTime") or meta_of(ev).get("creationTimestamp") or ""
     )
 
 
@@ -114,8 +98,7 @@ def build_context(snap: Snapshot, cluster_domain: str = DEFAULT_CLUSTER_DOMAIN) 
             (
                 p
                 for p in snap.pods
-                if meta(p).get("namespace") == snap.namespace
-                and selector_matches(selector, meta(p).get("labels") or {})
+                if namespace_of(p) == snap.namespace and selector_matches(selector, labels_of(p))
             ),
             key=name_of,
         )

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sliceplane.doctor.context import DEFAULT_CLUSTER_DOMAIN, Context, build_context, meta
+from sliceplane.api.meta import is_deleting
+from sliceplane.doctor.context import DEFAULT_CLUSTER_DOMAIN, Context, build_context
 from sliceplane.doctor.findings import Finding, Report, Summary, sort_findings
 from sliceplane.doctor.headless import check_headless
 from sliceplane.doctor.pods import (
@@ -49,7 +50,7 @@ def _summary(ctx: Context) -> Summary:
     ready_addresses = {
         (es.get("addressType"), tuple(ep.get("addresses") or []))
         for es in ctx.snap.slices
-        if not meta(es).get("deletionTimestamp")
+        if not is_deleting(es)
         for ep in es.get("endpoints") or []
         if (ep.get("conditions") or {}).get("ready") is True
     }

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sliceplane.api import errors
-from sliceplane.api.meta import Obj, labels_of, meta_of, namespace_of
+from sliceplane.api.meta import Obj, labels_of, namespace_of
 from sliceplane.api.wellknown import LABEL_SERVICE_NAME, LABEL_ZONE
 from sliceplane.client.client import Client
 from sliceplane.doctor.snapshot import Snapshot, selector_matches, split_namespace
@@ -59,7 +59,7 @@ async def _elsewhere(client: Client, namespace: str, selector: dict[str, Any]) -
         page = await client.list_all("pods", None, label_selector=_selector_string(selector))
     except (errors.Forbidden, errors.Unauthorized):
         return []
-    return [p for p in page.items if meta_of(p).get("namespace") != namespace]
+    return [p for p in page.items if namespace_of(p) != namespace]
 
 
 async def gather_service(client: Client, namespace: str, name: str) -> Snapshot:
@@ -79,7 +79,7 @@ async def gather_service(client: Client, namespace: str, name: str) -> Snapshot:
             None,
             services=services.items,
             same_name_elsewhere=sorted(
-                namespace_of(s) for s in same if meta_of(s).get("namespace") != namespace
+                namespace_of(s) for s in same if namespace_of(s) != namespace
             ),
         )
     services, pods, nodes, slices, endpoints, events = await asyncio.gather(

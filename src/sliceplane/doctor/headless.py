@@ -17,9 +17,10 @@ from __future__ import annotations
 import dns.rcode
 import dns.rdatatype
 
+from sliceplane.api.meta import is_deleting, name_of
 from sliceplane.dns.resolver import Config, resolver_for
 from sliceplane.dns.zone import zone_from_objects
-from sliceplane.doctor.context import Context, meta, name_of
+from sliceplane.doctor.context import Context
 from sliceplane.doctor.findings import HEADLESS_DNS_NAMES, SUBDOMAIN_MISMATCH, Finding, ref
 from sliceplane.doctor.pods import MAX_OBJECTS
 
@@ -35,7 +36,7 @@ def _dashed(ip: str) -> str:
 
 def dns_names(ctx: Context) -> list[str]:
     """``name TYPE answer, answer`` for every name DNS answers for the Service."""
-    live = [es for es in ctx.snap.slices if not meta(es).get("deletionTimestamp")]
+    live = [es for es in ctx.snap.slices if not is_deleting(es)]
     zone = zone_from_objects(services=[ctx.service], slices=live, namespaces=[ctx.namespace])
     cfg = Config(domain=ctx.cluster_domain)
     ask = resolver_for(zone, cfg)

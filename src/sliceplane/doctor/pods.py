@@ -15,8 +15,8 @@ import difflib
 import json
 from collections.abc import Mapping, Sequence
 
-from sliceplane.api.meta import Obj
-from sliceplane.doctor.context import Context, meta, name_of, node_ready
+from sliceplane.api.meta import Obj, is_deleting, labels_of, meta_of, name_of, namespace_of
+from sliceplane.doctor.context import Context, node_ready
 from sliceplane.doctor.findings import (
     PODS_IN_OTHER_NAMESPACE,
     PODS_NOT_READY,
@@ -98,8 +98,8 @@ def _closeness(selector: Mapping[str, str], labels: Mapping[str, str]) -> float:
 def check_other_namespaces(ctx: Context) -> list[Finding]:
     if not ctx.selector or ctx.selected or not ctx.snap.elsewhere_pods:
         return []
-    pods = sorted(ctx.snap.elsewhere_pods, key=lambda p: (meta(p).get("namespace"), name_of(p)))
-    namespaces = sorted({str(meta(p).get("namespace")) for p in pods})
+    pods = sorted(ctx.snap.elsewhere_pods, key=lambda p: (namespace_of(p), name_of(p)))
+    namespaces = sorted({namespace_of(p) for p in pods})
     message = (
         f"{len(pods)} pod(s) in namespace {', '.join(namespaces)} match the selector "
         f"{selector_text(ctx.selector)}, but a Service only selects pods of its own "
@@ -125,7 +125,7 @@ def check_selector(ctx: Context) -> list[Finding]:
     if not ctx.selector or ctx.selected:
         return []
     selector = ctx.selector
-    own = [p for p in ctx.snap.pods if meta(p).get("namespace") == ctx.namespace]
+    own = [p for p in ctx.snap.pods if namespace_of(p) == ctx.namespace]
     svc = ref("service", ctx.service)
     message = f"the selector {selector_text(selector)} matches no pod in namespace {ctx.namespace}"
     if not own:
@@ -140,7 +140,7 @@ def check_selector(ctx: Context) -> list[Finding]:
             )
         ]
     scored = sorted(
-        ((_closeness(selector, meta(p).get("labels") or {}), name_of(p), p) for p in own),
+        ((_closeness(selector, labels_of(p)), name_of(p), p) for p in own),
         key=lambda t: (t[0], t[1]),
     )
     best = scored[0][0]
@@ -148,13 +148,13 @@ def check_selector(ctx: Context) -> list[Finding]:
     # Pods that fail the same way (the replicas of one Deployment) are reported once.
     groups: dict[tuple[str, ...], list[Obj]] = {}
     for p in nearest:
-        groups.setdefault(tuple(selector_gaps(selector, meta(p).get("labels") or {})), []).append(p)
+        groups.setdefault(tuple(selector_gaps(selector, labels_of(p))), []).append(p)
     evidence = []
     for gaps, pods in list(groups.items())[:3]:
         names = ", ".join(name_of(p) for p in pods[:3]) + (", ..." if len(pods) > 3 else "")
         evidence.append(f"{len(pods)} pod(s) ({names}) fail: {'; '.join(gaps)}")
     fix = f"kubectl get pods -n {ctx.namespace} --show-labels"
-    patch = corrected_selector(selector, meta(nearest[0]).get("labels") or {}) if nearest else None
+    patch = corrected_selector(selector, labels_of(nearest[0])) if nearest else None
     if patch:
         body = json.dumps({"spec": {"selector": patch}}, separators=(",", ":"))
         fix = (
@@ -174,7 +174,7 @@ def serving(pod: Obj, ctx: Context) -> bool:
         return True
     if node not in ctx.nodes:
         return False
-    return is_pod_ready(pod) and not meta(pod).get("deletionTimestamp")
+    return is_pod_ready(pod) and not is_deleting(pod)
 
 
 def _ready_condition(pod: Obj) -> Mapping[str, object] | None:
@@ -281,7 +281,7 @@ def check_readiness(ctx: Context) -> list[Finding]:
     any_serving = any(serving(p, ctx) for p in ctx.selected)
     bad: list[tuple[Obj, str, str]] = []
     for pod in ctx.selected:
-        if meta(pod).get("deletionTimestamp") or serving(pod, ctx):
+        if is_deleting(pod) or serving(pod, ctx):
             continue
         cause, line = pod_problem(pod, ctx)
         bad.append((pod, cause, line))
@@ -315,7 +315,7 @@ def check_readiness(ctx: Context) -> list[Finding]:
 
 
 def check_terminating(ctx: Context) -> list[Finding]:
-    terminating = [p for p in ctx.selected if meta(p).get("deletionTimestamp")]
+    terminating = [p for p in ctx.selected if is_deleting(p)]
     if not terminating:
         return []
     any_serving = any(serving(p, ctx) for p in ctx.selected)
@@ -327,7 +327,7 @@ def check_terminating(ctx: Context) -> list[Finding]:
         message += "; no other pod is ready"
     evidence = []
     for p in terminating[:MAX_OBJECTS]:
-        m = meta(p)
+        m = meta_of(p)
         evidence.append(
             f"pod {name_of(p)}: deletionTimestamp {m.get('deletionTimestamp')}, grace "
             f"{m.get('deletionGracePeriodSeconds')}s, serving={str(is_pod_ready(p)).lower()}"

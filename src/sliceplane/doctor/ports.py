@@ -14,8 +14,8 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
-from sliceplane.api.meta import Obj
-from sliceplane.doctor.context import Context, name_of
+from sliceplane.api.meta import Obj, name_of
+from sliceplane.doctor.context import Context
 from sliceplane.doctor.findings import (
     NAMED_TARGET_PORT_MISSING,
     PROTOCOL_MISMATCH,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import difflib
 
+from sliceplane.api.meta import labels_of, name_of
 from sliceplane.api.wellknown import LABEL_SKIP_MIRROR
-from sliceplane.doctor.context import Context, meta, name_of
+from sliceplane.doctor.context import Context
 from sliceplane.doctor.findings import (
     EXTERNAL_NAME_SERVICE,
     NO_PORTS,
@@ -122,7 +123,7 @@ def check_no_selector(ctx: Context) -> list[Finding]:
         )
         return [Finding(NO_SELECTOR_NO_ENDPOINTS, "error", message, (svc,), fix)]
     ep = ref("endpoints", endpoints)
-    labels = meta(endpoints).get("labels") or {}
+    labels = labels_of(endpoints)
     if labels.get(LABEL_SKIP_MIRROR) == "true":
         message = (
             f"the Endpoints object is labelled {LABEL_SKIP_MIRROR}=true, so it is not mirrored "
@@ -137,7 +138,7 @@ def check_no_selector(ctx: Context) -> list[Finding]:
 
 
 def _is_apiserver_service(ctx: Context) -> bool:
-    labels = meta(ctx.service).get("labels") or {}
+    labels = labels_of(ctx.service)
     return (
         ctx.namespace == "default"
         and ctx.name == "kubernetes"

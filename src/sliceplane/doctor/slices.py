@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sliceplane.api.meta import Obj
+from sliceplane.api.meta import Obj, is_deleting, labels_of, meta_of, name_of
 from sliceplane.api.wellknown import LABEL_MANAGED_BY, MIRRORING_CONTROLLER_NAME
-from sliceplane.doctor.context import Context, meta, name_of
+from sliceplane.doctor.context import Context
 from sliceplane.doctor.findings import (
     ENDPOINTS_STALE,
     SLICE_NOT_MANAGED,
@@ -43,7 +43,7 @@ Key = tuple[str, EndpointKey]
 
 
 def _live(es: Obj) -> bool:
-    return not meta(es).get("deletionTimestamp")
+    return not is_deleting(es)
 
 
 def _ep_text(ep: Mapping[str, Any]) -> str:
@@ -193,7 +193,7 @@ def _check_selected(ctx: Context) -> list[Finding]:
         not_owned = [es for es in managed if not owned_by(es, ctx.service)]
         lines += [
             f"{name_of(es)} is not owned by this Service (uid "
-            f"{meta(ctx.service).get('uid')}): the controller will delete it"
+            f"{meta_of(ctx.service).get('uid')}): the controller will delete it"
             for es in not_owned
         ]
         if not lines:
@@ -229,7 +229,7 @@ def _check_selected(ctx: Context) -> list[Finding]:
         ]
         evidence = [
             f"{name_of(es)}: managed-by="
-            f"{(meta(es).get('labels') or {}).get(LABEL_MANAGED_BY) or '(none)'}, "
+            f"{labels_of(es).get(LABEL_MANAGED_BY) or '(none)'}, "
             f"{len(es.get('endpoints') or [])} endpoint(s)"
             for es in foreign
         ]

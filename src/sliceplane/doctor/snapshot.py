@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sliceplane.api.meta import Obj, meta_of
+from sliceplane.api.meta import Obj, meta_of, namespace_of
 from sliceplane.api.wellknown import LABEL_SERVICE_NAME
 
 
@@ -74,7 +74,7 @@ def split_namespace(
             [
                 p
                 for p in other_pods
-                if meta_of(p).get("namespace") != namespace
+                if namespace_of(p) != namespace
                 and selector_matches(selector, meta_of(p).get("labels") or {})
             ]
             if selector

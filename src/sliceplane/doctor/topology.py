@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sliceplane.api.meta import Obj
+from sliceplane.api.meta import Obj, annotations_of, is_deleting, labels_of, name_of
 from sliceplane.api.wellknown import LABEL_ZONE
-from sliceplane.doctor.context import Context, meta, name_of, node_ready
+from sliceplane.doctor.context import Context, node_ready
 from sliceplane.doctor.findings import (
     HINTS_DROPPED,
     NODE_WITHOUT_ZONE,
@@ -59,7 +59,7 @@ def _recomputed(ctx: Context) -> tuple[list[Obj], list[str]]:
 
 
 def check_topology(ctx: Context) -> list[Finding]:
-    annotations = meta(ctx.service).get("annotations") or {}
+    annotations = annotations_of(ctx.service)
     auto = hints_enabled(annotations)
     td = ctx.spec.get("trafficDistribution")
     if not auto and not td:
@@ -71,7 +71,7 @@ def check_topology(ctx: Context) -> list[Finding]:
     zoneless = sorted(
         name_of(n)
         for n in ctx.snap.nodes
-        if not (meta(n).get("labels") or {}).get(LABEL_ZONE)
+        if not labels_of(n).get(LABEL_ZONE)
         and (name_of(n) in used_nodes or (auto and node_ready(n)[0]))
     )
     if zoneless:
@@ -87,7 +87,7 @@ def check_topology(ctx: Context) -> list[Finding]:
         )
 
     desired, reasons = _recomputed(ctx)
-    live = [es for es in ctx.snap.slices if not meta(es).get("deletionTimestamp")]
+    live = [es for es in ctx.snap.slices if not is_deleting(es)]
     if td:
         problems = []
         if td not in CLOSE_TRAFFIC_DISTRIBUTIONS:

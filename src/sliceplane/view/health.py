@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from sliceplane.api.meta import Obj, name_of, namespace_of
 from sliceplane.doctor.diagnose import diagnose
 from sliceplane.doctor.findings import SEVERITIES, Finding, Severity
 from sliceplane.doctor.snapshot import Snapshot
 
 __all__ = ["Finding", "ServiceObjects", "Severity", "service_findings", "worst"]
-
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +42,9 @@ def worst(findings: Sequence[Finding]) -> Severity | None:
 
 
 def snapshot(objs: ServiceObjects) -> Snapshot:
-    meta = objs.service.get("metadata") or {}
     return Snapshot(
-        namespace=str(meta.get("namespace") or ""),
-        name=str(meta.get("name") or ""),
+        namespace=namespace_of(objs.service),
+        name=name_of(objs.service),
         service=objs.service,
         pods=objs.pods,
         nodes=objs.nodes,

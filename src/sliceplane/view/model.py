@@ -12,9 +12,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sliceplane.api.meta import (
+    annotations_of,
+    is_deleting,
+    labels_of,
+    meta_of,
+    name_of,
+    namespace_of,
+)
 from sliceplane.api.wellknown import LABEL_MANAGED_BY, LABEL_ZONE
-
-Obj = dict[str, Any]
 
 EndpointState = Literal["ready", "serving-terminating", "terminating", "not-ready"]
 STATES: tuple[EndpointState, ...] = ("ready", "serving-terminating", "terminating", "not-ready")
@@ -30,20 +36,8 @@ ANNOTATION_TOPOLOGY_AWARE_HINTS = "service.kubernetes.io/topology-aware-hints"
 ANNOTATION_OVER_CAPACITY = "endpoints.kubernetes.io/over-capacity"
 
 
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    return obj.get("metadata") or {}
-
-
 def _spec(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return obj.get("spec") or {}
-
-
-def name_of(obj: Mapping[str, Any]) -> str:
-    return str(_meta(obj).get("name") or "")
-
-
-def namespace_of(obj: Mapping[str, Any]) -> str:
-    return str(_meta(obj).get("namespace") or "")
 
 
 def format_port(port: Mapping[str, Any], *, target: bool = True) -> str:
@@ -71,7 +65,7 @@ def traffic_distribution(service: Mapping[str, Any]) -> str:
     td = _spec(service).get("trafficDistribution")
     if td:
         return str(td)
-    annotations = _meta(service).get("annotations") or {}
+    annotations = annotations_of(service)
     for key in (ANNOTATION_TOPOLOGY_MODE, ANNOTATION_TOPOLOGY_AWARE_HINTS):
         if annotations.get(key):
             return f"{key.rsplit('/', 1)[1]}={annotations[key]}"
@@ -186,17 +180,17 @@ def _endpoint_sort_key(ep: EndpointRow) -> tuple[str, str, tuple[str, ...]]:
 
 
 def slice_card(es: Mapping[str, Any]) -> SliceCard:
-    meta = _meta(es)
+    meta = meta_of(es)
     ports = tuple(format_port(p, target=False) for p in es.get("ports") or ())
     rows = sorted((endpoint_row(ep) for ep in es.get("endpoints") or ()), key=_endpoint_sort_key)
     return SliceCard(
         name=name_of(es),
         address_type=str(es.get("addressType") or ""),
         ports=ports,
-        managed_by=str((meta.get("labels") or {}).get(LABEL_MANAGED_BY) or ""),
+        managed_by=str(labels_of(es).get(LABEL_MANAGED_BY) or ""),
         generation=int(meta.get("generation") or 0),
         endpoints=tuple(rows),
-        terminating=bool(meta.get("deletionTimestamp")),
+        terminating=is_deleting(es),
     )
 
 
@@ -255,7 +249,7 @@ def legacy_endpoints(ep: Mapping[str, Any] | None) -> LegacyEndpoints:
                 ports.append(text)
         ready += addrs(subset.get("addresses") or ())
         not_ready += addrs(subset.get("notReadyAddresses") or ())
-    annotations = _meta(ep).get("annotations") or {}
+    annotations = annotations_of(ep)
     return LegacyEndpoints(
         exists=True,
         ports=tuple(ports),
@@ -282,7 +276,7 @@ def event_time(ev: Mapping[str, Any]) -> str:
         or series.get("lastObservedTime")
         or ev.get("eventTime")
         or ev.get("firstTimestamp")
-        or _meta(ev).get("creationTimestamp")
+        or meta_of(ev).get("creationTimestamp")
         or ""
     )
 
@@ -307,4 +301,4 @@ def event_rows(events: Iterable[Mapping[str, Any]], limit: int = 20) -> list[Eve
 
 
 def zone_of_node(node: Mapping[str, Any]) -> str:
-    return str((_meta(node).get("labels") or {}).get(LABEL_ZONE) or "")
+    return str(labels_of(node).get(LABEL_ZONE) or "")

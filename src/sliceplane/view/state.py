@@ -13,6 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from sliceplane.api.meta import (
+    Obj,
+    labels_of,
+    meta_of,
+    name_of,
+    namespace_of,
+    resource_version_of,
+)
 from sliceplane.api.selectors import selector_from_set
 from sliceplane.api.wellknown import LABEL_SERVICE_NAME
 from sliceplane.endpointslice.explain import (
@@ -28,8 +36,6 @@ from sliceplane.view import model, render
 from sliceplane.view.health import Finding, ServiceObjects, service_findings, worst
 from sliceplane.view.render import Fragment
 
-Obj = dict[str, Any]
-
 SLICE_SERVICE_INDEX = "view-service"
 EVENT_OBJECT_INDEX = "view-involved"
 
@@ -38,15 +44,14 @@ RESOURCES = ("namespaces", "services", "endpointslices", "endpoints", "pods", "n
 
 def slice_service_index(obj: Obj) -> list[str]:
     """``namespace/service`` of an EndpointSlice, from its service-name label."""
-    meta = obj.get("metadata") or {}
-    svc = (meta.get("labels") or {}).get(LABEL_SERVICE_NAME)
-    return [f"{meta.get('namespace')}/{svc}"] if svc else []
+    svc = labels_of(obj).get(LABEL_SERVICE_NAME)
+    return [f"{meta_of(obj).get('namespace')}/{svc}"] if svc else []
 
 
 def event_object_index(obj: Obj) -> list[str]:
     """``namespace/name`` of the object an Event is about."""
     ref = obj.get("involvedObject") or obj.get("regarding") or {}
-    ns = ref.get("namespace") or (obj.get("metadata") or {}).get("namespace") or ""
+    ns = ref.get("namespace") or namespace_of(obj)
     return [f"{ns}/{ref.get('name')}"] if ref.get("name") else []
 
 
@@ -85,7 +90,7 @@ class ClusterView:
     def namespaces(self) -> list[str]:
         # Every namespaced object's namespace exists as an object: no need to scan the
         # Services (that made the index page quadratic in Services).
-        return sorted(model.name_of(ns) for ns in self._store("namespaces").list())
+        return sorted(name_of(ns) for ns in self._store("namespaces").list())
 
     def services(self, namespace: str) -> list[Obj]:
         found: list[Obj] = self._store("services").by_index(NAMESPACE_INDEX, namespace)
@@ -102,7 +107,7 @@ class ClusterView:
         return found
 
     def service_objects(self, svc: Obj) -> ServiceObjects:
-        ns, name = model.namespace_of(svc), model.name_of(svc)
+        ns, name = namespace_of(svc), name_of(svc)
         pods_inf = self.informers["pods"]
         selector = (svc.get("spec") or {}).get("selector") or {}
         elsewhere: list[Obj] = []
@@ -161,8 +166,8 @@ class ClusterView:
         return found
 
     def card(self, es: Obj) -> tuple[Fragment, model.SliceCard]:
-        key = f"{model.namespace_of(es)}/{model.name_of(es)}"
-        rv = str((es.get("metadata") or {}).get("resourceVersion") or "")
+        key = f"{namespace_of(es)}/{name_of(es)}"
+        rv = resource_version_of(es)
         cached = self._cards.get(key)
         if cached is not None and cached[0] == rv:
             return cached[1], cached[2]
@@ -172,7 +177,7 @@ class ClusterView:
         return frag, card
 
     def forget_slice(self, es: Obj) -> None:
-        self._cards.pop(f"{model.namespace_of(es)}/{model.name_of(es)}", None)
+        self._cards.pop(f"{namespace_of(es)}/{name_of(es)}", None)
 
     # -- pages -----------------------------------------------------------------------------
 
@@ -199,7 +204,7 @@ class ClusterView:
 
     def namespace_fragments(self, namespace: str) -> list[Fragment]:
         out = []
-        for svc in sorted(self.services(namespace), key=model.name_of):
+        for svc in sorted(self.services(namespace), key=name_of):
             objs = self.service_objects(svc)
             findings = self.findings(objs)
             row = model.service_row(svc, objs.slices)
@@ -220,7 +225,7 @@ class ClusterView:
             ]
         objs = self.service_objects(svc)
         findings = self.findings(objs)
-        nodes = {model.name_of(n): n for n in objs.nodes}
+        nodes = {name_of(n): n for n in objs.nodes}
         explanation = self.explanation(objs, nodes)
         row = model.service_row(svc, objs.slices)
         out = [
@@ -228,7 +233,7 @@ class ClusterView:
             render.findings_list(findings),
         ]
         cards = []
-        for es in sorted(objs.slices, key=model.name_of):
+        for es in sorted(objs.slices, key=name_of):
             frag, card = self.card(es)
             out.append(frag)
             cards.append(card)
@@ -250,9 +255,9 @@ class ClusterView:
         return out
 
     def _events_about(self, objs: ServiceObjects, explanation: Any) -> list[Obj]:
-        ns = model.namespace_of(objs.service)
-        names = {model.name_of(objs.service)}
-        names |= {model.name_of(es) for es in objs.slices}
+        ns = namespace_of(objs.service)
+        names = {name_of(objs.service)}
+        names |= {name_of(es) for es in objs.slices}
         names |= {
             v.name
             for v in explanation.pods
@@ -293,18 +298,14 @@ class ClusterView:
 
 
 def _service_key(svc: Obj) -> str:
-    return f"{model.namespace_of(svc)}/{model.name_of(svc)}"
-
-
-def _rv(obj: Mapping[str, Any] | None) -> str:
-    return str(((obj or {}).get("metadata") or {}).get("resourceVersion") or "")
+    return f"{namespace_of(svc)}/{name_of(svc)}"
 
 
 def objects_version(objs: ServiceObjects) -> tuple[str, ...]:
     """The resourceVersions of every object a Service's health is judged from: equal
     tuples mean equal inputs (objects in informer caches are replaced, never changed)."""
-    out = [_rv(objs.service), _rv(objs.endpoints), "|"]
+    out = [resource_version_of(objs.service), resource_version_of(objs.endpoints), "|"]
     for group in (objs.slices, objs.pods, objs.elsewhere_pods, objs.nodes, objs.events):
-        out += sorted(_rv(o) + model.name_of(o) for o in group)
+        out += sorted(resource_version_of(o) + name_of(o) for o in group)
         out.append("|")
     return tuple(out)

@@ -23,8 +23,8 @@ from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sliceplane.api.meta import Obj, labels_of, name_of, namespace_of
 from sliceplane.api.wellknown import LABEL_SERVICE_NAME
-from sliceplane.view import model
 from sliceplane.view.render import Fragment
 from sliceplane.view.state import RESOURCES, ClusterView, Page
 
@@ -35,7 +35,7 @@ def matters_to(page: Page, resource: str, obj: Mapping[str, Any]) -> bool:
         return True
     if resource == "namespaces":
         return page.kind == "index"
-    ns = model.namespace_of(obj)
+    ns = namespace_of(obj)
     if page.kind == "index":
         return resource in ("services", "pods", "endpointslices")
     if ns != page.namespace:
@@ -44,10 +44,10 @@ def matters_to(page: Page, resource: str, obj: Mapping[str, Any]) -> bool:
     if page.kind == "namespace":
         return resource in ("services", "pods", "endpointslices")
     if resource == "endpointslices":
-        labels = (obj.get("metadata") or {}).get("labels") or {}
+        labels = labels_of(obj)
         return labels.get(LABEL_SERVICE_NAME) == page.service
     if resource in ("services", "endpoints"):
-        return model.name_of(obj) == page.service
+        return name_of(obj) == page.service
     return True  # pods, events of the namespace
 
 
@@ -98,17 +98,17 @@ class Hub:
             self._watch(resource)
 
     def _watch(self, resource: str) -> None:
-        def changed(obj: model.Obj) -> None:
+        def changed(obj: Obj) -> None:
             for sub in self.subscribers:
                 if not sub.dirty.is_set() and matters_to(sub.page, resource, obj):
                     sub.dirty.set()
 
-        def deleted(obj: model.Obj) -> None:
+        def deleted(obj: Obj) -> None:
             if resource == "endpointslices":
                 self.view.forget_slice(obj)
             changed(obj)
 
-        def updated(old: model.Obj, new: model.Obj) -> None:
+        def updated(old: Obj, new: Obj) -> None:
             changed(old)
             changed(new)
 
