@@ -65,6 +65,7 @@ __all__ = [
     "LabelSelector",
     "Operator",
     "Requirement",
+    "format_label_set",
     "label_key_errors",
     "label_selector_from_meta",
     "label_value_errors",
@@ -563,3 +564,14 @@ def selector_from_set(labels: Mapping[str, str] | None, *, validate: bool = Fals
     else:
         reqs = [Requirement(k, Operator.EQUALS, (v,)) for k, v in labels.items()]
     return LabelSelector(reqs)
+
+
+def format_label_set(labels: Mapping[str, Any] | None) -> str:
+    """A label map (a Service's ``spec.selector``) as ``k=v,k2=v2``, keys sorted: what
+    ``kubectl get -l`` takes and what the doctor and the view print (``""`` for none).
+
+    Text only, never validated, so it also renders selectors the API would refuse.
+    """
+    if not labels:
+        return ""
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))

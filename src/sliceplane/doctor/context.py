@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sliceplane.api.meta import Obj, labels_of, meta_of, name_of, namespace_of
+from sliceplane.api.selectors import selector_from_set
 from sliceplane.api.wellknown import (
     CONTROLLER_NAME,
     LABEL_MANAGED_BY,
     MIRRORING_CONTROLLER_NAME,
 )
-from sliceplane.doctor.snapshot import Snapshot, selector_matches
+from sliceplane.doctor.snapshot import Snapshot
 from sliceplane.endpointslice.podendpoints import is_pod_ready
 
 DEFAULT_CLUSTER_DOMAIN = "cluster.local"
@@ -94,11 +95,12 @@ def build_context(snap: Snapshot, cluster_domain: str = DEFAULT_CLUSTER_DOMAIN) 
     selector = dict(spec.get("selector") or {}) or None
     selected = []
     if selector:
+        sel = selector_from_set(selector)
         selected = sorted(
             (
                 p
                 for p in snap.pods
-                if namespace_of(p) == snap.namespace and selector_matches(selector, labels_of(p))
+                if namespace_of(p) == snap.namespace and sel.matches(labels_of(p))
             ),
             key=name_of,
         )

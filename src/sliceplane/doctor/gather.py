@@ -15,9 +15,10 @@ from typing import Any
 
 from sliceplane.api import errors
 from sliceplane.api.meta import Obj, labels_of, namespace_of
+from sliceplane.api.selectors import format_label_set, selector_from_set
 from sliceplane.api.wellknown import LABEL_SERVICE_NAME, LABEL_ZONE
 from sliceplane.client.client import Client
-from sliceplane.doctor.snapshot import Snapshot, selector_matches, split_namespace
+from sliceplane.doctor.snapshot import Snapshot, split_namespace
 
 
 async def _optional_list(client: Client, resource: str, namespace: str | None) -> list[Obj] | None:
@@ -49,14 +50,10 @@ def nodes_from_slices(slices: Sequence[Obj], pods: Sequence[Obj]) -> list[Obj]:
     ]
 
 
-def _selector_string(selector: dict[str, Any]) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
-
-
 async def _elsewhere(client: Client, namespace: str, selector: dict[str, Any]) -> list[Obj]:
     """Pods of other namespaces the selector matches (a server-side label query)."""
     try:
-        page = await client.list_all("pods", None, label_selector=_selector_string(selector))
+        page = await client.list_all("pods", None, label_selector=format_label_set(selector))
     except (errors.Forbidden, errors.Unauthorized):
         return []
     return [p for p in page.items if namespace_of(p) != namespace]
@@ -92,7 +89,8 @@ async def gather_service(client: Client, namespace: str, name: str) -> Snapshot:
     )
     selector = (service.get("spec") or {}).get("selector") or {}
     elsewhere: list[Obj] = []
-    if selector and not any(selector_matches(selector, labels_of(p)) for p in pods.items):
+    sel = selector_from_set(selector)
+    if selector and not any(sel.matches(labels_of(p)) for p in pods.items):
         elsewhere = await _elsewhere(client, namespace, selector)
     return Snapshot(
         namespace,
@@ -154,7 +152,9 @@ async def gather_namespaces(client: Client, namespace: str | None) -> list[Snaps
         else:
             for svc in services_ns[ns]:
                 selector = (svc.get("spec") or {}).get("selector") or {}
-                if selector and not any(selector_matches(selector, labels_of(p)) for p in ns_pods):
+                if selector and not any(
+                    selector_from_set(selector).matches(labels_of(p)) for p in ns_pods
+                ):
                     other_pods += await _elsewhere(client, ns, selector)
         snapshots += split_namespace(
             ns,

@@ -16,6 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 
 from sliceplane.api.meta import Obj, is_deleting, labels_of, meta_of, name_of, namespace_of
+from sliceplane.api.selectors import format_label_set
 from sliceplane.doctor.context import Context, node_ready
 from sliceplane.doctor.findings import (
     PODS_IN_OTHER_NAMESPACE,
@@ -29,10 +30,6 @@ from sliceplane.endpointslice.podendpoints import is_pod_ready, should_pod_be_in
 
 MAX_OBJECTS = 10
 """Pods named per finding; the message gives the full count."""
-
-
-def selector_text(selector: Mapping[str, str]) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
 
 
 def selector_gaps(selector: Mapping[str, str], labels: Mapping[str, str]) -> list[str]:
@@ -102,7 +99,7 @@ def check_other_namespaces(ctx: Context) -> list[Finding]:
     namespaces = sorted({namespace_of(p) for p in pods})
     message = (
         f"{len(pods)} pod(s) in namespace {', '.join(namespaces)} match the selector "
-        f"{selector_text(ctx.selector)}, but a Service only selects pods of its own "
+        f"{format_label_set(ctx.selector)}, but a Service only selects pods of its own "
         f"namespace ({ctx.namespace})"
     )
     fix = (
@@ -127,7 +124,9 @@ def check_selector(ctx: Context) -> list[Finding]:
     selector = ctx.selector
     own = [p for p in ctx.snap.pods if namespace_of(p) == ctx.namespace]
     svc = ref("service", ctx.service)
-    message = f"the selector {selector_text(selector)} matches no pod in namespace {ctx.namespace}"
+    message = (
+        f"the selector {format_label_set(selector)} matches no pod in namespace {ctx.namespace}"
+    )
     if not own:
         return [
             Finding(
@@ -136,7 +135,7 @@ def check_selector(ctx: Context) -> list[Finding]:
                 message + " (the namespace has no pods)",
                 (svc,),
                 f"create the workload in {ctx.namespace}, or check the namespace: kubectl get "
-                "pods --all-namespaces -l " + selector_text(selector),
+                "pods --all-namespaces -l " + format_label_set(selector),
             )
         ]
     scored = sorted(
@@ -339,7 +338,7 @@ def check_terminating(ctx: Context) -> list[Finding]:
             message,
             tuple(ref("pod", p) for p in terminating[:MAX_OBJECTS]),
             f"wait for their replacements, or check the rollout: kubectl get pods -n "
-            f"{ctx.namespace} -l {selector_text(ctx.selector or {})}",
+            f"{ctx.namespace} -l {format_label_set(ctx.selector or {})}",
             tuple(evidence),
         )
     ]

@@ -9,10 +9,11 @@ snapshots, so ``doctor namespace`` costs a handful of lists, not a handful per S
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sliceplane.api.meta import Obj, meta_of, namespace_of
+from sliceplane.api.meta import Obj, labels_of, meta_of, namespace_of
+from sliceplane.api.selectors import selector_from_set
 from sliceplane.api.wellknown import LABEL_SERVICE_NAME
 
 
@@ -42,10 +43,6 @@ class Snapshot:
     """Namespaces that hold a Service of this name (when it is missing here)."""
 
 
-def selector_matches(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
-    return all(labels.get(k) == v for k, v in selector.items())
-
-
 def split_namespace(
     namespace: str,
     services: Sequence[Obj],
@@ -62,21 +59,17 @@ def split_namespace(
     """
     slices_by_service: dict[str, list[Obj]] = {}
     for es in slices:
-        svc = (meta_of(es).get("labels") or {}).get(LABEL_SERVICE_NAME)
-        if svc:
-            slices_by_service.setdefault(str(svc), []).append(es)
+        service_name = labels_of(es).get(LABEL_SERVICE_NAME)
+        if service_name:
+            slices_by_service.setdefault(str(service_name), []).append(es)
     endpoints_by_name = {str(meta_of(ep).get("name")): ep for ep in endpoints}
     out = []
     for svc in sorted(services, key=lambda s: str(meta_of(s).get("name"))):
         name = str(meta_of(svc).get("name"))
         selector = (svc.get("spec") or {}).get("selector") or {}
+        sel = selector_from_set(selector)
         elsewhere = (
-            [
-                p
-                for p in other_pods
-                if namespace_of(p) != namespace
-                and selector_matches(selector, meta_of(p).get("labels") or {})
-            ]
+            [p for p in other_pods if namespace_of(p) != namespace and sel.matches(labels_of(p))]
             if selector
             else []
         )

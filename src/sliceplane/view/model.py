@@ -20,6 +20,7 @@ from sliceplane.api.meta import (
     name_of,
     namespace_of,
 )
+from sliceplane.api.selectors import format_label_set
 from sliceplane.api.wellknown import LABEL_MANAGED_BY, LABEL_ZONE
 
 EndpointState = Literal["ready", "serving-terminating", "terminating", "not-ready"]
@@ -52,12 +53,6 @@ def format_port(port: Mapping[str, Any], *, target: bool = True) -> str:
     if port.get("nodePort"):
         text += f" node:{port['nodePort']}"
     return text
-
-
-def format_selector(selector: Mapping[str, Any] | None) -> str:
-    if not selector:
-        return ""
-    return ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
 
 
 def traffic_distribution(service: Mapping[str, Any]) -> str:
@@ -107,7 +102,7 @@ def service_row(service: Mapping[str, Any], slices: Iterable[Mapping[str, Any]])
         type=str(spec.get("type") or "ClusterIP"),
         cluster_ips=tuple(str(ip) for ip in ips),
         ports=tuple(format_port(p) for p in spec.get("ports") or ()),
-        selector=format_selector(spec.get("selector")),
+        selector=format_label_set(spec.get("selector")),
         traffic_distribution=traffic_distribution(service),
         ready_endpoints=len(seen_ready),
         endpoints=len(seen),

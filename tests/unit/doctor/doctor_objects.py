@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from sliceplane.doctor.snapshot import Snapshot, selector_matches
+from sliceplane.api.selectors import selector_from_set
+from sliceplane.doctor.snapshot import Snapshot
 from sliceplane.endpoints.planner import plan_endpoints
 from sliceplane.endpointslice.reconciler import ReconcilerOptions, plan_service
 
@@ -170,7 +171,7 @@ def healthy(
         p
         for p in pods
         if p["metadata"]["namespace"] == NS
-        and selector_matches(selector, p["metadata"].get("labels") or {})
+        and selector_from_set(selector).matches(p["metadata"].get("labels") or {})
     ]
     fields: dict[str, Any] = {
         "namespace": NS,
