@@ -30,8 +30,8 @@ from types import MappingProxyType
 from typing import Any
 
 from sliceplane.api.meta import Obj, meta_of
+from sliceplane.api.wellknown import LABEL_SERVICE_NAME
 
-SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 NO_PORT = -1
 """The port of a Service or slice without ports (CoreDNS's ``Port: -1``): A/AAAA records
 exist for it, SRV records do not."""
@@ -162,7 +162,7 @@ def slice_from_object(obj: Obj) -> Slice:
     return Slice(
         namespace=meta.get("namespace") or "",
         name=meta.get("name") or "",
-        service=labels.get(SERVICE_NAME_LABEL) or "",
+        service=labels.get(LABEL_SERVICE_NAME) or "",
         ports=_ports(obj.get("ports")),
         addresses=tuple(addresses),
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sliceplane.api.meta import Obj, annotations_of, is_deleting, labels_of, name_of
-from sliceplane.api.wellknown import LABEL_ZONE
+from sliceplane.api.wellknown import ANNOTATION_TOPOLOGY_MODE, LABEL_ZONE
 from sliceplane.doctor.context import Context, node_ready
 from sliceplane.doctor.findings import (
     HINTS_DROPPED,
@@ -27,8 +27,6 @@ from sliceplane.endpointslice.hints import make_hints_pass
 from sliceplane.endpointslice.reconciler import ReconcilerOptions, plan_service
 from sliceplane.endpointslice.topologycache import REASON_DISABLED, TopologyCache, hints_enabled
 from sliceplane.endpointslice.trafficdist import CLOSE_TRAFFIC_DISTRIBUTIONS
-
-ANNOTATION_TOPOLOGY_MODE = "service.kubernetes.io/topology-mode"
 
 
 def _ready_endpoints(slices: Sequence[Obj]) -> list[Obj]:

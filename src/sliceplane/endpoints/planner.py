@@ -35,9 +35,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sliceplane.api.meta import Obj, format_rfc3339_nano
+from sliceplane.api.meta import Obj
 from sliceplane.api.subsets import repack_subsets
-from sliceplane.api.wellknown import ANNOTATION_TRIGGER_TIME, LABEL_HEADLESS
+from sliceplane.api.wellknown import ANNOTATION_OVER_CAPACITY, LABEL_HEADLESS
+from sliceplane.endpointbase.triggertime import set_trigger_time
 
 LABEL_ENDPOINTS_MANAGED_BY = "endpoints.kubernetes.io/managed-by"
 """Set on every Endpoints object the controller writes (upstream ``LabelManagedBy``)."""
@@ -47,7 +48,6 @@ ENDPOINTS_CONTROLLER_NAME = "endpoint-controller"
 MAX_CAPACITY = 1000
 """Most addresses (ready plus not ready) one Endpoints object carries (``maxCapacity``)."""
 
-ANNOTATION_OVER_CAPACITY = "endpoints.kubernetes.io/over-capacity"
 OVER_CAPACITY_TRUNCATED = "truncated"
 
 
@@ -359,11 +359,8 @@ def plan_endpoints(
     new.setdefault("kind", "Endpoints")
     meta = new["metadata"]
     annotations: dict[str, str] = dict(meta.get("annotations") or {})
-
-    if trigger_time is not None:
-        annotations[ANNOTATION_TRIGGER_TIME] = format_rfc3339_nano(trigger_time)
-    else:
-        annotations.pop(ANNOTATION_TRIGGER_TIME, None)
+    meta["annotations"] = annotations
+    set_trigger_time(new, trigger_time)
 
     truncated = truncate_subsets(subsets)
     if truncated is not None:

@@ -21,7 +21,13 @@ from sliceplane.api.meta import (
     namespace_of,
 )
 from sliceplane.api.selectors import format_label_set
-from sliceplane.api.wellknown import LABEL_MANAGED_BY, LABEL_ZONE
+from sliceplane.api.wellknown import (
+    ANNOTATION_OVER_CAPACITY,
+    ANNOTATION_TOPOLOGY_AWARE_HINTS,
+    ANNOTATION_TOPOLOGY_MODE,
+    LABEL_MANAGED_BY,
+    LABEL_ZONE,
+)
 
 EndpointState = Literal["ready", "serving-terminating", "terminating", "not-ready"]
 STATES: tuple[EndpointState, ...] = ("ready", "serving-terminating", "terminating", "not-ready")
@@ -31,10 +37,6 @@ STATE_LABELS: dict[EndpointState, str] = {
     "terminating": "terminating",
     "not-ready": "not ready",
 }
-
-ANNOTATION_TOPOLOGY_MODE = "service.kubernetes.io/topology-mode"
-ANNOTATION_TOPOLOGY_AWARE_HINTS = "service.kubernetes.io/topology-aware-hints"
-ANNOTATION_OVER_CAPACITY = "endpoints.kubernetes.io/over-capacity"
 
 
 def _spec(obj: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -11,8 +11,8 @@ import pytest
 
 from sliceplane.api.meta import format_rfc3339_nano
 from sliceplane.api.subsets import repack_subsets, sort_subsets
+from sliceplane.api.wellknown import ANNOTATION_OVER_CAPACITY
 from sliceplane.endpoints.planner import (
-    ANNOTATION_OVER_CAPACITY,
     ENDPOINTS_CONTROLLER_NAME,
     LABEL_ENDPOINTS_MANAGED_BY,
     EndpointsPlan,

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from sliceplane.api.wellknown import ANNOTATION_OVER_CAPACITY, ANNOTATION_TOPOLOGY_MODE
 from sliceplane.view import model
 
 
@@ -62,7 +63,7 @@ def test_format_port(port: dict[str, Any], text: str) -> None:
     [
         pytest.param({"spec": {"trafficDistribution": "PreferClose"}}, "PreferClose", id="field"),
         pytest.param(
-            {"metadata": {"annotations": {model.ANNOTATION_TOPOLOGY_MODE: "Auto"}}, "spec": {}},
+            {"metadata": {"annotations": {ANNOTATION_TOPOLOGY_MODE: "Auto"}}, "spec": {}},
             "topology-mode=Auto",
             id="annotation",
         ),
@@ -144,7 +145,7 @@ def test_slice_card_sorts_by_zone_and_node_and_reads_hints() -> None:
 
 def test_legacy_endpoints() -> None:
     ep_obj = {
-        "metadata": {"annotations": {model.ANNOTATION_OVER_CAPACITY: "truncated"}},
+        "metadata": {"annotations": {ANNOTATION_OVER_CAPACITY: "truncated"}},
         "subsets": [
             {
                 "addresses": [{"ip": "10.0.0.2", "targetRef": {"name": "b"}}],
