@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sliceplane.api import errors
-from sliceplane.api.meta import Obj, labels_of, namespace_of
+from sliceplane.api.meta import Obj, labels_of, name_of, namespace_of
 from sliceplane.api.selectors import format_label_set, selector_from_set
 from sliceplane.api.wellknown import LABEL_SERVICE_NAME, LABEL_ZONE
 from sliceplane.client.client import Client
@@ -60,38 +60,34 @@ async def _elsewhere(client: Client, namespace: str, selector: dict[str, Any]) -
 
 
 async def gather_service(client: Client, namespace: str, name: str) -> Snapshot:
-    """A snapshot of one Service, or of its absence (with near names and namespaces)."""
-    try:
-        service: Obj | None = await client.get("services", name, namespace)
-    except errors.NotFound:
-        service = None
+    """A snapshot of one Service, or of its absence (with near names and namespaces).
+
+    The namespace's Service list (needed for near names anyway) also answers whether the
+    Service exists, so there is no separate GET.
+    """
+    services = (await client.list_all("services", namespace)).items
+    service = next((s for s in services if name_of(s) == name), None)
     if service is None:
-        services, same = await asyncio.gather(
-            client.list_all("services", namespace),
-            _optional_list_by_name(client, name),
-        )
+        same = await _optional_list_by_name(client, name)
         return Snapshot(
             namespace,
             name,
             None,
-            services=services.items,
+            services=services,
             same_name_elsewhere=sorted(
                 namespace_of(s) for s in same if namespace_of(s) != namespace
             ),
         )
-    services, pods, nodes, slices, endpoints, events = await asyncio.gather(
-        client.list_all("services", namespace),
+    pods, nodes, slices, endpoints, events = await asyncio.gather(
         client.list_all("pods", namespace),
         _optional_list(client, "nodes", None),
         client.list_all("endpointslices", namespace, label_selector=f"{LABEL_SERVICE_NAME}={name}"),
         _get_optional(client, "endpoints", name, namespace),
         _optional_list(client, "events", namespace),
     )
-    selector = (service.get("spec") or {}).get("selector") or {}
     elsewhere: list[Obj] = []
-    sel = selector_from_set(selector)
-    if selector and not any(sel.matches(labels_of(p)) for p in pods.items):
-        elsewhere = await _elsewhere(client, namespace, selector)
+    if _selects_nothing(service, pods.items):
+        elsewhere = await _elsewhere(client, namespace, service["spec"]["selector"])
     return Snapshot(
         namespace,
         name,
@@ -101,7 +97,7 @@ async def gather_service(client: Client, namespace: str, name: str) -> Snapshot:
         slices=slices.items,
         endpoints=endpoints,
         events=events or [],
-        services=services.items,
+        services=services,
         elsewhere_pods=elsewhere,
     )
 
@@ -143,27 +139,34 @@ async def gather_namespaces(client: Client, namespace: str | None) -> list[Snaps
     services_ns = by_ns(services.items)
     pods_ns, slices_ns = by_ns(pods.items), by_ns(slices.items)
     endpoints_ns, events_ns = by_ns(endpoints.items), by_ns(events or [])
+    all_nodes = nodes if nodes is not None else nodes_from_slices(slices.items, pods.items)
+    # Every namespace listed: the pod list already holds the other namespaces' pods.
+    # One namespace: one cluster-wide pod list serves every Service that selects nothing
+    # there (split_namespace keeps, per Service, the other namespaces' pods it matches).
+    other_pods: list[Obj] = list(pods.items) if namespace is None else []
+    if namespace is not None and any(
+        _selects_nothing(svc, pods_ns.get(namespace, [])) for svc in services_ns.get(namespace, [])
+    ):
+        other_pods = await _optional_list(client, "pods", None) or []
     snapshots: list[Snapshot] = []
     for ns in sorted(services_ns):
-        ns_pods = pods_ns.get(ns, [])
-        other_pods: list[Obj] = []
-        if namespace is None:
-            other_pods = list(pods.items)
-        else:
-            for svc in services_ns[ns]:
-                selector = (svc.get("spec") or {}).get("selector") or {}
-                if selector and not any(
-                    selector_from_set(selector).matches(labels_of(p)) for p in ns_pods
-                ):
-                    other_pods += await _elsewhere(client, ns, selector)
         snapshots += split_namespace(
             ns,
             services_ns[ns],
-            ns_pods,
-            nodes if nodes is not None else nodes_from_slices(slices.items, pods.items),
+            pods_ns.get(ns, []),
+            all_nodes,
             slices_ns.get(ns, []),
             endpoints_ns.get(ns, []),
             events_ns.get(ns, []),
             other_pods,
         )
     return snapshots
+
+
+def _selects_nothing(service: Obj, pods: Sequence[Obj]) -> bool:
+    """Whether the Service has a selector that no pod of ``pods`` matches."""
+    selector = (service.get("spec") or {}).get("selector") or {}
+    if not selector:
+        return False
+    sel = selector_from_set(selector)
+    return not any(sel.matches(labels_of(p)) for p in pods)
