@@ -17,6 +17,7 @@ from sliceplane.proxy import nftables as nft
 from sliceplane.proxy.config import RenderConfig
 from sliceplane.proxy.model import ServicePortName
 from sliceplane.proxy.naming import is_ipt_service_chain
+from sliceplane.proxy.proxier import NeedFullSync
 from sliceplane.proxy.topology import PortPlan
 
 
@@ -144,7 +145,7 @@ class IptablesMode:
             total += sum(len(p.cat.reachable) for p in plans.values())
         large = total > self.cfg.large_cluster_threshold
         if changed is not None and large != self.large:
-            raise _NeedFull()
+            raise NeedFullSync("iptables large-cluster mode changed")
         self.ensure_jumps()
         if changed is None:
             frags = {spn: ipt.render_port(p, self.cfg, large=large) for spn, p in plans.items()}
@@ -205,10 +206,6 @@ class IptablesMode:
 OWN_CHAINS = frozenset((*ipt.FILTER_TOP, *ipt.NAT_TOP, "KUBE-NODE-PORT", "KUBE-LOAD-BALANCER"))
 """Top-level chains kube-proxy's iptables and IPVS modes create (kubelet's KUBE-FIREWALL
 and canaries are not ours to delete)."""
-
-
-class _NeedFull(Exception):
-    """Large-cluster mode flipped: every endpoint rule changes, so sync everything."""
 
 
 def _frag_endpoints(frag: ipt.Fragment) -> int:

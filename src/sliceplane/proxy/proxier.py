@@ -30,6 +30,11 @@ Obj = Mapping[str, Any]
 ZONE_LABEL = "topology.kubernetes.io/zone"
 
 
+class NeedFullSync(Exception):
+    """Raised by a mode's partial sync when only a full one can be right (e.g. iptables'
+    large-cluster mode flipped): the proxier then does a full sync at once."""
+
+
 class Mode(Protocol):
     """A data-plane backend: renders plans and applies them."""
 
@@ -127,7 +132,13 @@ class Proxier:
             for svc in changed_services:
                 changed |= self._ports.get(svc, set())
         try:
-            self.mode.sync(plans, changed)
+            try:
+                self.mode.sync(plans, changed)
+            except NeedFullSync:
+                if full:
+                    raise
+                plans, changed, full = self.all_plans(), None, True
+                self.mode.sync(plans, changed)
         except Exception:
             self.need_full = True
             raise

@@ -368,3 +368,19 @@ def test_ipvs_golden_and_fake_apply() -> None:
     assert ipvs.transactions == 2
     mode.cleanup()
     assert ipvs.dump() == ""
+
+
+def test_iptables_large_cluster_mode_flip_turns_partial_into_full() -> None:
+    p, fake, mode = ipt_proxier()
+    p.on_service(service("ns", "big", "172.30.1.1"))
+    eps = [{"addresses": [f"10.1.{i // 250}.{i % 250 + 1}"]} for i in range(999)]
+    p.on_slice(endpoint_slice("ns", "big", eps))
+    p.sync()
+    assert not mode.large and "-m comment --comment ns/big:p80 -s" in mode.last_text
+    p.on_service(service("ns", "more", "172.30.1.2"))
+    p.on_slice(
+        endpoint_slice("ns", "more", [{"addresses": ["10.2.0.1"]}, {"addresses": ["10.2.0.2"]}])
+    )
+    result = p.sync()  # 1,001 endpoints now: every endpoint rule loses its comment
+    assert result.full and mode.large and not p.need_full
+    assert "-m comment --comment ns/big:p80 -s" not in fake.dump()
