@@ -8,30 +8,12 @@ already holds, so the page, ``sliceplane doctor`` and the kubectl plugin always 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from sliceplane.api.meta import Obj, name_of, namespace_of
 from sliceplane.doctor.diagnose import diagnose
 from sliceplane.doctor.findings import SEVERITIES, Finding, Severity
 from sliceplane.doctor.snapshot import Snapshot
 
-__all__ = ["Finding", "ServiceObjects", "Severity", "service_findings", "worst"]
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceObjects:
-    """The live objects one Service's health is judged from (all read-only)."""
-
-    service: Obj
-    pods: Sequence[Obj]
-    """The pods of the Service's namespace that can matter to it."""
-    nodes: Sequence[Obj]
-    slices: Sequence[Obj]
-    endpoints: Obj | None = None
-    events: Sequence[Obj] = ()
-    elsewhere_pods: Sequence[Obj] = ()
-    """Pods of other namespaces whose labels match the selector."""
-    services: Sequence[Obj] = ()
+__all__ = ["Finding", "Severity", "Snapshot", "service_findings", "worst"]
 
 
 def worst(findings: Sequence[Finding]) -> Severity | None:
@@ -41,23 +23,8 @@ def worst(findings: Sequence[Finding]) -> Severity | None:
     return None
 
 
-def snapshot(objs: ServiceObjects) -> Snapshot:
-    return Snapshot(
-        namespace=namespace_of(objs.service),
-        name=name_of(objs.service),
-        service=objs.service,
-        pods=objs.pods,
-        nodes=objs.nodes,
-        slices=objs.slices,
-        endpoints=objs.endpoints,
-        events=objs.events,
-        services=objs.services,
-        elsewhere_pods=objs.elsewhere_pods,
-    )
-
-
-def service_findings(objs: ServiceObjects) -> list[Finding]:
+def service_findings(snap: Snapshot) -> list[Finding]:
     """The doctor's findings for one Service, most severe first; ``info`` facts are left
     to the doctor's own output, the page shows what needs attention."""
-    report = diagnose(snapshot(objs))
+    report = diagnose(snap)
     return [f for f in report.findings if f.severity != "info"]

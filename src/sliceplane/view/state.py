@@ -33,7 +33,7 @@ from sliceplane.machinery.factory import NAMESPACE_INDEX, InformerFactory
 from sliceplane.machinery.informer import Informer
 from sliceplane.machinery.labelindex import LABEL_INDEX, ensure_label_index, pair_keys, select
 from sliceplane.view import model, render
-from sliceplane.view.health import Finding, ServiceObjects, service_findings, worst
+from sliceplane.view.health import Finding, Snapshot, service_findings, worst
 from sliceplane.view.render import Fragment
 
 SLICE_SERVICE_INDEX = "view-service"
@@ -106,32 +106,41 @@ class ClusterView:
         )
         return found
 
-    def service_objects(self, svc: Obj) -> ServiceObjects:
+    def service_objects(self, svc: Obj) -> Snapshot:
+        """The doctor's snapshot of one Service, from the informer stores. Pods of other
+        namespaces are looked up only when no pod of its own namespace matches (the
+        doctor reports them only then, as ``sliceplane doctor`` gathers them)."""
         ns, name = namespace_of(svc), name_of(svc)
         pods_inf = self.informers["pods"]
         selector = (svc.get("spec") or {}).get("selector") or {}
+        pods, matched = self._candidate_pods(ns, selector)
         elsewhere: list[Obj] = []
-        if selector:
+        if selector and not matched:
             sel = selector_from_set(selector)
             for other in self.namespaces():
                 if other != ns:
                     elsewhere += select(pods_inf, other, sel)
-        return ServiceObjects(
+        return Snapshot(
+            namespace=ns,
+            name=name,
             service=svc,
-            pods=self._candidate_pods(ns, selector),
+            pods=pods,
             nodes=self._store("nodes").list(),
             slices=self.slices(ns, name),
             endpoints=self._store("endpoints").get(f"{ns}/{name}"),
             events=self._store("events").by_index(NAMESPACE_INDEX, ns, ordered=False),
-            elsewhere_pods=elsewhere,
             services=self.services(ns),
+            elsewhere_pods=elsewhere,
         )
 
-    def _candidate_pods(self, namespace: str, selector: Mapping[str, str]) -> list[Obj]:
-        """The pods that can matter to a Service: those sharing a label pair with its
-        selector when some pod matches (the selected ones and the near misses), else the
-        whole namespace (a typo'd selector shares nothing; its near misses are anywhere).
-        Keeps a page of a 1,000-Service namespace from scanning every pod per Service."""
+    def _candidate_pods(
+        self, namespace: str, selector: Mapping[str, str]
+    ) -> tuple[list[Obj], bool]:
+        """The pods that can matter to a Service, and whether any of them matches its
+        selector: those sharing a label pair with its selector when some pod matches (the
+        selected ones and the near misses), else the whole namespace (a typo'd selector
+        shares nothing; its near misses are anywhere). Keeps a page of a 1,000-Service
+        namespace from scanning every pod per Service."""
         store = self.informers["pods"].store
         if selector:
             keys: set[str] = set()
@@ -141,14 +150,14 @@ class ClusterView:
                 keys |= hits
                 selected = hits if selected is None else selected & hits
             if selected:
-                return [obj for k in sorted(keys) if (obj := store.get(k)) is not None]
+                return [obj for k in sorted(keys) if (obj := store.get(k)) is not None], True
         pods: list[Obj] = store.by_index(NAMESPACE_INDEX, namespace)
-        return pods
+        return pods, False
 
-    def findings(self, objs: ServiceObjects) -> list[Finding]:
+    def findings(self, objs: Snapshot) -> list[Finding]:
         """The doctor's findings, recomputed only when an object they read changed (the
         doctor replans the Service's slices: a quarter second at 1,000 pods)."""
-        key, version = _service_key(objs.service), objects_version(objs)
+        key, version = _service_key(objs), objects_version(objs)
         cached = self._findings.get(key)
         if cached is not None and cached[0] == version:
             return cached[1]
@@ -156,11 +165,12 @@ class ClusterView:
         self._findings[key] = (version, found)
         return found
 
-    def explanation(self, objs: ServiceObjects, nodes: dict[str, Obj]) -> ServiceExplanation:
-        key, version = _service_key(objs.service), objects_version(objs)
+    def explanation(self, objs: Snapshot, nodes: dict[str, Obj]) -> ServiceExplanation:
+        key, version = _service_key(objs), objects_version(objs)
         cached = self._explanations.get(key)
         if cached is not None and cached[0] == version:
             return cached[1]
+        assert objs.service is not None
         found = explain_service(objs.service, [*objs.pods, *objs.elsewhere_pods], nodes)
         self._explanations[key] = (version, found)
         return found
@@ -254,9 +264,9 @@ class ClusterView:
         out.append(render.events_table(model.event_rows(self._events_about(objs, explanation))))
         return out
 
-    def _events_about(self, objs: ServiceObjects, explanation: Any) -> list[Obj]:
-        ns = namespace_of(objs.service)
-        names = {name_of(objs.service)}
+    def _events_about(self, objs: Snapshot, explanation: Any) -> list[Obj]:
+        ns = objs.namespace
+        names = {objs.name}
         names |= {name_of(es) for es in objs.slices}
         names |= {
             v.name
@@ -297,11 +307,11 @@ class ClusterView:
         return render.page(title, crumbs, body, stream)
 
 
-def _service_key(svc: Obj) -> str:
-    return f"{namespace_of(svc)}/{name_of(svc)}"
+def _service_key(snap: Snapshot) -> str:
+    return f"{snap.namespace}/{snap.name}"
 
 
-def objects_version(objs: ServiceObjects) -> tuple[str, ...]:
+def objects_version(objs: Snapshot) -> tuple[str, ...]:
     """The resourceVersions of every object a Service's health is judged from: equal
     tuples mean equal inputs (objects in informer caches are replaced, never changed)."""
     out = [resource_version_of(objs.service), resource_version_of(objs.endpoints), "|"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sliceplane.view.health import ServiceObjects, service_findings, worst
+from sliceplane.view.health import Snapshot, service_findings, worst
 
 
 def pod(name: str, labels: dict[str, str], ready: bool = True) -> dict[str, Any]:
@@ -64,7 +64,7 @@ NODES = [{"metadata": {"name": "n1"}}]
 def test_findings(
     selector: dict[str, str], pods: list[dict[str, Any]], codes: list[str], severity: str | None
 ) -> None:
-    findings = service_findings(ServiceObjects(svc(selector), pods, NODES, []))
+    findings = service_findings(Snapshot("shop", "web", svc(selector), pods, NODES, []))
     assert set(codes) <= {f.code for f in findings}
     assert worst(findings) == severity
     assert all(f.severity != "info" for f in findings)
@@ -72,7 +72,7 @@ def test_findings(
 
 def test_typo_finding_names_the_near_pod() -> None:
     finding, *_ = service_findings(
-        ServiceObjects(svc({"app": "wbe"}), [pod("a", {"app": "web"})], NODES, [])
+        Snapshot("shop", "web", svc({"app": "wbe"}), [pod("a", {"app": "web"})], NODES, [])
     )
     assert finding.code == "SelectorMatchesNoPods"
     assert "app=wbe" in finding.message
