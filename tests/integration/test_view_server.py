@@ -110,6 +110,13 @@ async def test_pages_and_live_slice_update(view: tuple[Client, str], namespace: 
                 break
             await asyncio.sleep(0.05)
         assert f'href="/ns/{namespace}/svc/web"' in page
+        # The slice's informer may lag the Service's: wait until the Service page shows
+        # its card, so the stream's first message is the whole page with it.
+        for _ in range(100):
+            async with http.get(f"{url}/ns/{namespace}/svc/web") as resp:
+                if 'id="slice:web-abc"' in await resp.text():
+                    break
+            await asyncio.sleep(0.05)
 
         async with http.get(f"{url}/events", params={"ns": namespace, "svc": "web"}) as stream:
             assert stream.headers["Content-Type"].startswith("text/event-stream")
