@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 from aiohttp import web
 
+from sliceplane.api.hostport import parse_hostport
 from sliceplane.apiserver.certs import ensure_credentials
 from sliceplane.apiserver.gc import GarbageCollector
 from sliceplane.apiserver.http import APIServerApp, ServerOptions
@@ -56,11 +57,7 @@ class APIServerConfig:
 
 
 def split_listen(listen: str) -> tuple[str, int]:
-    host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ConfigError(f"--listen must be HOST:PORT, got {listen!r}")
-    host = host.strip("[]") or "127.0.0.1"
-    return host, int(port)
+    return parse_hostport(listen, "--listen", default_host="127.0.0.1", error=ConfigError)
 
 
 class APIServer:

@@ -13,6 +13,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sliceplane.api.hostport import parse_hostport
 from sliceplane.client.throttle import DEFAULT_BURST, DEFAULT_QPS
 from sliceplane.manager.manager import ALL_CONTROLLERS
 from sliceplane.workloads.kubelet.nodes import NodesOptions
@@ -95,12 +96,7 @@ class ClusterConfig:
             raise ClusterError("--max-endpoints-per-slice must be between 1 and 1000")
         if self.kube_api_burst < 0:
             raise ClusterError(f"--kube-api-burst: {self.kube_api_burst} must not be negative")
-        from sliceplane.dns.server import ConfigError, parse_hostport
-
-        try:
-            parse_hostport(self.dns_listen, "--dns-listen")
-        except ConfigError as exc:
-            raise ClusterError(str(exc)) from None
+        parse_hostport(self.dns_listen, "--dns-listen", error=ClusterError)
         for text in self.service_cidrs().split(","):
             try:
                 ipaddress.ip_network(text.strip(), strict=False)

@@ -25,12 +25,13 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from sliceplane.api.hostport import parse_hostport
 from sliceplane.client.client import Client, wait_ready
 from sliceplane.cluster.apiserverprocess import APIServerProcess
 from sliceplane.cluster.config import ClusterConfig, ClusterError
 from sliceplane.cluster.nodeswitch import run_node_switches
 from sliceplane.dns.server import ConfigError as DNSConfigError
-from sliceplane.dns.server import DNSConfig, DNSServer, ZoneFeed, local_ips_for, parse_hostport
+from sliceplane.dns.server import DNSConfig, DNSServer, ZoneFeed, local_ips_for
 from sliceplane.machinery.clock import RealClock
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.tasks import cancel_and_wait

@@ -38,6 +38,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from sliceplane.api.hostport import parse_hostport
 from sliceplane.client.client import Client
 from sliceplane.dns.resolver import Config, PodMode
 from sliceplane.dns.wire import Outcome, respond
@@ -56,19 +57,6 @@ class ConfigError(ValueError):
     """A bad setting or an address that cannot be bound: one line, exit 2."""
 
 
-def parse_hostport(text: str, flag: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"{flag}: {text!r} is not HOST:PORT")
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        if host != "localhost":
-            raise ConfigError(f"{flag}: {host!r} is not an IP address") from None
-    return host, int(port)
-
-
 @dataclass
 class DNSConfig:
     """``sliceplane dns`` settings; defaults are CoreDNS's where it has one."""
@@ -84,9 +72,9 @@ class DNSConfig:
     metrics_bind_address: str | None = "127.0.0.1:9153"
 
     def validate(self) -> None:
-        parse_hostport(self.listen, "--listen")
+        parse_hostport(self.listen, "--listen", error=ConfigError)
         if self.metrics_bind_address:
-            parse_hostport(self.metrics_bind_address, "--metrics-bind-address")
+            parse_hostport(self.metrics_bind_address, "--metrics-bind-address", error=ConfigError)
         if self.pods not in POD_MODES:
             raise ConfigError(f"--pods: {self.pods!r} is not one of {', '.join(POD_MODES)}")
         if not 0 <= self.ttl <= 3600:
@@ -420,7 +408,7 @@ async def serve_metrics(
     app.router.add_get("/ready", health)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    host, port = parse_hostport(address, "--metrics-bind-address")
+    host, port = parse_hostport(address, "--metrics-bind-address", error=ConfigError)
     try:
         await web.TCPSite(runner, host, port).start()
     except OSError as exc:
@@ -437,7 +425,7 @@ async def run(
     """Bind, connect, serve until cancelled. Binding comes first, so a port in use is
     reported before anything else happens."""
     config.validate()
-    host, port = parse_hostport(config.listen, "--listen")
+    host, port = parse_hostport(config.listen, "--listen", error=ConfigError)
     metrics = Metrics()
     holder: dict[str, ZoneFeed] = {}
 

@@ -24,6 +24,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from sliceplane.api.hostport import parse_hostport
 from sliceplane.client.client import Client
 from sliceplane.client.leases import ClientLeaseClient
 from sliceplane.client.throttle import DEFAULT_BURST, DEFAULT_QPS, throttle_for
@@ -104,6 +105,8 @@ class ManagerConfig:
             raise ConfigError("--endpointslice-write-backoff must not be negative")
         if self.kube_api_burst < 0:
             raise ConfigError(f"--kube-api-burst: {self.kube_api_burst} must not be negative")
+        if self.metrics_bind_address:
+            metrics_hostport(self.metrics_bind_address)
 
 
 class Runnable(Protocol):
@@ -259,6 +262,13 @@ class LeadershipLost(RuntimeError):
     pass
 
 
+def metrics_hostport(address: str) -> tuple[str, int]:
+    """``--metrics-bind-address``; an empty host is loopback."""
+    return parse_hostport(
+        address, "--metrics-bind-address", default_host="127.0.0.1", error=ConfigError
+    )
+
+
 async def serve_metrics(
     address: str,
     registries: Callable[[], list[CollectorRegistry]],
@@ -283,14 +293,14 @@ async def serve_metrics(
             return web.json_response({"error": "service not found in the cache"}, status=404)
         return web.json_response(doc)
 
+    host, port = metrics_hostport(address)
     app = web.Application()
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/debug/endpointslice/{namespace}/{name}", debug)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    host, _, port = address.rpartition(":")
-    await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+    await web.TCPSite(runner, host, port).start()
     return runner
 
 

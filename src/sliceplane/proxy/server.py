@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from sliceplane.api.hostport import parse_hostport
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import Clock, RealClock
 from sliceplane.machinery.informer import Informer
@@ -98,10 +99,8 @@ class ProxyConfig:
 
 
 def split_hostport(value: str, flag: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"{flag}: {value!r} is not HOST:PORT")
-    return host.strip("[]") or "0.0.0.0", int(port)
+    """kube-proxy's bind addresses: an empty host binds every address."""
+    return parse_hostport(value, flag, default_host="0.0.0.0", error=ConfigError)
 
 
 def families_for(node: dict[str, Any] | None, cidrs: dict[Family, str]) -> list[Family]:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from sliceplane.api.hostport import parse_hostport
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import RealClock
 from sliceplane.machinery.factory import InformerFactory
@@ -48,10 +49,7 @@ class ViewError(Exception):
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
-    host, sep, port_text = listen.rpartition(":")
-    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ViewError(f"--listen: {listen!r} is not HOST:PORT")
-    return host.strip("[]"), int(port_text)
+    return parse_hostport(listen, "--listen", error=ViewError)
 
 
 def _static(name: str) -> bytes:
