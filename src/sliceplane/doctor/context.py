@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sliceplane.api.meta import Obj, labels_of, meta_of, name_of, namespace_of
+from sliceplane.api.podstatus import READY, condition, is_ready
 from sliceplane.api.selectors import selector_from_set
 from sliceplane.api.wellknown import (
     CONTROLLER_NAME,
@@ -18,7 +19,6 @@ from sliceplane.api.wellknown import (
     MIRRORING_CONTROLLER_NAME,
 )
 from sliceplane.doctor.snapshot import Snapshot
-from sliceplane.endpointslice.podendpoints import is_pod_ready
 
 DEFAULT_CLUSTER_DOMAIN = "cluster.local"
 """kubelet's ``--cluster-domain`` everywhere but in clusters that changed it."""
@@ -26,13 +26,13 @@ DEFAULT_CLUSTER_DOMAIN = "cluster.local"
 
 def node_ready(node: Obj) -> tuple[bool, str]:
     """Whether a node is Ready, and its Ready condition's reason/message when it is not."""
-    for c in (node.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "Ready":
-            if c.get("status") == "True":
-                return True, ""
-            detail = ": ".join(str(x) for x in (c.get("reason"), c.get("message")) if x)
-            return False, f"Ready={c.get('status')}" + (f" ({detail})" if detail else "")
-    return False, "no Ready condition"
+    c = condition(node, READY)
+    if c is None:
+        return False, "no Ready condition"
+    if c.get("status") == "True":
+        return True, ""
+    detail = ": ".join(str(x) for x in (c.get("reason"), c.get("message")) if x)
+    return False, f"Ready={c.get('status')}" + (f" ({detail})" if detail else "")
 
 
 @dataclass(slots=True)
@@ -79,7 +79,7 @@ class Context:
         return [es for es in self.snap.slices if labels_of(es).get(LABEL_MANAGED_BY) not in ours]
 
     def ready_selected(self) -> list[Obj]:
-        return [p for p in self.selected if is_pod_ready(p)]
+        return [p for p in self.selected if is_ready(p)]
 
 
 def _event_time(ev: Obj) -> str:

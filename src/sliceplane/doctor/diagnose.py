@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sliceplane.api.meta import is_deleting
+from sliceplane.api.podstatus import is_ready
 from sliceplane.doctor.context import DEFAULT_CLUSTER_DOMAIN, Context, build_context
 from sliceplane.doctor.findings import Finding, Report, Summary, sort_findings
 from sliceplane.doctor.headless import check_headless
@@ -28,7 +29,6 @@ from sliceplane.doctor.service import (
 from sliceplane.doctor.slices import check_slices
 from sliceplane.doctor.snapshot import Snapshot
 from sliceplane.doctor.topology import check_topology
-from sliceplane.endpointslice.podendpoints import is_pod_ready
 
 Check = Callable[[Context], list[Finding]]
 
@@ -56,7 +56,7 @@ def _summary(ctx: Context) -> Summary:
     }
     return Summary(
         selected_pods=len(ctx.selected),
-        ready_pods=sum(1 for p in ctx.selected if is_pod_ready(p)),
+        ready_pods=sum(1 for p in ctx.selected if is_ready(p)),
         slices=len(ctx.snap.slices),
         ready_endpoints=len(ready_addresses),
     )

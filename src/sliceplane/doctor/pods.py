@@ -16,6 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 
 from sliceplane.api.meta import Obj, is_deleting, labels_of, meta_of, name_of, namespace_of
+from sliceplane.api.podstatus import READY, condition, is_ready
 from sliceplane.api.selectors import format_label_set
 from sliceplane.doctor.context import Context, node_ready
 from sliceplane.doctor.findings import (
@@ -26,7 +27,7 @@ from sliceplane.doctor.findings import (
     Finding,
     ref,
 )
-from sliceplane.endpointslice.podendpoints import is_pod_ready, should_pod_be_in_endpoints
+from sliceplane.endpointslice.podendpoints import should_pod_be_in_endpoints
 
 MAX_OBJECTS = 10
 """Pods named per finding; the message gives the full count."""
@@ -173,14 +174,7 @@ def serving(pod: Obj, ctx: Context) -> bool:
         return True
     if node not in ctx.nodes:
         return False
-    return is_pod_ready(pod) and not is_deleting(pod)
-
-
-def _ready_condition(pod: Obj) -> Mapping[str, object] | None:
-    for c in (pod.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "Ready":
-            return c  # type: ignore[no-any-return]
-    return None
+    return is_ready(pod) and not is_deleting(pod)
 
 
 def _last(events: Sequence[Obj], reason: str) -> tuple[str, int] | None:
@@ -239,7 +233,7 @@ def pod_problem(pod: Obj, ctx: Context) -> tuple[str, str]:
         if not ok:
             return "node", f"pod {name}: node {node_name} is NotReady ({why})"
     parts = []
-    cond = _ready_condition(pod)
+    cond = condition(pod, READY)
     if cond is None:
         parts.append("no Ready condition yet")
     else:
@@ -329,7 +323,7 @@ def check_terminating(ctx: Context) -> list[Finding]:
         m = meta_of(p)
         evidence.append(
             f"pod {name_of(p)}: deletionTimestamp {m.get('deletionTimestamp')}, grace "
-            f"{m.get('deletionGracePeriodSeconds')}s, serving={str(is_pod_ready(p)).lower()}"
+            f"{m.get('deletionGracePeriodSeconds')}s, serving={str(is_ready(p)).lower()}"
         )
     return [
         Finding(

@@ -10,16 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from sliceplane.api.meta import Obj, meta_of
+from sliceplane.api.podstatus import is_ready
 from sliceplane.api.selectors import LabelSelector, selector_from_set
 from sliceplane.machinery.informer import Informer, object_key
 from sliceplane.machinery.labelindex import pair_keys
-
-
-def _ready(pod: Obj) -> bool:
-    for c in (pod.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "Ready":
-            return bool(c.get("status") == "True")
-    return False
 
 
 def _pod_ips(pod: Obj) -> list[str]:
@@ -31,7 +25,7 @@ def pod_changed(old: Obj, new: Obj) -> bool:
     om, nm = meta_of(old), meta_of(new)
     if om.get("deletionTimestamp") != nm.get("deletionTimestamp"):
         return True
-    if _ready(old) != _ready(new):
+    if is_ready(old) != is_ready(new):
         return True
     return _pod_ips(old) != _pod_ips(new)
 

@@ -29,6 +29,7 @@ from sliceplane.api.meta import (
     name_of,
     parse_time,
 )
+from sliceplane.api.podstatus import READY, condition
 from sliceplane.api.wellknown import ANNOTATION_TRIGGER_TIME
 
 
@@ -55,10 +56,8 @@ def set_trigger_time(obj: Obj, trigger_time: datetime | None) -> None:
 
 def pod_ready_transition_time(pod: Obj) -> Any:
     """The raw ``lastTransitionTime`` of the pod's Ready condition, or ``None``."""
-    for cond in (pod.get("status") or {}).get("conditions") or []:
-        if isinstance(cond, dict) and cond.get("type") == "Ready":
-            return cond.get("lastTransitionTime")
-    return None
+    cond = condition(pod, READY)
+    return None if cond is None else cond.get("lastTransitionTime")
 
 
 @dataclass(slots=True)

@@ -36,6 +36,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sliceplane.api.meta import Obj
+from sliceplane.api.podstatus import is_ready
 from sliceplane.api.subsets import repack_subsets
 from sliceplane.api.wellknown import ANNOTATION_OVER_CAPACITY, LABEL_HEADLESS
 from sliceplane.endpointbase.triggertime import set_trigger_time
@@ -68,13 +69,6 @@ NO_CHANGE = EndpointsPlan("none")
 
 
 # -- pods ------------------------------------------------------------------------------
-
-
-def is_pod_ready(pod: Obj) -> bool:
-    for cond in pod.get("status", {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return bool(cond.get("status") == "True")
-    return False
 
 
 def should_pod_be_in_endpoints(pod: Obj, include_terminating: bool) -> bool:
@@ -206,7 +200,7 @@ def desired_subsets(service: Obj, pods: Sequence[Obj]) -> list[Obj]:
         address = pod_to_address(service, pod)
         if address is None:
             continue
-        field = "addresses" if publish_not_ready or is_pod_ready(pod) else "notReadyAddresses"
+        field = "addresses" if publish_not_ready or is_ready(pod) else "notReadyAddresses"
         if not service_ports:
             # Only a headless Service may go without ports.
             if headless:

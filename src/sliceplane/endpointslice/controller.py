@@ -16,6 +16,7 @@ from typing import Any
 
 from sliceplane.api import errors
 from sliceplane.api.meta import Obj, annotations_of, is_deleting, labels_of, meta_of, name_of
+from sliceplane.api.podstatus import READY, condition
 from sliceplane.client.client import Client
 from sliceplane.endpointbase.podservices import ServiceSelectors
 from sliceplane.endpointbase.triggertime import TriggerTimeTracker
@@ -255,15 +256,8 @@ class EndpointSliceController:
 
         def facts(n: Obj) -> tuple[Any, Any]:
             zone = labels_of(n).get(LABEL_ZONE)
-            ready = next(
-                (
-                    c.get("status")
-                    for c in (n.get("status") or {}).get("conditions") or []
-                    if c.get("type") == "Ready"
-                ),
-                None,
-            )
-            return zone, ready
+            ready = condition(n, READY)
+            return zone, None if ready is None else ready.get("status")
 
         if facts(old) != facts(new):
             self._check_topology()

@@ -18,11 +18,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sliceplane.api.meta import Obj, annotations_of, is_deleting, labels_of, meta_of
+from sliceplane.api.podstatus import READY, condition, is_ready
 from sliceplane.endpointslice.podendpoints import (
     address_types_for_service,
     endpoint_addresses,
     find_port,
-    is_pod_ready,
 )
 from sliceplane.endpointslice.topologycache import hints_enabled
 
@@ -203,7 +203,7 @@ def _explain_selected(
                 )
             )
     terminating = is_deleting(pod)
-    ready = is_pod_ready(pod)
+    ready = is_ready(pod)
     if terminating:
         reasons.append(
             _reason(
@@ -224,11 +224,11 @@ def _explain_selected(
 
 
 def _not_ready_message(pod: Obj) -> str:
-    for c in (pod.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "Ready":
-            detail = " ".join(x for x in (c.get("reason"), c.get("message")) if x)
-            return "Ready condition is " + str(c.get("status")) + (f" ({detail})" if detail else "")
-    return "pod has no Ready condition yet"
+    c = condition(pod, READY)
+    if c is None:
+        return "pod has no Ready condition yet"
+    detail = " ".join(x for x in (c.get("reason"), c.get("message")) if x)
+    return "Ready condition is " + str(c.get("status")) + (f" ({detail})" if detail else "")
 
 
 def _explain_hints(

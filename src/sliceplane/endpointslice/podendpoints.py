@@ -22,6 +22,7 @@ from typing import Any
 
 from sliceplane.api.ipaddr import classify_ip
 from sliceplane.api.meta import meta_of
+from sliceplane.api.podstatus import is_ready
 from sliceplane.endpointslice.types import LABEL_ZONE, Obj
 
 ADDRESS_TYPE_IPV4 = "IPv4"
@@ -73,18 +74,6 @@ def service_ip_set(service: Obj) -> bool:
 # --- pods ---------------------------------------------------------------------------------
 
 
-def _ready_condition(pod: Obj) -> Mapping[str, Any] | None:
-    for cond in (pod.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return cond  # type: ignore[no-any-return]
-    return None
-
-
-def is_pod_ready(pod: Obj) -> bool:
-    cond = _ready_condition(pod)
-    return cond is not None and cond.get("status") == "True"
-
-
 def should_pod_be_in_endpoints(pod: Obj, include_terminating: bool = True) -> bool:
     """Terminal pods and pods without any IP are never published.
 
@@ -128,7 +117,7 @@ def pod_to_endpoint(pod: Obj, node: Obj | None, service: Obj, address_type: str)
     """
     meta = meta_of(pod)
     spec = _spec(pod)
-    serving = is_pod_ready(pod)
+    serving = is_ready(pod)
     terminating = meta.get("deletionTimestamp") is not None
     publish = bool(_spec(service).get("publishNotReadyAddresses"))
     ready = publish or (serving and not terminating)

@@ -29,6 +29,7 @@ from fractions import Fraction
 from typing import Final
 
 from sliceplane.api.meta import labels_of
+from sliceplane.api.podstatus import is_ready
 from sliceplane.api.quantity import milli_cpu, parse_quantity
 from sliceplane.endpointslice.trafficdist import endpoint_ready
 from sliceplane.endpointslice.types import LABEL_ZONE, EventSpec, Obj
@@ -325,13 +326,6 @@ def _node_excluded(node: Obj) -> bool:
     return any(key in labels for key in _EXCLUDED_NODE_LABELS)
 
 
-def _node_ready(node: Obj) -> bool:
-    for condition in (node.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == "Ready":
-            return bool(condition.get("status") == "True")
-    return False
-
-
 def _node_cpu(node: Obj) -> Fraction:
     allocatable = (node.get("status") or {}).get("allocatable") or {}
     if "cpu" not in allocatable:
@@ -404,7 +398,7 @@ class TopologyCache:
         total = Fraction(0)
         sufficient = True
         for node in nodes:
-            if _node_excluded(node) or not _node_ready(node):
+            if _node_excluded(node) or not is_ready(node):
                 continue
             labels = labels_of(node)
             zone = labels.get(LABEL_ZONE)
