@@ -19,6 +19,8 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from sliceplane.api.meta import Obj, format_time, meta_of, parse_time
+from sliceplane.api.podstatus import READY, condition, is_ready
+from sliceplane.api.podstatus import pod_ips as pod_ips  # re-exported for the rooms
 
 
 def _status(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -37,27 +39,13 @@ def is_pod_active(pod: Mapping[str, Any]) -> bool:
     )
 
 
-def pod_ips(pod: Mapping[str, Any]) -> list[str]:
-    """The pod's ``status.podIPs`` addresses, in order (empty entries skipped)."""
-    return [str(p.get("ip")) for p in _status(pod).get("podIPs") or [] if p.get("ip")]
-
-
-def ready_condition(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    for cond in _status(pod).get("conditions") or []:
-        if isinstance(cond, Mapping) and cond.get("type") == "Ready":
-            return cond
-    return None
-
-
-def is_pod_ready(pod: Mapping[str, Any]) -> bool:
-    """``podutil.IsPodReady``: the Ready condition is ``True``."""
-    cond = ready_condition(pod)
-    return cond is not None and cond.get("status") == "True"
+is_pod_ready = is_ready
+"""``podutil.IsPodReady``: the Ready condition is ``True`` (``api.podstatus.is_ready``)."""
 
 
 def ready_since(pod: Mapping[str, Any]) -> datetime | None:
     """When the pod last became Ready (``None`` if not ready or unknown)."""
-    cond = ready_condition(pod)
+    cond = condition(pod, READY)
     if cond is None or cond.get("status") != "True":
         return None
     return parse_time(cond.get("lastTransitionTime"))

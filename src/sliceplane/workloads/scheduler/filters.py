@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from sliceplane.api.meta import Obj, labels_of, meta_of, name_of
+from sliceplane.api.podstatus import READY, condition
 
 DEFAULT_SCHEDULER_NAME: Final = "default-scheduler"
 LABEL_ZONE: Final = "topology.kubernetes.io/zone"
@@ -48,10 +49,8 @@ def node_zone(node: Mapping[str, Any]) -> str:
 
 
 def ready_status(node: Mapping[str, Any]) -> str | None:
-    for c in (node.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "Ready":
-            return str(c.get("status"))
-    return None
+    cond = condition(node, READY)
+    return None if cond is None else str(cond.get("status"))
 
 
 def effective_taints(node: Mapping[str, Any]) -> list[Obj]:
