@@ -18,6 +18,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
-def _proc_start_time(pid: int) -> int | None:
+def proc_start_time(pid: int) -> int | None:
     """The kernel's start time of ``pid`` (clock ticks since boot), None if it is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -58,7 +59,7 @@ def _proc_start_time(pid: int) -> int | None:
 
 
 def alive(pid: int, start_time: int | None) -> bool:
-    now = _proc_start_time(pid)
+    now = proc_start_time(pid)
     return now is not None and (start_time is None or now == start_time)
 
 
@@ -118,22 +119,30 @@ class Component:
                 self.proc.wait()
 
 
-def spawn(name: str, argv: list[str], log_dir: Path) -> Component:
-    log = log_dir / f"{name}.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE")}
-    env.pop("KUBECONFIG", None)
+def popen_logged(
+    argv: Sequence[str], log: Path, env: Mapping[str, str] | None
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` with stdin closed and stdout and stderr appended to ``log``
+    (``env`` ``None``: this process's environment)."""
     with open(log, "ab") as out:
         # A session of its own: Ctrl-C in a terminal running pytest reaches pytest only, so
         # teardown (not the signal) decides the order things stop in.
-        proc = subprocess.Popen(
-            argv,
+        return subprocess.Popen(
+            list(argv),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
         )
-    return Component(name, proc, log, _proc_start_time(proc.pid))
+
+
+def spawn(name: str, argv: list[str], log_dir: Path) -> Component:
+    log = log_dir / f"{name}.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE")}
+    env.pop("KUBECONFIG", None)
+    proc = popen_logged(argv, log, env)
+    return Component(name, proc, log, proc_start_time(proc.pid))
 
 
 def ssl_context(ca_file: Path | None) -> ssl.SSLContext:
