@@ -21,6 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sliceplane.api.podstatus import is_ready
+
 BIN = Path(sys.executable).parent
 
 PAYMENTS = """\
@@ -195,9 +197,7 @@ class Walkthrough:
         self.env.pop("KUBERNETES_SERVICE_HOST", None)
         # Any Ready node will do: after a restart a node stopped on purpose stays stopped.
         self.wait(
-            lambda: any(
-                _condition(n, "Ready") == "True" for n in self.json("get", "nodes")["items"]
-            ),
+            lambda: any(is_ready(n) for n in self.json("get", "nodes")["items"]),
             "a Ready node",
         )
 
@@ -566,10 +566,3 @@ def hello_manifest(replicas: int) -> str:
 
 def _reports(code: str) -> Callable[[Any], bool]:
     return lambda doc: code in [f["code"] for f in doc["findings"]]
-
-
-def _condition(obj: dict[str, Any], kind: str) -> str | None:
-    for c in (obj.get("status") or {}).get("conditions") or []:
-        if c.get("type") == kind:
-            return str(c.get("status"))
-    return None
