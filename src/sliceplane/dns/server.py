@@ -45,6 +45,7 @@ from sliceplane.dns.wire import Outcome, respond
 from sliceplane.dns.zone import Zone, ZoneBuilder
 from sliceplane.machinery.clock import RealClock
 from sliceplane.machinery.informer import Informer
+from sliceplane.machinery.serving import serve
 
 log = logging.getLogger(__name__)
 
@@ -402,19 +403,8 @@ async def serve_metrics(
         ok = healthy()
         return web.Response(text="OK" if ok else "not synced", status=200 if ok else 503)
 
-    app = web.Application()
-    app.router.add_get("/metrics", get_metrics)
-    app.router.add_get("/health", health)
-    app.router.add_get("/ready", health)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    host, port = parse_hostport(address, "--metrics-bind-address", error=ConfigError)
-    try:
-        await web.TCPSite(runner, host, port).start()
-    except OSError as exc:
-        await runner.cleanup()
-        raise ConfigError(f"--metrics-bind-address {address}: {exc.strerror}") from None
-    return runner
+    routes = {"/metrics": get_metrics, "/health": health, "/ready": health}
+    return await serve(address, "--metrics-bind-address", routes, error=ConfigError)
 
 
 async def run(

@@ -33,6 +33,7 @@ from sliceplane.endpointslice.controller import ControllerOptions, EndpointSlice
 from sliceplane.machinery.clock import Clock, RealClock
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.leaderelection import LeaderElectionConfig, LeaderElector
+from sliceplane.machinery.serving import serve
 from sliceplane.mirroring.controller import MirroringController, MirroringControllerOptions
 
 log = logging.getLogger(__name__)
@@ -293,15 +294,14 @@ async def serve_metrics(
             return web.json_response({"error": "service not found in the cache"}, status=404)
         return web.json_response(doc)
 
-    host, port = metrics_hostport(address)
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/debug/endpointslice/{namespace}/{name}", debug)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner
+    routes = {
+        "/metrics": metrics,
+        "/healthz": healthz,
+        "/debug/endpointslice/{namespace}/{name}": debug,
+    }
+    return await serve(
+        address, "--metrics-bind-address", routes, default_host="127.0.0.1", error=ConfigError
+    )
 
 
 async def run(
@@ -314,17 +314,12 @@ async def run(
     runner = None
     try:
         if config.metrics_bind_address:
-            try:
-                runner = await serve_metrics(
-                    config.metrics_bind_address,
-                    manager.registries,
-                    lambda: True,
-                    manager.explain,
-                )
-            except OSError as exc:
-                raise ConfigError(
-                    f"--metrics-bind-address {config.metrics_bind_address}: {exc.strerror}"
-                ) from None
+            runner = await serve_metrics(
+                config.metrics_bind_address,
+                manager.registries,
+                lambda: True,
+                manager.explain,
+            )
         if started is not None:
             await started(manager)
         await manager.run()

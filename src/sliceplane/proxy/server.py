@@ -29,6 +29,7 @@ from sliceplane.api.hostport import parse_hostport
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import Clock, RealClock
 from sliceplane.machinery.informer import Informer
+from sliceplane.machinery.serving import serve
 from sliceplane.proxy.config import RenderConfig
 from sliceplane.proxy.metrics import ProxyMetrics
 from sliceplane.proxy.model import Family
@@ -373,19 +374,14 @@ class ProxyServer:
         for address, flag, routes in specs:
             if not address:
                 continue
-            host, port = split_hostport(address, flag)
-            app = web.Application()
-            for path, handler in routes.items():
-                app.router.add_get(path, handler)
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
             try:
-                await web.TCPSite(runner, host, port).start()
-            except OSError as exc:
-                await runner.cleanup()
+                runner = await serve(
+                    address, flag, routes, default_host="0.0.0.0", error=ConfigError
+                )
+            except ConfigError:
                 for r in runners:
                     await r.cleanup()
-                raise ConfigError(f"{flag} {address}: {exc.strerror or exc}") from None
+                raise
             runners.append(runner)
         return runners
 
