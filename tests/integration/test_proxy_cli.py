@@ -61,14 +61,22 @@ def proxy(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def objects(kubectl: Kubectl, namespace: str) -> str:
-    kubectl("apply", "-f", "-", input=OBJECTS.replace("NS", namespace))
+    """OBJECTS in a fresh namespace, on a Node of its own (``node-<namespace>``): the API
+    server is shared by the whole session, and a ``node-1`` made by another test without
+    addresses would keep them out (apply never writes a Node's status)."""
+    manifest = OBJECTS.replace("NS", namespace).replace("node-1", node_of(namespace))
+    kubectl("apply", "-f", "-", input=manifest)
     return namespace
+
+
+def node_of(namespace: str) -> str:
+    return f"node-{namespace}"
 
 
 @pytest.mark.parametrize("mode", ["nftables", "iptables", "ipvs"])
 def test_dry_run_prints_the_ruleset(apiserver: ServerProcess, objects: str, mode: str) -> None:
     res = proxy(
-        "--kubeconfig", str(apiserver.kubeconfig), "--hostname-override", "node-1",
+        "--kubeconfig", str(apiserver.kubeconfig), "--hostname-override", node_of(objects),
         "--proxy-mode", mode, "--cluster-cidr", "10.244.0.0/16", "--dry-run",
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
@@ -90,7 +98,7 @@ def test_dry_run_prints_the_ruleset(apiserver: ServerProcess, objects: str, mode
 
 def test_dry_run_dual_stack_iptables(apiserver: ServerProcess, objects: str) -> None:
     res = proxy(
-        "--kubeconfig", str(apiserver.kubeconfig), "--hostname-override", "node-1",
+        "--kubeconfig", str(apiserver.kubeconfig), "--hostname-override", node_of(objects),
         "--proxy-mode", "iptables", "--cluster-cidr", "10.244.0.0/16,fd00:10:244::/56",
         "--dry-run",
     )  # fmt: skip

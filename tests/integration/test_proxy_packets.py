@@ -57,9 +57,8 @@ def proxies(request: pytest.FixtureRequest, lab: ProxyLab) -> Iterator[tuple[str
     try:
         for node in lab.topology.nodes:
             lab.start_proxy(node, impl, mode)
-        kubernetes_ip = lab.get("/api/v1/namespaces/default/services/kubernetes")["spec"][
-            "clusterIP"
-        ]
+        kubernetes = lab.get_eventually("/api/v1/namespaces/default/services/kubernetes")
+        kubernetes_ip = kubernetes["spec"]["clusterIP"]
         for node in lab.topology.nodes:
             lab.converge(
                 node,

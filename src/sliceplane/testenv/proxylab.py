@@ -440,6 +440,23 @@ class ProxyLab:
     def get(self, path: str) -> dict[str, Any]:
         return self.request("GET", path)
 
+    def get_eventually(self, path: str, timeout: float = 60.0) -> dict[str, Any]:
+        """GET an object that the API server makes itself after it reports ready (the
+        ``default/kubernetes`` Service comes from a bootstrap controller a moment later,
+        later still on a busy machine); 404 means not yet, bounded by ``timeout``."""
+
+        def probe() -> dict[str, Any] | None:
+            try:
+                return self.get(path)
+            except ApiError as exc:
+                if exc.status == 404:
+                    return None
+                raise
+
+        found = poll(probe, lambda o: o is not None, timeout=timeout, what=f"GET {path}")
+        assert found is not None
+        return found
+
     def merge_patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
         return self.request("PATCH", path, patch, content_type="application/merge-patch+json")
 
