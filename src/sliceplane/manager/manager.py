@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
@@ -30,6 +29,7 @@ from sliceplane.client.leases import ClientLeaseClient
 from sliceplane.client.throttle import DEFAULT_BURST, DEFAULT_QPS, throttle_for
 from sliceplane.endpoints.controller import EndpointsController, EndpointsControllerOptions
 from sliceplane.endpointslice.controller import ControllerOptions, EndpointSliceController
+from sliceplane.machinery import tasks
 from sliceplane.machinery.clock import Clock, RealClock
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.leaderelection import LeaderElectionConfig, LeaderElector
@@ -337,28 +337,7 @@ async def run_until_signalled(config: ManagerConfig) -> None:
     informers and (with leader election) releases the lease, as kube-controller-manager's
     ``--leader-elect-release-lease``-style shutdown does; the process then exits 0 instead
     of dying by the signal's default action with the lease still held."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
-    signalled = False
-
-    def stop() -> None:
-        nonlocal signalled
-        signalled = True
-        task.cancel()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop)
-    try:
-        await run(config)
-    except asyncio.CancelledError:
-        if not signalled:
-            raise
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError):
-                loop.remove_signal_handler(sig)
+    await tasks.run_until_signalled(run(config))
 
 
 def default_identity() -> str:

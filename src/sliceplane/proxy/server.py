@@ -16,7 +16,6 @@ import contextlib
 import ipaddress
 import json
 import logging
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from sliceplane.client.client import Client
 from sliceplane.machinery.clock import Clock, RealClock
 from sliceplane.machinery.informer import Informer
 from sliceplane.machinery.serving import serve
+from sliceplane.machinery.tasks import run_until_signalled
 from sliceplane.proxy.config import RenderConfig
 from sliceplane.proxy.metrics import ProxyMetrics
 from sliceplane.proxy.model import Family
@@ -453,17 +453,7 @@ async def run(config: ProxyConfig, *, out: TextIO = sys.stdout) -> None:
             out.flush()
             return
         runners = await server.serve_http()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        task = asyncio.create_task(server.run_forever(), name="proxy-sync")
-        waiter = asyncio.create_task(stop.wait())
-        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        task.cancel()
-        waiter.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await run_until_signalled(server.run_forever())
         for r in runners:
             await r.cleanup()
         for p in server.proxiers:

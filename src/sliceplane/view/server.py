@@ -15,9 +15,7 @@ Content-Security-Policy), and every value on a page is escaped (:mod:`.render`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 from importlib import resources
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from sliceplane.api.hostport import parse_hostport
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import RealClock
 from sliceplane.machinery.factory import InformerFactory
+from sliceplane.machinery.tasks import run_until_signalled
 from sliceplane.view.state import ClusterView, Page
 from sliceplane.view.stream import Hub
 
@@ -177,12 +176,7 @@ async def run(kubeconfig: Path | None, listen: str) -> None:
             url = await server.start()
             await factory.wait_for_sync()
             print(f"sliceplane view on {url}", flush=True)
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                with contextlib.suppress(NotImplementedError):
-                    loop.add_signal_handler(sig, stop.set)
-            await stop.wait()
+            await run_until_signalled()
         finally:
             await server.stop()
             await factory.stop()

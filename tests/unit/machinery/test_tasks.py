@@ -1,8 +1,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 
-from sliceplane.machinery.tasks import cancel_and_wait
+import pytest
+
+from sliceplane.machinery.tasks import cancel_and_wait, run_until_signalled
 
 
 def test_cancel_and_wait_stops_every_task_whatever_it_raises() -> None:
@@ -38,3 +42,43 @@ def test_cancel_and_wait_stops_every_task_whatever_it_raises() -> None:
 
 def test_cancel_and_wait_of_nothing_returns() -> None:
     asyncio.run(cancel_and_wait([]))
+
+
+async def test_run_until_signalled_stops_the_work_on_sigterm_and_returns() -> None:
+    unwound: list[str] = []
+
+    async def work() -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            await asyncio.Event().wait()
+        finally:
+            unwound.append("work")
+
+    await run_until_signalled(work())  # returns instead of raising CancelledError
+    assert unwound == ["work"]
+
+
+async def test_run_until_signalled_lets_the_works_error_through() -> None:
+    async def work() -> None:
+        raise RuntimeError("lost the lease")
+
+    with pytest.raises(RuntimeError, match="lost the lease"):
+        await run_until_signalled(work())
+
+
+async def test_run_until_signalled_passes_an_outside_cancel_on() -> None:
+    unwound: list[str] = []
+
+    async def work() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            unwound.append("work")
+
+    outer = asyncio.create_task(run_until_signalled(work()))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    outer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await outer
+    assert unwound == ["work"]
