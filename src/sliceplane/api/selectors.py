@@ -58,6 +58,7 @@ from typing import Any, Final
 
 from sliceplane.api.errors import BadRequest
 from sliceplane.api.field import ErrorType, FieldError, aggregate_message, go_quote
+from sliceplane.api.validation.names import is_label_key, is_valid_label_value
 
 __all__ = [
     "EVERYTHING",
@@ -102,92 +103,19 @@ _BINARY_OPERATORS: Final = (
 )
 _EXACT_OPERATORS: Final = frozenset({Operator.EQUALS, Operator.DOUBLE_EQUALS})
 
-# --------------------------------------------------------------------------------------
 # Label key / value validation (apimachinery validate/content: IsLabelKey, IsLabelValue)
-# --------------------------------------------------------------------------------------
-
-_NAME_FMT: Final = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_NAME_MSG: Final = (
-    "must consist of alphanumeric characters, '-', '_' or '.', "
-    "and must start and end with an alphanumeric character"
-)
-_NAME_RE: Final = re.compile(_NAME_FMT)
-_NAME_MAX: Final = 63
-_VALUE_FMT: Final = "(" + _NAME_FMT + ")?"
-_VALUE_MSG: Final = (
-    "a valid label must be an empty string or consist of alphanumeric characters, "
-    "'-', '_' or '.', and must start and end with an alphanumeric character"
-)
-_VALUE_RE: Final = re.compile(_VALUE_FMT)
-_VALUE_MAX: Final = 63
-_DNS_LABEL_FMT: Final = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS_SUBDOMAIN_FMT: Final = _DNS_LABEL_FMT + "(\\." + _DNS_LABEL_FMT + ")*"
-_DNS_SUBDOMAIN_MSG: Final = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-    "'-' or '.', and must start and end with an alphanumeric character"
-)
-_DNS_SUBDOMAIN_RE: Final = re.compile(_DNS_SUBDOMAIN_FMT)
-_DNS_SUBDOMAIN_MAX: Final = 253
-
-
-def _regex_error(msg: str, fmt: str, *examples: str) -> str:
-    if not examples:
-        return f"{msg} (regex used for validation is '{fmt}')"
-    shown = " or ".join(f"'{e}', " for e in examples)
-    return f"{msg} (e.g. {shown}regex used for validation is '{fmt}')"
-
-
-def _max_len_error(n: int) -> str:
-    return f"must be no more than {n} bytes"
-
-
-def _byte_len(s: str) -> int:
-    return len(s) if s.isascii() else len(s.encode("utf-8", "surrogatepass"))
-
-
-_NAME_REGEX_ERROR: Final = _regex_error(_NAME_MSG, _NAME_FMT, "MyName", "my.name", "123-abc")
-_VALUE_REGEX_ERROR: Final = _regex_error(_VALUE_MSG, _VALUE_FMT, "MyValue", "my_value", "12345")
-_SUBDOMAIN_REGEX_ERROR: Final = _regex_error(_DNS_SUBDOMAIN_MSG, _DNS_SUBDOMAIN_FMT, "example.com")
 
 
 def label_key_errors(key: str) -> list[str]:
-    """Why ``key`` is not a valid label key (qualified name); empty when it is."""
-    parts = key.split("/")
-    errs: list[str] = []
-    if len(parts) == 1:
-        name = key
-    elif len(parts) == 2:
-        prefix, name = parts
-        if not prefix:
-            errs.append("prefix part must be non-empty")
-        else:
-            if _byte_len(prefix) > _DNS_SUBDOMAIN_MAX:
-                errs.append("prefix part " + _max_len_error(_DNS_SUBDOMAIN_MAX))
-            if _DNS_SUBDOMAIN_RE.fullmatch(prefix) is None:
-                errs.append("prefix part " + _SUBDOMAIN_REGEX_ERROR)
-    else:
-        return [
-            "a valid label key "
-            + _NAME_REGEX_ERROR
-            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
-        ]
-    if not name:
-        errs.append("name part must be non-empty")
-    elif _byte_len(name) > _NAME_MAX:
-        errs.append("name part " + _max_len_error(_NAME_MAX))
-    if _NAME_RE.fullmatch(name) is None:
-        errs.append("name part " + _NAME_REGEX_ERROR)
-    return errs
+    """Why ``key`` is not a valid label key (qualified name); empty when it is. The rules
+    live once, in :func:`sliceplane.api.validation.names.is_label_key`."""
+    return is_label_key(key)
 
 
 def label_value_errors(value: str) -> list[str]:
-    """Why ``value`` is not a valid label value; empty when it is."""
-    errs: list[str] = []
-    if _byte_len(value) > _VALUE_MAX:
-        errs.append(_max_len_error(_VALUE_MAX))
-    if _VALUE_RE.fullmatch(value) is None:
-        errs.append(_VALUE_REGEX_ERROR)
-    return errs
+    """Why ``value`` is not a valid label value (lengths in bytes, as apimachinery's
+    ``content.IsLabelValue``); empty when it is."""
+    return is_valid_label_value(value, "bytes")
 
 
 _GO_INT_RE: Final = re.compile(r"[+-]?[0-9]+")
