@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from procstats import cpu_seconds, load, rss_mib
+from progress import phase
 from sliceplane.client.client import Client
 from sliceplane.testenv.controlplane import ControlPlane
 
@@ -59,7 +60,7 @@ class Result:
     figures: dict[str, float] = field(default_factory=dict)
 
 
-async def _pool(n: int, concurrency: int, fn: Any) -> float:
+async def _pool(n: int, concurrency: int, fn: Any, what: str) -> float:
     """Run fn(i) for i in range(n) with bounded concurrency; return elapsed seconds."""
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(n):
@@ -72,10 +73,12 @@ async def _pool(n: int, concurrency: int, fn: Any) -> float:
             except asyncio.QueueEmpty:
                 return
             await fn(i)
+            tick()
 
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - started
+    with phase(what, n) as tick:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - started
 
 
 # Which way is better on each row (for the ratio column): "higher" or "lower".
@@ -103,7 +106,7 @@ async def run_workload(
         async def create(i: int) -> None:
             await client.create("pods", pod(f"p-{i:07d}", ns), ns)
 
-        elapsed = await _pool(pods, concurrency, create)
+        elapsed = await _pool(pods, concurrency, create, f"{label}: creating pods")
         res.figures["creates/s"] = pods / elapsed
 
         n_updates = min(pods, 5000)
@@ -117,17 +120,19 @@ async def run_workload(
                 patch_type="merge",
             )
 
-        elapsed = await _pool(n_updates, concurrency, update)
+        elapsed = await _pool(n_updates, concurrency, update, f"{label}: patching pods")
         res.figures["updates/s (merge patch)"] = n_updates / elapsed
 
-        for size_label, limit in (("list all pods", None), ("list 500", 500)):
-            samples = []
-            for _ in range(5):
-                t0 = time.perf_counter()
-                page = await client.list("pods", ns, limit=limit)
-                samples.append(time.perf_counter() - t0)
-                assert len(page.items) == (limit or pods)
-            res.figures[f"{size_label} p50 ms"] = statistics.median(samples) * 1000
+        with phase(f"{label}: lists", 10) as tick:
+            for size_label, limit in (("list all pods", None), ("list 500", 500)):
+                samples = []
+                for _ in range(5):
+                    t0 = time.perf_counter()
+                    page = await client.list("pods", ns, limit=limit)
+                    samples.append(time.perf_counter() - t0)
+                    assert len(page.items) == (limit or pods)
+                    tick()
+                res.figures[f"{size_label} p50 ms"] = statistics.median(samples) * 1000
         t0 = time.perf_counter()
         page = await client.list("pods", ns, label_selector="shard=7")
         res.figures["list with label selector ms"] = (time.perf_counter() - t0) * 1000
@@ -160,8 +165,9 @@ async def run_workload(
                 patch_type="merge",
             )
 
-        await _pool(writes, concurrency, touch)
-        await asyncio.wait_for(asyncio.gather(*tasks), 300)
+        await _pool(writes, concurrency, touch, f"{label}: writes watched by {watchers}")
+        with phase(f"{label}: watchers catching up"):
+            await asyncio.wait_for(asyncio.gather(*tasks), 300)
         elapsed = time.perf_counter() - t0
         done.set()
         res.figures[f"watch events/s delivered ({watchers} watchers)"] = sum(received) / elapsed
@@ -226,7 +232,8 @@ async def amain(args: argparse.Namespace) -> None:
     results = []
     print(f"load before: {load()}", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="sliceplane-bench-"))
-    proc = start_sliceplane(tmp)
+    with phase("starting sliceplane apiserver"):
+        proc = start_sliceplane(tmp)
     try:
         results.append(
             await run_workload(
@@ -245,7 +252,10 @@ async def amain(args: argparse.Namespace) -> None:
     print(f"load after sliceplane: {load()}", flush=True)
     if args.upstream:
         # etcd keeps its default fsync per commit: the same durability as synchronous=FULL.
-        with ControlPlane(unsafe_no_fsync=False) as cp:
+        with phase("starting kube-apiserver + etcd"):
+            cp = ControlPlane(unsafe_no_fsync=False)
+            cp.start()
+        try:
             results.append(
                 await run_workload(
                     cp.kubeconfig,
@@ -256,6 +266,8 @@ async def amain(args: argparse.Namespace) -> None:
                     [cp.pids["etcd"], cp.pids["kube-apiserver"]],
                 )
             )
+        finally:
+            cp.stop()
     elif args.against:
         results.append(
             await run_workload(
