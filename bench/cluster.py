@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from procstats import cpu_seconds, load, pct, rss_mib
+from progress import phase
 from sliceplane.cluster.up import ClusterConfig, LocalCluster
 from sliceplane.workloads.kubelet.podcidr import DEFAULT_CLUSTER_CIDR_IPV4
 
@@ -185,7 +186,8 @@ async def run_size(size: Size, args: argparse.Namespace) -> dict[str, float]:
     obs = Observer(expected=size.pods)
     profiler: asyncio.subprocess.Process | None = None
     try:
-        await cluster.start()
+        with phase(f"{size.label}: starting the cluster"):
+            await cluster.start()
         assert cluster.client is not None and cluster.apiserver.proc is not None
         api_pid = cluster.apiserver.proc.pid
         f["API server + controllers started s"] = time.perf_counter() - t0
@@ -202,10 +204,14 @@ async def run_size(size: Size, args: argparse.Namespace) -> dict[str, float]:
             return len(page.items)
 
         deadline = time.perf_counter() + 600
-        while await nodes_registered() < size.nodes:
-            if time.perf_counter() > deadline:
-                raise TimeoutError("nodes did not register")
-            await asyncio.sleep(0.5)
+        with phase(f"{size.label}: nodes registered", size.nodes) as tick:
+            registered = 0
+            while (now := await nodes_registered()) < size.nodes:
+                tick(now - registered)
+                registered = now
+                if time.perf_counter() > deadline:
+                    raise TimeoutError("nodes did not register")
+                await asyncio.sleep(0.5)
         f["nodes registered (Node+Lease) s"] = time.perf_counter() - t0
         namespaces = [f"{NS}-{j}" for j in range(args.namespaces)]
         for ns in namespaces:
@@ -218,7 +224,7 @@ async def run_size(size: Size, args: argparse.Namespace) -> dict[str, float]:
         t_roll = time.perf_counter()
         sem = asyncio.Semaphore(16)
 
-        async def make(i: int) -> None:
+        async def make(i: int, tick: Any) -> None:
             labels = {"app": f"svc-{i}"}
             ns = namespaces[i % len(namespaces)]
             async with sem:
@@ -255,25 +261,37 @@ async def run_size(size: Size, args: argparse.Namespace) -> dict[str, float]:
                     },
                     ns,
                 )
+            tick()
 
-        await asyncio.gather(*(make(i) for i in range(size.services)))
+        with phase(f"{size.label}: creating Services + Deployments", size.services) as tick:
+            await asyncio.gather(*(make(i, tick) for i in range(size.services)))
         f["Services + Deployments created s"] = time.perf_counter() - t_roll
         last_report = time.perf_counter()
-        while obs.all_in_slices_at is None or obs.all_ready_at is None:
-            if time.perf_counter() - t_roll > args.budget:
-                f["TIMED OUT at s"] = time.perf_counter() - t_roll
-                break
-            if cluster.failed.is_set():
-                raise RuntimeError("the API server exited")
-            await asyncio.sleep(0.2)
-            if time.perf_counter() - last_report > 15:
-                last_report = time.perf_counter()
-                print(
-                    f"    {size.label}: t={last_report - t_roll:.0f}s ready "
-                    f"{len(obs.pods_ready_seen)} in slices {obs.ready_total} "
-                    f"rss api {rss_mib(api_pid):.0f} MiB ctl {rss_mib(me):.0f} MiB load {load()}",
-                    flush=True,
-                )
+        with (
+            phase(f"{size.label}: pods Ready", size.pods) as ready_tick,
+            phase(f"{size.label}: endpoints in slices", size.pods) as slice_tick,
+        ):
+            shown_ready = shown_in_slices = 0
+            while obs.all_in_slices_at is None or obs.all_ready_at is None:
+                if time.perf_counter() - t_roll > args.budget:
+                    f["TIMED OUT at s"] = time.perf_counter() - t_roll
+                    break
+                if cluster.failed.is_set():
+                    raise RuntimeError("the API server exited")
+                await asyncio.sleep(0.2)
+                ready_tick(len(obs.pods_ready_seen) - shown_ready)
+                shown_ready = len(obs.pods_ready_seen)
+                slice_tick(obs.ready_total - shown_in_slices)
+                shown_in_slices = obs.ready_total
+                if time.perf_counter() - last_report > 15:
+                    last_report = time.perf_counter()
+                    print(
+                        f"    {size.label}: t={last_report - t_roll:.0f}s ready "
+                        f"{len(obs.pods_ready_seen)} in slices {obs.ready_total} "
+                        f"rss api {rss_mib(api_pid):.0f} MiB ctl {rss_mib(me):.0f} MiB "
+                        f"load {load()}",
+                        flush=True,
+                    )
         if obs.all_ready_at is not None:
             f["all pods Ready s (from first create)"] = obs.all_ready_at - t_roll
         if obs.all_in_slices_at is not None:
@@ -294,7 +312,8 @@ async def run_size(size: Size, args: argparse.Namespace) -> dict[str, float]:
         f["cluster process CPU s"] = cpu_seconds(me) - cpu_me0
         # Steady state: nothing changes but heartbeats (Lease renewals every 10 s).
         a0, m0 = cpu_seconds(api_pid), cpu_seconds(me)
-        await asyncio.sleep(args.idle)
+        with phase(f"{size.label}: idle CPU for {args.idle:.0f}s"):
+            await asyncio.sleep(args.idle)
         f[f"idle CPU % API server ({args.idle:.0f}s)"] = (
             (cpu_seconds(api_pid) - a0) / args.idle * 100
         )
@@ -304,7 +323,8 @@ async def run_size(size: Size, args: argparse.Namespace) -> dict[str, float]:
     finally:
         if profiler is not None:
             await stop_profiles(profiler)
-        await cluster.stop()
+        with phase(f"{size.label}: stopping the cluster"):
+            await cluster.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     return f
 
@@ -369,30 +389,43 @@ def report(results: list[tuple[Size, dict[str, float]]]) -> None:
                 )
 
 
+async def run_one(
+    spec: str,
+    args: argparse.Namespace,
+    results: list[tuple[Size, dict[str, float]]],
+    done: list[tuple[Size, float]],
+    started: float,
+) -> None:
+    """One size on a fresh cluster, unless the budget says it would not fit."""
+    n, p, s = (int(x) for x in spec.split(":"))
+    size = Size(n, p, s)
+    if done:
+        estimate, how = extrapolate(done, size)
+        left = args.total_budget - (time.perf_counter() - started)
+        if estimate > min(args.budget, left):
+            print(
+                f"skipping {size.label}: {how} estimate {estimate:.0f}s > budget "
+                f"{min(args.budget, left):.0f}s",
+                flush=True,
+            )
+            return
+    print(f"{size.label}: load before {load()}", flush=True)
+    t0 = time.perf_counter()
+    f = await run_size(size, args)
+    results.append((size, f))
+    done.append((size, f.get("all endpoints in slices s", time.perf_counter() - t0)))
+    print(f"  done in {time.perf_counter() - t0:.0f}s, load {load()}", flush=True)
+
+
 async def amain(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.WARNING)
     results: list[tuple[Size, dict[str, float]]] = []
     done: list[tuple[Size, float]] = []  # size, rollout seconds
     started = time.perf_counter()
-    for spec in args.sizes:
-        n, p, s = (int(x) for x in spec.split(":"))
-        size = Size(n, p, s)
-        if done:
-            estimate, how = extrapolate(done, size)
-            left = args.total_budget - (time.perf_counter() - started)
-            if estimate > min(args.budget, left):
-                print(
-                    f"skipping {size.label}: {how} estimate {estimate:.0f}s > budget "
-                    f"{min(args.budget, left):.0f}s",
-                    flush=True,
-                )
-                continue
-        print(f"{size.label}: load before {load()}", flush=True)
-        t0 = time.perf_counter()
-        f = await run_size(size, args)
-        results.append((size, f))
-        done.append((size, f.get("all endpoints in slices s", time.perf_counter() - t0)))
-        print(f"  done in {time.perf_counter() - t0:.0f}s, load {load()}", flush=True)
+    with phase("sizes", len(args.sizes)) as next_size:
+        for spec in args.sizes:
+            await run_one(spec, args, results, done, started)
+            next_size()
     if len(done) >= 2:
         for target in ("1000:50000:1000", "1000:100000:1000"):
             n, p, s = (int(x) for x in target.split(":"))

@@ -59,6 +59,7 @@ import msgspec
 from prometheus_client.parser import text_string_to_metric_families
 
 from procstats import cpu_seconds, load, pct, rss_mib
+from progress import phase
 from sliceplane.client.client import Client
 from sliceplane.testenv.controlplane import ControlPlane, free_ports
 
@@ -74,14 +75,16 @@ def now_rfc3339() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def pool(items: list[Any], concurrency: int, fn: Any) -> None:
+async def pool(items: list[Any], concurrency: int, fn: Any, what: str) -> None:
     it = iter(items)
 
     async def worker() -> None:
         for x in it:
             await fn(x)
+            tick()
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    with phase(what, len(items)) as tick:
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
 async def slice_counters(client: Client) -> dict[str, float]:
@@ -249,7 +252,7 @@ class Workload:
                 NS,
             )
 
-        await pool(list(range(self.services)), self.concurrency, svc)
+        await pool(list(range(self.services)), self.concurrency, svc, "creating Services")
 
     async def run_watch(self, rv: str) -> None:
         async for ev in self.client.watch(
@@ -321,7 +324,8 @@ class Workload:
 
     async def _converge(self, t0: float) -> tuple[float, float]:
         last = time.perf_counter()
-        done = await self.watch.wait(900)
+        with phase("waiting for the slices to converge"):
+            done = await self.watch.wait(900)
         return last - t0, done - last
 
     # ------------------------------------------------------------------ phases
@@ -338,7 +342,7 @@ class Workload:
         t0 = time.perf_counter()
         if DEBUG:
             print(f"    {t0:.3f} creating pods")
-        await pool(keys, self.concurrency, create)
+        await pool(keys, self.concurrency, create, "creating pods")
         for key in keys:
             self.current[key] = (names[key], self.ip(0, *key))
         self.ready |= set(keys)
@@ -349,7 +353,7 @@ class Workload:
         async def ready(key: Key) -> None:
             await self._set_ready(*self.current[key])
 
-        await pool(keys, self.concurrency, ready)
+        await pool(keys, self.concurrency, ready, "making pods Ready")
         drive, converge = await self._converge(t0)
         after = self._ready_counts()
         minimum = sum(
@@ -386,7 +390,7 @@ class Workload:
             }
         )
         t0 = time.perf_counter()
-        await pool(keys, self.concurrency, replace)
+        await pool(keys, self.concurrency, replace, "replacing pods")
         drive, converge = await self._converge(t0)
         minimum = sum(slices_for(n) for n in by_service.values())
         return PhaseResult(drive, converge, self._latencies(new_ips), minimum)
@@ -405,7 +409,7 @@ class Workload:
             await self.client.delete("pods", names[key], NS, grace_period_seconds=0)
 
         t0 = time.perf_counter()
-        await pool(victims, self.concurrency, delete)
+        await pool(victims, self.concurrency, delete, "deleting half the pods")
         drive, converge = await self._converge(t0)
         # Each touched slice rewritten once (packing may leave the count as it was).
         minimum = sum(slices_for(self.pods) for _ in touched)
@@ -425,7 +429,7 @@ class Workload:
             async def flip(key: Key, ready: bool = ready) -> None:
                 await self._set_ready(*self.current[key], ready=ready)
 
-            await pool(flapping, self.concurrency, flip)
+            await pool(flapping, self.concurrency, flip, f"flap round {r + 1}/{rounds}")
             if r < rounds - 1:
                 await asyncio.sleep(max(0.0, period - (time.perf_counter() - start)))
         self.watch.set_expected(self._expected())
@@ -510,7 +514,8 @@ async def run_side(name: str, scenario: Scenario, args: argparse.Namespace) -> S
             "--endpointslice-updates-batch-period=0s",
         ),
     )
-    cp.start()
+    with phase(f"{name}: starting kube-apiserver + etcd"):
+        cp.start()
     proc: subprocess.Popen[bytes] | None = None
     try:
         if upstream:
@@ -523,7 +528,8 @@ async def run_side(name: str, scenario: Scenario, args: argparse.Namespace) -> S
         async with await Client.connect(cp.kubeconfig) as client:
             w = Workload(client, scenario.services, scenario.pods, args.concurrency)
             await w.setup(args.nodes)
-            rv = await wait_placeholders(client, scenario.services, name)
+            with phase(f"{name}: waiting for placeholder slices"):
+                rv = await wait_placeholders(client, scenario.services, name)
             watcher = asyncio.create_task(w.run_watch(rv))
             await asyncio.sleep(0.5)
             fns = {
@@ -532,38 +538,40 @@ async def run_side(name: str, scenario: Scenario, args: argparse.Namespace) -> S
                 "scale-down": w.phase_scale_down,
                 "flap": w.phase_flap,
             }
-            for phase in scenario.setup:
-                await fns[phase]()
+            for step in scenario.setup:
+                with phase(f"{name}: set-up {step}"):
+                    await fns[step]()
                 await asyncio.sleep(2.0)
-            for phase in scenario.phases:
+            for step in scenario.phases:
                 c0 = await slice_counters(client)
                 cpu0 = cpu_seconds(ctl_pid)
                 watch_bytes0 = w.watch.bytes
-                r = await fns[phase]()
+                with phase(f"{name}: {step}"):
+                    r = await fns[step]()
                 await asyncio.sleep(2.0)  # let trailing writes land before counting
                 c1 = await slice_counters(client)
                 cpu1 = cpu_seconds(ctl_pid)
                 f = side.figures
-                f[f"{phase}: driving the phase s"] = r.drive
-                f[f"{phase}: convergence after last write s"] = r.converge
+                f[f"{step}: driving the phase s"] = r.drive
+                f[f"{step}: convergence after last write s"] = r.converge
                 if r.latencies:
-                    f[f"{phase}: ready->slice p50 ms"] = pct(r.latencies, 0.5) * 1000
-                    f[f"{phase}: ready->slice p99 ms"] = pct(r.latencies, 0.99) * 1000
+                    f[f"{step}: ready->slice p50 ms"] = pct(r.latencies, 0.5) * 1000
+                    f[f"{step}: ready->slice p99 ms"] = pct(r.latencies, 0.99) * 1000
                 total = 0
                 for verb in WRITE_VERBS:
                     n = int(c1.get(verb, 0) - c0.get(verb, 0))
                     total += n
                     if n:
-                        f[f"{phase}: slice {verb}s"] = n
-                f[f"{phase}: slice writes total"] = total
-                f[f"{phase}: minimum writes needed"] = r.minimum_writes
-                f[f"{phase}: request bytes written KiB"] = (c1["bytes"] - c0["bytes"]) / 1024
-                f[f"{phase}: bytes to each slice watcher KiB"] = (
+                        f[f"{step}: slice {verb}s"] = n
+                f[f"{step}: slice writes total"] = total
+                f[f"{step}: minimum writes needed"] = r.minimum_writes
+                f[f"{step}: request bytes written KiB"] = (c1["bytes"] - c0["bytes"]) / 1024
+                f[f"{step}: bytes to each slice watcher KiB"] = (
                     w.watch.bytes - watch_bytes0
                 ) / 1024
-                f[f"{phase}: controller CPU s"] = cpu1 - cpu0
+                f[f"{step}: controller CPU s"] = cpu1 - cpu0
                 print(
-                    f"  {name} {phase}: drive {r.drive:.1f}s converge {r.converge:.2f}s "
+                    f"  {name} {step}: drive {r.drive:.1f}s converge {r.converge:.2f}s "
                     f"writes {total} (min {r.minimum_writes}) load {load()}",
                     flush=True,
                 )
@@ -615,24 +623,33 @@ async def amain(args: argparse.Namespace) -> None:
     else:
         names = [args.scenario]
     version = ControlPlane().version
-    for sc_name in names:
-        scenario = SCENARIOS[sc_name]
-        if args.quick:
-            scenario = Scenario(
-                min(scenario.services, 20), min(scenario.pods, 20), scenario.setup, scenario.phases
-            )
-        sides = []
-        print(f"== scenario {sc_name}", flush=True)
+    with phase("scenarios", len(names)) as next_scenario:
+        for sc_name in names:
+            await run_scenario(sc_name, args, version)
+            next_scenario()
+
+
+async def run_scenario(sc_name: str, args: argparse.Namespace, version: str) -> None:
+    """One scenario: every side in turn, then the table."""
+    scenario = SCENARIOS[sc_name]
+    if args.quick:
+        scenario = Scenario(
+            min(scenario.services, 20), min(scenario.pods, 20), scenario.setup, scenario.phases
+        )
+    sides = []
+    print(f"== scenario {sc_name}", flush=True)
+    with phase(f"scenario {sc_name}: sides", len(args.sides)) as next_side:
         for name in args.sides:
             print(f"{name}: load before {load()}", flush=True)
             sides.append(await run_side(name, scenario, args))
-        print(
-            f"\nscenario={sc_name} services={scenario.services} pods/service={scenario.pods} "
-            f"nodes={args.nodes} concurrency={args.concurrency} cpus={os.cpu_count()} "
-            f"kubernetes={version}"
-        )
-        report(sides)
-        print(flush=True)
+            next_side()
+    print(
+        f"\nscenario={sc_name} services={scenario.services} pods/service={scenario.pods} "
+        f"nodes={args.nodes} concurrency={args.concurrency} cpus={os.cpu_count()} "
+        f"kubernetes={version}"
+    )
+    report(sides)
+    print(flush=True)
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-_console = Console(stderr=True)
+_console = Console(stderr=True, soft_wrap=True)  # lines printed through it stay whole
 _bars: Progress | None = None
 _open = 0
 
