@@ -55,8 +55,14 @@ from typing import Any
 
 from procstats import cpu_seconds, load, pct, rss_mib
 from progress import phase
-from sliceplane.cluster.up import ClusterConfig, LocalCluster
-from sliceplane.workloads.kubelet.podcidr import DEFAULT_CLUSTER_CIDR_IPV4
+
+# bench/dns.py would shadow dnspython's ``dns`` package (which sliceplane.cluster.up
+# imports) while this script's directory is first on sys.path: take it off now that the
+# helpers above are loaded.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+from sliceplane.cluster.up import ClusterConfig, LocalCluster  # noqa: E402
+from sliceplane.workloads.kubelet.podcidr import DEFAULT_CLUSTER_CIDR_IPV4  # noqa: E402
 
 NS = "bench"
 TRIGGER = "endpoints.kubernetes.io/last-change-trigger-time"

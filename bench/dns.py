@@ -57,6 +57,11 @@ procstats = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(procstats)
 load, pct, rss_mib = procstats.load, procstats.pct, procstats.rss_mib
 cpu_seconds = procstats.cpu_seconds
+_spec = importlib.util.spec_from_file_location("progress", _HERE / "progress.py")
+assert _spec is not None and _spec.loader is not None
+_progress = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_progress)
+phase = _progress.phase
 
 from sliceplane.api import errors  # noqa: E402
 from sliceplane.client.client import Client  # noqa: E402
@@ -123,9 +128,11 @@ async def populate(kubeconfig: Path, n: int) -> tuple[list[Obj], list[Obj]]:
                         await asyncio.sleep(1.0)
                 if resource == "services":
                     created.append(out)
+                tick()
 
-        await asyncio.gather(*(make("services", s) for s in services))
-        await asyncio.gather(*(make("endpointslices", s) for s in slices))
+        with phase("creating Services and slices", len(services) + len(slices)) as tick:
+            await asyncio.gather(*(make("services", s) for s in services))
+            await asyncio.gather(*(make("endpointslices", s) for s in slices))
         await c.create("services", service(999999, True), NS)
         await c.create(
             "endpointslices", endpoint_slice("hl-999999-a", "hl-999999", ["10.250.0.1"]), NS
@@ -207,31 +214,33 @@ async def change_latency(
     for s in socks.values():
         s.setblocking(False)
     async with await Client.connect(kubeconfig) as c:
-        for round_ in range(changes):
-            ip = f"10.251.{round_ // 250}.{round_ % 250 + 1}"
-            sl = await c.get("endpointslices", "hl-0-a", NS)
-            sl["endpoints"] = [{"addresses": [ip], "conditions": {"ready": True}}]
-            start = time.perf_counter()
-            await c.update("endpointslices", sl)
-            pending = set(ports)
-            deadline = start + 10
-            while pending and time.perf_counter() < deadline:
-                for k in list(pending):
-                    q = dns.message.make_query(name, "A")
-                    socks[k].sendto(q.to_wire(), ("127.0.0.1", ports[k]))
-                await asyncio.sleep(0.001)
-                for k in list(pending):
-                    try:
-                        while True:
-                            data = socks[k].recv(65535)
-                            r = dns.message.from_wire(data)
-                            if any(rr.to_text() == ip for rrs in r.answer for rr in rrs):
-                                out[k].append(time.perf_counter() - start)
-                                pending.discard(k)
-                                break
-                    except BlockingIOError:
-                        pass
-            await asyncio.sleep(0.2)
+        with phase("slice changes until answered", changes) as tick:
+            for round_ in range(changes):
+                ip = f"10.251.{round_ // 250}.{round_ % 250 + 1}"
+                sl = await c.get("endpointslices", "hl-0-a", NS)
+                sl["endpoints"] = [{"addresses": [ip], "conditions": {"ready": True}}]
+                start = time.perf_counter()
+                await c.update("endpointslices", sl)
+                pending = set(ports)
+                deadline = start + 10
+                while pending and time.perf_counter() < deadline:
+                    for k in list(pending):
+                        q = dns.message.make_query(name, "A")
+                        socks[k].sendto(q.to_wire(), ("127.0.0.1", ports[k]))
+                    await asyncio.sleep(0.001)
+                    for k in list(pending):
+                        try:
+                            while True:
+                                data = socks[k].recv(65535)
+                                r = dns.message.from_wire(data)
+                                if any(rr.to_text() == ip for rrs in r.answer for rr in rrs):
+                                    out[k].append(time.perf_counter() - start)
+                                    pending.discard(k)
+                                    break
+                        except BlockingIOError:
+                            pass
+                await asyncio.sleep(0.2)
+                tick()
     for s in socks.values():
         s.close()
     return out
@@ -312,7 +321,8 @@ def main() -> None:
             ports = {"coredns": core.port, "sliceplane": port}
             for k, p in ports.items():
                 t = time.monotonic()
-                wait_sentinel(p)
+                with phase(f"{k}: loading the zone"):
+                    wait_sentinel(p)
                 print(f"{k}: zone loaded {time.monotonic() - t:.1f} s after start (or less)")
             assert core.proc is not None
             pids = {"coredns": core.proc.pid, "sliceplane": sp.pid}
@@ -321,11 +331,14 @@ def main() -> None:
                 queries = work / f"queries-{mix}.txt"
                 cold = mix == "cold"
                 # cold: one pass over 200,000 distinct queries, so none repeats in the run
-                query_file(queries, args.services, 200_000 if cold else 50_000, cold=cold)
+                with phase(f"writing the {mix} queries"):
+                    query_file(queries, args.services, 200_000 if cold else 50_000, cold=cold)
                 results[mix] = {}
                 for k, p in ports.items():
                     cpu0 = cpu_seconds(pids[k])
-                    results[mix][k] = r = dnsperf(p, queries, args.seconds, 1 if cold else 0)
+                    with phase(f"dnsperf {mix} against {k} ({args.seconds} s)"):
+                        r = dnsperf(p, queries, args.seconds, 1 if cold else 0)
+                    results[mix][k] = r
                     cpu = cpu_seconds(pids[k]) - cpu0
                     r["cpu_s"] = cpu
                     r["q_per_cpu_s"] = r["sent"] / cpu if cpu else float("nan")
@@ -337,7 +350,8 @@ def main() -> None:
             sp.wait(10)
             log.close()
             core.stop()
-    zmem = zone_memory(services, slices)
+    with phase("zone snapshot memory (tracemalloc)"):
+        zmem = zone_memory(services, slices)
     print()
     headless = args.services * 3 // 10
     print(f"## {args.services} Services ({headless} headless x 10), dnsperf {args.seconds} s each")
