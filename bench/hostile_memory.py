@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import ServerProcess
 
 from procstats import rss_mib
+from progress import phase
 
 NS = "default"
 PATH = f"/api/v1/namespaces/{NS}/endpoints"
@@ -44,31 +45,37 @@ async def scenario(server: ServerProcess, data: Path) -> None:
         async with http.post(PATH, json={"metadata": {"name": "grow"}}) as r:
             assert r.status == 201
         codes = []
-        for i in range(7):
-            addresses = [{"ip": f"10.{i}.{j // 256}.{j % 256}"} for j in range(40_000)]
-            ops = [
-                {
-                    "op": "add",
-                    "path": "/subsets/-" if i else "/subsets",
-                    "value": [{"addresses": addresses, "ports": [{"port": 80}]}]
-                    if not i
-                    else {"addresses": addresses, "ports": [{"port": 80}]},
-                }
-            ]
-            body = json.dumps(ops)
-            async with http.patch(
-                f"{PATH}/grow", data=body, headers={"Content-Type": "application/json-patch+json"}
-            ) as r:
-                codes.append(r.status)
+        with phase("seven 0.9 MB JSON patches", 7) as tick:
+            for i in range(7):
+                addresses = [{"ip": f"10.{i}.{j // 256}.{j % 256}"} for j in range(40_000)]
+                ops = [
+                    {
+                        "op": "add",
+                        "path": "/subsets/-" if i else "/subsets",
+                        "value": [{"addresses": addresses, "ports": [{"port": 80}]}]
+                        if not i
+                        else {"addresses": addresses, "ports": [{"port": 80}]},
+                    }
+                ]
+                body = json.dumps(ops)
+                async with http.patch(
+                    f"{PATH}/grow",
+                    data=body,
+                    headers={"Content-Type": "application/json-patch+json"},
+                ) as r:
+                    codes.append(r.status)
+                tick()
         print(f"seven {len(body) / 1e6:.1f} MB JSON patches: answers {codes}")
         size = 0
         async with http.get(f"{PATH}/grow") as r:
             size = len(await r.read())
         print(f"largest object kept: {size / 1e6:.2f} MB")
-        for i in range(20):
-            patch = {"metadata": {"labels": {"n": str(i)}}}
-            async with http.patch(f"{PATH}/grow", data=json.dumps(patch), headers=MERGE) as r:
-                assert r.status == 200, await r.text()
+        with phase("twenty one-label patches", 20) as tick:
+            for i in range(20):
+                patch = {"metadata": {"labels": {"n": str(i)}}}
+                async with http.patch(f"{PATH}/grow", data=json.dumps(patch), headers=MERGE) as r:
+                    assert r.status == 200, await r.text()
+                tick()
         print(
             f"after twenty one-label patches: RSS {rss_mib(pid):.0f} MiB, "
             f"database {db_mib(data):.0f} MiB"
@@ -80,12 +87,14 @@ async def main() -> None:
     data = tmp / "data"
     server = ServerProcess(data, ["--insecure-http"])
     try:
-        server.start()
+        with phase("starting the API server"):
+            server.start()
         await scenario(server, data)
-        server.stop()
-        started = time.monotonic()
-        server.start()
-        took = time.monotonic() - started
+        with phase("restarting the API server"):
+            server.stop()
+            started = time.monotonic()
+            server.start()
+            took = time.monotonic() - started
         assert server.proc is not None
         print(
             f"restart: ready in {took:.1f} s, RSS {rss_mib(server.proc.pid):.0f} MiB "

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -65,7 +66,7 @@ def phase(what: str, total: int | None = None) -> Iterator[Callable[[int], None]
         _bars.start()
     bars = _bars
     _open += 1
-    task = bars.add_task(what, total=total)
+    task = bars.add_task(escape(what), total=total)  # "[rules] ..." is text, not markup
 
     def tick(n: int = 1) -> None:
         bars.advance(task, n)

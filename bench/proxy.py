@@ -38,6 +38,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from procstats import load, rss_mib
+from progress import phase
 from sliceplane.proxy.config import RenderConfig
 from sliceplane.proxy.proxier import Proxier
 
@@ -192,37 +193,47 @@ def run_in_netns(args: list[str]) -> Obj:
 
 def part_rules(sizes: list[int], iptables_max: int) -> list[Obj]:
     rows = []
-    for mode in ("nftables", "iptables"):
-        for n in sizes:
-            if mode == "iptables" and n > iptables_max:
-                print(f"[rules] iptables {n}: skipped (--iptables-max {iptables_max})")
-                continue
-            print(f"[rules] {mode} {n} services (load {load()})", flush=True)
-            try:
-                row = run_in_netns(["--inner-rules", mode, str(n)])
-            except RuntimeError as exc:  # e.g. iptables-restore beyond its time limit
-                last = str(exc).strip().splitlines()[-1]
-                print(f"  failed: {last}", flush=True)
-                rows.append({"mode": mode, "services": n, "error": last})
-                continue
-            rows.append(row)
-            f = row["full"]
+    runs = len(sizes) + sum(1 for n in sizes if n <= iptables_max)
+    with phase("[rules] runs", runs) as tick:
+        for mode in ("nftables", "iptables"):
+            for n in sizes:
+                _rules_one(mode, n, iptables_max, rows, tick)
+    return rows
+
+
+def _rules_one(mode: str, n: int, iptables_max: int, rows: list[Obj], tick: Any) -> None:
+    """One mode at one size, in a fresh network namespace."""
+    if mode == "iptables" and n > iptables_max:
+        print(f"[rules] iptables {n}: skipped (--iptables-max {iptables_max})")
+        return
+    print(f"[rules] {mode} {n} services (load {load()})", flush=True)
+    try:
+        with phase(f"[rules] {mode}, {n} Services"):
+            row = run_in_netns(["--inner-rules", mode, str(n)])
+    except RuntimeError as exc:  # e.g. iptables-restore beyond its time limit
+        last = str(exc).strip().splitlines()[-1]
+        print(f"  failed: {last}", flush=True)
+        rows.append({"mode": mode, "services": n, "error": last})
+        tick()
+        return
+    rows.append(row)
+    tick()
+    f = row["full"]
+    print(
+        f"  full sync {f['total_s']:.2f}s (render {f['render_s']:.2f}s, apply "
+        f"{f['apply_s']:.2f}s), {row['bytes'] / 1e6:.1f} MB of rules, RSS "
+        f"{row['rss_mib']:.0f} MiB (+{row['rss_delta_mib']:.0f}); full again "
+        f"{row['full_again']['total_s']:.2f}s",
+        flush=True,
+    )
+    for k in ("add_one", "change_one_endpoint"):
+        if k in row:
+            r = row[k]
             print(
-                f"  full sync {f['total_s']:.2f}s (render {f['render_s']:.2f}s, apply "
-                f"{f['apply_s']:.2f}s), {row['bytes'] / 1e6:.1f} MB of rules, RSS "
-                f"{row['rss_mib']:.0f} MiB (+{row['rss_delta_mib']:.0f}); full again "
-                f"{row['full_again']['total_s']:.2f}s",
+                f"  {k}: {r['total_s'] * 1000:.0f} ms (render {r['render_s'] * 1000:.0f}, "
+                f"apply {r['apply_s'] * 1000:.0f})",
                 flush=True,
             )
-            for k in ("add_one", "change_one_endpoint"):
-                if k in row:
-                    r = row[k]
-                    print(
-                        f"  {k}: {r['total_s'] * 1000:.0f} ms (render {r['render_s'] * 1000:.0f}, "
-                        f"apply {r['apply_s'] * 1000:.0f})",
-                        flush=True,
-                    )
-    return rows
 
 
 # -- 3. userspace -----------------------------------------------------------------------
@@ -274,12 +285,13 @@ async def _userspace(wrk: str, seconds: int, connections: int) -> Obj:
             ("direct", f"http://{pod_ip_}:{pod_port}/"),
             ("clusterip", f"http://{svc_ip}:{svc_port}/"),
         ):
-            res = subprocess.run(
-                [wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
-                capture_output=True,
-                text=True,
-                timeout=seconds + 60,
-            )
+            with phase(f"[userspace] wrk {name} ({seconds} s)"):
+                res = subprocess.run(
+                    [wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+                    capture_output=True,
+                    text=True,
+                    timeout=seconds + 60,
+                )
             out[name] = _parse_wrk(res.stdout)
             print(f"[userspace] {name}: {out[name]}", flush=True)
         if out["direct"].get("rps") and out["clusterip"].get("rps"):

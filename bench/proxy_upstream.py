@@ -14,6 +14,7 @@ sum and count deltas), and the proxy process's RSS.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from procstats import load, rss_mib
+from progress import phase
 
 Obj = dict[str, Any]
 METRIC = re.compile(
@@ -106,8 +108,10 @@ async def _bulk(kubeconfig: Path, first: int, n: int, concurrency: int = 24) -> 
             async with sem:
                 await client.create("services", _service(i), "default")
                 await client.create("endpointslices", _slice(i), "default")
+            tick()
 
-        await asyncio.gather(*(one(i) for i in range(first, first + n)))
+        with phase(f"creating {n} Services + slices", n) as tick:
+            await asyncio.gather(*(one(i) for i in range(first, first + n)))
 
 
 def _create(lab: Any, first: int, n: int) -> float:
@@ -145,7 +149,9 @@ def measure(n: int, impls: tuple[str, ...] = ("kube-proxy", "sliceplane")) -> li
     workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"sp-bench-proxy-{os.getpid()}-{n}"
     topo = topology("bprx", os.getpid(), nodes=(("node-a", "zone-a"),), pods=("pod-1",),
                     service_cidr="198.19.0.0/16")  # fmt: skip
-    with ProxyLab(Network(topo, workdir)) as lab:
+    with contextlib.ExitStack() as stack:
+        with phase(f"{n} Services: starting the lab"):
+            lab = stack.enter_context(ProxyLab(Network(topo, workdir)))
         node = topo.nodes[0]
         created = _create(lab, 0, n)
         print(
@@ -158,9 +164,11 @@ def measure(n: int, impls: tuple[str, ...] = ("kube-proxy", "sliceplane")) -> li
                 node, impl, "nftables", extra=["--metrics-bind-address=127.0.0.1:10249"]
             )  # type: ignore[arg-type]
             t0 = time.perf_counter()
-            first = _wait(
-                lambda: (m := _metrics(lab, node)).get("full_count", 0) >= 1 and m, "the first sync"
-            )
+            with phase(f"{impl}: waiting for its first sync"):
+                first = _wait(
+                    lambda: (m := _metrics(lab, node)).get("full_count", 0) >= 1 and m,
+                    "the first sync",
+                )
             ready = time.perf_counter() - t0
             row: Obj = {
                 "impl": impl,
@@ -173,25 +181,28 @@ def measure(n: int, impls: tuple[str, ...] = ("kube-proxy", "sliceplane")) -> li
             base = _metrics(lab, node)
             i = extra_i
             extra_i += 1
-            row["add_one"] = _step(lab, node, base, lambda i=i: _create(lab, i, 1))
-            base = _metrics(lab, node)
+            with phase(f"{impl}: add one, change one endpoint", 2) as tick:
+                row["add_one"] = _step(lab, node, base, lambda i=i: _create(lab, i, 1))
+                tick()
+                base = _metrics(lab, node)
 
-            def change() -> None:
-                from sliceplane.testenv.netns import in_netns
+                def change() -> None:
+                    from sliceplane.testenv.netns import in_netns
 
-                async def put() -> None:
-                    from sliceplane.client.client import Client
+                    async def put() -> None:
+                        from sliceplane.client.client import Client
 
-                    async with await Client.connect(str(lab.controlplane.kubeconfig)) as c:
-                        cur = await c.get("endpointslices", "svc-0-abcde", "default")
-                        changed = cur["endpoints"][3]["addresses"][0] == "10.255.255.254"
-                        new = _slice(0) if changed else _slice(0, change=1)
-                        new["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
-                        await c.update("endpointslices", new)
+                        async with await Client.connect(str(lab.controlplane.kubeconfig)) as c:
+                            cur = await c.get("endpointslices", "svc-0-abcde", "default")
+                            changed = cur["endpoints"][3]["addresses"][0] == "10.255.255.254"
+                            new = _slice(0) if changed else _slice(0, change=1)
+                            new["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
+                            await c.update("endpointslices", new)
 
-                in_netns(lab.topology.controlplane.netns, lambda: asyncio.run(put()))
+                    in_netns(lab.topology.controlplane.netns, lambda: asyncio.run(put()))
 
-            row["change_one_endpoint"] = _step(lab, node, base, change)
+                row["change_one_endpoint"] = _step(lab, node, base, change)
+                tick()
             row["rss_after_mib"] = rss_mib(proc.proc.pid)
             for k in ("add_one", "change_one_endpoint"):
                 row[k].pop("after", None)
@@ -210,8 +221,10 @@ def measure(n: int, impls: tuple[str, ...] = ("kube-proxy", "sliceplane")) -> li
 
 def part_upstream(sizes: list[int]) -> list[Obj]:
     rows: list[Obj] = []
-    for n in sizes:
-        rows.extend(measure(n))
+    with phase("upstream sizes", len(sizes)) as tick:
+        for n in sizes:
+            rows.extend(measure(n))
+            tick()
     by = {(r["impl"], r["services"]): r for r in rows}
     for n in sizes:
         k, s = by.get(("kube-proxy", n)), by.get(("sliceplane", n))
