@@ -25,15 +25,26 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
+    Task,
     TimeElapsedColumn,
 )
+from rich.text import Text
 
 _console = Console(stderr=True, soft_wrap=True)  # lines printed through it stay whole
 _bars: Progress | None = None
 _open = 0
+
+
+class _Count(ProgressColumn):
+    """``done/total``, or nothing for a phase without a total (a wait)."""
+
+    def render(self, task: Task) -> Text:
+        if task.total is None:
+            return Text("")
+        return Text(f"{int(task.completed)}/{int(task.total)}", style="progress.download")
 
 
 def _progress() -> Progress:
@@ -41,7 +52,7 @@ def _progress() -> Progress:
         SpinnerColumn(),
         "[progress.description]{task.description}",
         BarColumn(),
-        MofNCompleteColumn(),
+        _Count(),
         TimeElapsedColumn(),
         console=_console,
         transient=True,
