@@ -43,8 +43,14 @@ class Ledger:
     """pods whose delete was acknowledged while a finalizer held them."""
     gone: set[str] = field(default_factory=set)
     """pods acknowledged as removed (finalizer dropped after the delete)."""
+    removing: set[str] = field(default_factory=set)
+    """pods whose finalizer removal was sent: if the kill cut off its answer, the write may
+    still have committed, so the pod may be gone without an acknowledgement."""
     owners_deleted: dict[str, list[str]] = field(default_factory=dict)
     """service name -> its slices, for services whose delete was acknowledged."""
+    owners_deleting: set[str] = field(default_factory=set)
+    """services whose delete was sent (possibly committed without an answer, so the
+    collector may rightly have removed their slices)."""
     slices: dict[str, str] = field(default_factory=dict)
     """slice name -> owning service, for acknowledged slice creates."""
     max_rv: int = 0
@@ -104,6 +110,7 @@ async def pod_worker(client: Client, ledger: Ledger, w: int, r: int, stop: async
             obj = await client.delete("pods", name, NS)
             ledger.rv(obj)
             ledger.terminating.add(name)
+            ledger.removing.add(name)
             obj = await client.patch("pods", name, {"metadata": {"finalizers": None}}, NS)
             ledger.acked += 1
             ledger.gone.add(name)
@@ -128,6 +135,7 @@ async def owner_worker(client: Client, ledger: Ledger, w: int, r: int, stop: asy
                 ledger.rv(await client.create("endpointslices", slice_for(sl, svc, i), NS))
                 ledger.slices[sl] = sname
                 names.append(sl)
+            ledger.owners_deleting.add(sname)
             obj = await client.delete("services", sname, NS)
             ledger.rv(obj)
             ledger.owners_deleted[sname] = names
@@ -211,6 +219,8 @@ async def audit(client: Client, ledger: Ledger) -> list[str]:
                 lost.append(f"{name}: removal lost")
             continue
         obj = pods.get(name)
+        if obj is None and name in ledger.removing:
+            continue  # the finalizer removal was in flight at the kill and committed
         if obj is None:
             lost.append(f"{name}: acknowledged create lost")
             continue
@@ -224,7 +234,7 @@ async def audit(client: Client, ledger: Ledger) -> list[str]:
     for sname in deleted & services:
         lost.append(f"service {sname}: acknowledged delete lost")
     for sl, owner in ledger.slices.items():
-        if owner not in deleted and sl not in slices:
+        if owner not in deleted and owner not in ledger.owners_deleting and sl not in slices:
             lost.append(f"slice {sl}: acknowledged create lost")
     dependents = [sl for names in ledger.owners_deleted.values() for sl in names]
     for sl in await eventually_gone(client, dependents):
