@@ -234,7 +234,7 @@ async def audit(client: Client, ledger: Ledger) -> list[str]:
     for sname in deleted & services:
         lost.append(f"service {sname}: acknowledged delete lost")
     for sl, owner in ledger.slices.items():
-        if owner not in deleted and owner not in ledger.owners_deleting and sl not in slices:
+        if owner not in ledger.owners_deleting and sl not in slices:  # holds every deleted owner
             lost.append(f"slice {sl}: acknowledged create lost")
     dependents = [sl for names in ledger.owners_deleted.values() for sl in names]
     for sl in await eventually_gone(client, dependents):
