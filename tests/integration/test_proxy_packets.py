@@ -70,6 +70,8 @@ def proxies(request: pytest.FixtureRequest, lab: ProxyLab) -> Iterator[tuple[str
                 timeout=60,
                 what=f"{impl} ({mode}) on {node.name} programs its first sync",
             )
+        # kube-proxy may miss its zone at start (an upstream race; see announce_zones).
+        lab.announce_zones()
         yield impl, mode
     finally:
         lab.stop_proxies()

@@ -16,6 +16,7 @@ sends a packet out of its own loopback).
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import shutil
 import ssl
@@ -32,6 +33,7 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from sliceplane.api.wellknown import LABEL_ZONE
 from sliceplane.testenv.controlplane import ADMIN_USER, Binaries, ControlPlane, find_binaries
 from sliceplane.testenv.netns import (
     Answer,
@@ -48,6 +50,9 @@ from sliceplane.testenv.netns import (
 T = TypeVar("T")
 
 Impl = Literal["kube-proxy", "sliceplane"]
+
+# Where both proxies serve /metrics by default: the node's own loopback.
+METRICS_ADDRESS = "127.0.0.1:10249"
 Mode = Literal["nftables", "iptables"]
 
 
@@ -120,7 +125,7 @@ def node_object(member: Member) -> dict[str, Any]:
             "labels": {
                 "kubernetes.io/hostname": member.name,
                 "kubernetes.io/os": "linux",
-                "topology.kubernetes.io/zone": member.zone,
+                LABEL_ZONE: member.zone,
             },
         },
         "status": {
@@ -295,6 +300,51 @@ class ProxyLab:
         proc = self.network.spawn(node, argv, name=f"{short}-{impl}-{mode}")
         self.proxies[node.netns] = proc
         return proc
+
+    def last_sync(self, node: Member) -> float:
+        """The proxy's ``kubeproxy_sync_proxy_rules_last_timestamp_seconds`` (0 before its
+        first sync or while its metrics server is not up); both proxies serve it on the
+        node's loopback at kube-proxy's default address."""
+
+        def get() -> str:
+            with urllib.request.urlopen(f"http://{METRICS_ADDRESS}/metrics", timeout=5) as r:
+                return str(r.read().decode())
+
+        try:
+            text = in_netns(node.netns, get)
+        except OSError:
+            return 0.0
+        for line in text.splitlines():
+            if line.startswith("kubeproxy_sync_proxy_rules_last_timestamp_seconds"):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    def announce_zones(self, timeout: float = 60.0) -> None:
+        """Once every proxy has synced, take each Node's zone label away and give it back.
+
+        Why: kube-proxy v1.37 may never learn its zone. Its node informer is already
+        running (the NodeManager started it to read the Node) when the topology handler is
+        added to it, and the proxier is registered with that handler only afterwards, so
+        the replayed "add" of the Node can arrive in between: the handler then records the
+        zone with nobody to tell, and ignores every later event whose zone is the same
+        (cmd/kube-proxy/app/server.go, pkg/proxy/config/config.go NodeTopologyConfig).
+        Zone hints are then ignored on that node until its zone label changes, which is
+        what this does, after the proxies' first sync (by then both are registered).
+        sliceplane's proxy reads the zone from every event of its Node and needs none of
+        this; docs/upstream-differences.md says so.
+        """
+        for node in self.topology.nodes:
+            if node.netns in self.proxies:
+                poll(
+                    functools.partial(self.last_sync, node),
+                    lambda t: t > 0,
+                    timeout=timeout,
+                    what=f"first sync of the proxy on {node.name}",
+                )
+        for node in {n.name: n for n in self.topology.nodes}.values():
+            path = f"/api/v1/nodes/{node.name}"
+            self.merge_patch(path, {"metadata": {"labels": {LABEL_ZONE: None}}})
+            self.merge_patch(path, {"metadata": {"labels": {LABEL_ZONE: node.zone}}})
 
     def stop_proxies(self) -> None:
         for p in self.proxies.values():

@@ -116,6 +116,8 @@ def twins(request: pytest.FixtureRequest, lab: ProxyLab) -> Iterator[Twins]:
             lab.start_proxy(
                 node, this, mode, extra=KUBE_PROXY_FLAGS[mode] if this == "kube-proxy" else ()
             )
+        # kube-proxy may miss its zone at start (an upstream race; see announce_zones).
+        lab.announce_zones()
         yield Twins(lab, mode, impl)
     finally:
         lab.stop_proxies()
