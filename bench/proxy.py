@@ -374,6 +374,17 @@ def main() -> None:
         help="largest N in iptables mode (iptables-nft-restore takes minutes beyond)",
     )
     ap.add_argument("--seconds", type=int, default=10, help="wrk duration per side")
+    ap.add_argument(
+        "--upstream-modes",
+        default="nftables",
+        help="modes of the upstream part, e.g. nftables,iptables",
+    )
+    ap.add_argument(
+        "--upstream-iptables",
+        choices=("legacy", "nft"),
+        default="legacy",
+        help="iptables tools of the upstream part's iptables mode (both proxies)",
+    )
     args = ap.parse_args()
     if args.inner_userspace:
         ip, port, pod, pod_port = args.inner_userspace
@@ -395,7 +406,9 @@ def main() -> None:
     if "upstream" in parts:
         from proxy_upstream import part_upstream  # type: ignore[import-not-found]
 
-        results["upstream"] = part_upstream(sizes)
+        results["upstream"] = part_upstream(
+            sizes, tuple(args.upstream_modes.split(",")), args.upstream_iptables
+        )
     if "userspace" in parts:
         results["userspace"] = part_userspace(args.seconds)
     results["load_after"] = load()

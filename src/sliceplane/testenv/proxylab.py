@@ -282,9 +282,16 @@ class ProxyLab:
         self.kubeconfig(node).write_text(yaml.safe_dump(config, sort_keys=False))
 
     def start_proxy(
-        self, node: Member, impl: Impl, mode: Mode, *, extra: Sequence[str] = ()
+        self,
+        node: Member,
+        impl: Impl,
+        mode: Mode,
+        *,
+        extra: Sequence[str] = (),
+        env: dict[str, str] | None = None,
     ) -> Process:
-        """Start one proxy inside ``node`` (after clearing the node's ruleset)."""
+        """Start one proxy inside ``node`` (after clearing the node's ruleset); ``env``
+        replaces the proxy's environment (a benchmark's PATH, say)."""
         assert self.binaries is not None
         self.flush_rules(node)
         argv = proxy_argv(
@@ -297,7 +304,7 @@ class ProxyLab:
             extra=extra,
         )
         short = node.netns.removeprefix(self.topology.prefix)
-        proc = self.network.spawn(node, argv, name=f"{short}-{impl}-{mode}")
+        proc = self.network.spawn(node, argv, name=f"{short}-{impl}-{mode}", env=env)
         self.proxies[node.netns] = proc
         return proc
 
@@ -365,6 +372,19 @@ class ProxyLab:
 
     def dump_rules(self, node: Member, mode: Mode) -> str:
         return self._in_node(node, rules_command(mode))
+
+    def in_node(self, node: Member, argv: list[str]) -> str:
+        """Run ``argv`` inside ``node`` (what an operator would do on that host)."""
+        return self._in_node(node, argv)
+
+    def restart_proxy(
+        self, node: Member, impl: Impl, mode: Mode, *, extra: Sequence[str] = ()
+    ) -> Process:
+        """Stop ``node``'s proxy and start another with ``extra`` flags."""
+        old = self.proxies.pop(node.netns, None)
+        if old is not None:
+            old.stop()
+        return self.start_proxy(node, impl, mode, extra=extra)
 
     def _in_node(self, node: Member, argv: list[str]) -> str:
         if shutil.which(argv[0]) is None:
