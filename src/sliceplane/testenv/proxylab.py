@@ -338,7 +338,10 @@ class ProxyLab:
         Zone hints are then ignored on that node until its zone label changes, which is
         what this does, after the proxies' first sync (by then both are registered).
         sliceplane's proxy reads the zone from every event of its Node and needs none of
-        this; docs/upstream-differences.md says so.
+        this; docs/upstream-differences.md says so. The window is narrow: 55 kube-proxy
+        starts (one zone-a node, one endpoint hinted for each of two zones, iptables mode,
+        quiet and with three busy loops on two cores) all programmed one endpoint; the
+        two flakes that led here were on CI under load.
         """
         for node in self.topology.nodes:
             if node.netns in self.proxies:
