@@ -146,8 +146,12 @@ class IptablesMode:
         large = total > self.cfg.large_cluster_threshold
         if changed is not None and large != self.large:
             raise NeedFullSync("iptables large-cluster mode changed")
-        self.ensure_jumps()
         if changed is None:
+            # Only on full syncs, as kube-proxy does: each check is an iptables process
+            # that reads the whole table from the kernel, which costs more than the
+            # partial restore itself once thousands of Services exist. A jump deleted by
+            # hand comes back with the next full sync.
+            self.ensure_jumps()
             frags = {spn: ipt.render_port(p, self.cfg, large=large) for spn, p in plans.items()}
             wanted = ipt.all_chain_names(frags)
             existing = self.backend.list_chains("nat")

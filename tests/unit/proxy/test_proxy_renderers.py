@@ -279,6 +279,24 @@ def test_ipt_partial_writes_only_the_changed_service_chains() -> None:
     assert seps and all("ns4/svc4:p80" in line for line in seps)
 
 
+def test_ipt_jumps_are_checked_on_full_syncs_only() -> None:
+    """kube-proxy ensures its jump rules only when it does not try a partial sync: each
+    check is an iptables process reading the whole table, dearer than a partial restore."""
+    p, fake, _ = ipt_proxier()
+    load(p, *upstream_overall())
+    p.sync()
+    jump = fake.tables["nat"].chains["PREROUTING"][0]
+    fake.tables["nat"].chains["PREROUTING"].clear()
+    _, slices = upstream_overall()
+    es4 = copy.deepcopy(slices[3])
+    es4["endpoints"].append({"addresses": ["10.180.0.40"]})
+    p.on_slice(es4)
+    assert not p.sync().full
+    assert fake.tables["nat"].chains["PREROUTING"] == []
+    assert p.sync(full=True).full
+    assert fake.tables["nat"].chains["PREROUTING"] == [jump]
+
+
 @pytest.mark.parametrize("mode_name", ["nftables", "iptables"])
 def test_full_sync_repairs_drift(mode_name: str) -> None:
     make = nft_proxier if mode_name == "nftables" else ipt_proxier
