@@ -31,6 +31,7 @@ from sliceplane.machinery.informer import Informer
 from sliceplane.machinery.serving import serve
 from sliceplane.machinery.tasks import run_until_signalled
 from sliceplane.proxy.config import RenderConfig
+from sliceplane.proxy.healthserver import HealthChecks
 from sliceplane.proxy.metrics import ProxyMetrics
 from sliceplane.proxy.model import Family
 from sliceplane.proxy.proxier import Mode, Proxier, SyncResult
@@ -216,6 +217,7 @@ class ProxyServer:
         self.informers: dict[str, Informer] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.node: dict[str, Any] | None = None
+        self.health_checks = HealthChecks(config.proxy_mode, lambda: self.health()[0])
 
     def _informer(self, resource: str, **kw: str) -> Informer:
         lw = self.client.list_watcher(resource, **kw)
@@ -302,6 +304,7 @@ class ProxyServer:
                 errors.append(exc)
                 continue
             self._observe(p.family, result)
+            self.health_checks.after_sync(p, render_config(self.config, p.family, self.node))
         if errors:
             raise errors[0]
 
@@ -456,6 +459,7 @@ async def run(config: ProxyConfig, *, out: TextIO = sys.stdout) -> None:
         await run_until_signalled(server.run_forever())
         for r in runners:
             await r.cleanup()
+        await server.health_checks.close()
         for p in server.proxiers:
             closer = getattr(p.mode, "aclose", None)
             if closer is not None:
