@@ -16,8 +16,8 @@ import pytest
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import FakeClock
 from sliceplane.proxy.config import RenderConfig
-from sliceplane.proxy.fakes import FakeNft
-from sliceplane.proxy.modes import NftablesMode
+from sliceplane.proxy.fakes import FakeIptables, FakeNft
+from sliceplane.proxy.modes import IptablesMode, NftablesMode
 from sliceplane.proxy.proxier import Proxier
 from sliceplane.proxy.server import ProxyConfig, ProxyServer
 from sliceplane.proxy.syncloop import SyncLoop
@@ -32,6 +32,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
 
 
 def lb_service(hc_port: int) -> dict[str, Any]:
@@ -83,10 +92,12 @@ async def sync(srv: ProxyServer) -> None:
     await srv.health_checks.servers[4].settle()
 
 
-async def probe(port: int, method: str = "GET", path: str = "/") -> tuple[int, Any, Any]:
+async def probe(
+    port: int, method: str = "GET", path: str = "/", host: str = "127.0.0.1"
+) -> tuple[int, Any, Any]:
     async with (
         aiohttp.ClientSession() as http,
-        http.request(method, f"http://127.0.0.1:{port}{path}") as resp,
+        http.request(method, f"http://{host}:{port}{path}") as resp,
     ):
         return resp.status, resp.headers, json.loads(await resp.text())
 
@@ -169,3 +180,49 @@ async def test_a_cluster_policy_service_gets_no_listener(server: ProxyServer) ->
     await sync(server)
     assert server.health_checks.servers[4].listening == {}
     assert await closed(port)
+
+
+async def test_a_proxy_on_no_node_opens_nothing() -> None:
+    """The host of ``sliceplane up`` has no local endpoints: a port would only say 503."""
+    srv = ProxyServer(ProxyConfig(), cast(Client, None), clock=FakeClock())
+    srv.proxiers = [Proxier("", 4, NftablesMode(FakeNft(), RenderConfig()))]
+    port = free_port()
+    srv._svc(lb_service(port))
+    srv.sync(True)
+    assert srv.health_checks.servers == {}
+    assert await closed(port)
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback here")
+async def test_dual_stack_iptables_listens_on_both_wildcards() -> None:
+    """iptables mode binds ``0.0.0.0`` and ``::`` on the same port, one per family's
+    proxier, and each family counts its own endpoints."""
+    srv = ProxyServer(
+        ProxyConfig(hostname_override="n1", proxy_mode="iptables"),
+        cast(Client, None),
+        clock=FakeClock(),
+    )
+    srv.proxiers = [
+        Proxier("n1", fam, IptablesMode(FakeIptables(), RenderConfig(family=fam))) for fam in (4, 6)
+    ]
+    port = free_port()
+    svc = lb_service(port)
+    svc["spec"].update(
+        ipFamilies=["IPv4", "IPv6"], clusterIPs=["10.96.0.5", "fd00:96::5"], clusterIP="10.96.0.5"
+    )
+    srv._svc(svc)
+    srv._es(web_slice(True, True))
+    v6 = web_slice(True)
+    v6["metadata"]["name"] = "web-v6"
+    v6["addressType"] = "IPv6"
+    v6["endpoints"] = [{"addresses": ["fd00:244::5"], "nodeName": "n1"}]
+    srv._es(v6)
+    srv.sync(True)
+    try:
+        for fam, host in ((4, "0.0.0.0"), (6, "::")):
+            await srv.health_checks.servers[fam].settle()
+            assert srv.health_checks.servers[fam].hosts == (host,)
+        assert (await probe(port))[2]["localEndpoints"] == 2
+        assert (await probe(port, host="[::1]"))[2]["localEndpoints"] == 1
+    finally:
+        await srv.health_checks.close()

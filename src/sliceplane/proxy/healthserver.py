@@ -140,7 +140,12 @@ class HealthChecks:
         self.servers: dict[Family, ServiceHealthServer] = {}
 
     def after_sync(self, proxier: Proxier, cfg: RenderConfig) -> None:
-        """Bring the family's health servers in line with the proxier just synced."""
+        """Bring the family's health servers in line with the proxier just synced.
+
+        A proxy on no node (the host of ``sliceplane up``) has no local endpoints to
+        report, so it opens nothing rather than a port that always says 503."""
+        if not proxier.node_name:
+            return
         server = self.servers.get(proxier.family)
         if server is None:
             hosts = bind_hosts(self.mode, proxier.family, cfg.nodeport_ips, cfg.node_ip)
