@@ -15,8 +15,11 @@ request fails. A change (readiness flip, policy patch) is proven by the transiti
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 
@@ -32,8 +35,8 @@ from proxykit import (
     unique,
 )
 
-from sliceplane.testenv.netns import Member, http_get, udp_get
-from sliceplane.testenv.proxylab import Outcome, ProxyLab
+from sliceplane.testenv.netns import Member, http_get, in_netns, udp_get
+from sliceplane.testenv.proxylab import Outcome, ProxyLab, poll
 
 MISSING = environment_missing()
 pytestmark = pytest.mark.skipif(bool(MISSING), reason=MISSING)
@@ -372,3 +375,57 @@ def test_service_without_endpoints_is_refused(lab: ProxyLab, objs: Objects) -> N
         # ECONNREFUSED (an ICMP reject or a reset), never as a timeout.
         with pytest.raises(ConnectionRefusedError):
             http_get(client.netns, ip, 80, timeout=1.0)
+
+
+HealthProbe = tuple[int, str, int | None] | None
+"""(status, X-Load-Balancing-Endpoint-Weight, localEndpoints), or None when refused."""
+
+
+def health_probe(client: Member, host: str, port: int) -> HealthProbe:
+    """One GET of a health check node port from ``client``, as a cloud balancer sends it."""
+
+    def get() -> HealthProbe:
+        try:
+            with urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=2) as r:
+                status, headers, body = r.status, r.headers, r.read()
+        except urllib.error.HTTPError as exc:
+            status, headers, body = exc.code, exc.headers, exc.read()
+        except (urllib.error.URLError, ConnectionError):
+            return None
+        weight = str(headers.get("X-Load-Balancing-Endpoint-Weight", ""))
+        return status, weight, json.loads(body).get("localEndpoints")
+
+    return in_netns(client.netns, get)
+
+
+def test_health_check_node_port_follows_local_endpoints(lab: ProxyLab, objs: Objects) -> None:
+    """``externalTrafficPolicy: Local`` LoadBalancer: each node answers on the allocated
+    ``healthCheckNodePort`` whether it has local ready endpoints (200 with their count,
+    else 503), changes its answer with readiness, and stops listening when the Service goes."""
+    name = unique("hc")
+    svc = objs.service(service(name, type="LoadBalancer", externalTrafficPolicy="Local"))
+    hc = int(svc["spec"]["healthCheckNodePort"])
+    p1, p2, p3 = pods(lab, 1, 2, 3)  # on node-a, node-a, node-b
+    objs.slice(endpoint_slice(name, [endpoint(p1), endpoint(p2), endpoint(p3)]))
+    a, b, c = node(lab, "node-a"), node(lab, "node-b"), node(lab, "node-c")
+
+    def settles(client: Member, target: Member, expected: HealthProbe) -> None:
+        poll(
+            lambda: health_probe(client, target.address, hc),
+            lambda got: got == expected,
+            what=f"{target.name}:{hc} answers {expected}",
+        )
+
+    settles(b, a, (200, "2", 2))
+    settles(a, b, (200, "1", 1))
+    settles(a, c, (503, "0", 0))
+
+    objs.replace_endpoints(f"{name}-1", [endpoint(p1, ready=False), endpoint(p2), endpoint(p3)])
+    settles(b, a, (200, "1", 1))
+    gone = endpoint(p1, ready=False, serving=True, terminating=True)
+    objs.replace_endpoints(f"{name}-1", [gone, endpoint(p2, ready=False), endpoint(p3)])
+    settles(b, a, (503, "0", 0))  # terminating endpoints do not count
+
+    objs.delete_service(name)
+    settles(b, a, None)
+    settles(a, b, None)
