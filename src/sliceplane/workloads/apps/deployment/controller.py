@@ -11,11 +11,9 @@ from sliceplane.api import errors
 from sliceplane.api.meta import Obj, meta_of
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import Clock
-from sliceplane.machinery.events import EventRecorder
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import object_key, resource_version
 from sliceplane.machinery.labelindex import ensure_label_index
-from sliceplane.machinery.workqueue import WorkQueue, run_workers
 from sliceplane.workloads.apps.deployment.planner import plan_deployment
 from sliceplane.workloads.apps.deployment.progress import (
     has_progress_deadline,
@@ -32,11 +30,11 @@ from sliceplane.workloads.apps.deployment.util import (
     spec_of,
     status_of,
 )
-from sliceplane.workloads.apps.expectations import STALE_CACHE_RETRY, StaleCache, WrittenVersions
+from sliceplane.workloads.apps.expectations import StaleCache
 from sliceplane.workloads.apps.namespaces import namespace_terminating
+from sliceplane.workloads.apps.ownercontroller import OwnerController
 from sliceplane.workloads.apps.ownership import (
     CONTROLLER_UID_INDEX,
-    OwnerLookup,
     claim,
     controlled_by,
     controller_of,
@@ -62,7 +60,7 @@ class DeploymentOptions:
     """Failed syncs of one key retried (rate-limited) this many times before dropping."""
 
 
-class DeploymentController:
+class DeploymentController(OwnerController):
     """See the module docstring. Construct, then ``await run()`` until cancelled."""
 
     def __init__(
@@ -72,54 +70,27 @@ class DeploymentController:
         clock: Clock,
         options: DeploymentOptions | None = None,
     ) -> None:
-        self.client = client
-        self.clock = clock
         self.options = options or DeploymentOptions()
-        self.recorder = EventRecorder(client, clock, EVENT_COMPONENT)
         self.deployments = factory.informer("deployments")
         self.rses = factory.informer("replicasets")
         self.pods = factory.informer("pods")
+        super().__init__(
+            client,
+            clock,
+            kind="Deployment",
+            cached=(self.deployments, self.rses, self.pods),
+            event_component=EVENT_COMPONENT,
+            concurrent_syncs=self.options.concurrent_syncs,
+            max_retries=self.options.max_retries,
+            logger=log,
+        )
         ensure_controller_uid_index(self.rses)
         ensure_controller_uid_index(self.pods)
         ensure_label_index(self.rses)
-        self.queue: WorkQueue[str] = WorkQueue(clock, name="deployment")
-        self.written = WrittenVersions()
-        self.owners = OwnerLookup(self.deployments, "Deployment")
-        self.deployments.add_handler(
-            self._on_deployment, self._on_deployment_update, self._on_deployment_delete
-        )
         self.rses.add_handler(self._on_rs_add, self._on_rs_update, self._on_rs_delete)
         self.pods.add_handler(None, None, self._on_pod_delete)
-        self.syncs_done = 0
-
-    async def run(self) -> None:
-        for inf in (self.deployments, self.rses, self.pods):
-            await inf.wait_for_sync()
-        try:
-            await run_workers(
-                self.queue,
-                self.options.concurrent_syncs,
-                self.sync,
-                max_retries=self.options.max_retries,
-                logger=log,
-            )
-        finally:
-            self.queue.shut_down()
-            await self.recorder.flush()
 
     # ------------------------------------------------------------------ handlers
-
-    def _on_deployment(self, d: Obj) -> None:
-        self.queue.add(object_key(d))
-
-    def _on_deployment_update(self, old: Obj, new: Obj) -> None:
-        self.queue.add(object_key(new))
-
-    def _on_deployment_delete(self, d: Obj) -> None:
-        key = object_key(d)
-        self.owners.forget(key)
-        self.written.forget(key)
-        self.queue.add(key)
 
     def _on_rs_add(self, rs: Obj) -> None:
         self.owners.route_add(rs, self.queue.add, adopt=self.options.adopt_orphans)
@@ -157,17 +128,6 @@ class DeploymentController:
             self.queue.add(key)
 
     # ------------------------------------------------------------------ sync
-
-    async def sync(self, key: str) -> None:
-        """Reconcile one key. A cache that lags behind our own write is not an error: the
-        echo of that write re-queues the key, and a delayed add backs that up."""
-        try:
-            await self._sync(key)
-        except StaleCache as exc:
-            log.debug("%s", exc)
-            self.queue.add_after(key, STALE_CACHE_RETRY)
-        finally:
-            self.syncs_done += 1
 
     async def _sync(self, key: str) -> None:
         d = self.deployments.store.get(key)

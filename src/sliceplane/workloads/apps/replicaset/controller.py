@@ -12,21 +12,17 @@ from sliceplane.api import errors
 from sliceplane.api.meta import Obj, meta_of
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import Clock
-from sliceplane.machinery.events import EventRecorder
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import object_key, resource_version
 from sliceplane.machinery.labelindex import ensure_label_index
-from sliceplane.machinery.workqueue import WorkQueue, run_workers
 from sliceplane.workloads.apps.expectations import (
-    STALE_CACHE_RETRY,
     ControllerExpectations,
     StaleCache,
-    WrittenVersions,
 )
 from sliceplane.workloads.apps.namespaces import namespace_terminating
+from sliceplane.workloads.apps.ownercontroller import OwnerController
 from sliceplane.workloads.apps.ownership import (
     CONTROLLER_UID_INDEX,
-    OwnerLookup,
     claim,
     controller_of,
     controller_ref,
@@ -69,7 +65,7 @@ class ReplicaSetOptions:
     """Failed syncs of one key retried (rate-limited) this many times before dropping."""
 
 
-class ReplicaSetController:
+class ReplicaSetController(OwnerController):
     """See the module docstring. Construct, then ``await run()`` until cancelled."""
 
     def __init__(
@@ -79,51 +75,26 @@ class ReplicaSetController:
         clock: Clock,
         options: ReplicaSetOptions | None = None,
     ) -> None:
-        self.client = client
-        self.clock = clock
         self.options = options or ReplicaSetOptions()
-        self.recorder = EventRecorder(client, clock, EVENT_COMPONENT)
         self.rses = factory.informer("replicasets")
         self.pods = factory.informer("pods")
+        super().__init__(
+            client,
+            clock,
+            kind="ReplicaSet",
+            cached=(self.rses, self.pods),
+            event_component=EVENT_COMPONENT,
+            concurrent_syncs=self.options.concurrent_syncs,
+            max_retries=self.options.max_retries,
+            logger=log,
+        )
         ensure_controller_uid_index(self.pods)
         ensure_controller_uid_index(self.rses)
         ensure_label_index(self.pods)
-        self.queue: WorkQueue[str] = WorkQueue(clock, name="replicaset")
         self.expectations = ControllerExpectations(clock, self.options.expectations_timeout)
-        self.written = WrittenVersions()
-        self.owners = OwnerLookup(self.rses, "ReplicaSet")
-        self.rses.add_handler(self._on_rs, self._on_rs_update, self._on_rs_delete)
         self.pods.add_handler(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
-        self.syncs_done = 0
-
-    async def run(self) -> None:
-        await self.rses.wait_for_sync()
-        await self.pods.wait_for_sync()
-        try:
-            await run_workers(
-                self.queue,
-                self.options.concurrent_syncs,
-                self.sync,
-                max_retries=self.options.max_retries,
-                logger=log,
-            )
-        finally:
-            self.queue.shut_down()
-            await self.recorder.flush()
 
     # ------------------------------------------------------------------ handlers
-
-    def _on_rs(self, rs: Obj) -> None:
-        self.queue.add(object_key(rs))
-
-    def _on_rs_update(self, old: Obj, new: Obj) -> None:
-        self.queue.add(object_key(new))
-
-    def _on_rs_delete(self, rs: Obj) -> None:
-        key = object_key(rs)
-        self.owners.forget(key)
-        self.written.forget(key)
-        self.queue.add(key)
 
     def _on_pod_add(self, pod: Obj) -> None:
         if meta_of(pod).get("deletionTimestamp"):
@@ -165,17 +136,6 @@ class ReplicaSetController:
         self.queue.add(key)
 
     # ------------------------------------------------------------------ sync
-
-    async def sync(self, key: str) -> None:
-        """Reconcile one key. A cache that lags behind our own write is not an error: the
-        echo of that write re-queues the key, and a delayed add backs that up."""
-        try:
-            await self._sync(key)
-        except StaleCache as exc:
-            log.debug("%s", exc)
-            self.queue.add_after(key, STALE_CACHE_RETRY)
-        finally:
-            self.syncs_done += 1
 
     async def _sync(self, key: str) -> None:
         rs = self.rses.store.get(key)
