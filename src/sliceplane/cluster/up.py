@@ -101,7 +101,7 @@ class LocalCluster:
         clock = RealClock()
         factory = self._factory = InformerFactory(client, clock)
         assert self._dns_feed is not None
-        self._dns_feed.shared = factory.informer
+        self._dns_feed.shared = factory
         self._dns_feed.start()
         process = self.config.runtime == "process"
         self.nodes = nodes = SimulatedNodes(

@@ -44,6 +44,7 @@ from sliceplane.dns.resolver import Config, PodMode
 from sliceplane.dns.wire import Outcome, respond
 from sliceplane.dns.zone import Zone, ZoneBuilder
 from sliceplane.machinery.clock import RealClock
+from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import Informer
 from sliceplane.machinery.serving import serve
 
@@ -176,14 +177,15 @@ class Metrics:
 class ZoneFeed:
     """Informers -> :class:`ZoneBuilder`, publishing a snapshot once per burst.
 
-    With ``shared`` (a shared informer factory's ``informer``, as in ``sliceplane up``)
-    it adds its handlers to those informers and leaves running them to their owner;
-    otherwise it runs its own."""
+    With ``shared`` (the shared informer factory of ``sliceplane up``) it adds its
+    handlers to that factory's informers and leaves running them to their owner; otherwise
+    it builds an :class:`InformerFactory` of its own over ``client`` and runs it."""
 
     client: Client | None
     pods: bool
     metrics: Metrics | None = None
-    shared: Callable[[str], Informer] | None = None
+    shared: InformerFactory | None = None
+    _own: InformerFactory | None = None
     builder: ZoneBuilder = field(default_factory=lambda: ZoneBuilder(now=time.time))
     zone: Zone = field(default_factory=Zone)
     _informers: list[Informer] = field(default_factory=list)
@@ -197,12 +199,7 @@ class ZoneFeed:
     def _inform(
         self, resource: str, put: Callable[[Any], None], delete: Callable[[Any], None]
     ) -> None:
-        if self.shared is not None:
-            inf = self.shared(resource)
-        else:
-            assert self.client is not None
-            lw = self.client.list_watcher(resource)
-            inf = Informer(lw, RealClock(), name=f"dns-{resource}")
+        inf = self._factory().informer(resource)
 
         def on_put(obj: Any, new: Any = None) -> None:
             put(new if new is not None else obj)
@@ -216,6 +213,14 @@ class ZoneFeed:
         self._informers.append(inf)
         if inf.has_synced():
             self._schedule()
+
+    def _factory(self) -> InformerFactory:
+        if self.shared is not None:
+            return self.shared
+        if self._own is None:
+            assert self.client is not None
+            self._own = InformerFactory(self.client, RealClock())
+        return self._own
 
     def _schedule(self) -> None:
         if not self._scheduled:
@@ -241,9 +246,8 @@ class ZoneFeed:
         self._inform("namespaces", b.put_namespace, b.delete_namespace)
         if self.pods:
             self._inform("pods", b.put_pod, b.delete_pod)
-        if self.shared is None:
-            for inf in self._informers:
-                self._tasks.append(asyncio.create_task(inf.run(), name=inf.name))
+        if self._own is not None:
+            self._own.start()
         self._tasks.append(asyncio.create_task(self._mark_synced(), name="dns-synced"))
 
     async def _mark_synced(self) -> None:
@@ -251,9 +255,8 @@ class ZoneFeed:
         self._publish()
 
     async def stop(self) -> None:
-        if self.shared is None:
-            for inf in self._informers:
-                inf.stop()
+        if self._own is not None:
+            await self._own.stop()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:

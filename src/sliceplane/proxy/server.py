@@ -12,7 +12,6 @@ dual-stack meta-proxier does. SIGTERM stops the process and leaves the rules in 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import json
 import logging
@@ -27,6 +26,7 @@ from typing import Any, TextIO
 from sliceplane.api.hostport import parse_hostport
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import Clock, RealClock
+from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import Informer
 from sliceplane.machinery.serving import serve
 from sliceplane.machinery.tasks import run_until_signalled
@@ -214,24 +214,17 @@ class ProxyServer:
         self.proxiers: list[Proxier] = []
         self.loop: SyncLoop | None = None
         self.last_synced: dict[Family, float] = {}
-        self.informers: dict[str, Informer] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self.factory = InformerFactory(client, self.clock)
         self.node: dict[str, Any] | None = None
         self.health_checks = HealthChecks(config.proxy_mode, lambda: self.health()[0])
-
-    def _informer(self, resource: str, **kw: str) -> Informer:
-        lw = self.client.list_watcher(resource, **kw)
-        inf = Informer(lw, self.clock, name=resource)
-        self.informers[resource] = inf
-        return inf
 
     async def start(self) -> None:
         """Watch, wait for the caches, build the proxiers (no rules written yet)."""
         node = self.config.hostname_override
         nodes: Informer | None = None
         if node:  # without a name (the host of `sliceplane up`) the proxy is on no node
-            nodes = self._informer("nodes", field_selector=f"metadata.name={node}")
-            self._tasks.append(asyncio.create_task(nodes.run(), name="proxy-informer-nodes"))
+            nodes = self.factory.informer("nodes", field_selector=f"metadata.name={node}")
+            self.factory.start()
             await nodes.wait_for_sync()
             self.node = nodes.store.get(node)
             if self.node is None:
@@ -243,14 +236,13 @@ class ProxyServer:
             if self.node is not None:
                 p.on_node(self.node)
             self.proxiers.append(p)
-        svcs = self._informer("services", label_selector=PROXY_LABEL_SELECTOR)
-        slices = self._informer("endpointslices", label_selector=PROXY_LABEL_SELECTOR)
+        svcs = self.factory.informer("services", label_selector=PROXY_LABEL_SELECTOR)
+        slices = self.factory.informer("endpointslices", label_selector=PROXY_LABEL_SELECTOR)
         svcs.add_handler(self._svc, lambda _o, n: self._svc(n), self._svc_del)
         slices.add_handler(self._es, lambda _o, n: self._es(n), self._es_del)
         if nodes is not None:
             nodes.add_handler(self._node, lambda _o, n: self._node(n), None)
-        for inf in (svcs, slices):
-            self._tasks.append(asyncio.create_task(inf.run(), name=f"proxy-informer-{inf.name}"))
+        self.factory.start()  # the ones not running yet
         await asyncio.gather(svcs.wait_for_sync(), slices.wait_for_sync())
 
     def _changed(self, changed: bool) -> None:
@@ -399,14 +391,7 @@ class ProxyServer:
         await self.loop.run()
 
     async def stop(self) -> None:
-        for inf in self.informers.values():
-            inf.stop()
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
-        self._tasks.clear()
+        await self.factory.stop()
 
 
 def _fam(family: Family) -> str:
