@@ -10,6 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sliceplane.api.meta import Obj
+from sliceplane.api.wellknown import (
+    LABEL_METADATA_NAME,
+    TAINT_NODE_NOT_READY,
+    TAINT_NODE_UNREACHABLE,
+)
 
 
 def _pod_spec(spec: Obj, *, admission: bool = False) -> None:
@@ -23,13 +28,13 @@ def _pod_spec(spec: Obj, *, admission: bool = False) -> None:
         # DefaultTolerationSeconds admission adds these two to every pod (not templates).
         spec["tolerations"] = [
             {
-                "key": "node.kubernetes.io/not-ready",
+                "key": TAINT_NODE_NOT_READY,
                 "operator": "Exists",
                 "effect": "NoExecute",
                 "tolerationSeconds": 300,
             },
             {
-                "key": "node.kubernetes.io/unreachable",
+                "key": TAINT_NODE_UNREACHABLE,
                 "operator": "Exists",
                 "effect": "NoExecute",
                 "tolerationSeconds": 300,
@@ -135,7 +140,7 @@ def default_namespace(obj: Obj) -> None:
         labels = meta.get("labels")
         if not isinstance(labels, dict):
             labels = meta["labels"] = {}
-        labels["kubernetes.io/metadata.name"] = name
+        labels[LABEL_METADATA_NAME] = name
     spec = obj.setdefault("spec", {})
     if isinstance(spec, dict):
         spec.setdefault("finalizers", ["kubernetes"])

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sliceplane.api.meta import format_time, parse_time
+from sliceplane.api.wellknown import LABEL_NODE_ROLE, LABEL_NODE_ROLE_PREFIX
 
 __all__ = [
     "build_table",
@@ -43,8 +44,6 @@ __all__ = [
 _TABLE_API_VERSION = "meta.k8s.io/v1"
 _MORE_LIMIT = 3
 _LB_CLIP_WIDTH = 16
-_NODE_ROLE_PREFIX = "node-role.kubernetes.io/"
-_NODE_ROLE_LABEL = "kubernetes.io/role"
 _NODE_LOST_REASON = "NodeLost"
 _SCHEDULING_GATED = "SchedulingGated"
 
@@ -690,11 +689,11 @@ def _node_address(node: Mapping[str, Any], kind: str) -> str:
 def _node_roles(node: Mapping[str, Any]) -> str:
     roles: set[str] = set()
     for key, value in _map(node, "metadata", "labels").items():
-        if key.startswith(_NODE_ROLE_PREFIX):
-            role = key[len(_NODE_ROLE_PREFIX) :]
+        if key.startswith(LABEL_NODE_ROLE_PREFIX):
+            role = key[len(LABEL_NODE_ROLE_PREFIX) :]
             if role:
                 roles.add(role)
-        elif key == _NODE_ROLE_LABEL and isinstance(value, str) and value:
+        elif key == LABEL_NODE_ROLE and isinstance(value, str) and value:
             roles.add(value)
     return ",".join(sorted(roles)) or "<none>"
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sliceplane.api.podstatus import is_ready
+from sliceplane.api.wellknown import LABEL_SERVICE_NAME, LABEL_ZONE
 
 BIN = Path(sys.executable).parent
 
@@ -134,7 +135,7 @@ BREAKS: list[tuple[str, list[str], list[str], str]] = [
     ),
 ]
 
-SLICES = ["get", "endpointslices", "-l", "kubernetes.io/service-name=payments-api"]
+SLICES = ["get", "endpointslices", "-l", f"{LABEL_SERVICE_NAME}=payments-api"]
 
 
 class DemoError(Exception):
@@ -253,7 +254,7 @@ class Walkthrough:
 
     def slices(self, service: str = "payments-api") -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = self.json(
-            "get", "endpointslices", "-l", f"kubernetes.io/service-name={service}"
+            "get", "endpointslices", "-l", f"{LABEL_SERVICE_NAME}={service}"
         )["items"]
         return items
 
@@ -263,7 +264,7 @@ class Walkthrough:
     # ------------------------------------------------------------------ steps
 
     def step_nodes(self) -> str:
-        return self.kubectl("get", "nodes", "-L", "topology.kubernetes.io/zone")
+        return self.kubectl("get", "nodes", "-L", LABEL_ZONE)
 
     def step_deploy(self) -> str:
         out = self.kubectl("apply", "-f", "-", stdin=PAYMENTS)
@@ -354,7 +355,7 @@ class Walkthrough:
             "get",
             "endpointslices",
             "-l",
-            "kubernetes.io/service-name=payments-api",
+            f"{LABEL_SERVICE_NAME}=payments-api",
             "-o",
             'jsonpath={range .items[*].endpoints[?(@.targetRef.name=="' + pod + '")]}'
             '{.targetRef.name}{" "}{.conditions}{"\\n"}{end}',
@@ -390,9 +391,7 @@ class Walkthrough:
     def step_typo(self) -> str:
         self.kubectl("apply", "-f", "-", stdin=TYPO_SERVICE)
         self.wait(lambda: len(self.slices("payments-typo")) == 1, "the placeholder slice")
-        out = self.kubectl(
-            "get", "endpointslices", "-l", "kubernetes.io/service-name=payments-typo"
-        )
+        out = self.kubectl("get", "endpointslices", "-l", f"{LABEL_SERVICE_NAME}=payments-typo")
         out += "\n" + self.kubectl("describe", "service", "payments-typo")
         return out
 

@@ -35,7 +35,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sliceplane.api.meta import Obj
+from sliceplane.api.meta import (
+    Obj,
+    annotations_of,
+    is_deleting,
+    labels_of,
+    namespace_of,
+    resource_version_of,
+)
 from sliceplane.api.podstatus import is_ready
 from sliceplane.api.subsets import repack_subsets
 from sliceplane.api.wellknown import ANNOTATION_OVER_CAPACITY, LABEL_HEADLESS
@@ -78,7 +85,7 @@ def should_pod_be_in_endpoints(pod: Obj, include_terminating: bool) -> bool:
         return False
     if not status.get("podIP") and not status.get("podIPs"):
         return False
-    return include_terminating or not pod.get("metadata", {}).get("deletionTimestamp")
+    return include_terminating or not is_deleting(pod)
 
 
 def should_set_hostname(pod: Obj, service: Obj) -> bool:
@@ -174,9 +181,9 @@ def _endpoint_port(service_port: Obj, number: int) -> Obj:
 
 
 def _selected(pod: Obj, service: Obj, selector: Mapping[str, str]) -> bool:
-    if pod.get("metadata", {}).get("namespace") != service["metadata"].get("namespace"):
+    if namespace_of(pod) != namespace_of(service):
         return False
-    labels = pod.get("metadata", {}).get("labels") or {}
+    labels = labels_of(pod)
     return all(labels.get(k) == v for k, v in selector.items())
 
 
@@ -261,7 +268,7 @@ def _capacity_annotation_correct(existing: Obj) -> bool:
     )
     if count > MAX_CAPACITY:
         return False
-    annotations = existing.get("metadata", {}).get("annotations") or {}
+    annotations = annotations_of(existing)
     return ANNOTATION_OVER_CAPACITY not in annotations
 
 
@@ -325,7 +332,7 @@ def plan_endpoints(
     subsets = desired_subsets(service, pods)
     service_labels: dict[str, str] = dict(service["metadata"].get("labels") or {})
 
-    create = existing is None or not existing.get("metadata", {}).get("resourceVersion")
+    create = existing is None or not resource_version_of(existing)
     if existing is not None and not create:
         current_labels = dict(existing["metadata"].get("labels") or {})
         managed_by = current_labels.pop(LABEL_ENDPOINTS_MANAGED_BY, None)

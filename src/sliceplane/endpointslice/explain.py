@@ -19,6 +19,7 @@ from typing import Any
 
 from sliceplane.api.meta import Obj, annotations_of, is_deleting, labels_of, meta_of
 from sliceplane.api.podstatus import READY, condition, is_ready
+from sliceplane.api.wellknown import LABEL_ZONE
 from sliceplane.endpointslice.podendpoints import (
     address_types_for_service,
     endpoint_addresses,
@@ -246,7 +247,7 @@ def _explain_hints(
             "annotation wins"
         )
     if auto:
-        zones = {labels_of(n).get("topology.kubernetes.io/zone") for n in nodes.values()}
+        zones = {labels_of(n).get(LABEL_ZONE) for n in nodes.values()}
         zones.discard(None)
         if len(zones) < 2:
             notes.append("hints need ready nodes in at least 2 zones")

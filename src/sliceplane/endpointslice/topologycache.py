@@ -31,6 +31,12 @@ from typing import Final
 from sliceplane.api.meta import labels_of
 from sliceplane.api.podstatus import is_ready
 from sliceplane.api.quantity import milli_cpu, parse_quantity
+from sliceplane.api.wellknown import (
+    ANNOTATION_TOPOLOGY_AWARE_HINTS,
+    ANNOTATION_TOPOLOGY_MODE,
+    LABEL_NODE_ROLE_CONTROL_PLANE,
+    LABEL_NODE_ROLE_MASTER,
+)
 from sliceplane.endpointslice.trafficdist import endpoint_ready
 from sliceplane.endpointslice.types import LABEL_ZONE, EventSpec, Obj
 
@@ -57,9 +63,7 @@ OVERLOAD_THRESHOLD: Final = 0.2
 # Kept as one factor, as upstream computes it, so ``ceil`` sees the same float.
 _UNDERLOAD_FACTOR: Final = 1 / (1 + OVERLOAD_THRESHOLD)
 
-ANNOTATION_TOPOLOGY_AWARE_HINTS: Final = "service.kubernetes.io/topology-aware-hints"
 """Deprecated spelling; when present it wins over ``topology-mode``."""
-ANNOTATION_TOPOLOGY_MODE: Final = "service.kubernetes.io/topology-mode"
 
 REASON_DISABLED: Final = "TopologyAwareHintsDisabled"
 REASON_ENABLED: Final = "TopologyAwareHintsEnabled"
@@ -79,8 +83,8 @@ MSG_MIN_EXCEEDS_THRESHOLD: Final = (
 )
 
 _EXCLUDED_NODE_LABELS: Final = (
-    "node-role.kubernetes.io/control-plane",
-    "node-role.kubernetes.io/master",
+    LABEL_NODE_ROLE_CONTROL_PLANE,
+    LABEL_NODE_ROLE_MASTER,
 )
 
 ZoneCounts = dict[str, int]

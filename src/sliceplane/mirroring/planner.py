@@ -37,9 +37,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from sliceplane.api.ipaddr import classify_ip
-from sliceplane.api.meta import Obj
+from sliceplane.api.meta import Obj, annotations_of, is_deleting, labels_of
 from sliceplane.api.subsets import repack_subsets
 from sliceplane.api.wellknown import (
+    ANNOTATION_LAST_APPLIED,
+    ANNOTATION_LEADER,
     ANNOTATION_TRIGGER_TIME,
     LABEL_MANAGED_BY,
     LABEL_SERVICE_NAME,
@@ -47,11 +49,6 @@ from sliceplane.api.wellknown import (
     MIRRORING_CONTROLLER_NAME,
 )
 from sliceplane.endpointbase.plan import Action, EventSpec, Plan
-
-ANNOTATION_LEADER = "control-plane.alpha.kubernetes.io/leader"
-"""client-go's ``LeaderElectionRecordAnnotationKey``: such Endpoints are locks, not
-endpoints, and are never mirrored."""
-ANNOTATION_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 EVENT_INVALID_IP = "InvalidIPAddress"
 EVENT_TOO_MANY_ADDRESSES = "TooManyAddressesToMirror"
@@ -96,16 +93,15 @@ def should_mirror(endpoints: Obj | None, service: Obj | None) -> bool:
     """
     if endpoints is None or service is None:
         return False
-    meta = endpoints.get("metadata", {})
-    if (meta.get("labels") or {}).get(LABEL_SKIP_MIRROR) == "true":
+    if labels_of(endpoints).get(LABEL_SKIP_MIRROR) == "true":
         return False
-    if ANNOTATION_LEADER in (meta.get("annotations") or {}):
+    if ANNOTATION_LEADER in annotations_of(endpoints):
         return False
     return not service.get("spec", {}).get("selector")
 
 
 def is_mirrored_slice(slice_: Obj, endpoints_name: str) -> bool:
-    labels = slice_.get("metadata", {}).get("labels") or {}
+    labels = labels_of(slice_)
     return (
         labels.get(LABEL_MANAGED_BY) == MIRRORING_CONTROLLER_NAME
         and labels.get(LABEL_SERVICE_NAME) == endpoints_name
@@ -389,7 +385,7 @@ def plan_mirroring(
             to_delete.extend(current)
 
     to_create, to_update, to_delete = _recycle(to_create, to_update, to_delete)
-    if endpoints.get("metadata", {}).get("deletionTimestamp"):
+    if is_deleting(endpoints):
         to_create = []
     plan.actions = [
         *(Action("create", s) for s in to_create),

@@ -16,18 +16,16 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-from sliceplane.api.meta import meta_of
+from sliceplane.api.meta import Obj, labels_of, meta_of
+from sliceplane.api.wellknown import LABEL_ZONE
 from sliceplane.proxy.model import Family, ServiceName, ServicePortName
 from sliceplane.proxy.services import ServiceChangeTracker
 from sliceplane.proxy.slicecache import EndpointSliceCache, slice_accepted_by_labels
 from sliceplane.proxy.topology import PortPlan, plan_port
 
 log = logging.getLogger(__name__)
-
-Obj = Mapping[str, Any]
-ZONE_LABEL = "topology.kubernetes.io/zone"
 
 
 class NeedFullSync(Exception):
@@ -94,7 +92,7 @@ class Proxier:
         meta = meta_of(node)
         if meta.get("name") != self.node_name:
             return False
-        zone = str((meta.get("labels") or {}).get(ZONE_LABEL) or "")
+        zone = str(labels_of(node).get(LABEL_ZONE) or "")
         if zone == self.zone:
             return False
         self.zone = zone

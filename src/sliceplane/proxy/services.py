@@ -13,10 +13,9 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from sliceplane.api.meta import meta_of
+from sliceplane.api.meta import Obj, meta_of
 from sliceplane.proxy.model import Family, ServiceName, ServicePort, ServicePortName, canonical_ip
 
-Obj = Mapping[str, Any]
 ServicePortMap = dict[ServicePortName, ServicePort]
 
 

@@ -28,14 +28,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sliceplane.api.meta import labels_of, meta_of
+from sliceplane.api.meta import Obj, labels_of, meta_of
+from sliceplane.api.wellknown import LABEL_HEADLESS, LABEL_SERVICE_NAME, LABEL_SERVICE_PROXY_NAME
 from sliceplane.endpointbase.triggertime import trigger_time_of
 from sliceplane.proxy.model import Endpoint, Family, ServiceName, ServicePortName, canonical_ip
 
-Obj = Mapping[str, Any]
 EndpointsMap = dict[ServicePortName, tuple[Endpoint, ...]]
-
-SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +93,7 @@ def _slice_info(es: Obj) -> _SliceInfo:
 
 def _keys(es: Obj) -> tuple[ServiceName, str] | None:
     meta = meta_of(es)
-    svc = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+    svc = labels_of(es).get(LABEL_SERVICE_NAME)
     ns, name = meta.get("namespace"), meta.get("name")
     if not svc or not ns or not name:
         return None
@@ -208,10 +206,8 @@ def merge_slices(
 def slice_accepted_by_labels(es: Obj) -> bool:
     """kube-proxy's watch selector: no ``service-proxy-name`` and no ``headless`` label."""
     labels = labels_of(es)
-    return (
-        "service.kubernetes.io/service-proxy-name" not in labels
-        and "service.kubernetes.io/headless" not in labels
-    )
+    return LABEL_SERVICE_PROXY_NAME not in labels and LABEL_HEADLESS not in labels
 
 
-PROXY_LABEL_SELECTOR = "!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless"
+PROXY_LABEL_SELECTOR = f"!{LABEL_SERVICE_PROXY_NAME},!{LABEL_HEADLESS}"
+"""The same test as the label selector both of kube-proxy's informers are given."""

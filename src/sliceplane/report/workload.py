@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from sliceplane.api.meta import Obj
+from sliceplane.api.wellknown import LABEL_ZONE
 from sliceplane.endpointbase.plan import Action
 from sliceplane.endpoints.planner import desired_subsets
 from sliceplane.endpointslice.reconciler import ReconcilerOptions, plan_service
@@ -44,7 +45,7 @@ def node(i: int) -> Obj:
     return {
         "metadata": {
             "name": f"node-{i:04d}",
-            "labels": {"topology.kubernetes.io/zone": ZONES[i % len(ZONES)]},
+            "labels": {LABEL_ZONE: ZONES[i % len(ZONES)]},
         },
         "status": {"conditions": [{"type": "Ready", "status": "True"}]},
     }

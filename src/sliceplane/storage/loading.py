@@ -20,6 +20,7 @@ from pathlib import Path
 
 import msgspec
 
+from sliceplane.api.meta import name_of
 from sliceplane.storage.history import Entry
 from sliceplane.storage.objects import Key, Stored
 from sliceplane.storage.statefile import (
@@ -122,7 +123,7 @@ def load(db: sqlite3.Connection, path: Path, *, integrity: bool | None) -> Loade
     ):
         where = f"{resource}/{ns}/{name}" if ns else f"{resource}/{name}"
         item = _checked_row(path, "objects", where[:200], rv, data, (resource, ns, name))
-        if item.obj.get("metadata", {}).get("name") != name:
+        if name_of(item.obj) != name:
             raise _bad_row(path, "objects", where[:200], "holds an object of another name")
         objects.append((resource, (ns, name), item))
         revision = max(revision, rv)

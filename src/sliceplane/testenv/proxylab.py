@@ -33,7 +33,7 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
-from sliceplane.api.wellknown import LABEL_ZONE
+from sliceplane.api.wellknown import LABEL_HOSTNAME, LABEL_OS, LABEL_ZONE
 from sliceplane.testenv.controlplane import ADMIN_USER, Binaries, ControlPlane, find_binaries
 from sliceplane.testenv.netns import (
     Answer,
@@ -123,8 +123,8 @@ def node_object(member: Member) -> dict[str, Any]:
         "metadata": {
             "name": member.name,
             "labels": {
-                "kubernetes.io/hostname": member.name,
-                "kubernetes.io/os": "linux",
+                LABEL_HOSTNAME: member.name,
+                LABEL_OS: "linux",
                 LABEL_ZONE: member.zone,
             },
         },

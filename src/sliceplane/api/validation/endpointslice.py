@@ -32,6 +32,7 @@ from sliceplane.api.validation.names import (
     name_is_dns_subdomain,
     validate_endpoint_ip,
 )
+from sliceplane.api.wellknown import LABEL_ZONE
 
 MAX_TOPOLOGY_LABELS: Final = 16
 MAX_ADDRESSES: Final = 100
@@ -42,7 +43,6 @@ MAX_NODE_HINTS: Final = 8
 
 SUPPORTED_ADDRESS_TYPES: Final = ("FQDN", "IPv4", "IPv6")  # sorted, as upstream lists them
 SUPPORTED_PORT_PROTOCOLS: Final = ("SCTP", "TCP", "UDP")
-LABEL_TOPOLOGY_ZONE: Final = "topology.kubernetes.io/zone"
 
 
 def validate_endpointslice(obj: dict[str, Any], old: dict[str, Any] | None = None) -> ErrorList:
@@ -129,12 +129,8 @@ def _validate_endpoint(ep: dict[str, Any], at: Any, path: Path, errs: ErrorList)
     if len(topology) > MAX_TOPOLOGY_LABELS:
         out.append(topo_path.too_many(len(topology), MAX_TOPOLOGY_LABELS))
     out.extend(validate_labels(topology, topo_path))
-    if LABEL_TOPOLOGY_ZONE in topology:
-        out.append(
-            topo_path.key(LABEL_TOPOLOGY_ZONE).internal(
-                "reserved key was not removed in conversion"
-            )
-        )
+    if LABEL_ZONE in topology:
+        out.append(topo_path.key(LABEL_ZONE).internal("reserved key was not removed in conversion"))
 
     hostname = u.get_str(ep, "hostname", path.child("hostname"), out)
     if hostname is not None:

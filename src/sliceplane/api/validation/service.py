@@ -36,6 +36,7 @@ from sliceplane.api.validation.names import (
     name_is_dns_label,
     validate_endpoint_ip,
 )
+from sliceplane.api.wellknown import ANNOTATION_TOPOLOGY_AWARE_HINTS, ANNOTATION_TOPOLOGY_MODE
 
 SPEC: Final = Path("spec")
 CLUSTER_IP_NONE: Final = "None"
@@ -49,9 +50,6 @@ SUPPORTED_IP_FAMILIES: Final = ["IPv4", "IPv6"]
 SUPPORTED_IP_FAMILY_POLICIES: Final = ["PreferDualStack", "RequireDualStack", "SingleStack"]
 # Upstream lists these in declaration order, not sorted.
 SUPPORTED_TRAFFIC_DISTRIBUTION: Final = ["PreferClose", "PreferSameZone", "PreferSameNode"]
-
-ANNOTATION_TOPOLOGY_MODE: Final = "service.kubernetes.io/topology-mode"
-ANNOTATION_TOPOLOGY_AWARE_HINTS: Final = "service.kubernetes.io/topology-aware-hints"
 
 
 class _Svc:

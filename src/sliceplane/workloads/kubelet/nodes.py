@@ -48,6 +48,7 @@ from typing import Any, Final
 
 from sliceplane.api import errors
 from sliceplane.api.meta import Obj, format_micro_time, meta_of
+from sliceplane.api.wellknown import LABEL_ARCH, LABEL_HOSTNAME, LABEL_OS, LABEL_ZONE
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import Clock
 from sliceplane.machinery.events import EventRecorder
@@ -78,10 +79,6 @@ from sliceplane.workloads.podstate import pod_ips
 log = logging.getLogger(__name__)
 
 NODE_INDEX: Final = "sliceplane.workloads/nodeName"
-LABEL_ZONE: Final = "topology.kubernetes.io/zone"
-LABEL_HOSTNAME: Final = "kubernetes.io/hostname"
-LABEL_OS: Final = "kubernetes.io/os"
-LABEL_ARCH: Final = "kubernetes.io/arch"
 LABEL_SIMULATED: Final = "sliceplane.io/simulated"
 EVENT_COMPONENT: Final = "kubelet"
 NODE_CONTROLLER_COMPONENT: Final = "node-controller"

@@ -10,12 +10,17 @@ from typing import Any, Final
 
 from sliceplane.api.meta import Obj, labels_of, meta_of, name_of
 from sliceplane.api.podstatus import READY, condition
+from sliceplane.api.wellknown import (
+    LABEL_ZONE,
+    TAINT_NODE_NOT_READY,
+    TAINT_NODE_UNREACHABLE,
+    TAINT_NODE_UNSCHEDULABLE,
+)
 
 DEFAULT_SCHEDULER_NAME: Final = "default-scheduler"
-LABEL_ZONE: Final = "topology.kubernetes.io/zone"
-TAINT_NOT_READY: Final = "node.kubernetes.io/not-ready"
-TAINT_UNREACHABLE: Final = "node.kubernetes.io/unreachable"
-TAINT_UNSCHEDULABLE: Final = "node.kubernetes.io/unschedulable"
+TAINT_NOT_READY: Final = TAINT_NODE_NOT_READY
+TAINT_UNREACHABLE: Final = TAINT_NODE_UNREACHABLE
+TAINT_UNSCHEDULABLE: Final = TAINT_NODE_UNSCHEDULABLE
 
 REASON_UNSCHEDULABLE: Final = "node(s) were unschedulable"
 REASON_AFFINITY: Final = "node(s) didn't match Pod's node affinity/selector"

@@ -14,14 +14,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sliceplane.api.meta import Obj, meta_of
+from sliceplane.api.wellknown import ANNOTATION_LAST_APPLIED, LABEL_POD_TEMPLATE_HASH
 from sliceplane.workloads.podstate import creation_time
 
-HASH_LABEL = "pod-template-hash"
+HASH_LABEL = LABEL_POD_TEMPLATE_HASH
 REVISION = "deployment.kubernetes.io/revision"
 REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
 DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
 MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+LAST_APPLIED = ANNOTATION_LAST_APPLIED
 ROLLBACK_TO = "deprecated.deployment.rollback.to"
 ANNOTATIONS_TO_SKIP = frozenset(
     {LAST_APPLIED, REVISION, REVISION_HISTORY, DESIRED_REPLICAS, MAX_REPLICAS, ROLLBACK_TO}
