@@ -1,10 +1,13 @@
 """Reading an object's ``status.conditions`` and a pod's ``status.podIPs``.
 
 Why: pods and nodes both carry a ``Ready`` condition, and the endpoint controllers, the
-topology cache, the scheduler, the workload rooms and the doctor all need to find it.
-Each used to spell the same loop over ``status.conditions``; these helpers are that loop,
-once. Like upstream's ``podutil.GetPodCondition`` the first condition of a type wins, and
-a missing ``status``, ``conditions`` list or condition reads as "no such condition".
+topology cache, the scheduler, the workload rooms and the doctor all need to find it;
+Deployments and ReplicaSets keep conditions of their own (``Progressing``,
+``ReplicaFailure``) and the scheduler and the binding subresource rewrite
+``PodScheduled``. Each used to spell the same loop over ``status.conditions``; these
+helpers are that loop, once, for any condition type of any kind. Like upstream's
+``podutil.GetPodCondition`` the first condition of a type wins, and a missing ``status``,
+``conditions`` list or condition reads as "no such condition".
 Entries that are not objects are skipped.
 
 Sits at the bottom of ``sliceplane.api`` next to :mod:`sliceplane.api.meta`, so every
@@ -13,7 +16,7 @@ layer may use it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 READY: Final = "Ready"
@@ -25,12 +28,29 @@ def _status(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return status if isinstance(status, Mapping) else {}
 
 
-def condition(obj: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
-    """The first entry of ``status.conditions`` whose ``type`` is ``type_``, or ``None``."""
-    for cond in _status(obj).get("conditions") or []:
+def find_condition(conditions: Iterable[Any] | None, type_: str) -> Mapping[str, Any] | None:
+    """The first entry of a ``conditions`` list whose ``type`` is ``type_``, or ``None``
+    (for a status being built, whose list is not on an object yet)."""
+    for cond in conditions or ():
         if isinstance(cond, Mapping) and cond.get("type") == type_:
             return cond
     return None
+
+
+def status_condition(status: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
+    """The first condition ``type_`` of a ``status`` object (``status.conditions``)."""
+    return find_condition(status.get("conditions"), type_)
+
+
+def condition(obj: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
+    """The first entry of ``status.conditions`` whose ``type`` is ``type_``, or ``None``."""
+    return status_condition(_status(obj), type_)
+
+
+def without_condition(conditions: Iterable[Any] | None, type_: str) -> list[Any]:
+    """The ``conditions`` list minus every entry of type ``type_``, order kept (a condition
+    being replaced or cleared)."""
+    return [c for c in conditions or () if not (isinstance(c, Mapping) and c.get("type") == type_)]
 
 
 def condition_true(obj: Mapping[str, Any], type_: str) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 from sliceplane.api import errors
 from sliceplane.api.field import Path
 from sliceplane.api.meta import Obj, meta_of
+from sliceplane.api.podstatus import without_condition
 
 _SELECTOR_OPS = {
     "In": "{key} in ({values})",
@@ -107,7 +108,7 @@ def bound(pod: Obj, name: str, node: str, now: str) -> Obj:
     new = copy.deepcopy(pod)
     new.setdefault("spec", {})["nodeName"] = node
     status = new.setdefault("status", {})
-    conds = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+    conds = without_condition(status.get("conditions"), "PodScheduled")
     conds.append(
         {
             "type": "PodScheduled",

@@ -6,7 +6,15 @@ from typing import Any
 
 import pytest
 
-from sliceplane.api.podstatus import condition, condition_true, is_ready, pod_ips
+from sliceplane.api.podstatus import (
+    condition,
+    condition_true,
+    find_condition,
+    is_ready,
+    pod_ips,
+    status_condition,
+    without_condition,
+)
 
 
 @pytest.mark.parametrize(
@@ -69,3 +77,15 @@ def test_condition_true_and_is_ready(status: str | None, want: bool) -> None:
 )
 def test_pod_ips(pod: dict[str, Any], want: list[str]) -> None:
     assert pod_ips(pod) == want
+
+
+def test_conditions_of_any_kind_and_status_being_built() -> None:
+    progressing = {"type": "Progressing", "status": "True"}
+    first_failure = {"type": "ReplicaFailure", "status": "False"}
+    conds: list[Any] = ["junk", first_failure, progressing, {"type": "ReplicaFailure"}]
+    assert find_condition(conds, "ReplicaFailure") is first_failure
+    assert find_condition(None, "Progressing") is None
+    assert status_condition({"conditions": conds}, "Progressing") is progressing
+    assert status_condition({}, "Progressing") is None
+    assert without_condition(conds, "ReplicaFailure") == ["junk", progressing]
+    assert without_condition(None, "PodScheduled") == []

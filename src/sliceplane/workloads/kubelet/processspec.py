@@ -36,6 +36,7 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 from sliceplane.api.meta import Obj, meta_of
+from sliceplane.api.podstatus import find_condition
 from sliceplane.workloads.kubelet.kubeletstatus import CONTAINERS_READY, READY, running_status
 from sliceplane.workloads.podstate import set_condition
 
@@ -376,7 +377,7 @@ def process_pod_status(
             reason, message = "ContainersNotReady", f"containers with unready status: [{unready}]"
         conditions = status["conditions"]
         for type_ in (READY, CONTAINERS_READY):
-            old = next((c for c in conditions if c.get("type") == type_), None)
+            old = find_condition(conditions, type_)
             if old is None or old.get("status") == "True":
                 continue
             if type_ == READY and old.get("reason") == "ReadinessGatesNotReady":

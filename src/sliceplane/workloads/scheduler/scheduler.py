@@ -12,6 +12,7 @@ from typing import Any
 
 from sliceplane.api import errors
 from sliceplane.api.meta import Obj, meta_of
+from sliceplane.api.podstatus import condition
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import Clock
 from sliceplane.machinery.events import EventRecorder
@@ -202,19 +203,12 @@ class Scheduler:
             "reason": "Unschedulable",
             "message": message,
         }
-        current = next(
-            (
-                c
-                for c in (pod.get("status") or {}).get("conditions") or []
-                if c.get("type") == POD_SCHEDULED
-            ),
-            None,
-        )
+        current = condition(pod, POD_SCHEDULED)
         if current is not None and all(
             current.get(k) == wanted[k] for k in ("status", "reason", "message")
         ):
             return
-        cond = set_condition([current] if current else [], wanted, self.clock.wall())[0]
+        cond = set_condition([dict(current)] if current else [], wanted, self.clock.wall())[0]
         meta = meta_of(pod)
         with contextlib.suppress(errors.NotFound):
             await self.client.patch(

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sliceplane.api.meta import Obj, format_time, meta_of, parse_time
+from sliceplane.api.podstatus import status_condition, without_condition
 from sliceplane.workloads.apps.deployment.util import (
     MAX_INT32,
     MIN_AVAILABLE,
@@ -40,11 +41,9 @@ def has_progress_deadline(d: Mapping[str, Any]) -> bool:
     return isinstance(value, int) and value != MAX_INT32
 
 
-def get_condition(status: Mapping[str, Any], type_: str) -> Obj | None:
-    for cond in status.get("conditions") or []:
-        if isinstance(cond, dict) and cond.get("type") == type_:
-            return cond
-    return None
+def get_condition(status: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
+    """``GetDeploymentCondition`` (the first condition of its type)."""
+    return status_condition(status, type_)
 
 
 def new_condition(type_: str, status: str, reason: str, message: str, now: datetime) -> Obj:
@@ -67,12 +66,11 @@ def set_condition(status: Obj, cond: Obj) -> None:
         if current.get("reason") == cond["reason"]:
             return
         cond = {**cond, "lastTransitionTime": current.get("lastTransitionTime")}
-    rest = [c for c in status.get("conditions") or [] if c.get("type") != cond["type"]]
-    status["conditions"] = [*rest, cond]
+    status["conditions"] = [*without_condition(status.get("conditions"), cond["type"]), cond]
 
 
 def remove_condition(status: Obj, type_: str) -> None:
-    conds = [c for c in status.get("conditions") or [] if c.get("type") != type_]
+    conds = without_condition(status.get("conditions"), type_)
     if conds:
         status["conditions"] = conds
     else:

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sliceplane.api.meta import Obj, format_time, labels_of, meta_of
+from sliceplane.api.podstatus import status_condition, without_condition
 from sliceplane.workloads.apps.ownership import (
     controller_ref,
 )
@@ -195,13 +196,6 @@ def _template_selector(rs: Mapping[str, Any]) -> Mapping[str, str]:
     return {str(k): str(v) for k, v in labels.items()}
 
 
-def _condition(status: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
-    for cond in status.get("conditions") or []:
-        if isinstance(cond, Mapping) and cond.get("type") == type_:
-            return cond
-    return None
-
-
 def replicaset_status(
     rs: Mapping[str, Any],
     pods: Sequence[Mapping[str, Any]],
@@ -230,7 +224,7 @@ def replicaset_status(
             if is_pod_available(pod, min_ready, now):
                 available += 1
     conditions = [dict(c) for c in old.get("conditions") or [] if isinstance(c, Mapping)]
-    failure = _condition(old, "ReplicaFailure")
+    failure = status_condition(old, "ReplicaFailure")
     if manage_error is not None and failure is None:
         diff = len(pods) - desired_replicas(rs)
         reason = "FailedCreate" if diff < 0 else "FailedDelete" if diff > 0 else ""
@@ -244,7 +238,7 @@ def replicaset_status(
             }
         )
     elif manage_error is None and failure is not None:
-        conditions = [c for c in conditions if c.get("type") != "ReplicaFailure"]
+        conditions = without_condition(conditions, "ReplicaFailure")
     status: Obj = {"replicas": len(pods)}
     for name, value in (
         ("fullyLabeledReplicas", fully_labeled),
