@@ -402,3 +402,18 @@ def test_iptables_large_cluster_mode_flip_turns_partial_into_full() -> None:
     result = p.sync()  # 1,001 endpoints now: every endpoint rule loses its comment
     assert result.full and mode.large and not p.need_full
     assert "-m comment --comment ns/big:p80 -s" not in fake.dump()
+
+
+@pytest.mark.parametrize(
+    "text", ["", "ns1/svc1:p80tcp", "ns2/svc2:p80tcp10.180.0.1:80", "é/ü:x" * 40]
+)
+def test_chain_hash_prefix_is_base32_of_sha256(text: str) -> None:
+    """The pair-table encoder gives exactly the first characters base64.b32encode gives."""
+    import base64
+    import hashlib
+
+    from sliceplane.proxy.naming import _b32
+
+    full = base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()
+    assert _b32(text, 16) == full[:16]
+    assert _b32(text, 8) == full[:8]
