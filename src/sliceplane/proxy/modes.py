@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from sliceplane.proxy import iptables as ipt
@@ -134,6 +135,10 @@ class IptablesMode:
             self.backend.ensure_chain(table, dst)
             self.backend.ensure_rule_first(table, src, " ".join(_quote(ipt.jump_args(jump))))
 
+    def _jumps_then_chains(self) -> list[str]:
+        self.ensure_jumps()
+        return self.backend.list_chains("nat")
+
     def sync(
         self, plans: Mapping[ServicePortName, PortPlan], changed: set[ServicePortName] | None
     ) -> None:
@@ -151,10 +156,13 @@ class IptablesMode:
             # that reads the whole table from the kernel, which costs more than the
             # partial restore itself once thousands of Services exist. A jump deleted by
             # hand comes back with the next full sync.
-            self.ensure_jumps()
-            frags = {spn: ipt.render_port(p, self.cfg, large=large) for spn, p in plans.items()}
+            # The kernel tools run in a thread while the rules are rendered: they wait on
+            # processes (the GIL is free), so the two overlap on a second core.
+            with ThreadPoolExecutor(1, thread_name_prefix="iptables-probe") as pool:
+                probe = pool.submit(self._jumps_then_chains)
+                frags = {spn: ipt.render_port(p, self.cfg, large=large) for spn, p in plans.items()}
+                existing = probe.result()
             wanted = ipt.all_chain_names(frags)
-            existing = self.backend.list_chains("nat")
             stale = {c for c in existing if is_ipt_service_chain(c) and c not in wanted}
             text = ipt.restore_input(frags, self.cfg, write_chains_of=None, delete_chains=stale)
         else:
