@@ -23,7 +23,7 @@ from sliceplane.proxy.config import RenderConfig
 from sliceplane.proxy.fakes import FakeIpvs
 from sliceplane.proxy.model import Endpoint, ServicePortName, join_host_port
 from sliceplane.proxy.modes import IptBackend
-from sliceplane.proxy.topology import PortPlan
+from sliceplane.proxy.topology import PortPlan, merge_plans
 
 SETS = {
     "KUBE-CLUSTER-IP": (
@@ -219,11 +219,7 @@ class IpvsMode:
     ) -> None:
         # IPVS state is declarative (upstream diffs it through netlink): recompute it whole
         # from the kept plans, apply it whole.
-        merged = dict(plans) if changed is None else dict(self.plans)
-        if changed is not None:
-            for spn in changed:
-                merged.pop(spn, None)
-            merged.update(plans)
+        merged = merge_plans(self.plans, plans, changed)
         st = render_state(merged, self.cfg)
         for table, dst, src, comment in JUMPS:
             self.ipt.ensure_chain(table, dst)

@@ -16,11 +16,11 @@ else none.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from sliceplane.proxy.model import Endpoint, ServicePort
+from sliceplane.proxy.model import Endpoint, ServicePort, ServicePortName
 
 TopologyMode = Literal["", "PreferSameZone", "PreferSameNode"]
 
@@ -167,3 +167,18 @@ def plan_port(
         uses_local_chain=bool(cat.local) and svc.uses_local_endpoints,
         uses_external_chain=cat.has_any and svc.externally_accessible,
     )
+
+
+def merge_plans(
+    kept: Mapping[ServicePortName, PortPlan],
+    plans: Mapping[ServicePortName, PortPlan],
+    changed: set[ServicePortName] | None,
+) -> dict[ServicePortName, PortPlan]:
+    """The whole set of plans after a sync: ``plans`` alone on a full sync (``changed``
+    None), else ``kept`` with the changed ports replaced by their new plans or dropped.
+    For the modes whose state is declarative (IPVS, userspace) and so applied whole."""
+    if changed is None:
+        return dict(plans)
+    merged = {spn: p for spn, p in kept.items() if spn not in changed}
+    merged.update(plans)
+    return merged

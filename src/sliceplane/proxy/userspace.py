@@ -36,7 +36,7 @@ from typing import Any
 
 from sliceplane.proxy.config import RenderConfig
 from sliceplane.proxy.model import Endpoint, ServicePortName
-from sliceplane.proxy.topology import PortPlan
+from sliceplane.proxy.topology import PortPlan, merge_plans
 
 log = logging.getLogger(__name__)
 
@@ -170,11 +170,7 @@ class UserspaceMode:
     def sync(
         self, plans: Mapping[ServicePortName, PortPlan], changed: set[ServicePortName] | None
     ) -> None:
-        merged = dict(plans) if changed is None else dict(self.plans)
-        if changed is not None:
-            for spn in changed:
-                merged.pop(spn, None)
-            merged.update(plans)
+        merged = merge_plans(self.plans, plans, changed)
         self.plans = merged
         wanted = plan_listeners(merged, self.cfg.node_ip)
         for key in list(self.listeners):
