@@ -15,7 +15,7 @@ controller is behind, stopped, or fighting someone else's writes.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sliceplane.api.meta import Obj, is_deleting, labels_of, meta_of, name_of
 from sliceplane.api.wellknown import LABEL_MANAGED_BY, MIRRORING_CONTROLLER_NAME
@@ -81,13 +81,26 @@ def desired_slices(ctx: Context) -> list[Obj]:
     return [a.slice for a in plan.actions if a.verb == "create"]
 
 
-def diff_endpoints(desired: Sequence[Obj], live: Sequence[Obj]) -> tuple[list[str], bool]:
-    """Differences between desired and live slices as evidence lines, and whether any of
-    them changes where traffic goes (a ready endpoint missing, extra or flipped, ports)."""
+class EndpointDiff(NamedTuple):
+    lines: list[str]
+    """The differences, as evidence lines."""
+    traffic: bool
+    """Whether any of them changes where traffic goes (a ready endpoint missing, extra or
+    flipped, ports)."""
+    placement_only: bool
+    """Whether every difference is an endpoint's ``nodeName`` or ``zone``: what a node
+    relabelled after the slices were written leaves behind, since the controller does not
+    rewrite endpoints on node changes (upstream neither), so "the controller is behind"
+    would be the wrong advice."""
+
+
+def diff_endpoints(desired: Sequence[Obj], live: Sequence[Obj]) -> EndpointDiff:
+    """Differences between desired and live slices, endpoint by endpoint."""
     want = endpoints_by_key(desired)
     have = endpoints_by_key(live)
     lines: list[str] = []
     traffic = False
+    placement = 0
     for key, entries in want.items():
         ep, ports, _ = entries[0]
         if key not in have:
@@ -114,6 +127,7 @@ def diff_endpoints(desired: Sequence[Obj], live: Sequence[Obj]) -> tuple[list[st
                     f"stale: {_ep_text(ep)} in {slice_name} has {field}={old.get(field)}, "
                     f"should be {ep.get(field)}"
                 )
+                placement += 1
         if old_ports != ports:
             lines.append(
                 f"stale: {_ep_text(ep)} in {slice_name} has ports {_ports_text(old_ports)}, "
@@ -125,7 +139,7 @@ def diff_endpoints(desired: Sequence[Obj], live: Sequence[Obj]) -> tuple[list[st
             ep, _, slice_name = entries[0]
             lines.append(f"extra: {_ep_text(ep)} in {slice_name}, ready={_cond(ep, 'ready')}")
             traffic = traffic or _ready(ep)
-    return lines, traffic
+    return EndpointDiff(lines, traffic, bool(lines) and placement == len(lines))
 
 
 WRITE_FAILURES = (
@@ -189,7 +203,7 @@ def _check_selected(ctx: Context) -> list[Finding]:
             )
         )
     else:
-        lines, traffic = diff_endpoints(desired, managed)
+        lines, traffic, placement_only = diff_endpoints(desired, managed)
         not_owned = [es for es in managed if not owned_by(es, ctx.service)]
         lines += [
             f"{name_of(es)} is not owned by this Service (uid "
@@ -205,6 +219,18 @@ def _check_selected(ctx: Context) -> list[Finding]:
                 f"the controller would {a.verb} {name_of(a.slice) or 'a new slice'}"
                 for a in plan.actions
             ]
+        fix = (
+            "if this persists for more than a few seconds, the controller is behind or "
+            "stopped: " + _controller_hint()
+        )
+        if placement_only and not not_owned:
+            fix = (
+                "a node's zone label changed after the slices were written: "
+                "the EndpointSlice controller does not rewrite endpoints on node changes (nor "
+                "does upstream's); it catches up at the next change of the Service or its "
+                f"pods, e.g. kubectl annotate service {ctx.name} -n {ctx.namespace} "
+                'sliceplane.io/resync="$(date +%s)" --overwrite'
+            )
         if lines:
             lines += write_failures(ctx)
             severity: Severity = "error" if traffic else "warning"
@@ -215,8 +241,7 @@ def _check_selected(ctx: Context) -> list[Finding]:
                     f"the live EndpointSlices differ from what the controller computes now "
                     f"({len(lines)} difference(s))",
                     (svc, *(ref("endpointslice", es) for es in managed)),
-                    "if this persists for more than a few seconds, the controller is behind or "
-                    "stopped: " + _controller_hint(),
+                    fix,
                     tuple(lines[:MAX_EVIDENCE]),
                 )
             )

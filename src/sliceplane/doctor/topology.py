@@ -38,6 +38,17 @@ def _ready_endpoints(slices: Sequence[Obj]) -> list[Obj]:
     ]
 
 
+def _zone_hints(ep: Obj) -> list[Obj]:
+    return list((ep.get("hints") or {}).get("forZones") or [])
+
+
+def _ep_names(endpoints: Sequence[Obj]) -> list[str]:
+    return [
+        (ep.get("targetRef") or {}).get("name") or ",".join(ep.get("addresses") or [])
+        for ep in endpoints
+    ][:5]
+
+
 def _recomputed(ctx: Context) -> tuple[list[Obj], list[str]]:
     """The slices with hints as the controller would write them, and its Disabled reasons."""
     cache = TopologyCache()
@@ -86,8 +97,15 @@ def check_topology(ctx: Context) -> list[Finding]:
 
     desired, reasons = _recomputed(ctx)
     live = [es for es in ctx.snap.slices if not is_deleting(es)]
+    managed = [es for es in ctx.managed_slices() if not is_deleting(es)]
+    resync = (
+        "the controller rewrites the slices (zones, hints) only at the next change of the "
+        f"Service or its pods: kubectl annotate service {ctx.name} -n {ctx.namespace} "
+        'sliceplane.io/resync="$(date +%s)" --overwrite'
+    )
     if td:
-        problems = []
+        problems: list[str] = []
+        lagging: list[str] = []
         if td not in CLOSE_TRAFFIC_DISTRIBUTIONS:
             problems.append(f"{td!r} is not a value kube-proxy knows: no hints are set")
         if auto:
@@ -96,11 +114,21 @@ def check_topology(ctx: Context) -> list[Finding]:
                 "trafficDistribution"
             )
         unzoned = [ep for ep in _ready_endpoints(desired) if not ep.get("zone")]
+        # kube-proxy reads the live slices, which can lag behind (the controller does not
+        # rewrite endpoints when a node gets its zone back): judge those too.
+        unhinted = [ep for ep in _ready_endpoints(managed) if not _zone_hints(ep)]
         if td in CLOSE_TRAFFIC_DISTRIBUTIONS and not auto and unzoned:
             problems.append(
                 f"{len(unzoned)} ready endpoint(s) have no zone; kube-proxy ignores all hints "
                 "of a Service when one ready endpoint lacks them"
             )
+        elif td in CLOSE_TRAFFIC_DISTRIBUTIONS and not auto and unhinted:
+            lagging = [
+                f"{len(unhinted)} ready endpoint(s) in the live slices have no zone hint "
+                f"({', '.join(_ep_names(unhinted))}); kube-proxy ignores all hints of a "
+                "Service when one ready endpoint lacks them"
+            ]
+            problems += lagging
         if problems:
             out.append(
                 Finding(
@@ -108,7 +136,9 @@ def check_topology(ctx: Context) -> list[Finding]:
                     "warning",
                     f"trafficDistribution={td} has no effect: {problems[0]}",
                     (svc,),
-                    "use PreferClose (or PreferSameZone/PreferSameNode), remove the "
+                    resync
+                    if problems == lagging
+                    else "use PreferClose (or PreferSameZone/PreferSameNode), remove the "
                     "topology-mode annotation, and label every node with its zone",
                     tuple(problems),
                 )
@@ -136,8 +166,10 @@ def check_topology(ctx: Context) -> list[Finding]:
                         f"{len(missing)} ready endpoint(s) in the live slices have no hints, "
                         "although the hints allocator would give them one",
                         (svc, *(ref("endpointslice", es) for es in live)),
-                        "the controller may run without the TopologyAwareHints feature, or "
-                        "be behind",
+                        "if a node got its zone (or became ready) after the hints were "
+                        "dropped, upstream's topology cache re-queues only Services that still "
+                        f"have hints, so {resync}; otherwise the controller runs without "
+                        "hints support or is behind",
                     )
                 )
     return out

@@ -13,7 +13,9 @@ from typing import Any
 from sliceplane.api.selectors import selector_from_set
 from sliceplane.doctor.snapshot import Snapshot
 from sliceplane.endpoints.planner import plan_endpoints
+from sliceplane.endpointslice.hints import make_hints_pass
 from sliceplane.endpointslice.reconciler import ReconcilerOptions, plan_service
+from sliceplane.endpointslice.topologycache import TopologyCache
 
 Obj = dict[str, Any]
 NS = "prod"
@@ -126,9 +128,13 @@ def event(kind: str, name: str, reason: str, message: str, count: int = 1) -> Ob
 
 
 def written_slices(svc: Obj, pods: list[Obj], nodes: list[Obj]) -> list[Obj]:
-    """What the EndpointSlice controller would have created: named, with a generation."""
+    """What the EndpointSlice controller would have created: named, with a generation, and
+    with the hints its hints pass sets (trafficDistribution, topology-mode Auto)."""
     by_name = {n["metadata"]["name"]: n for n in nodes}
-    plan = plan_service(svc, pods, by_name, [], ReconcilerOptions(), None)
+    cache = TopologyCache()
+    cache.set_nodes(nodes)
+    hints = make_hints_pass(cache)
+    plan = plan_service(svc, pods, by_name, [], ReconcilerOptions(), None, hints)
     out = []
     for i, action in enumerate(plan.actions):
         es = copy.deepcopy(action.slice)

@@ -438,3 +438,44 @@ def test_controller_write_failures_are_evidence() -> None:
         "event FailedToUpdateEndpointSlices (x4): Error updating Endpoint Slices for Service "
         "prod/web: forbidden"
     )
+
+
+def _zone_came_back(svc: Obj) -> Snapshot:
+    """node-2 had no zone when the controller wrote the slices, and has one now: the
+    controller does not rewrite endpoints on node changes, so the live slices lag."""
+    nodes = zones([node(1), node(2), node(3)], "a", "b", "c")
+    pods = [pod(1), pod(2), pod(3)]
+    then = zones(nodes, "a", None, "c")
+    return healthy(svc, pods=pods, nodes=nodes, slices=written_slices(svc, pods, then))
+
+
+def test_live_slice_without_zone_hint_makes_traffic_distribution_ineffective() -> None:
+    # Recomputed, every endpoint has a zone; kube-proxy reads the live slice, where web-2
+    # has none and no hint, so it ignores every hint of the Service.
+    snap = _zone_came_back(service(trafficDistribution="PreferClose"))
+    finding = _finding(snap, "TrafficDistributionIneffective")
+    assert "1 ready endpoint(s) in the live slices have no zone hint (web-2)" in finding.message
+    assert "kubectl annotate service web -n prod" in finding.fix
+    stale = _finding(snap, "SlicesStale")
+    assert stale.severity == "warning"
+    assert "does not rewrite endpoints on node changes" in stale.fix
+    assert "NodeWithoutZone" not in [f.code for f in diagnose(snap).findings]
+
+
+def test_hints_not_added_back_after_the_zone_returns() -> None:
+    svc = service()
+    svc["metadata"]["annotations"] = {"service.kubernetes.io/topology-mode": "Auto"}
+    snap = _zone_came_back(svc)
+    assert not any(ep.get("hints") for es in snap.slices for ep in es["endpoints"])
+    finding = _finding(snap, "HintsDropped")
+    assert "3 ready endpoint(s) in the live slices have no hints" in finding.message
+    assert "kubectl annotate service web -n prod" in finding.fix
+
+
+def test_stale_readiness_keeps_the_controller_advice() -> None:
+    # A zone and a readiness difference: the controller is behind, not merely unprompted.
+    snap = _zone_came_back(service())
+    slices = copy.deepcopy(snap.slices)
+    slices[0]["endpoints"][0]["conditions"]["ready"] = False
+    stale = _finding(replace(snap, slices=slices), "SlicesStale")
+    assert stale.severity == "error" and "behind or stopped" in stale.fix
