@@ -4,7 +4,8 @@ One local cluster for the module (API server subprocess, controllers, scheduler,
 nodes, the process runtime: pods are real ``python -m http.server`` processes with real
 readiness probes). Each test works in namespaces of its own, breaks one thing the way a
 user does (a selector typo, a probe on a path the app does not serve, a wrong port name,
-pods in another namespace, a slice written by hand, the controller stopped) and runs the
+pods in another namespace, a slice written by hand, a node's zone label taken away, a
+hand-written Endpoints edited, the controller stopped) and runs the
 installed ``sliceplane doctor`` command, asserting the code, the objects and the exit
 code. The controller is stopped by the last test, so it must stay last.
 """
@@ -319,6 +320,112 @@ async def until_ok_but_info(client: Client, ns: str) -> None:
         } or None
 
     await eventually(probe, 30, "slices of the headless Service")
+
+
+ZONE = "topology.kubernetes.io/zone"
+
+
+async def _set_zone(client: Client, node: str, zone: str | None) -> None:
+    """``kubectl label node NODE topology.kubernetes.io/zone=ZONE`` (``None``: ``zone-``)."""
+    await client.patch("nodes", node, {"metadata": {"labels": {ZONE: zone}}})
+
+
+async def _slices(client: Client, ns: str, service: str) -> list[Obj]:
+    return (
+        await client.list_all(
+            "endpointslices", ns, label_selector=f"kubernetes.io/service-name={service}"
+        )
+    ).items
+
+
+async def test_node_without_zone_and_hints_dropped(cluster: LocalCluster, ns: str) -> None:
+    """A user labels the nodes by hand and forgets one: node-2 has no zone when the pods
+    land on it. The PreferSameZone Service cannot prefer anything, the topology-mode Auto
+    Service gets no hints; both still serve (warnings, exit 0). Then the label comes back:
+    the controller re-adds hints only when the Service or its pods change (upstream's
+    topology cache re-queues only Services that still have hints), so the live slices stay
+    without them and the doctor says so."""
+    client = _client(cluster)
+    await _set_zone(client, "node-2", None)
+    try:
+        for i, node in ((1, "node-1"), (2, "node-2")):
+            pod = web_pod(f"web-{i}", {"app": "web"})
+            pod["spec"]["nodeName"] = node
+            await client.create("pods", pod, ns)
+        close = web_service("close", {"app": "web"})
+        close["spec"]["trafficDistribution"] = "PreferSameZone"
+        await client.create("services", close, ns)
+        auto = web_service("auto", {"app": "web"})
+        auto["metadata"]["annotations"] = {"service.kubernetes.io/topology-mode": "Auto"}
+        await client.create("services", auto, ns)
+        await ready_pods(client, ns, 2)
+
+        code, doc = await until_finding(
+            client, cluster.kubeconfig, ns, "close", "TrafficDistributionIneffective"
+        )
+        assert code == 0 and codes(doc, "error") == []
+        zoneless = finding(doc, "NodeWithoutZone")
+        assert zoneless["severity"] == "warning" and zoneless["objects"] == ["node/node-2"]
+        assert f"kubectl label node node-2 {ZONE}=" in zoneless["fix"]
+        assert (
+            "1 ready endpoint(s) have no zone"
+            in finding(doc, "TrafficDistributionIneffective")["message"]
+        )
+        assert sorted(codes(doc)) == ["NodeWithoutZone", "TrafficDistributionIneffective"]
+
+        code, doc = await until_finding(client, cluster.kubeconfig, ns, "auto", "HintsDropped")
+        assert code == 0 and codes(doc, "error") == []
+        dropped = finding(doc, "HintsDropped")
+        assert "Insufficient Node information" in dropped["message"], dropped
+        assert dropped["objects"][0] == f"service/{ns}/auto"
+        assert any(o.startswith(f"endpointslice/{ns}/auto-") for o in dropped["objects"][1:])
+        assert finding(doc, "NodeWithoutZone")["objects"] == ["node/node-2"]
+        assert not [
+            ep
+            for es in await _slices(client, ns, "auto")
+            for ep in es["endpoints"]
+            if ep.get("hints")
+        ]
+    finally:
+        await _set_zone(client, "node-2", "zone-b")
+
+    # The zone is back; the allocator would hint both endpoints now, the live slices have
+    # none (the controller was never told to look again).
+    code, doc = await until_finding(client, cluster.kubeconfig, ns, "auto", "HintsDropped")
+    dropped = finding(doc, "HintsDropped")
+    assert (
+        code == 0 and "2 ready endpoint(s) in the live slices have no hints" in dropped["message"]
+    ), dropped
+    assert "NodeWithoutZone" not in codes(doc)
+    assert "kubectl annotate service auto" in dropped["fix"]
+    # The PreferSameZone Service's slice still says web-2 has no zone and no hint: kube-proxy
+    # ignores every hint of the Service until the controller rewrites it.
+    code, doc = await until_finding(
+        client, cluster.kubeconfig, ns, "close", "TrafficDistributionIneffective"
+    )
+    assert code == 0
+    lag = finding(doc, "TrafficDistributionIneffective")
+    assert "1 ready endpoint(s) in the live slices have no zone hint (web-2)" in lag["message"]
+    assert "kubectl annotate service close" in lag["fix"]
+    stale = finding(doc, "SlicesStale")
+    assert stale["severity"] == "warning"
+    assert any("(pod web-2)" in e and "zone=None, should be zone-b" in e for e in stale["evidence"])
+    assert "does not rewrite endpoints on node changes" in stale["fix"]
+    assert sorted(codes(doc)) == ["SlicesStale", "TrafficDistributionIneffective"]
+
+    # Touching the Services (what the fixes suggest) makes the controller write them.
+    for name in ("auto", "close"):
+        await client.patch(
+            "services", name, {"metadata": {"annotations": {"example.com/touch": "1"}}}, ns
+        )
+        await until_ok(client, cluster.kubeconfig, ns, name)
+        hinted = [
+            ep
+            for es in await _slices(client, ns, name)
+            for ep in es["endpoints"]
+            if (ep.get("hints") or {}).get("forZones")
+        ]
+        assert len(hinted) == 2, name
 
 
 async def test_controller_stopped_is_the_last_test(cluster: LocalCluster, ns: str) -> None:
