@@ -351,15 +351,21 @@ def _check_mirrored(ctx: Context) -> list[Finding]:
                 (f"no EndpointSlice managed by {MIRRORING_CONTROLLER_NAME}",),
             )
         ]
-    lines = [
+    # Endpoint by endpoint, as for selected Services: an address still in the slice but
+    # gone from the Endpoints is traffic to the wrong place (an error), not a detail.
+    fresh = plan_mirroring(endpoints, ctx.service, [])
+    desired = [a.slice for a in fresh.actions if a.verb == "create"]
+    lines, traffic, _ = diff_endpoints(desired, mirrored)
+    lines += [
         f"the mirroring controller would {a.verb} {name_of(a.slice) or 'a new slice'}"
         for a in plan.actions
     ]
     return [
         Finding(
             SLICES_STALE,
-            "warning",
-            "the mirrored EndpointSlices differ from the Endpoints object",
+            "error" if traffic else "warning",
+            "the mirrored EndpointSlices differ from the Endpoints object "
+            f"({len(lines)} difference(s))",
             (svc, ref("endpoints", endpoints), *(ref("endpointslice", es) for es in mirrored)),
             hint,
             tuple(lines[:MAX_EVIDENCE]),

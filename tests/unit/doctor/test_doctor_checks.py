@@ -24,6 +24,7 @@ from sliceplane.doctor.diagnose import diagnose
 from sliceplane.doctor.findings import CODE_ORDER, Finding
 from sliceplane.doctor.service import near_names
 from sliceplane.doctor.snapshot import Snapshot
+from sliceplane.mirroring.planner import plan_mirroring
 
 Obj = dict[str, Any]
 
@@ -479,3 +480,58 @@ def test_stale_readiness_keeps_the_controller_advice() -> None:
     slices[0]["endpoints"][0]["conditions"]["ready"] = False
     stale = _finding(replace(snap, slices=slices), "SlicesStale")
     assert stale.severity == "error" and "behind or stopped" in stale.fix
+
+
+def _hand_written_endpoints(*ips: str) -> Obj:
+    return {
+        "metadata": {"name": "web", "namespace": NS, "uid": "uid-ep", "resourceVersion": "7"},
+        "subsets": [{"addresses": [{"ip": ip} for ip in ips], "ports": [{"port": 8080}]}],
+    }
+
+
+def _mirrored(svc: Obj, ep: Obj) -> list[Obj]:
+    """The slices the mirroring controller writes for ``ep``: named, as created."""
+    out = []
+    for i, action in enumerate(plan_mirroring(ep, svc, []).actions):
+        es = copy.deepcopy(action.slice)
+        es["metadata"]["name"] = f"web-mirror-{i}"
+        es["metadata"].pop("generateName", None)
+        out.append(es)
+    return out
+
+
+def test_mirrored_slices_current() -> None:
+    svc = service(selector={})
+    ep = _hand_written_endpoints("192.0.2.10")
+    snap = healthy(svc, pods=[], endpoints=ep, slices=_mirrored(svc, ep))
+    assert [f.code for f in diagnose(snap).findings] == []
+
+
+def test_mirrored_slice_behind_a_changed_endpoints_is_an_error() -> None:
+    # The Endpoints moved to .11 while the mirroring controller was down: the slice still
+    # sends every connection to .10.
+    svc = service(selector={})
+    before = _hand_written_endpoints("192.0.2.10")
+    after = _hand_written_endpoints("192.0.2.11")
+    snap = healthy(svc, pods=[], endpoints=after, slices=_mirrored(svc, before))
+    finding = _finding(snap, "SlicesStale")
+    assert finding.severity == "error" and not diagnose(snap).ok
+    assert finding.objects == (
+        "service/prod/web",
+        "endpoints/prod/web",
+        "endpointslice/prod/web-mirror-0",
+    )
+    assert "missing: 192.0.2.11, should be ready=true" in finding.evidence
+    assert "extra: 192.0.2.10 in web-mirror-0, ready=True" in finding.evidence
+
+
+def test_mirrored_slice_behind_a_label_is_a_warning() -> None:
+    # Same addresses, only a label the mirroring controller copies: traffic is unaffected.
+    svc = service(selector={})
+    ep = _hand_written_endpoints("192.0.2.10")
+    labelled = copy.deepcopy(ep)
+    labelled["metadata"]["labels"] = {"team": "payments"}
+    snap = healthy(svc, pods=[], endpoints=labelled, slices=_mirrored(svc, ep))
+    finding = _finding(snap, "SlicesStale")
+    assert finding.severity == "warning" and diagnose(snap).ok
+    assert finding.evidence == ("the mirroring controller would update web-mirror-0",)
