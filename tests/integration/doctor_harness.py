@@ -118,6 +118,26 @@ def web_service(name: str, selector: dict[str, str], target: str | int = "http")
     }
 
 
+def selectorless_service(name: str) -> Obj:
+    """A Service without a selector: its endpoints come from an Endpoints written by hand."""
+    body = web_service(name, {}, target=8080)
+    del body["spec"]["selector"]
+    return body
+
+
+def hand_written_endpoints(name: str, ip: str) -> Obj:
+    """The Endpoints of :func:`selectorless_service` ``name``: one ready address ``ip``."""
+    return {
+        "metadata": {"name": name},
+        "subsets": [
+            {
+                "addresses": [{"ip": ip}],
+                "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+            }
+        ],
+    }
+
+
 def hand_made_slice(name: str, service: str, ip: str) -> Obj:
     """An EndpointSlice written by hand for ``service``, sending traffic to ``ip``."""
     return {

@@ -31,7 +31,9 @@ from doctor_harness import (
     eventually,
     finding,
     hand_made_slice,
+    hand_written_endpoints,
     run_doctor,
+    selectorless_service,
     until_finding,
     until_ok,
     web_service,
@@ -432,13 +434,18 @@ async def test_controller_stopped_is_the_last_test(cluster: LocalCluster, ns: st
     client = _client(cluster)
     await client.create("pods", web_pod("web-1", {"app": "web"}), ns)
     await client.create("services", web_service("web", {"app": "web"}), ns)
-    await ready_pods(client, ns, 1)
+    (web1,) = await ready_pods(client, ns, 1)
+    # A selector-less Service whose Endpoints a user writes by hand, pointing at web-1;
+    # the mirroring controller copies it into a slice.
+    await client.create("services", selectorless_service("legacy"), ns)
+    await client.create("endpoints", hand_written_endpoints("legacy", web1["status"]["podIP"]), ns)
     await until_ok(client, cluster.kubeconfig, ns, "web")
+    await until_ok(client, cluster.kubeconfig, ns, "legacy")
 
     await cluster.stop_part("endpoint-controllers")
     # A second pod of the old Service: its slices fall behind.
     await client.create("pods", web_pod("web-2", {"app": "web"}), ns)
-    await ready_pods(client, ns, 2)
+    web2 = next(p for p in await ready_pods(client, ns, 2) if p["metadata"]["name"] == "web-2")
     code, doc = await until_finding(client, cluster.kubeconfig, ns, "web", "SlicesStale")
     assert code == 1
     stale = finding(doc, "SlicesStale")
@@ -451,3 +458,28 @@ async def test_controller_stopped_is_the_last_test(cluster: LocalCluster, ns: st
     assert code == 1
     assert finding(doc, "SlicesMissing")["objects"] == [f"service/{ns}/fresh"]
     assert "EndpointsStale" in codes(doc)  # the Endpoints controller is gone too
+
+    # The user moves the hand-written Endpoints to web-2: the mirrored slice still sends
+    # every connection to web-1, traffic to the wrong place.
+    old_ip, new_ip = web1["status"]["podIP"], web2["status"]["podIP"]
+    moved = {"subsets": hand_written_endpoints("legacy", new_ip)["subsets"]}
+    await client.patch("endpoints", "legacy", moved, ns)  # a merge patch replaces the list
+    code, doc = await until_finding(client, cluster.kubeconfig, ns, "legacy", "SlicesStale")
+    assert code == 1
+    stale = finding(doc, "SlicesStale")
+    assert stale["severity"] == "error"
+    assert stale["objects"][:2] == [f"service/{ns}/legacy", f"endpoints/{ns}/legacy"]
+    assert stale["objects"][2].startswith(f"endpointslice/{ns}/legacy-")
+    assert f"missing: {new_ip}, should be ready=true" in stale["evidence"]
+    assert any(e.startswith(f"extra: {old_ip} in legacy-") for e in stale["evidence"])
+    assert "endpointslice-mirroring-controller" in stale["fix"]
+
+    # A new hand-written Endpoints: nothing mirrors it at all.
+    await client.create("services", selectorless_service("legacy-new"), ns)
+    await client.create("endpoints", hand_written_endpoints("legacy-new", new_ip), ns)
+    code, doc = await until_finding(client, cluster.kubeconfig, ns, "legacy-new", "SlicesMissing")
+    assert code == 1
+    assert finding(doc, "SlicesMissing")["objects"] == [
+        f"service/{ns}/legacy-new",
+        f"endpoints/{ns}/legacy-new",
+    ]
