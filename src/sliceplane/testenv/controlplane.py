@@ -208,6 +208,17 @@ class ControlPlane:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
 
+    def stop_component(self, name: str) -> None:
+        """Stop one component for good (``kube-controller-manager``): the rest keeps
+        running, so a test sees what a cluster whose controllers crashed or were never
+        deployed looks like through the API. ``stop()`` later stops the others."""
+        for component in self._components:
+            if component.name == name:
+                component.stop(self.stop_grace)
+                self._components.remove(component)
+                return
+        raise ControlPlaneError(f"no running component named {name!r}")
+
     def _with_port_retry(self, start: Callable[[], None], attempts: int = 3) -> None:
         """Run one component's start, again on fresh ports if another process won the race
         for a port between :func:`free_ports` closing it and the component binding it."""
