@@ -6,7 +6,8 @@ The doctor recomputes slices with sliceplane's planners and diffs them against w
 agree; each broken case must then be found exactly as against ``sliceplane up``. There is
 no kubelet: Nodes and pod statuses are written through the API (the status subresource),
 as the node and kubelet would. One control plane for the module; a namespace per test.
-Skipped, saying why, when ``make k8s-bin`` has not built the binaries.
+Skipped, saying why, when ``make k8s-bin`` has not built the binaries. The last test stops
+kube-controller-manager, so it must stay last.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ import pytest_asyncio
 from doctor_harness import (
     check_broken_services,
     codes,
+    doctor_json,
     finding,
     hand_made_slice,
+    hand_written_endpoints,
     run_doctor,
+    selectorless_service,
     until_finding,
     until_ok,
     web_service,
@@ -308,3 +312,133 @@ async def test_more_breaks_in_one_namespace(
         assert finding(term, "PodsTerminating")["objects"] == [f"pod/{ns}/term-1"]
     finally:
         await client.patch("pods", "term-1", {"metadata": {"finalizers": None}}, ns)
+
+
+ZONE = "topology.kubernetes.io/zone"
+
+
+async def _set_zone(client: Client, node: str, zone: str | None) -> None:
+    await client.patch("nodes", node, {"metadata": {"labels": {ZONE: zone}}})
+
+
+async def _hinted(client: Client, ns: str, service: str) -> int:
+    slices = await client.list_all(
+        "endpointslices", ns, label_selector=f"kubernetes.io/service-name={service}"
+    )
+    return sum(
+        1
+        for es in slices.items
+        for ep in es.get("endpoints") or []
+        if (ep.get("hints") or {}).get("forZones")
+    )
+
+
+async def test_node_without_zone_and_hints_dropped(
+    controlplane: ControlPlane, client: Client, ns: str
+) -> None:
+    """As against ``sliceplane up``: node b loses its zone before the pods land; then it
+    gets it back and upstream's controller, like sliceplane's, leaves the hints dropped
+    until the Service is touched (what the doctor's fix says)."""
+    a, b = list(NODES)
+    await _set_zone(client, b, None)
+    try:
+        await running_pod(client, ns, "web-1", "10.244.1.20", {"app": "web"}, node=a)
+        await running_pod(client, ns, "web-2", "10.244.2.20", {"app": "web"}, node=b)
+        close = web_service("close", {"app": "web"})
+        close["spec"]["trafficDistribution"] = "PreferSameZone"
+        await client.create("services", close, ns)
+        auto = web_service("auto", {"app": "web"})
+        auto["metadata"]["annotations"] = {"service.kubernetes.io/topology-mode": "Auto"}
+        await client.create("services", auto, ns)
+
+        await until_ok_but(
+            client, controlplane, ns, "close", {"NodeWithoutZone", "TrafficDistributionIneffective"}
+        )
+        code, doc = await doctor_json(controlplane.kubeconfig, ns, "close")
+        assert code == 0
+        assert sorted(codes(doc)) == ["NodeWithoutZone", "TrafficDistributionIneffective"]
+        assert finding(doc, "NodeWithoutZone")["objects"] == [f"node/{b}"]
+
+        await until_ok_but(client, controlplane, ns, "auto", {"NodeWithoutZone", "HintsDropped"})
+        code, doc = await doctor_json(controlplane.kubeconfig, ns, "auto")
+        assert code == 0
+        assert "Insufficient Node information" in finding(doc, "HintsDropped")["message"]
+        assert await _hinted(client, ns, "auto") == 0  # upstream set none either
+    finally:
+        await _set_zone(client, b, "zone-b")
+
+    await asyncio.sleep(3)  # time for a controller that would react to the label
+    # Still as before: auto has no hints, close hints web-1 only (web-2 has no zone).
+    for name, hinted in (("auto", 0), ("close", 1)):
+        code, doc = await doctor_json(controlplane.kubeconfig, ns, name)
+        assert code == 0 and await _hinted(client, ns, name) == hinted, (name, doc)
+    assert (
+        "2 ready endpoint(s) in the live slices have no hints"
+        in finding((await doctor_json(controlplane.kubeconfig, ns, "auto"))[1], "HintsDropped")[
+            "message"
+        ]
+    )
+    assert sorted(codes(doc)) == ["SlicesStale", "TrafficDistributionIneffective"]
+    assert "does not rewrite endpoints on node changes" in finding(doc, "SlicesStale")["fix"]
+
+    for name in ("auto", "close"):
+        await client.patch(
+            "services", name, {"metadata": {"annotations": {"example.com/touch": "1"}}}, ns
+        )
+        await until_ok(client, controlplane.kubeconfig, ns, name)
+        assert await _hinted(client, ns, name) == 2, name
+
+
+async def test_controller_manager_stopped_is_the_last_test(
+    controlplane: ControlPlane, client: Client, ns: str
+) -> None:
+    """kube-controller-manager stops (crashed, or never deployed): what the doctor says
+    against ``sliceplane up`` with its endpoint controllers stopped, upstream's way."""
+    await running_pod(client, ns, "web-1", "10.244.1.30", {"app": "web"})
+    await client.create("services", web_service("web", {"app": "web"}), ns)
+    await client.create("services", selectorless_service("legacy"), ns)
+    await client.create("endpoints", hand_written_endpoints("legacy", "10.244.1.30"), ns)
+    await until_ok(client, controlplane.kubeconfig, ns, "web")
+    await until_ok(client, controlplane.kubeconfig, ns, "legacy")
+
+    controlplane.stop_component("kube-controller-manager")
+    # A second pod: the slices and the Endpoints fall behind.
+    await running_pod(client, ns, "web-2", "10.244.2.30", {"app": "web"})
+    code, doc = await until_finding(client, controlplane.kubeconfig, ns, "web", "SlicesStale")
+    assert code == 1
+    stale = finding(doc, "SlicesStale")
+    assert stale["severity"] == "error" and stale["objects"][0] == f"service/{ns}/web"
+    assert stale["objects"][1].startswith(f"endpointslice/{ns}/web-")
+    assert "missing: 10.244.2.30 (pod web-2), should be ready=true" in stale["evidence"]
+    endpoints = finding(doc, "EndpointsStale")
+    assert endpoints["objects"] == [f"service/{ns}/web", f"endpoints/{ns}/web"]
+    assert any(e.startswith("missing: 10.244.2.30 (ready") for e in endpoints["evidence"])
+
+    # A new Service: nobody writes its slices or its Endpoints.
+    await client.create("services", web_service("fresh", {"app": "web"}), ns)
+    code, doc = await until_finding(client, controlplane.kubeconfig, ns, "fresh", "SlicesMissing")
+    assert code == 1
+    assert finding(doc, "SlicesMissing")["objects"] == [f"service/{ns}/fresh"]
+    assert finding(doc, "EndpointsStale")["objects"] == [f"service/{ns}/fresh"]
+
+    # The hand-written Endpoints moves: the mirrored slice still points at the old address.
+    moved = {"subsets": hand_written_endpoints("legacy", "10.244.2.30")["subsets"]}
+    await client.patch("endpoints", "legacy", moved, ns)
+    code, doc = await until_finding(client, controlplane.kubeconfig, ns, "legacy", "SlicesStale")
+    assert code == 1
+    stale = finding(doc, "SlicesStale")
+    assert stale["severity"] == "error"
+    assert stale["objects"][:2] == [f"service/{ns}/legacy", f"endpoints/{ns}/legacy"]
+    assert "missing: 10.244.2.30, should be ready=true" in stale["evidence"]
+    assert any(e.startswith("extra: 10.244.1.30 in legacy-") for e in stale["evidence"])
+
+    await client.create("services", selectorless_service("legacy-new"), ns)
+    await client.create("endpoints", hand_written_endpoints("legacy-new", "10.244.2.30"), ns)
+    code, doc = await until_finding(
+        client, controlplane.kubeconfig, ns, "legacy-new", "SlicesMissing"
+    )
+    assert code == 1
+    assert finding(doc, "SlicesMissing")["objects"] == [
+        f"service/{ns}/legacy-new",
+        f"endpoints/{ns}/legacy-new",
+    ]

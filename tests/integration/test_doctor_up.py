@@ -392,7 +392,8 @@ async def test_node_without_zone_and_hints_dropped(cluster: LocalCluster, ns: st
         await _set_zone(client, "node-2", "zone-b")
 
     # The zone is back; the allocator would hint both endpoints now, the live slices have
-    # none (the controller was never told to look again).
+    # none (the controller was never told to look again), seconds later still.
+    await asyncio.sleep(2)
     code, doc = await until_finding(client, cluster.kubeconfig, ns, "auto", "HintsDropped")
     dropped = finding(doc, "HintsDropped")
     assert (
