@@ -369,17 +369,15 @@ async def test_node_without_zone_and_hints_dropped(
 
     await asyncio.sleep(3)  # time for a controller that would react to the label
     # Still as before: auto has no hints, close hints web-1 only (web-2 has no zone).
+    docs: dict[str, Obj] = {}
     for name, hinted in (("auto", 0), ("close", 1)):
-        code, doc = await doctor_json(controlplane.kubeconfig, ns, name)
-        assert code == 0 and await _hinted(client, ns, name) == hinted, (name, doc)
-    assert (
-        "2 ready endpoint(s) in the live slices have no hints"
-        in finding((await doctor_json(controlplane.kubeconfig, ns, "auto"))[1], "HintsDropped")[
-            "message"
-        ]
-    )
-    assert sorted(codes(doc)) == ["SlicesStale", "TrafficDistributionIneffective"]
-    assert "does not rewrite endpoints on node changes" in finding(doc, "SlicesStale")["fix"]
+        code, docs[name] = await doctor_json(controlplane.kubeconfig, ns, name)
+        assert code == 0 and await _hinted(client, ns, name) == hinted, (name, docs[name])
+    dropped = finding(docs["auto"], "HintsDropped")
+    assert "2 ready endpoint(s) in the live slices have no hints" in dropped["message"]
+    assert sorted(codes(docs["close"])) == ["SlicesStale", "TrafficDistributionIneffective"]
+    stale = finding(docs["close"], "SlicesStale")
+    assert "does not rewrite endpoints on node changes" in stale["fix"]
 
     for name in ("auto", "close"):
         await client.patch(
