@@ -184,9 +184,10 @@ def _clear_legacy(lab: Any, node: Any) -> None:
 def measure(
     n: int,
     impls: tuple[str, ...] = ("kube-proxy", "sliceplane"),
-    mode: str = "nftables",
+    modes: tuple[str, ...] = ("nftables",),
     backend: str = "nft",
 ) -> list[Obj]:
+    """Both proxies in each of ``modes`` over one written workload of ``n`` Services."""
     from sliceplane.testenv.netns import Network, topology
     from sliceplane.testenv.proxylab import ProxyLab
 
@@ -204,70 +205,73 @@ def measure(
             flush=True,
         )
         extra_i = n
-        legacy = mode == "iptables" and backend == "legacy"
-        env = legacy_path(workdir) if legacy else None
-        for impl in impls:
+        for mode in modes:
+            legacy = mode == "iptables" and backend == "legacy"
+            env = legacy_path(workdir) if legacy else None
+            for impl in impls:
+                if legacy:
+                    _clear_legacy(lab, node)
+                proc = lab.start_proxy(
+                    node, impl, mode, extra=["--metrics-bind-address=127.0.0.1:10249"], env=env
+                )  # type: ignore[arg-type]
+                t0 = time.perf_counter()
+                with phase(f"{impl}: waiting for its first sync"):
+                    first = _wait(
+                        lambda: (m := _metrics(lab, node)).get("full_count", 0) >= 1 and m,
+                        "the first sync",
+                    )
+                ready = time.perf_counter() - t0
+                row: Obj = {
+                    "impl": impl,
+                    "mode": mode,
+                    "backend": backend if mode == "iptables" else "nft",
+                    "services": n,
+                    "first_full_ms": 1000 * first["full_sum"] / first["full_count"],
+                    "first_sync_seen_s": ready,
+                    "rss_mib": rss_mib(proc.proc.pid),
+                }
+                time.sleep(1.0)
+                base = _metrics(lab, node)
+                i = extra_i
+                extra_i += 1
+                with phase(f"{impl}: add one, change one endpoint", 2) as tick:
+                    row["add_one"] = _step(lab, node, base, lambda i=i: _create(lab, i, 1))
+                    tick()
+                    base = _metrics(lab, node)
+
+                    def change() -> None:
+                        from sliceplane.testenv.netns import in_netns
+
+                        async def put() -> None:
+                            from sliceplane.client.client import Client
+
+                            async with await Client.connect(str(lab.controlplane.kubeconfig)) as c:
+                                cur = await c.get("endpointslices", "svc-0-abcde", "default")
+                                changed = cur["endpoints"][3]["addresses"][0] == "10.255.255.254"
+                                new = _slice(0) if changed else _slice(0, change=1)
+                                rv = cur["metadata"]["resourceVersion"]
+                                new["metadata"]["resourceVersion"] = rv
+                                await c.update("endpointslices", new)
+
+                        in_netns(lab.topology.controlplane.netns, lambda: asyncio.run(put()))
+
+                    row["change_one_endpoint"] = _step(lab, node, base, change)
+                    tick()
+                row["rss_after_mib"] = rss_mib(proc.proc.pid)
+                for k in ("add_one", "change_one_endpoint"):
+                    row[k].pop("after", None)
+                print(
+                    f"  {impl} ({mode}): first sync {row['first_full_ms']:.0f} ms, add one "
+                    f"{row['add_one']['mean_ms']:.1f} ms x{row['add_one']['syncs']:.0f}, "
+                    "change one "
+                    f"{row['change_one_endpoint']['mean_ms']:.1f} ms, "
+                    f"RSS {row['rss_after_mib']:.0f} MiB",
+                    flush=True,
+                )
+                rows.append(row)
+                proc.stop()
             if legacy:
                 _clear_legacy(lab, node)
-            proc = lab.start_proxy(
-                node, impl, mode, extra=["--metrics-bind-address=127.0.0.1:10249"], env=env
-            )  # type: ignore[arg-type]
-            t0 = time.perf_counter()
-            with phase(f"{impl}: waiting for its first sync"):
-                first = _wait(
-                    lambda: (m := _metrics(lab, node)).get("full_count", 0) >= 1 and m,
-                    "the first sync",
-                )
-            ready = time.perf_counter() - t0
-            row: Obj = {
-                "impl": impl,
-                "mode": mode,
-                "backend": backend if mode == "iptables" else "nft",
-                "services": n,
-                "first_full_ms": 1000 * first["full_sum"] / first["full_count"],
-                "first_sync_seen_s": ready,
-                "rss_mib": rss_mib(proc.proc.pid),
-            }
-            time.sleep(1.0)
-            base = _metrics(lab, node)
-            i = extra_i
-            extra_i += 1
-            with phase(f"{impl}: add one, change one endpoint", 2) as tick:
-                row["add_one"] = _step(lab, node, base, lambda i=i: _create(lab, i, 1))
-                tick()
-                base = _metrics(lab, node)
-
-                def change() -> None:
-                    from sliceplane.testenv.netns import in_netns
-
-                    async def put() -> None:
-                        from sliceplane.client.client import Client
-
-                        async with await Client.connect(str(lab.controlplane.kubeconfig)) as c:
-                            cur = await c.get("endpointslices", "svc-0-abcde", "default")
-                            changed = cur["endpoints"][3]["addresses"][0] == "10.255.255.254"
-                            new = _slice(0) if changed else _slice(0, change=1)
-                            new["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
-                            await c.update("endpointslices", new)
-
-                    in_netns(lab.topology.controlplane.netns, lambda: asyncio.run(put()))
-
-                row["change_one_endpoint"] = _step(lab, node, base, change)
-                tick()
-            row["rss_after_mib"] = rss_mib(proc.proc.pid)
-            for k in ("add_one", "change_one_endpoint"):
-                row[k].pop("after", None)
-            print(
-                f"  {impl} ({mode}): first sync {row['first_full_ms']:.0f} ms, add one "
-                f"{row['add_one']['mean_ms']:.1f} ms x{row['add_one']['syncs']:.0f}, change one "
-                f"{row['change_one_endpoint']['mean_ms']:.1f} ms, "
-                f"RSS {row['rss_after_mib']:.0f} MiB",
-                flush=True,
-            )
-            rows.append(row)
-            proc.stop()
-        if legacy:
-            _clear_legacy(lab, node)
     shutil.rmtree(workdir, ignore_errors=True)
     return rows
 
@@ -276,10 +280,10 @@ def part_upstream(
     sizes: list[int], modes: tuple[str, ...] = ("nftables",), backend: str = "legacy"
 ) -> list[Obj]:
     rows: list[Obj] = []
-    runs = [(m, n) for m in modes for n in sizes]
-    with phase("upstream runs", len(runs)) as tick:
-        for mode, n in runs:
-            rows.extend(measure(n, mode=mode, backend=backend))
+    runs = [(m, n) for n in sizes for m in modes]
+    with phase("upstream sizes", len(sizes)) as tick:
+        for n in sizes:
+            rows.extend(measure(n, modes=modes, backend=backend))
             tick()
     by = {(r["impl"], r["mode"], r["services"]): r for r in rows}
     for mode, n in runs:
