@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sliceplane.api.meta import parse_time
+from sliceplane.api.podstatus import find_condition
 from sliceplane.apiserver.printers.cells import _age, _dig, _int, _list, _map, _name, _str
 from sliceplane.apiserver.printers.durations import _since
 
@@ -20,14 +21,14 @@ _SCHEDULING_GATED = "SchedulingGated"
 
 
 def _has_condition(conditions: list[Any], type_: str) -> bool:
+    """Any entry of ``type_`` that is True: kubectl's ``hasPodReadyCondition`` looks past
+    the first entry of a type, unlike :func:`~sliceplane.api.podstatus.find_condition`."""
     return any(_str(c, "type") == type_ and _str(c, "status") == "True" for c in conditions)
 
 
 def _pod_initialized(conditions: list[Any]) -> bool:
-    for condition in conditions:
-        if _str(condition, "type") == "Initialized":
-            return _str(condition, "status") == "True"
-    return False
+    found = find_condition(conditions, "Initialized")
+    return found is not None and found.get("status") == "True"
 
 
 def _finished_at(status: Any) -> datetime | None:
