@@ -219,6 +219,9 @@ def measure(
                     first = _wait(
                         lambda: (m := _metrics(lab, node)).get("full_count", 0) >= 1 and m,
                         "the first sync",
+                        # kube-proxy's first nftables sync of 30,000 Services took longer
+                        # than a flat 300 s here; the bound grows with the workload
+                        timeout=300.0 + n / 20,
                     )
                 ready = time.perf_counter() - t0
                 row: Obj = {
