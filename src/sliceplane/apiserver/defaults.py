@@ -96,8 +96,20 @@ def default_service(obj: Obj) -> None:
         spec.setdefault("externalTrafficPolicy", "Cluster")
     if typ == "LoadBalancer":
         spec.setdefault("allocateLoadBalancerNodePorts", True)
-    if spec.get("sessionAffinity") == "ClientIP":
-        spec.setdefault("sessionAffinityConfig", {"clientIP": {"timeoutSeconds": 10800}})
+    # As SetDefaults_Service: None drops any config (so a Service switched from ClientIP to
+    # None by a patch loses its timeout), ClientIP without a timeout gets the whole default.
+    affinity = spec.get("sessionAffinity")
+    if affinity == "None":
+        spec.pop("sessionAffinityConfig", None)
+    elif affinity == "ClientIP":
+        # A config of the wrong type is left for validation to name.
+        config = spec.get("sessionAffinityConfig")
+        client_ip = config.get("clientIP") if isinstance(config, dict) else None
+        if (config is None or isinstance(config, dict)) and (
+            client_ip is None
+            or (isinstance(client_ip, dict) and client_ip.get("timeoutSeconds") is None)
+        ):
+            spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": 10800}}
 
 
 def default_deployment(obj: Obj) -> None:

@@ -535,7 +535,7 @@ class APIServerApp:
     @staticmethod
     async def _delete_options(request: web.Request) -> DeleteOptions:
         raw = await _read(request) if request.can_read_body else b""
-        return delete_options(raw, request.query)
+        return delete_options(raw, request.query, request.headers.get("Content-Type", ""))
 
     async def _delete(self, request: web.Request, t: Target) -> web.StreamResponse:
         assert t.name is not None

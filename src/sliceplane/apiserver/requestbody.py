@@ -307,14 +307,31 @@ def write_options(query: MultiMapping[str], options_kind: str = "CreateOptions")
     )
 
 
-def delete_options(raw: bytes, query: MultiMapping[str]) -> DeleteOptions:
-    """``DeleteOptions`` from an optional JSON body, overridden by the query."""
+def delete_options(raw: bytes, query: MultiMapping[str], content_type: str = "") -> DeleteOptions:
+    """``DeleteOptions`` from an optional body, overridden by the query.
+
+    The body is decoded by its Content-Type, as kube-apiserver's DeleteResource negotiates
+    it: client-go's clients configured for protobuf (kube-proxy, kube-controller-manager,
+    kube-scheduler) send their DeleteOptions as protobuf, kubectl and the Python clients as
+    JSON (or with no Content-Type at all).
+    """
     body: dict[str, Any] = {}
+    ct = content_type.split(";")[0].strip().lower()
     if raw.strip():
-        try:
-            decoded = decode_json(raw)
-        except msgspec.DecodeError as exc:
-            raise errors.BadRequest(f"json parse error: {exc}") from None
+        if ct in ("", JSON, "*/*") or ct.endswith("+json"):
+            try:
+                decoded = decode_json(raw)
+            except msgspec.DecodeError as exc:
+                raise errors.BadRequest(f"json parse error: {exc}") from None
+        else:
+            decoded = decode_body(raw, ct)
+            if ct == PROTOBUF and decoded.get("kind") != "DeleteOptions":
+                raise errors.BadRequest(
+                    f"the body of a delete request must be DeleteOptions, not {decoded['kind']}"
+                )
+            if ct == PROTOBUF:
+                decoded.pop("kind", None)
+                decoded.pop("apiVersion", None)
         if not isinstance(decoded, dict):
             raise errors.BadRequest(
                 f"json: cannot unmarshal {json_kind(decoded)} "

@@ -87,3 +87,37 @@ def test_delete_options_query_wins_over_body() -> None:
         delete_options(b"[1]", query())
     with pytest.raises(errors.BadRequest, match='parsing "soon": invalid syntax'):
         delete_options(b"", query(("gracePeriodSeconds", "soon")))
+
+
+def _len_field(number: int, payload: bytes) -> bytes:
+    assert len(payload) < 128
+    return bytes([number << 3 | 2, len(payload)]) + payload
+
+
+def _protobuf_delete_options(kind: str = "DeleteOptions") -> bytes:
+    """What client-go sends for ``DeleteOptions{GracePeriodSeconds: 5, PropagationPolicy:
+    Foreground, Preconditions: {UID: u1}}`` with its protobuf content type."""
+    message = (
+        bytes([1 << 3, 5]) + _len_field(2, _len_field(1, b"u1")) + _len_field(4, b"Foreground")
+    )
+    type_meta = _len_field(1, b"discovery.k8s.io/v1") + _len_field(2, kind.encode())
+    return b"k8s\x00" + _len_field(1, type_meta) + _len_field(2, message)
+
+
+def test_delete_options_decoded_by_content_type() -> None:
+    """Go clients configured for protobuf send DeleteOptions as protobuf (kube-proxy,
+    kube-controller-manager); read as JSON they were a 400."""
+    opts = delete_options(
+        _protobuf_delete_options(), query(), "application/vnd.kubernetes.protobuf"
+    )
+    assert opts.grace_period_seconds == 5
+    assert opts.propagation_policy == "Foreground"
+    assert opts.precondition_uid == "u1"
+    yaml_opts = delete_options(b"propagationPolicy: Orphan\n", query(), "application/yaml")
+    assert yaml_opts.propagation_policy == "Orphan"
+    with pytest.raises(errors.BadRequest, match="Pod"):
+        delete_options(
+            _protobuf_delete_options("Pod"), query(), "application/vnd.kubernetes.protobuf"
+        )
+    with pytest.raises(errors.UnsupportedMediaType):
+        delete_options(b"x", query(), "text/plain")
