@@ -22,7 +22,7 @@ import pytest
 
 from sliceplane.testenv import BinariesNotFound, find_binaries
 from sliceplane.testenv.netns import Member, Network, sweep, topology, unsupported_reason
-from sliceplane.testenv.proxylab import Impl, Mode, ProxyLab
+from sliceplane.testenv.proxylab import APIServerKind, Impl, Mode, ProxyLab
 
 Obj = dict[str, Any]
 
@@ -71,10 +71,14 @@ def impl_params() -> list[Any]:
     return params
 
 
-def start_lab(workdir: Path, **topo: Any) -> Iterator[ProxyLab]:
-    """A swept, started :class:`ProxyLab`, stopped (network removed) afterwards."""
-    sweep(TAG)
-    lab = ProxyLab(Network(topology(TAG, os.getpid(), pod_port=POD_PORT, **topo), workdir))
+def start_lab(
+    workdir: Path, *, apiserver: APIServerKind = "kube-apiserver", tag: str = TAG, **topo: Any
+) -> Iterator[ProxyLab]:
+    """A swept, started :class:`ProxyLab`, stopped (network removed) afterwards;
+    ``apiserver`` is what runs in its control-plane namespace."""
+    sweep(tag)
+    network = Network(topology(tag, os.getpid(), pod_port=POD_PORT, **topo), workdir)
+    lab = ProxyLab(network, apiserver=apiserver)
     with lab:
         yield lab
 

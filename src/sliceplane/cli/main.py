@@ -81,6 +81,16 @@ def apiserver(
             help="Accept 127.0.0.0/8 endpoint addresses (the process runtime's pods).",
         ),
     ] = False,
+    tls_san: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tls-san",
+            help=(
+                "A further address or DNS name the serving certificate is valid for "
+                "(repeatable): what clients dial when they do not reach --listen's host."
+            ),
+        ),
+    ] = None,
     check: Annotated[
         bool,
         typer.Option("--check", help="Check the state database (read-only) and exit."),
@@ -141,6 +151,7 @@ def apiserver(
         families.append(net.version)
     if len(families) > 2 or len(set(families)) != len(families):
         fail("--service-cidr: give one CIDR, or one IPv4 and one IPv6 CIDR", EXIT_USAGE)
+    sans = [name.strip() for given in tls_san or [] for name in given.split(",") if name.strip()]
     config = APIServerConfig(
         data_dir=data_dir,
         listen=listen,
@@ -149,6 +160,7 @@ def apiserver(
         history_max=history_window,
         allow_loopback_endpoints=allow_loopback_endpoints,
         accept_data_loss=accept_data_loss,
+        extra_hosts=sans,
     )
     try:
         asyncio.run(run_until_signalled(config))

@@ -1,7 +1,9 @@
 """A laboratory for proxies: the real control plane and real proxies in network namespaces.
 
 :class:`ProxyLab` puts upstream etcd and kube-apiserver (:class:`ControlPlane`) inside the
-control-plane namespace of a :class:`~sliceplane.testenv.netns.Network`, registers one Node
+control-plane namespace of a :class:`~sliceplane.testenv.netns.Network` (or, with
+``apiserver="sliceplane"``, sliceplane's own API server, so that upstream kube-proxy is
+seen running against it: issue 10), registers one Node
 object per node (its address, its zone), writes each node a kubeconfig that dials the API
 server over its own link, and starts a proxy inside any node namespace: upstream's
 kube-proxy or ``sliceplane proxy``, in nftables or iptables mode, with the same flags.
@@ -46,10 +48,13 @@ from sliceplane.testenv.netns import (
     in_netns,
     udp_get,
 )
+from sliceplane.testenv.sliceplane_apiserver import SliceplaneAPIServer
 
 T = TypeVar("T")
 
 Impl = Literal["kube-proxy", "sliceplane"]
+# Which API server the control-plane namespace runs.
+APIServerKind = Literal["kube-apiserver", "sliceplane"]
 
 # Where both proxies serve /metrics by default: the node's own loopback.
 METRICS_ADDRESS = "127.0.0.1:10249"
@@ -190,12 +195,18 @@ class Outcome:
 
 @dataclass
 class ProxyLab:
-    """A :class:`Network` with the real API server in it and proxies on its nodes."""
+    """A :class:`Network` with an API server in it and proxies on its nodes.
+
+    ``apiserver`` says which: upstream etcd and kube-apiserver (the default), or
+    ``sliceplane apiserver`` (its data on the lab's disk, fsync as configured by default).
+    Both answer the same ``url``/``token``/``ca_file``, so the rest of the lab is the same.
+    """
 
     network: Network
     binaries: Binaries | None = None
     sliceplane: Path = field(default_factory=lambda: Path(sys.executable).parent / "sliceplane")
-    controlplane: ControlPlane | None = None
+    apiserver: APIServerKind = "kube-apiserver"
+    controlplane: ControlPlane | SliceplaneAPIServer | None = None
     proxies: dict[str, Process] = field(default_factory=dict)
     _ssl: ssl.SSLContext | None = None
 
@@ -225,18 +236,29 @@ class ProxyLab:
         self.binaries = self.binaries or find_binaries()
         self.network.up()
         self.network.start_pod_servers(sys.executable)
-        cp = ControlPlane(
-            self.workdir / "k8s",
-            binaries=self.binaries,
-            service_cidr=self.topology.service_cidr,
-            unsafe_no_fsync=True,
-            # Reachable from the nodes' links, by the addresses in its certificate.
-            apiserver_args=("--bind-address=0.0.0.0",),
-            serving_ips=sorted({n.cp_peer for n in self.topology.nodes}),
-        )
+        # Reachable from the nodes' links, by the addresses in its certificate.
+        peers = sorted({n.cp_peer for n in self.topology.nodes})
+        cp: ControlPlane | SliceplaneAPIServer
+        if self.apiserver == "sliceplane":
+            cp = SliceplaneAPIServer(
+                self.workdir / "sliceplane-apiserver",
+                host="0.0.0.0",
+                tls_sans=peers,
+                service_cidr=self.topology.service_cidr,
+                executable=self.sliceplane,
+            )
+        else:
+            cp = ControlPlane(
+                self.workdir / "k8s",
+                binaries=self.binaries,
+                service_cidr=self.topology.service_cidr,
+                unsafe_no_fsync=True,
+                apiserver_args=("--bind-address=0.0.0.0",),
+                serving_ips=peers,
+            )
         self.controlplane = cp
-        # Started from a thread inside the namespace: etcd and kube-apiserver are born there,
-        # and its readiness probes dial its loopback.
+        # Started from a thread inside the namespace: the servers are born there, and the
+        # readiness probes dial its loopback.
         in_netns(self.topology.controlplane.netns, cp.start)
         self._ssl = ssl.create_default_context(cafile=str(cp.ca_file))
         for node in self.topology.nodes:
@@ -482,7 +504,7 @@ class ProxyLab:
         *,
         content_type: str = "application/json",
     ) -> dict[str, Any]:
-        """One request to kube-apiserver, made from inside the control-plane namespace."""
+        """One request to the API server, made from inside the control-plane namespace."""
         assert self.controlplane is not None and self._ssl is not None
         url = self.controlplane.url + path
         data = json.dumps(body).encode() if body is not None else None
