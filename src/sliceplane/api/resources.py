@@ -36,6 +36,11 @@ class ResourceInfo:
     verbs: tuple[str, ...] = ALL_VERBS
     # Whether PUT/PATCH on the main resource keeps the stored status (status subresource).
     has_status: bool = field(default=False)
+    # Served for reading only (get, list, watch; writes are 405): kinds that upstream
+    # components list at start and wait for (kube-scheduler's CSINodes and DRA kinds,
+    # kube-proxy's ServiceCIDRs), which sliceplane holds nothing of or only the server's
+    # own objects. They have no schema here, so no OpenAPI document either.
+    read_only: bool = field(default=False)
 
     @property
     def api_version(self) -> str:
@@ -132,6 +137,34 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         has_status=True,
     ),
 )
+
+READ_ONLY_VERBS: tuple[str, ...] = ("get", "list", "watch")
+
+
+def _read_only(group: str, kind: str, plural: str, namespaced: bool) -> ResourceInfo:
+    return ResourceInfo(
+        group,
+        "v1",
+        kind,
+        plural,
+        kind.lower(),
+        namespaced,
+        verbs=READ_ONLY_VERBS,
+        read_only=True,
+    )
+
+
+# The default ServiceCIDR (``kubernetes``, the server's --service-cidr) is the one object
+# of these the server writes; the rest stay empty.
+READ_ONLY_RESOURCES: tuple[ResourceInfo, ...] = (
+    _read_only("networking.k8s.io", "ServiceCIDR", "servicecidrs", False),
+    _read_only("storage.k8s.io", "CSINode", "csinodes", False),
+    _read_only("resource.k8s.io", "DeviceClass", "deviceclasses", False),
+    _read_only("resource.k8s.io", "DeviceTaintRule", "devicetaintrules", False),
+    _read_only("resource.k8s.io", "ResourceClaim", "resourceclaims", True),
+    _read_only("resource.k8s.io", "ResourceSlice", "resourceslices", False),
+)
+RESOURCES = RESOURCES + READ_ONLY_RESOURCES
 
 BY_GVR: dict[tuple[str, str, str], ResourceInfo] = {
     (r.group, r.version, r.plural): r for r in RESOURCES

@@ -148,16 +148,18 @@ def api_resource_list(group: str, version: str) -> dict[str, Any] | None:
     }
 
 
+# Read-only kinds have no schema, so no OpenAPI document (nothing can be written to them).
 _SPECS = [
     ResourceSpec(r.group, r.version, r.kind, r.plural, r.namespaced, r.subresources)
     for r in RESOURCES
+    if not r.read_only
 ]
 
 
 def _served_group_versions() -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for r in RESOURCES:
-        if (r.group, r.version) not in out:
+        if not r.read_only and (r.group, r.version) not in out:
             out.append((r.group, r.version))
     return out
 

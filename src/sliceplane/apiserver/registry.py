@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import ipaddress
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,6 +84,35 @@ class WriteResult:
     warnings: list[str] = field(default_factory=list)
 
 
+DEFAULT_SERVICE_CIDR = "kubernetes"
+
+
+def default_service_cidr(service_cidr: str, now: datetime) -> Obj:
+    """The ServiceCIDR kube-apiserver keeps for its ``--service-cluster-ip-range`` (its
+    defaultservicecidr controller): named ``kubernetes``, the ranges as Go prints them,
+    Ready once created. kube-proxy's nftables mode drops traffic to the unallocated
+    addresses of these ranges."""
+    cidrs = [str(ipaddress.ip_network(c.strip(), strict=False)) for c in service_cidr.split(",")]
+    stamp = format_time(now)
+    return {
+        "kind": "ServiceCIDR",
+        "apiVersion": "networking.k8s.io/v1",
+        "metadata": {"name": DEFAULT_SERVICE_CIDR, "creationTimestamp": stamp},
+        "spec": {"cidrs": cidrs},
+        "status": {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "lastTransitionTime": stamp,
+                    "reason": "",
+                    "message": "Kubernetes default Service CIDR is ready",
+                }
+            ]
+        },
+    }
+
+
 class Registry:
     """All verbs of all served resources. One instance per API server."""
 
@@ -96,6 +126,7 @@ class Registry:
     ) -> None:
         self.store = store
         self.allow_loopback_endpoints = allow_loopback_endpoints
+        self.service_cidr = service_cidr
         self.services = ServiceAllocator(service_cidr)
         self._rules = kinds.rules(self.services)
         self._now = now or (lambda: datetime.now(UTC))
@@ -135,6 +166,11 @@ class Registry:
                 },
             }
             await self.create(BY_PLURAL["services"], "default", svc, WriteOptions())
+        if self.store.current("servicecidrs", ("", DEFAULT_SERVICE_CIDR)) is None:
+            # Written straight to the store: the kind is read-only and has no schema.
+            cidr = default_service_cidr(self.service_cidr, self._now())
+            cidr["metadata"]["uid"] = str(uuid.uuid4())
+            await self.store.create("servicecidrs", ("", DEFAULT_SERVICE_CIDR), cidr)
 
     # ------------------------------------------------------------------ reads
 

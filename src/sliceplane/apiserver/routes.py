@@ -120,7 +120,7 @@ def verb(method: str, target: Target, *, watch: bool, content_type: str) -> str:
         if watch:
             return "WATCH"
         return "LIST" if target.name is None else "GET"
-    if target.info.namespaced and target.namespace is None:
+    if (target.info.namespaced and target.namespace is None) or target.info.read_only:
         raise _method_not_allowed()
     if method == "POST" and target.name is None:
         return "POST"

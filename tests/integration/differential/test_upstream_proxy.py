@@ -63,21 +63,14 @@ def pin_addresses(objs: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> No
                 node_port += 1
 
 
-# sliceplane's server does not serve ServiceCIDRs (networking.k8s.io/v1), from which
-# kube-proxy's nftables mode writes this one rule (docs/upstream-differences.md, "ServiceCIDR").
-UNALLOCATED_CLUSTER_IPS = "Drop traffic to unallocated ClusterIPs"
-
-
 def rules(lab: ProxyLab, mode: Mode, node_name: str) -> Any:
+    """The node's ruleset, normalised; nothing is set aside: sliceplane's server serves
+    the default ServiceCIDR, from which kube-proxy's nftables mode writes its drop rule for
+    unallocated ClusterIPs (without it, that rule was the one difference)."""
     node = lab.topology.node(node_name)
     if mode == "iptables":
         return normalize_iptables(lab.dump_rules(node, "iptables"))
-    ruleset = normalize_nft(lab.in_node(node, ["nft", "-j", "list", "ruleset"]))
-    for family in ("ip", "ip6"):
-        chain = ruleset["chains"].get(f"{family} cluster-ips-check")
-        if chain is not None:
-            chain["rules"] = [r for r in chain["rules"] if UNALLOCATED_CLUSTER_IPS not in r]
-    return ruleset
+    return normalize_nft(lab.in_node(node, ["nft", "-j", "list", "ruleset"]))
 
 
 def targets(svc: dict[str, Any], lab: ProxyLab) -> list[tuple[str, str, int, str]]:
