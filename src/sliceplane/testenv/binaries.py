@@ -1,10 +1,10 @@
 """Where the pinned upstream binaries are, and which version they are.
 
 ``tools/k8s/build.sh`` (``make k8s-bin``) builds etcd, kube-apiserver,
-kube-controller-manager and kube-proxy into a cache outside the repository, one directory
-per version; ``$SLICEPLANE_K8S_BIN_DIR`` names another directory, ``$SLICEPLANE_K8S_CACHE``
-another cache, ``$SLICEPLANE_K8S_VERSION`` another version. Missing binaries are one
-:class:`BinariesNotFound` that says how to build them.
+kube-controller-manager, kube-proxy and kube-scheduler into a cache outside the
+repository, one directory per version; ``$SLICEPLANE_K8S_BIN_DIR`` names another
+directory, ``$SLICEPLANE_K8S_CACHE`` another cache, ``$SLICEPLANE_K8S_VERSION`` another
+version. Missing binaries are one :class:`BinariesNotFound` that says how to build them.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ ENV_VERSION = "SLICEPLANE_K8S_VERSION"
 _VERSION_FILE = Path(__file__).resolve().parents[3] / "tools" / "k8s" / "VERSION"
 
 BINARY_NAMES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-proxy")
+SCHEDULER = "kube-scheduler"
 
 
 class BinariesNotFound(ControlPlaneError, FileNotFoundError):
@@ -62,6 +63,9 @@ class Binaries:
     kube_apiserver: Path
     kube_controller_manager: Path
     kube_proxy: Path
+    kube_scheduler: Path | None = None
+    """Built by ``make k8s-bin`` too, but not required: only the scheduler tests use it,
+    and a cache built before it was added still serves the rest."""
 
 
 def find_binaries(directory: Path | None = None) -> Binaries:
@@ -83,4 +87,5 @@ def find_binaries(directory: Path | None = None) -> Binaries:
         kube_apiserver=where / "kube-apiserver",
         kube_controller_manager=where / "kube-controller-manager",
         kube_proxy=where / "kube-proxy",
+        kube_scheduler=where / SCHEDULER if os.access(where / SCHEDULER, os.X_OK) else None,
     )
