@@ -17,6 +17,7 @@ status subresource). Then:
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -222,3 +223,53 @@ async def test_scheduler_binds_pods_on_sliceplane(sides: dict[str, Side]) -> Non
         for short in NODES:
             await side.client.delete("nodes", node_names[short])
         await side.client.delete("namespaces", ns)
+
+
+def _comparable_cidr(obj: Obj) -> Obj:
+    """A ServiceCIDR without what differs between any two servers (identity, times)."""
+    meta = obj["metadata"]
+    conditions = [
+        {k: v for k, v in c.items() if k != "lastTransitionTime"}
+        for c in (obj.get("status") or {}).get("conditions") or []
+    ]
+    return {
+        "kind": obj.get("kind"),
+        "apiVersion": obj.get("apiVersion"),
+        "name": meta["name"],
+        "labels": meta.get("labels"),
+        "finalizers": meta.get("finalizers"),
+        "spec": obj["spec"],
+        "conditions": conditions,
+    }
+
+
+async def test_read_only_kinds_as_kube_apiserver_serves_them(sides: dict[str, Side]) -> None:
+    """What the scheduler and kube-proxy list from the kinds sliceplane serves read-only:
+    the default ServiceCIDR equals kube-apiserver's (a fresh cluster's, without the
+    finalizer kube-controller-manager's servicecidrs controller adds), the rest are empty
+    on both, and discovery names them alike (sliceplane's verbs are get, list, watch)."""
+    from sliceplane.api.resources import READ_ONLY_RESOURCES
+
+    raw = {}
+    for name, side in sides.items():
+        c = side.client
+        cidr = await c.request("GET", "/apis/networking.k8s.io/v1/servicecidrs/kubernetes")
+        raw[name] = json.loads(cidr)
+        for info in READ_ONLY_RESOURCES:
+            if info.plural != "servicecidrs":
+                path = f"{info.url_prefix()}/{info.plural}"
+                listed = json.loads(await c.request("GET", path))
+                assert listed["kind"] == f"{info.kind}List", (name, path)
+                assert listed["items"] == [], (name, path)
+    assert _comparable_cidr(raw["sliceplane"]) == _comparable_cidr(raw["kube-apiserver"])
+    for info in READ_ONLY_RESOURCES:
+        docs = {}
+        for name, side in sides.items():
+            doc = json.loads(await side.client.request("GET", info.url_prefix()))
+            docs[name] = next(r for r in doc["resources"] if r["name"] == info.plural)
+        keys = ("name", "singularName", "namespaced", "kind")
+        assert {k: docs["sliceplane"].get(k) for k in keys} == {
+            k: docs["kube-apiserver"].get(k) for k in keys
+        }
+        assert set(docs["sliceplane"]["verbs"]) == {"get", "list", "watch"}
+        assert {"get", "list", "watch"} <= set(docs["kube-apiserver"]["verbs"])

@@ -94,6 +94,30 @@ def test_documents() -> None:
         pytest.param("POST", "/api/v1/pods", False, "", None, id="create-without-namespace"),
         pytest.param("POST", "/api/v1/namespaces/ns/pods/p", False, "", None, id="post-to-name"),
         pytest.param("PUT", "/api/v1/namespaces/ns/pods", False, "", None, id="put-to-list"),
+        # Read-only kinds (what upstream components list at start) take no writes.
+        pytest.param(
+            "GET", "/apis/networking.k8s.io/v1/servicecidrs", True, "", "WATCH", id="ro-watch"
+        ),
+        pytest.param("GET", "/apis/storage.k8s.io/v1/csinodes/n1", False, "", "GET", id="ro-get"),
+        pytest.param(
+            "POST", "/apis/networking.k8s.io/v1/servicecidrs", False, "", None, id="ro-create"
+        ),
+        pytest.param(
+            "DELETE",
+            "/apis/networking.k8s.io/v1/servicecidrs/kubernetes",
+            False,
+            "",
+            None,
+            id="ro-delete",
+        ),
+        pytest.param(
+            "PATCH",
+            "/apis/resource.k8s.io/v1/namespaces/ns/resourceclaims/c",
+            False,
+            "application/merge-patch+json",
+            None,
+            id="ro-patch",
+        ),
     ],
 )
 def test_verbs(method: str, path: str, watch: bool, ctype: str, expected: str | None) -> None:
