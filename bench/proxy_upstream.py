@@ -1,7 +1,8 @@
 """``bench/proxy.py --part upstream``: kube-proxy and ``sliceplane proxy`` on one workload.
 
 A :class:`~sliceplane.testenv.proxylab.ProxyLab` (kube-apiserver and etcd in a control-plane
-namespace, one node namespace) gets N Services x 10 endpoints, written concurrently with
+namespace, or with ``--upstream-apiserver sliceplane`` sliceplane's API server there; one
+node namespace) gets N Services x 10 endpoints, written concurrently with
 sliceplane's client from inside the control-plane namespace. Then, one after the other
 (never together: two cores), kube-proxy and ``sliceplane proxy`` run in the node with the
 same flags (``proxylab.proxy_argv``), and each is read through its own metrics, which have
@@ -186,8 +187,10 @@ def measure(
     impls: tuple[str, ...] = ("kube-proxy", "sliceplane"),
     modes: tuple[str, ...] = ("nftables",),
     backend: str = "nft",
+    apiserver: str = "kube-apiserver",
 ) -> list[Obj]:
-    """Both proxies in each of ``modes`` over one written workload of ``n`` Services."""
+    """Both proxies in each of ``modes`` over one written workload of ``n`` Services, on
+    ``apiserver`` (``kube-apiserver`` or ``sliceplane``)."""
     from sliceplane.testenv.netns import Network, topology
     from sliceplane.testenv.proxylab import ProxyLab
 
@@ -197,11 +200,14 @@ def measure(
                     service_cidr="198.19.0.0/16")  # fmt: skip
     with contextlib.ExitStack() as stack:
         with phase(f"{n} Services: starting the lab"):
-            lab = stack.enter_context(ProxyLab(Network(topo, workdir)))
+            lab = stack.enter_context(
+                ProxyLab(Network(topo, workdir), apiserver=apiserver)  # type: ignore[arg-type]
+            )
         node = topo.nodes[0]
         created = _create(lab, 0, n)
         print(
-            f"[upstream] {n} Services + slices written in {created:.0f}s (load {load()})",
+            f"[upstream] {n} Services + slices written to {apiserver} in {created:.0f}s"
+            f" (load {load()})",
             flush=True,
         )
         extra_i = n
@@ -226,6 +232,8 @@ def measure(
                 ready = time.perf_counter() - t0
                 row: Obj = {
                     "impl": impl,
+                    "apiserver": apiserver,
+                    "written_s": created,
                     "mode": mode,
                     "backend": backend if mode == "iptables" else "nft",
                     "services": n,
@@ -280,13 +288,16 @@ def measure(
 
 
 def part_upstream(
-    sizes: list[int], modes: tuple[str, ...] = ("nftables",), backend: str = "legacy"
+    sizes: list[int],
+    modes: tuple[str, ...] = ("nftables",),
+    backend: str = "legacy",
+    apiserver: str = "kube-apiserver",
 ) -> list[Obj]:
     rows: list[Obj] = []
     runs = [(m, n) for n in sizes for m in modes]
     with phase("upstream sizes", len(sizes)) as tick:
         for n in sizes:
-            rows.extend(measure(n, modes=modes, backend=backend))
+            rows.extend(measure(n, modes=modes, backend=backend, apiserver=apiserver))
             tick()
     by = {(r["impl"], r["mode"], r["services"]): r for r in rows}
     for mode, n in runs:
