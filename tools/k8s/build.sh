@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build the real kube-apiserver, kube-controller-manager, kube-proxy and etcd from the
-# module versions pinned in tools/k8s/go.mod, into a cache outside the repository:
+# Build the real kube-apiserver, kube-controller-manager, kube-proxy, kube-scheduler and
+# etcd from the module versions pinned in tools/k8s/go.mod, into a cache outside the
+# repository:
 #
 #   ${SLICEPLANE_K8S_CACHE:-$HOME/.cache/sliceplane/k8s}/<VERSION>/
 #
@@ -8,8 +9,8 @@
 # module proxy serves Kubernetes' own sources. Why a cache outside the repo: a cold build
 # takes a good part of CI's budget, and CI runs on the same machine, so a warm cache turns
 # `make k8s-bin` into a few seconds. The stamp is a hash of everything that decides the
-# output (go.mod, go.sum, VERSION, etcd/main.go and the flags below); when it matches and
-# all four binaries exist, nothing is rebuilt.
+# output (go.mod, go.sum, VERSION, etcd/main.go, the binaries and flags below); when it
+# matches and all five binaries exist, nothing is rebuilt.
 #
 # Environment: SLICEPLANE_K8S_CACHE (cache root), GO (go binary), K8S_BUILD_P (go build -p).
 set -euo pipefail
@@ -27,7 +28,7 @@ fi
 version="$(tr -d ' \n\r\t' <VERSION)"
 cache_root="${SLICEPLANE_K8S_CACHE:-$HOME/.cache/sliceplane/k8s}"
 out="$cache_root/$version"
-binaries=(kube-apiserver kube-controller-manager kube-proxy etcd)
+binaries=(kube-apiserver kube-controller-manager kube-proxy kube-scheduler etcd)
 
 GO="${GO:-$(command -v go || echo /usr/local/go/bin/go)}"
 if [ ! -x "$GO" ]; then
@@ -56,6 +57,7 @@ build_flags="CGO_ENABLED=0 GOFLAGS=-trimpath -buildvcs=false ldflags=[$ldflags]"
 stamp_value="$(
   {
     cat go.mod go.sum VERSION etcd/main.go
+    echo "${binaries[*]}"
     echo "$build_flags"
     "$GO" env GOOS GOARCH
     "$GO" version
@@ -104,6 +106,7 @@ declare -A pkg=(
   [kube-apiserver]=k8s.io/kubernetes/cmd/kube-apiserver
   [kube-controller-manager]=k8s.io/kubernetes/cmd/kube-controller-manager
   [kube-proxy]=k8s.io/kubernetes/cmd/kube-proxy
+  [kube-scheduler]=k8s.io/kubernetes/cmd/kube-scheduler
   [etcd]=./etcd
 )
 
