@@ -72,6 +72,8 @@ ROOTS: dict[str, str] = {
     "v1/Event": f"{CORE}.Event",
     # pods/binding: kube-scheduler's DefaultBinder posts it as protobuf.
     "v1/Binding": f"{CORE}.Binding",
+    "v1/ConfigMap": f"{CORE}.ConfigMap",
+    "v1/Secret": f"{CORE}.Secret",
     "discovery.k8s.io/v1/EndpointSlice": "k8s.io.api.discovery.v1.EndpointSlice",
     "coordination.k8s.io/v1/Lease": "k8s.io.api.coordination.v1.Lease",
     "apps/v1/Deployment": "k8s.io.api.apps.v1.Deployment",

@@ -56,6 +56,10 @@ ROOTS: list[tuple[str, str, str, str]] = [
     ("V1ServiceList", "", "v1", "ServiceList"),
     ("V1EndpointsList", "", "v1", "EndpointsList"),
     ("CoreV1EventList", "", "v1", "EventList"),
+    ("V1ConfigMap", "", "v1", "ConfigMap"),
+    ("V1ConfigMapList", "", "v1", "ConfigMapList"),
+    ("V1Secret", "", "v1", "Secret"),
+    ("V1SecretList", "", "v1", "SecretList"),
     ("V1EndpointSliceList", "discovery.k8s.io", "v1", "EndpointSliceList"),
     ("V1LeaseList", "coordination.k8s.io", "v1", "LeaseList"),
     ("V1DeploymentList", "apps", "v1", "DeploymentList"),
@@ -155,7 +159,7 @@ MICROTIME: dict[str, set[str]] = {
 # Free-form JSON objects (the client types them as ``object`` / ``Dict[str, Any]``).
 FREE_FORM = {f"{META}.ManagedFieldsEntry": {"fieldsV1"}}
 
-_BUILTINS = {"str", "int", "bool", "float", "object", "datetime", "date", "bytearray"}
+_BUILTINS = {"str", "int", "bool", "float", "object", "datetime", "date", "bytearray", "bytes"}
 
 
 def definition_name(cls_name: str) -> str:
@@ -225,6 +229,8 @@ def convert_type(t: str, defn: str, json_name: str, field: Any, todo: list[str])
         return "string"
     if t == "bool":
         return "boolean"
+    if t == "bytes":
+        return "bytes"  # Go []byte: base64 in JSON
     if t == "int":
         return "int64" if json_name in INT64.get(defn, ()) else "int32"
     if t == "float":

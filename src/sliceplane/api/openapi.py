@@ -78,6 +78,7 @@ _LEAF_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
     "Time": {"$ref": f"{_REF_PREFIX}{META}.Time"},
     "MicroTime": {"$ref": f"{_REF_PREFIX}{META}.MicroTime"},
     "object": {"$ref": f"{_REF_PREFIX}{META}.FieldsV1"},
+    "bytes": {"type": "string", "format": "byte"},
 }
 
 

@@ -133,6 +133,9 @@ _TABLES: dict[str, dict[str, PatchMeta]] = {
     "Namespace": {**_META_ONLY, **_CONDITIONS_BY_TYPE},
     "Lease": dict(_META_ONLY),
     "Event": dict(_META_ONLY),
+    # data, binaryData and stringData are plain maps: a patch merges them key by key.
+    "ConfigMap": dict(_META_ONLY),
+    "Secret": dict(_META_ONLY),
 }
 
 PATCH_META: Final[Mapping[str, Mapping[str, PatchMeta]]] = MappingProxyType(

@@ -108,6 +108,9 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ),
     ResourceInfo("", "v1", "Endpoints", "endpoints", "endpoints", True, ("ep",)),
     ResourceInfo("", "v1", "Event", "events", "event", True, ("ev",)),
+    # Helm keeps its releases in Secrets (its default driver) or ConfigMaps.
+    ResourceInfo("", "v1", "ConfigMap", "configmaps", "configmap", True, ("cm",)),
+    ResourceInfo("", "v1", "Secret", "secrets", "secret", True),
     ResourceInfo(
         "discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", True
     ),

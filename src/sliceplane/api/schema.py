@@ -39,6 +39,8 @@ from functools import cache
 from importlib import resources
 from typing import Any, Final
 
+from sliceplane.api.gobase64 import normalize_std
+
 __all__ = [
     "CheckResult",
     "check",
@@ -73,6 +75,7 @@ _QUANTITY: Final = 6
 _TIME: Final = 7
 _MICROTIME: Final = 8
 _ANY: Final = 9
+_BYTES: Final = 10
 
 _LEAF_TAGS: Final = {
     "string": _STRING,
@@ -85,6 +88,7 @@ _LEAF_TAGS: Final = {
     "Time": _TIME,
     "MicroTime": _MICROTIME,
     "object": _ANY,
+    "bytes": _BYTES,
 }
 # Go type names as encoding/json prints them in UnmarshalTypeError.
 _LEAF_GO_TYPES: Final = {
@@ -98,6 +102,7 @@ _LEAF_GO_TYPES: Final = {
     _TIME: "v1.Time",
     _MICROTIME: "v1.MicroTime",
     _ANY: "v1.FieldsV1",
+    _BYTES: "[]uint8",
 }
 _INT_RANGES: Final = {_INT32: (-(2**31), 2**31 - 1), _INT64: (-(2**63), 2**63 - 1)}
 
@@ -413,6 +418,17 @@ class _Walker:
             problem = _go_time_error(value, micro=tag == _MICROTIME)
             if problem is None:
                 return value
+            self.res.type_errors.append(problem)
+            return _BAD
+        if tag == _BYTES:
+            # encoding/json decodes []byte from base64 (Go's rules, Go's error text); the
+            # value is kept in the canonical encoding upstream serves back.
+            if not isinstance(value, str):
+                self.type_error(json_kind(value), "[]uint8", go_struct)
+                return _BAD
+            canonical, problem = normalize_std(value)
+            if problem is None:
+                return canonical
             self.res.type_errors.append(problem)
             return _BAD
         return value  # _ANY

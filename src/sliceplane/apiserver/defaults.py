@@ -7,6 +7,7 @@ Cluster-IP and node-port allocation is not here: it needs state (see ``ipalloc``
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 
 from sliceplane.api.meta import Obj
@@ -182,6 +183,22 @@ def default_endpoints(obj: Obj) -> None:
                     p.setdefault("protocol", "TCP")
 
 
+def default_secret(obj: Obj) -> None:
+    """``SetDefaults_Secret`` (type Opaque) and the v1 conversion that folds ``stringData``
+    into ``data`` (a stringData key wins); stringData is never stored or served."""
+    string_data = obj.pop("stringData", None)
+    if isinstance(string_data, dict) and string_data:
+        data = obj.get("data")
+        if not isinstance(data, dict):
+            data = obj["data"] = {}
+        for key, value in string_data.items():
+            if isinstance(value, str):
+                raw = value.encode("utf-8", errors="replace")
+                data[key] = base64.b64encode(raw).decode("ascii")
+    if not obj.get("type"):
+        obj["type"] = "Opaque"
+
+
 def default_node(obj: Obj) -> None:
     del obj
 
@@ -194,6 +211,7 @@ DEFAULTERS: dict[str, Callable[[Obj], None]] = {
     "namespaces": default_namespace,
     "endpointslices": default_endpointslice,
     "endpoints": default_endpoints,
+    "secrets": default_secret,
 }
 
 

@@ -668,7 +668,8 @@ def test_definition_keys_of_served_kinds() -> None:
     assert schema.definition_key("apps", "v1", "DeleteOptions") == (
         "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"
     )
-    assert schema.definition_key("", "v1", "ConfigMap") is None
+    assert schema.definition_key("", "v1", "ConfigMap") == "io.k8s.api.core.v1.ConfigMap"
+    assert schema.definition_key("", "v1", "ServiceAccount") is None
     for kind in ("Namespace", "Node", "Service", "Endpoints", "Status"):
         assert schema.definition_key("", "v1", kind) is not None
 

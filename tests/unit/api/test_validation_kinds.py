@@ -274,7 +274,7 @@ def test_meta_update_immutable_fields() -> None:
 
 
 def test_unknown_resource_gets_meta_validation_only() -> None:
-    assert msgs("configmaps", {"metadata": {"name": "Bad"}, "data": 5}) == [
+    assert msgs("serviceaccounts", {"metadata": {"name": "Bad"}, "secrets": 5}) == [
         'metadata.name: Invalid value: "Bad": a lowercase RFC 1123 subdomain must consist of '
         "lower case alphanumeric characters, '-' or '.', and must start and end with an "
         "alphanumeric character (e.g. 'example.com', regex used for validation is "

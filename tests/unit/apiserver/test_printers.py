@@ -1238,7 +1238,9 @@ EXPECTED_COLUMNS = {
         ["Name", "Desired", "Current", "Ready", "Age"],
         ["Containers", "Images", "Selector"],
     ),
-    "configmaps": (["Name", "Created At"], []),
+    "secrets": (["Name", "Type", "Data", "Age"], []),
+    "configmaps": (["Name", "Data", "Age"], []),
+    "serviceaccounts": (["Name", "Created At"], []),  # not served: the generic table
 }
 
 
@@ -1262,7 +1264,9 @@ def test_column_types_follow_upstream() -> None:
     types = {c["name"]: c["type"] for c in column_definitions("replicasets")}
     assert types["Desired"] == types["Current"] == types["Ready"] == "integer"
     assert {c["name"]: c["type"] for c in column_definitions("pods")}["Restarts"] == "string"
-    assert column_definitions("configmaps")[1]["type"] == "date"
+    assert column_definitions("serviceaccounts")[1]["type"] == "date"
+    # printSecret/printConfigMap put an int64 under a "string" column, as upstream declares.
+    assert column_definitions("secrets")[2]["type"] == "string"
 
 
 def test_resource_names_are_normalised() -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from sliceplane.api.field import ErrorList, Path
-from sliceplane.api.validation import endpointslice, pod, service, simple
+from sliceplane.api.validation import configdata, endpointslice, pod, service, simple
 from sliceplane.api.validation.meta import (
     METADATA,
     validate_object_meta,
@@ -34,6 +34,8 @@ _CREATE: Final[dict[str, CreateFn]] = {
     "events": simple.validate_event,
     "leases": simple.validate_lease,
     "deployments": simple.validate_deployment,
+    "secrets": configdata.validate_secret,
+    "configmaps": configdata.validate_config_map,
 }
 
 _UPDATE: Final[dict[str, UpdateFn]] = {
@@ -46,6 +48,8 @@ _UPDATE: Final[dict[str, UpdateFn]] = {
     "events": simple.validate_event_update,
     "leases": simple.validate_lease_update,
     "deployments": simple.validate_deployment_update,
+    "secrets": configdata.validate_secret_update,
+    "configmaps": configdata.validate_config_map_update,
 }
 
 CLUSTER_SCOPED: Final = frozenset({"namespaces", "nodes"})

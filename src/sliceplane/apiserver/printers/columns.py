@@ -105,6 +105,17 @@ _COLUMNS: dict[str, tuple[_Column, ...]] = {
         _wide("Count", "Number of times the event occurred."),
         _Column("Name", "string", "Name of the event object.", 1, "name"),
     ),
+    "secrets": (
+        _NAME,
+        _plain("Type", "Used to facilitate programmatic handling of secret data."),
+        _plain("Data", "Number of keys in the secret's data."),
+        _AGE,
+    ),
+    "configmaps": (
+        _NAME,
+        _plain("Data", "Number of keys in the config map's data and binaryData."),
+        _AGE,
+    ),
     "leases": (
         _NAME,
         _plain("Holder", "Identity currently holding the lease."),

@@ -23,6 +23,7 @@ from sliceplane.apiserver.printers.cluster import (
     _print_node,
 )
 from sliceplane.apiserver.printers.columns import _columns_for, _resource_key, column_definitions
+from sliceplane.apiserver.printers.config import _print_config_map, _print_secret
 from sliceplane.apiserver.printers.network import (
     _print_endpoints,
     _print_endpointslice,
@@ -57,6 +58,8 @@ _PRINTERS: dict[str, _Printer] = {
     "leases": _print_lease,
     "deployments": _print_deployment,
     "replicasets": _print_replicaset,
+    "secrets": _print_secret,
+    "configmaps": _print_config_map,
 }
 
 
