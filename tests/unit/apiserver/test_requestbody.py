@@ -121,3 +121,20 @@ def test_delete_options_decoded_by_content_type() -> None:
         )
     with pytest.raises(errors.UnsupportedMediaType):
         delete_options(b"x", query(), "text/plain")
+
+
+def _ld(num: int, payload: bytes) -> bytes:
+    assert len(payload) < 128
+    return bytes([num << 3 | 2, len(payload)]) + payload
+
+
+def test_delete_options_from_a_protobuf_body() -> None:
+    # client-go's typed clients (Helm purging its release Secrets) send DeleteOptions as
+    # Kubernetes protobuf: gracePeriodSeconds=1 (varint), propagationPolicy=4 (string).
+    raw = b"\x08\x07" + _ld(4, b"Foreground")
+    envelope = b"k8s\x00" + _ld(1, _ld(1, b"v1") + _ld(2, b"DeleteOptions")) + _ld(2, raw)
+    opts = delete_options(envelope, query(), "application/vnd.kubernetes.protobuf")
+    assert opts.grace_period_seconds == 7
+    assert opts.propagation_policy == "Foreground"
+    with pytest.raises(errors.BadRequest):
+        delete_options(b"k8s\x00\xff", query(), "application/vnd.kubernetes.protobuf")
