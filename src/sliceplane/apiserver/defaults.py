@@ -18,6 +18,15 @@ from sliceplane.api.wellknown import (
 )
 
 
+def _struct(obj: Obj, key: str) -> object:
+    """``obj[key]``, made ``{}`` when absent or JSON ``null``: Go decodes ``null`` into a
+    struct field as its zero value, which the defaulters then fill (a Service with
+    ``"spec": null`` gets a 422 for its missing ports, not a 500)."""
+    if obj.get(key) is None:
+        obj[key] = {}
+    return obj[key]
+
+
 def _pod_spec(spec: Obj, *, admission: bool = False) -> None:
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("terminationGracePeriodSeconds", 30)
@@ -73,13 +82,13 @@ def _container(c: Obj) -> None:
 
 
 def default_pod(obj: Obj) -> None:
-    spec = obj.setdefault("spec", {})
+    spec = _struct(obj, "spec")
     if isinstance(spec, dict):
         _pod_spec(spec, admission=True)
 
 
 def default_service(obj: Obj) -> None:
-    spec = obj.setdefault("spec", {})
+    spec = _struct(obj, "spec")
     if not isinstance(spec, dict):
         return
     spec.setdefault("type", "ClusterIP")
@@ -114,7 +123,7 @@ def default_service(obj: Obj) -> None:
 
 
 def default_deployment(obj: Obj) -> None:
-    spec = obj.setdefault("spec", {})
+    spec = _struct(obj, "spec")
     if not isinstance(spec, dict):
         return
     spec.setdefault("replicas", 1)
@@ -132,7 +141,7 @@ def default_deployment(obj: Obj) -> None:
 
 
 def default_replicaset(obj: Obj) -> None:
-    spec = obj.setdefault("spec", {})
+    spec = _struct(obj, "spec")
     if isinstance(spec, dict):
         spec.setdefault("replicas", 1)
         _template(spec)
@@ -141,7 +150,7 @@ def default_replicaset(obj: Obj) -> None:
 def _template(spec: Obj) -> None:
     tmpl = spec.get("template")
     if isinstance(tmpl, dict):
-        pod_spec = tmpl.setdefault("spec", {})
+        pod_spec = _struct(tmpl, "spec")
         if isinstance(pod_spec, dict):
             _pod_spec(pod_spec)
 
@@ -154,7 +163,7 @@ def default_namespace(obj: Obj) -> None:
         if not isinstance(labels, dict):
             labels = meta["labels"] = {}
         labels[LABEL_METADATA_NAME] = name
-    spec = obj.setdefault("spec", {})
+    spec = _struct(obj, "spec")
     if isinstance(spec, dict):
         spec.setdefault("finalizers", ["kubernetes"])
 

@@ -97,6 +97,17 @@ async def test_created_service_holds_its_address_until_deleted(registry: Registr
     assert not ip_taken(registry, ip)
 
 
+async def test_null_spec_is_the_zero_spec(registry: Registry) -> None:
+    # Go decodes "spec": null into the zero ServiceSpec: a 422 for the ports, never a 500
+    # (found by the API fuzzer); a Deployment's null spec likewise defaults and validates.
+    with pytest.raises(errors.Invalid, match=r"spec\.ports: Required value"):
+        await create(registry, "services", {"metadata": {"name": "nul"}, "spec": None})
+    with pytest.raises(errors.Invalid, match=r"spec\.selector: Required value"):
+        await create(registry, "deployments", {"metadata": {"name": "nul"}, "spec": None})
+    ns = await create(registry, "namespaces", {"metadata": {"name": "nul"}, "spec": None})
+    assert ns["spec"] == {"finalizers": ["kubernetes"]}
+
+
 @pytest.mark.parametrize(
     ("spec", "failure"),
     [
