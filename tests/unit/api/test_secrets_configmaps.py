@@ -247,8 +247,8 @@ CONFIG_MAP_CASES = [
     ),
     pytest.param(
         config_map(data={"a": "x" * (512 * 1024)}, binaryData={"b": b64("y" * (512 * 1024 + 1))}),
-        # The whole object: upstream's path is the empty path.
-        [": Too long: may not be more than 1048576 bytes"],
+        # The whole object: upstream's path is NewPath(""), printed as "[]".
+        ["[]: Too long: may not be more than 1048576 bytes"],
         id="over-1MiB-together",
     ),
 ]

@@ -5,7 +5,8 @@ ConfigMaps, and people create both with kubectl. The rules are upstream's: every
 is a valid config key, the values of both bags together hold at most 1 MiB, a ConfigMap key
 lives in one bag only, a Secret's ``type`` is immutable and the well-known types require
 their keys, and an object marked ``immutable`` keeps its data (and the mark) for good.
-Paths and messages are upstream's.
+Paths and messages are upstream's. Keys are checked in the order the object lists them
+(upstream: Go's map order, which varies from one request to the next).
 
 The values of ``Secret.data`` and ``ConfigMap.binaryData`` arrive here already checked as
 base64 by the schema layer (``schema``, Go's decoder); sizes count the decoded bytes.
@@ -124,9 +125,9 @@ def validate_secret(obj: dict[str, Any]) -> ErrorList:
     errs = validate_object_meta(obj, True, name_is_dns_subdomain, METADATA)
     data = _byte_map(obj, "data", DATA, errs)
     total = 0
-    for key in sorted(data):
+    for key, value in data.items():
         errs.extend(DATA.key(key).invalid(key, m) for m in is_config_map_key(key))
-        total += len(data[key])
+        total += len(value)
     if total > MAX_SECRET_SIZE:
         errs.append(DATA.too_long(MAX_SECRET_SIZE))
     secret_type = u.get_str(obj, "type", Path("type"), errs) or ""
@@ -194,17 +195,18 @@ def validate_config_map(obj: dict[str, Any]) -> ErrorList:
     data = u.get_str_map(obj, "data", DATA, errs) or {}
     binary = _byte_map(obj, "binaryData", BINARY_DATA, errs)
     total = 0
-    for key in sorted(data):
+    for key in data:
         errs.extend(DATA.key(key).invalid(key, m) for m in is_config_map_key(key))
         if key in binary:
             errs.append(DATA.key(key).invalid(key, "duplicate of key present in binaryData"))
         total += len(data[key].encode("utf-8", errors="surrogatepass"))
-    for key in sorted(binary):
+    for key in binary:
         errs.extend(BINARY_DATA.key(key).invalid(key, m) for m in is_config_map_key(key))
         total += len(binary[key])
     if total > MAX_SECRET_SIZE:
-        # Upstream's path is the empty path: the error refers to the whole object.
-        errs.append(Path("").too_long(MAX_SECRET_SIZE))
+        # Upstream's path is field.NewPath(""), the whole object, which field.Path prints
+        # as "[]" (an element without a name prints as its empty index).
+        errs.append(Path("[]").too_long(MAX_SECRET_SIZE))
     return errs
 
 
