@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # iptables-restore) inside them.
 APT_PACKAGES ?= chromium iproute2 nftables iptables dnsutils curl dnsperf wrk
 
-.PHONY: fuzz-diff env test lint typecheck unit demo apiserver clean bench schemas proto-fields lock k8s-bin coredns-bin bench-dns bench-controller bench-cluster bench-all bench-proxy report
+.PHONY: fuzz-diff env test lint typecheck unit demo apiserver clean bench schemas proto-fields lock k8s-bin coredns-bin helm-bin bench-dns bench-controller bench-cluster bench-all bench-proxy report
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,7 +53,12 @@ k8s-bin:
 coredns-bin:
 	bash tools/coredns/build.sh
 
-test: env lint typecheck k8s-bin coredns-bin
+# Helm 3 and Helm 4 (tools/helm/v3, tools/helm/v4) for the Helm tests, cached the same way
+# in $${SLICEPLANE_HELM_CACHE:-~/.cache/sliceplane/helm}.
+helm-bin:
+	bash tools/helm/build.sh
+
+test: env lint typecheck k8s-bin coredns-bin helm-bin
 	$(BIN)/pytest -q -p no:cacheprovider
 
 # The API fuzzer against kube-apiserver too, comparing status classes (longer; a report in
