@@ -90,6 +90,10 @@ def seed_object(info: ResourceInfo, name: str, ns: str = NS) -> Obj:
             }
         case "nodes":
             body = {"spec": {"unschedulable": False}}
+        case "secrets":
+            body = {"type": "Opaque", "data": {"user": "ZnV6eg==", "tls.crt": ""}}
+        case "configmaps":
+            body = {"data": {"app.conf": "a=1"}, "binaryData": {"blob": "AAEC"}}
         case _:
             body = {}
     obj.update(copy.deepcopy(body))
