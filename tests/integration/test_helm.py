@@ -259,3 +259,23 @@ def test_helm4_default_server_side_apply(
     assert "use client-side apply" in res.stderr
     assert get(cluster, "deployments,services,secrets", "-n", namespace)["items"] == []
     assert json.loads(helm("list", "-n", namespace, *EVERY_STATE, "-o", "json")) == []
+
+
+def test_configmap_storage_driver(helm: Helm, cluster: Walkthrough, namespace: str) -> None:
+    """``HELM_DRIVER=configmap``: the releases kept in ConfigMaps instead of Secrets."""
+    helm = Helm(helm.binary, helm.home, helm.kubeconfig, {"HELM_DRIVER": "configmap"})
+    release = "cfg"
+    helm(
+        "install", release, str(CHART), "-n", namespace, "--create-namespace", "--wait",
+        *install_flags(helm),
+    )  # fmt: skip
+    helm("upgrade", release, str(CHART), "-n", namespace, "--set", "replicas=3", "--wait")
+    wait_endpoints(cluster, namespace, release, 3)
+    selector = f"owner=helm,name={release}"
+    maps = get(cluster, "configmaps", "-n", namespace, "-l", selector)["items"]
+    assert sorted(m["metadata"]["labels"]["status"] for m in maps) == ["deployed", "superseded"]
+    assert all(set(m["data"]) == {"release"} for m in maps)
+    assert release_secrets(cluster, namespace, release) == []
+    assert [r["status"] for r in history(helm, namespace, release)] == ["superseded", "deployed"]
+    helm("uninstall", release, "-n", namespace, "--wait")
+    assert get(cluster, "configmaps", "-n", namespace, "-l", selector)["items"] == []
