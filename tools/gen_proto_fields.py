@@ -51,6 +51,8 @@ PACKAGES: dict[str, tuple[str, str]] = {
     "k8s.io.api.discovery.v1": ("k8s.io/api", "discovery/v1"),
     "k8s.io.api.coordination.v1": ("k8s.io/api", "coordination/v1"),
     "k8s.io.api.autoscaling.v1": ("k8s.io/api", "autoscaling/v1"),
+    "k8s.io.api.authentication.v1": ("k8s.io/api", "authentication/v1"),
+    "k8s.io.api.authorization.v1": ("k8s.io/api", "authorization/v1"),
     "k8s.io.apimachinery.pkg.apis.meta.v1": ("k8s.io/apimachinery", "pkg/apis/meta/v1"),
     "k8s.io.apimachinery.pkg.runtime": ("k8s.io/apimachinery", "pkg/runtime"),
     "k8s.io.apimachinery.pkg.runtime.schema": ("k8s.io/apimachinery", "pkg/runtime/schema"),
@@ -79,6 +81,14 @@ ROOTS: dict[str, str] = {
     "apps/v1/Deployment": "k8s.io.api.apps.v1.Deployment",
     "apps/v1/ReplicaSet": "k8s.io.api.apps.v1.ReplicaSet",
     "autoscaling/v1/Scale": "k8s.io.api.autoscaling.v1.Scale",
+    # The review APIs (``kubectl auth can-i``/``whoami`` send them as protobuf).
+    "authentication.k8s.io/v1/SelfSubjectReview": "k8s.io.api.authentication.v1.SelfSubjectReview",
+    "authorization.k8s.io/v1/SelfSubjectAccessReview": (
+        "k8s.io.api.authorization.v1.SelfSubjectAccessReview"
+    ),
+    "authorization.k8s.io/v1/SelfSubjectRulesReview": (
+        "k8s.io.api.authorization.v1.SelfSubjectRulesReview"
+    ),
 }
 for _gv in ("v1", "apps/v1", "autoscaling/v1", "coordination.k8s.io/v1", "discovery.k8s.io/v1"):
     ROOTS[f"{_gv}/DeleteOptions"] = f"{META}.DeleteOptions"
@@ -94,6 +104,9 @@ SPECIAL = {
     "k8s.io.apimachinery.pkg.util.intstr.IntOrString",
     "k8s.io.apimachinery.pkg.api.resource.Quantity",
     "k8s.io.apimachinery.pkg.runtime.RawExtension",
+    # ``type ExtraValue []string``: a message of repeated ``items`` on the wire, a list in JSON.
+    "k8s.io.api.authentication.v1.ExtraValue",
+    "k8s.io.api.authorization.v1.ExtraValue",
 }
 
 SCALARS = {

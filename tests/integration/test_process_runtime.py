@@ -178,7 +178,8 @@ async def test_deployment_pods_become_ready_and_answer(cluster: LocalCluster, ns
         cs = pod["status"]["containerStatuses"][0]
         assert cs["ready"] is True and cs["started"] is True and cs["restartCount"] == 0
         meta = pod["metadata"]
-        log = cluster.config.data_dir / "pods" / f"{ns}_{meta['name']}_{meta['uid']}" / "web.log"
+        pod_dir = cluster.config.data_dir / "pods" / f"{ns}_{meta['name']}_{meta['uid']}"
+        log = pod_dir / "web" / "0.log"  # the kubelet's <container>/<restartCount>.log
         await eventually(
             lambda log=log: asyncio.to_thread(
                 lambda: log.exists() and b"GET / HTTP/1.1" in log.read_bytes()

@@ -53,6 +53,10 @@ _FIELDSV1 = f"{_META}.FieldsV1"
 _INTORSTRING = "k8s.io.apimachinery.pkg.util.intstr.IntOrString"
 _QUANTITY = "k8s.io.apimachinery.pkg.api.resource.Quantity"
 _RAWEXTENSION = "k8s.io.apimachinery.pkg.runtime.RawExtension"
+# ``type ExtraValue []string`` (UserInfo.extra): ``repeated string items = 1`` on the wire.
+_EXTRA_VALUES = frozenset(
+    {"k8s.io.api.authentication.v1.ExtraValue", "k8s.io.api.authorization.v1.ExtraValue"}
+)
 
 # Go's zero time.Time as Unix seconds (0001-01-01T00:00:00Z): Time.IsZero() -> JSON null.
 _GO_ZERO_UNIX = -62135596800
@@ -441,6 +445,12 @@ def _convert(kind: str, buf: memoryview, depth: int) -> Any:
         return _quantity(buf)
     if kind in (_RAWEXTENSION, _FIELDSV1):
         return _embedded_json(buf, kind.rpartition(".")[2])
+    if kind in _EXTRA_VALUES:
+        return [
+            _string(_expect_len(wt, val, "ExtraValue.items"))
+            for num, wt, val in _fields(buf)
+            if num == 1
+        ]
     return _message(buf, kind, depth)
 
 

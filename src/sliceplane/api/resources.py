@@ -41,6 +41,9 @@ class ResourceInfo:
     # kube-proxy's ServiceCIDRs), which sliceplane holds nothing of or only the server's
     # own objects. They have no schema here, so no OpenAPI document either.
     read_only: bool = field(default=False)
+    # False for create-only kinds answered and never stored (the review APIs,
+    # ``apiserver.reviews``): no storage, no OpenAPI schema, no informer.
+    stored: bool = field(default=True)
 
     @property
     def api_version(self) -> str:
@@ -90,7 +93,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         True,
         ("po",),
         ("all",),
-        subresources=("status", "binding"),
+        subresources=("status", "binding", "log"),
         has_status=True,
     ),
     ResourceInfo(
@@ -138,6 +141,14 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         ("all",),
         subresources=("status", "scale"),
         has_status=True,
+    ),
+    *(
+        ResourceInfo(group, "v1", kind, plural, plural[:-1], False, verbs=("create",), stored=False)
+        for group, kind, plural in (
+            ("authentication.k8s.io", "SelfSubjectReview", "selfsubjectreviews"),
+            ("authorization.k8s.io", "SelfSubjectAccessReview", "selfsubjectaccessreviews"),
+            ("authorization.k8s.io", "SelfSubjectRulesReview", "selfsubjectrulesreviews"),
+        )
     ),
 )
 

@@ -149,17 +149,26 @@ def api_resource_list(group: str, version: str) -> dict[str, Any] | None:
 
 
 # Read-only kinds have no schema, so no OpenAPI document (nothing can be written to them).
+# Only stored kinds have schemas; ``pods/log`` answers text, not an object to describe.
+_NO_OPENAPI_SUBRESOURCES = ("log",)
 _SPECS = [
-    ResourceSpec(r.group, r.version, r.kind, r.plural, r.namespaced, r.subresources)
+    ResourceSpec(
+        r.group,
+        r.version,
+        r.kind,
+        r.plural,
+        r.namespaced,
+        tuple(s for s in r.subresources if s not in _NO_OPENAPI_SUBRESOURCES),
+    )
     for r in RESOURCES
-    if not r.read_only
+    if r.stored and not r.read_only
 ]
 
 
 def _served_group_versions() -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for r in RESOURCES:
-        if not r.read_only and (r.group, r.version) not in out:
+        if r.stored and not r.read_only and (r.group, r.version) not in out:
             out.append((r.group, r.version))
     return out
 

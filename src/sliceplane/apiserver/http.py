@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -34,9 +35,9 @@ from sliceplane.api import errors
 from sliceplane.api.fieldlabels import validate_field_selector
 from sliceplane.api.fieldselectors import FieldSelector, parse_field_selector
 from sliceplane.api.labelparser import parse_label_selector
-from sliceplane.api.resources import ResourceInfo
+from sliceplane.api.resources import BY_PLURAL, ResourceInfo
 from sliceplane.api.selectors import LabelSelector
-from sliceplane.apiserver import discovery, representation
+from sliceplane.apiserver import discovery, podlogs, representation, reviews
 from sliceplane.apiserver.metrics import Metrics
 from sliceplane.apiserver.patch import patch_content_type
 from sliceplane.apiserver.printers import build_table
@@ -93,6 +94,9 @@ class ServerOptions:
     server_address: str = "127.0.0.1:6443"
     # Monotonic seconds for watch deadlines and bookmarks (``watchsession``); tests inject.
     clock: Callable[[], float] | None = None
+    pod_logs_dir: Path | None = None
+    """Where the process runtime keeps pod logs (``DATA_DIR/pods`` of ``sliceplane up
+    --runtime process``); ``pods/log`` reads them (``apiserver.podlogs``)."""
     watch_write_timeout: float = 60.0
     """A watch whose client has not taken a line for this long is dropped (the connection
     aborted), as kube-apiserver's watch cache terminates watchers that stop receiving: a
@@ -195,6 +199,11 @@ class APIServerApp:
                     body=_encode(routed.body), headers={"Content-Type": routed.content_type}
                 )
             target = routed
+            if not target.info.stored:
+                verb = request.method
+                handled = await self._review(request, target)
+                code = handled.status
+                return handled
             verb, handler = self._handler_for(request, target)
             handled = await handler(request, target)
             code = handled.status
@@ -261,6 +270,12 @@ class APIServerApp:
             watch=parse_bool(request.query.get("watch")),
             content_type=request.headers.get("Content-Type", ""),
         )
+        if t.subresource == "log" and name not in ("GET", "WATCH"):
+            raise errors.MethodNotAllowed(
+                "the server does not allow this method on the requested resource"
+            )
+        if t.subresource == "log":
+            name = "GET"  # a log is read, never watched (``watch`` is not its option)
         return name, self._handlers[name if name != "POST" or t.name is None else "BIND"]
 
     # ------------------------------------------------------------------ reads
@@ -283,6 +298,8 @@ class APIServerApp:
         if t.subresource == "scale":
             return json_response(self.registry.get_scale(t.info, ns, t.name))
         item = self.registry.get(t.info, ns, t.name)
+        if t.subresource == "log":
+            return await self._log(request, t, item.obj)
         body = representation.object_body(
             t.info,
             item,
@@ -314,6 +331,24 @@ class APIServerApp:
             datetime.now(UTC),
         )
         return web.Response(body=body, content_type=JSON)
+
+    async def _log(
+        self, request: web.Request, t: Target, pod: dict[str, Any]
+    ) -> web.StreamResponse:
+        assert t.name is not None
+        ns, name = t.namespace or "", t.name
+
+        def get_pod() -> dict[str, Any] | None:
+            with contextlib.suppress(errors.NotFound):
+                return self.registry.get(t.info, ns, name).obj
+            return None
+
+        def get_node(node: str) -> dict[str, Any]:
+            return self.registry.get(BY_PLURAL["nodes"], "", node).obj
+
+        return await podlogs.serve(
+            request, pod, get_pod, get_node, self.options.pod_logs_dir, request.query
+        )
 
     # ------------------------------------------------------------------ watch
 
@@ -453,6 +488,16 @@ class APIServerApp:
         with contextlib.suppress(ConnectionResetError):
             await resp.write_eof()
         return resp
+
+    # ------------------------------------------------------------------ reviews
+
+    async def _review(self, request: web.Request, t: Target) -> web.StreamResponse:
+        """A review (``kubectl auth can-i``/``whoami``): answered, never stored."""
+        reviews.check_request(request.method, t.name)
+        body = await self._body(request)
+        return json_response(
+            reviews.answer(t.info, body, reviews.ADMIN, datetime.now(UTC)), status=201
+        )
 
     # ------------------------------------------------------------------ writes
 

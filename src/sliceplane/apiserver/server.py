@@ -54,6 +54,8 @@ class APIServerConfig:
     allow_loopback_endpoints: bool = False
     """Accept 127.0.0.0/8 and ::1 in EndpointSlices and Endpoints (upstream refuses them);
     for the local cluster's process runtime, whose pods listen on loopback addresses."""
+    pod_logs_dir: Path | None = None
+    """The process runtime's pod directories, from which ``pods/log`` is answered."""
 
 
 def split_listen(listen: str) -> tuple[str, int]:
@@ -105,6 +107,7 @@ class APIServer:
                 token=self.token,
                 bookmark_interval=cfg.bookmark_interval,
                 server_address=f"{host}:{port}",
+                pod_logs_dir=cfg.pod_logs_dir,
             ),
         )
         self._runner = StatusAppRunner(self.app.make_app(), access_log=None, shutdown_timeout=2.0)

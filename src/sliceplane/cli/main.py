@@ -91,6 +91,13 @@ def apiserver(
             ),
         ),
     ] = None,
+    pod_logs_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--pod-logs-dir",
+            help="Serve pods/log from the process runtime's pod logs here (sliceplane up).",
+        ),
+    ] = None,
     check: Annotated[
         bool,
         typer.Option("--check", help="Check the state database (read-only) and exit."),
@@ -161,6 +168,7 @@ def apiserver(
         allow_loopback_endpoints=allow_loopback_endpoints,
         accept_data_loss=accept_data_loss,
         extra_hosts=sans,
+        pod_logs_dir=pod_logs_dir,
     )
     try:
         asyncio.run(run_until_signalled(config))

@@ -47,6 +47,8 @@ class APIServerProcess:
         if cfg.runtime == "process":
             # Without root, process pods listen on 127.x addresses; let slices carry them.
             cmd.append("--allow-loopback-endpoints")
+            # The runtime's pod directories hold the containers' logs (pods/log).
+            cmd += ["--pod-logs-dir", str(cfg.data_dir / "pods")]
         with open(self.log_path, "ab") as log_file:
             offset = log_file.tell()
             self.proc = subprocess.Popen(

@@ -41,6 +41,7 @@ from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import object_key
 from sliceplane.machinery.tasks import cancel_and_wait
 from sliceplane.machinery.workqueue import WorkQueue, run_workers
+from sliceplane.workloads.kubelet.containerlogs import pump, run_log_path
 from sliceplane.workloads.kubelet.kubeletstatus import same_ignoring_nulls
 from sliceplane.workloads.kubelet.nodes import SimNode, SimulatedNodes
 from sliceplane.workloads.kubelet.podcidr import IPV4, AddressesExhausted, NodeIPAM, node_pod_cidrs
@@ -380,23 +381,58 @@ class ProcessRuntime:
         started_at = format_time(self.clock.wall())
         workdir = cp.spec.get("workingDir")
         cwd = Path(workdir) if isinstance(workdir, str) and Path(workdir).is_dir() else None
-        log_path = pp.directory / f"{name}.log"
+        log_path = run_log_path(pp.directory, name, cp.view.restart_count)
         try:
-            with open(log_path, "ab") as out:
-                proc = await asyncio.create_subprocess_exec(
-                    *argv,
-                    env=env,
-                    cwd=cwd or pp.directory,
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=asyncio.subprocess.STDOUT,
-                    start_new_session=True,
-                )
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            out = open(log_path, "ab")  # noqa: SIM115 - closed once the pumps are done
         except OSError as exc:
+            message = f"failed to create the log of container {name!r}: {exc}"
+            self._event(pp, "Warning", "Failed", f"Error: {message}")
+            now = format_time(self.clock.wall())
+            return Terminated(128, "StartError", started_at, now, message=message)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                env=env,
+                cwd=cwd or pp.directory,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            out.close()
             message = f"failed to start container {name!r}: {exc}"
             self._event(pp, "Warning", "Failed", f"Error: {message}")
             now = format_time(self.clock.wall())
             return Terminated(128, "StartError", started_at, now, message=message)
+        assert proc.stdout is not None and proc.stderr is not None
+        pumps = [
+            asyncio.create_task(pump(proc.stdout, "stdout", out)),
+            asyncio.create_task(pump(proc.stderr, "stderr", out)),
+        ]
+        try:
+            return await self._watch_process(pp, cp, proc, env, started_at)
+        finally:
+            # The group is dead by now: the pipes reach EOF once the kernel has handed
+            # over what was written. Never wait on a pump forever.
+            try:
+                await asyncio.wait(pumps, timeout=5.0)
+            finally:
+                for task in pumps:
+                    task.cancel()
+                out.close()
+
+    async def _watch_process(
+        self,
+        pp: PodProcs,
+        cp: ContainerProc,
+        proc: asyncio.subprocess.Process,
+        env: dict[str, str],
+        started_at: str,
+    ) -> Terminated:
+        """Publish a started process, probe it until it exits (or liveness kills it)."""
+        name = cp.view.name
         cp.proc = proc
         pid_file = pp.directory / f"{name}.pid"
         started = process_start_time(proc.pid)
