@@ -90,7 +90,15 @@ ROOTS: dict[str, str] = {
         "k8s.io.api.authorization.v1.SelfSubjectRulesReview"
     ),
 }
-for _gv in ("v1", "apps/v1", "autoscaling/v1", "coordination.k8s.io/v1", "discovery.k8s.io/v1"):
+for _gv in (
+    "v1",
+    "apps/v1",
+    "authentication.k8s.io/v1",
+    "authorization.k8s.io/v1",
+    "autoscaling/v1",
+    "coordination.k8s.io/v1",
+    "discovery.k8s.io/v1",
+):
     ROOTS[f"{_gv}/DeleteOptions"] = f"{META}.DeleteOptions"
 ROOTS["meta.k8s.io/v1/DeleteOptions"] = f"{META}.DeleteOptions"
 
