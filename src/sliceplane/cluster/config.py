@@ -54,7 +54,7 @@ class ClusterConfig:
     """``simulated`` (no processes) or ``process`` (real local processes)."""
     process: ProcessRuntimeOptions = field(default_factory=ProcessRuntimeOptions)
     """Settings of the process runtime (``runtime == "process"``); its pod processes log
-    to ``DATA_DIR/pods/<ns>_<name>_<uid>/<container>.log``."""
+    to ``DATA_DIR/pods/<ns>_<name>_<uid>/<container>/<restartCount>.log`` (CRI format)."""
     max_endpoints_per_slice: int = 100
     insecure_http: bool = False
     service_cidr: str = ""
