@@ -81,7 +81,8 @@ ROOTS: dict[str, str] = {
     "apps/v1/Deployment": "k8s.io.api.apps.v1.Deployment",
     "apps/v1/ReplicaSet": "k8s.io.api.apps.v1.ReplicaSet",
     "autoscaling/v1/Scale": "k8s.io.api.autoscaling.v1.Scale",
-    # The review APIs (``kubectl auth can-i``/``whoami`` send them as protobuf).
+    # The review APIs (``kubectl auth can-i``/``whoami`` send them as protobuf, as do
+    # client-go's typed clients for the others).
     "authentication.k8s.io/v1/SelfSubjectReview": "k8s.io.api.authentication.v1.SelfSubjectReview",
     "authorization.k8s.io/v1/SelfSubjectAccessReview": (
         "k8s.io.api.authorization.v1.SelfSubjectAccessReview"
@@ -89,6 +90,13 @@ ROOTS: dict[str, str] = {
     "authorization.k8s.io/v1/SelfSubjectRulesReview": (
         "k8s.io.api.authorization.v1.SelfSubjectRulesReview"
     ),
+    "authorization.k8s.io/v1/SubjectAccessReview": (
+        "k8s.io.api.authorization.v1.SubjectAccessReview"
+    ),
+    "authorization.k8s.io/v1/LocalSubjectAccessReview": (
+        "k8s.io.api.authorization.v1.LocalSubjectAccessReview"
+    ),
+    "authentication.k8s.io/v1/TokenReview": "k8s.io.api.authentication.v1.TokenReview",
 }
 for _gv in (
     "v1",

@@ -63,24 +63,25 @@ def test_discovery_lists_the_review_resources(kubectl: Kubectl) -> None:
         if "review" in line
     }
     assert rows == {
-        "selfsubjectreviews": [
-            "selfsubjectreviews",
-            "authentication.k8s.io/v1",
-            "false",
-            "SelfSubjectReview",
-        ],
-        "selfsubjectaccessreviews": [
-            "selfsubjectaccessreviews",
-            "authorization.k8s.io/v1",
-            "false",
-            "SelfSubjectAccessReview",
-        ],
-        "selfsubjectrulesreviews": [
-            "selfsubjectrulesreviews",
-            "authorization.k8s.io/v1",
-            "false",
-            "SelfSubjectRulesReview",
-        ],
+        plural: [plural, f"{group}/v1", namespaced, kind]
+        for plural, group, namespaced, kind in (
+            ("selfsubjectreviews", "authentication.k8s.io", "false", "SelfSubjectReview"),
+            ("tokenreviews", "authentication.k8s.io", "false", "TokenReview"),
+            (
+                "localsubjectaccessreviews",
+                "authorization.k8s.io",
+                "true",
+                "LocalSubjectAccessReview",
+            ),
+            (
+                "selfsubjectaccessreviews",
+                "authorization.k8s.io",
+                "false",
+                "SelfSubjectAccessReview",
+            ),
+            ("selfsubjectrulesreviews", "authorization.k8s.io", "false", "SelfSubjectRulesReview"),
+            ("subjectaccessreviews", "authorization.k8s.io", "false", "SubjectAccessReview"),
+        )
     }
     # Create-only, as upstream: nothing to get or list.
     res = kubectl.run("get", "selfsubjectaccessreviews", check=False)

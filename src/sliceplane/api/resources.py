@@ -143,11 +143,21 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         has_status=True,
     ),
     *(
-        ResourceInfo(group, "v1", kind, plural, plural[:-1], False, verbs=("create",), stored=False)
-        for group, kind, plural in (
-            ("authentication.k8s.io", "SelfSubjectReview", "selfsubjectreviews"),
-            ("authorization.k8s.io", "SelfSubjectAccessReview", "selfsubjectaccessreviews"),
-            ("authorization.k8s.io", "SelfSubjectRulesReview", "selfsubjectrulesreviews"),
+        ResourceInfo(
+            group, "v1", kind, plural, plural[:-1], namespaced, verbs=("create",), stored=False
+        )
+        for group, kind, plural, namespaced in (
+            ("authentication.k8s.io", "SelfSubjectReview", "selfsubjectreviews", False),
+            ("authentication.k8s.io", "TokenReview", "tokenreviews", False),
+            (
+                "authorization.k8s.io",
+                "LocalSubjectAccessReview",
+                "localsubjectaccessreviews",
+                True,
+            ),
+            ("authorization.k8s.io", "SelfSubjectAccessReview", "selfsubjectaccessreviews", False),
+            ("authorization.k8s.io", "SelfSubjectRulesReview", "selfsubjectrulesreviews", False),
+            ("authorization.k8s.io", "SubjectAccessReview", "subjectaccessreviews", False),
         )
     ),
 )

@@ -493,11 +493,10 @@ class APIServerApp:
 
     async def _review(self, request: web.Request, t: Target) -> web.StreamResponse:
         """A review (``kubectl auth can-i``/``whoami``): answered, never stored."""
-        reviews.check_request(request.method, t.name)
+        reviews.check_request(request.method, t.name, t.info.namespaced, t.namespace)
         body = await self._body(request)
-        return json_response(
-            reviews.answer(t.info, body, reviews.ADMIN, datetime.now(UTC)), status=201
-        )
+        asker = reviews.Asker(reviews.ADMIN, t.namespace or "", self.options.token)
+        return json_response(reviews.answer(t.info, body, asker, datetime.now(UTC)), status=201)
 
     # ------------------------------------------------------------------ writes
 
