@@ -23,13 +23,20 @@ _SUB_VERBS = {
     "finalize": ["update"],
     "binding": ["create"],
 }
-_SUB_KINDS = {"scale": ("autoscaling", "v1", "Scale"), "binding": ("", "v1", "Binding")}
+_SUB_KINDS = {
+    "scale": ("autoscaling", "v1", "Scale"),
+    "binding": ("", "v1", "Binding"),
+    # kube-apiserver's aggregated discovery gives pods/log a kind without a version.
+    "log": ("", "", "Pod"),
+}
 
 
 def _aggregated_resource(r: ResourceInfo) -> dict[str, Any]:
+    # kube-apiserver names the review kinds (never stored) without group and version.
+    group, version = (r.group, r.version) if r.stored else ("", "")
     doc: dict[str, Any] = {
         "resource": r.plural,
-        "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
+        "responseKind": {"group": group, "version": version, "kind": r.kind},
         "scope": "Namespaced" if r.namespaced else "Cluster",
         "singularResource": r.singular,
         "verbs": sorted(r.verbs),

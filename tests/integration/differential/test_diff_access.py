@@ -410,3 +410,42 @@ def test_kubectl_auth_prints_the_same(
     a = json.loads(up("auth", "whoami", "-o", "json"))
     b = json.loads(sp("auth", "whoami", "-o", "json"))
     assert normalise(a) == normalise(b)
+
+
+def test_discovery_of_pods_log_and_the_review_groups(
+    kube: ControlPlane, apiserver: ServerProcess
+) -> None:
+    """Legacy and aggregated discovery describe ``pods/log`` and the review groups'
+    resources as kube-apiserver does."""
+    up, sp = connect(kube.kubeconfig), connect(apiserver.kubeconfig)
+
+    def legacy(server: tuple[str, str, ssl.SSLContext]) -> Obj:
+        resources = ask(server, "GET", "/api/v1", None)["body"]["resources"]
+        return next(r for r in resources if r["name"] == "pods/log")
+
+    assert legacy(up) == legacy(sp)
+
+    def aggregated(server: tuple[str, str, ssl.SSLContext], path: str) -> list[Obj]:
+        url, token, ctx = server
+        req = urllib.request.Request(url + path)
+        req.add_header("Authorization", f"Bearer {token}")
+        req.add_header(
+            "Accept", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+        )
+        with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
+            return list(json.loads(resp.read())["items"])
+
+    def pods_log(items: list[Obj]) -> Obj:
+        pods = next(r for r in items[0]["versions"][0]["resources"] if r["resource"] == "pods")
+        return next(s for s in pods["subresources"] if s["subresource"] == "log")
+
+    assert pods_log(aggregated(up, "/api")) == pods_log(aggregated(sp, "/api"))
+
+    def review_groups(items: list[Obj]) -> dict[str, Any]:
+        return {
+            g["metadata"]["name"]: g["versions"]
+            for g in items
+            if g["metadata"]["name"] in ("authentication.k8s.io", "authorization.k8s.io")
+        }
+
+    assert review_groups(aggregated(up, "/apis")) == review_groups(aggregated(sp, "/apis"))
