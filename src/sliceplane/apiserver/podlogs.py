@@ -6,13 +6,13 @@ container's CRI log files. sliceplane plays both halves, in the order upstream c
 1. kube-apiserver: ``PodLogOptions`` validated (422), the container chosen or refused
    (400 ``a container name must be specified ...``), a pod with no node answered 204 No
    Content, the Node looked up (404) and its kubelet address picked;
-2. the kubelet: for pods of ``sliceplane up --runtime process`` (``pods_dir`` set, and
-   the pod's log directory there) the container's status decides which run to read or
+2. the kubelet: for pods of ``sliceplane up --runtime process`` (``pods_dir`` set: the
+   runtime plays every node's kubelet) the container's status decides which run to read or
    which 400 to give (``... is waiting to start: ContainerCreating``, ``previous
    terminated container ... not found``), then the run's log file is sent, and followed
    while the run lasts when ``follow`` is set.
 
-Any other pod's node (a simulated one) has no kubelet, and upstream's answer is the
+Without ``pods_dir`` (simulated nodes) no node has a kubelet, and upstream's answer is the
 failed connection to it: a 500 whose message is Go's ``Get "https://<node>:10250/
 containerLogs/...": dial tcp ...``. sliceplane does make that connection (resolve and
 connect, briefly), and reports what happened in Go's words.
@@ -281,10 +281,12 @@ async def serve(
     except errors.NotFound:
         # Upstream's node lookup reports the missing Node as a missing pod of its name.
         raise errors.NotFound.for_object("pods", "", node_name) from None
-    pod_dir = pods_dir / f"{meta.get('namespace')}_{name}_{meta.get('uid')}" if pods_dir else None
-    if pod_dir is None or not pod_dir.is_dir():
+    if pods_dir is None:
         url, host, port = kubelet_url(node, pod, container, opts)
         raise KubeletUnreachable(f"Get {go_quote(url)}: {await dial_error(host, port)}")
+    # The process runtime is every node's kubelet: the pod's status says which run to
+    # read (a pod it has not started yet has no container status: "not available").
+    pod_dir = pods_dir / f"{meta.get('namespace')}_{name}_{meta.get('uid')}"
     run = choose_run(pod, container, opts.previous)
     path = run_file(pod_dir / container, run.number)
     resp = web.StreamResponse(status=200, headers={"Content-Type": CONTENT_TYPE})
