@@ -47,6 +47,7 @@ CONTENT_TYPE: Final = "text/plain"
 POLL: Final = 0.2
 """Seconds between looks at a followed log file (and at whether its run goes on)."""
 DIAL_TIMEOUT: Final = 2.0
+WRITE_CHUNK: Final = 1 << 20
 ADDRESS_TYPES: Final = ("Hostname", "InternalDNS", "InternalIP", "ExternalDNS", "ExternalIP")
 """kube-apiserver's default ``--kubelet-preferred-address-types``."""
 KUBELET_PORT: Final = 10250
@@ -329,11 +330,7 @@ async def _send(
     pending = data[offset:]
     position = len(data)
     while True:
-        lines, used = split_lines(pending)
-        pending = pending[used:]
-        chunk = b"".join(selection.feed(lines))
-        if chunk:
-            await resp.write(chunk)
+        pending = await _write_lines(resp, selection, pending)
         if selection.exhausted or not follow:
             return
         # Decide whether this read was the last before reading more, so nothing written
@@ -352,8 +349,23 @@ async def _send(
             position += len(more)
             pending += more
         if not going and not more:
-            lines, _ = split_lines(pending)
-            chunk = b"".join(selection.feed(lines))
-            if chunk:
-                await resp.write(chunk)
+            await _write_lines(resp, selection, pending)
             return
+
+
+async def _write_lines(resp: web.StreamResponse, selection: Selection, data: bytes) -> bytes:
+    """Send the selected output of the whole lines in ``data``, about ``WRITE_CHUNK`` bytes
+    of file at a time (a large log is never one buffer); returns the unfinished rest."""
+    start = 0
+    while start < len(data) and not selection.exhausted:
+        end = data.rfind(b"\n", start, start + WRITE_CHUNK) + 1
+        if end <= start:  # a line longer than a chunk: take it whole
+            end = data.find(b"\n", start) + 1
+            if end <= 0:
+                break
+        lines, _ = split_lines(data[start:end])
+        start = end
+        chunk = b"".join(selection.feed(lines))
+        if chunk:
+            await resp.write(chunk)
+    return data[start:]
