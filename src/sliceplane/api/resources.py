@@ -93,7 +93,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         True,
         ("po",),
         ("all",),
-        subresources=("status", "binding", "log"),
+        subresources=("status", "binding", "log", "exec", "portforward"),
         has_status=True,
     ),
     ResourceInfo(

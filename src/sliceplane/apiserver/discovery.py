@@ -22,6 +22,8 @@ _SUB_VERBS = {
     "scale": ["get", "patch", "update"],
     "finalize": ["update"],
     "binding": ["create"],
+    "exec": ["create", "get"],
+    "portforward": ["create", "get"],
 }
 _SUB_KINDS = {
     "scale": ("autoscaling", "v1", "Scale"),
@@ -29,6 +31,8 @@ _SUB_KINDS = {
     # kube-apiserver's aggregated discovery gives pods/log a kind without a version.
     "log": ("", "", "Pod"),
 }
+_SUB_KINDS["exec"] = ("", "v1", "PodExecOptions")
+_SUB_KINDS["portforward"] = ("", "v1", "PodPortForwardOptions")
 
 
 def _aggregated_resource(r: ResourceInfo) -> dict[str, Any]:

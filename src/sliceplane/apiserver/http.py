@@ -36,6 +36,7 @@ from sliceplane.api.fieldlabels import validate_field_selector
 from sliceplane.api.fieldselectors import FieldSelector, parse_field_selector
 from sliceplane.api.labelparser import parse_label_selector
 from sliceplane.api.resources import BY_PLURAL, ResourceInfo
+from sliceplane.api.resources import lookup as lookup_resource
 from sliceplane.api.selectors import LabelSelector
 from sliceplane.apiserver import discovery, podlogs, representation, reviews
 from sliceplane.apiserver.metrics import Metrics
@@ -54,6 +55,8 @@ from sliceplane.apiserver.requestbody import (
     write_options,
 )
 from sliceplane.apiserver.routes import Document, Target, route, verb, wants
+from sliceplane.apiserver.streaming.handler import SUBRESOURCES as STREAMING
+from sliceplane.apiserver.streaming.handler import ExecEnvironment, StreamingHandler
 from sliceplane.apiserver.watchsession import (
     Bookmark,
     Output,
@@ -101,6 +104,10 @@ class ServerOptions:
     """A watch whose client has not taken a line for this long is dropped (the connection
     aborted), as kube-apiserver's watch cache terminates watchers that stop receiving: a
     client that never reads must not hold its handler, socket and store watcher forever."""
+    exec_environment: ExecEnvironment | None = None
+    """How ``pods/exec`` builds a process-runtime container's env and working directory
+    (``sliceplane apiserver`` wires the process runtime's rules); None: exec is refused
+    as for a node whose kubelet cannot be reached."""
 
 
 def status_response(err: errors.StatusError) -> web.Response:
@@ -111,6 +118,12 @@ def json_response(
     obj: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
     return web.Response(body=_encode(obj), status=status, content_type=JSON, headers=headers)
+
+
+def lookup_pods() -> ResourceInfo:
+    info = lookup_resource("", "v1", "pods")
+    assert info is not None
+    return info
 
 
 def _monotonic() -> float:
@@ -129,6 +142,7 @@ class APIServerApp:
         self._watch_tasks: set[asyncio.Task[Any]] = set()
         self._stopping = asyncio.Event()
         self._openapi = discovery.OpenAPIDocs()
+        self.streaming = StreamingHandler(self._get_pod, options.exec_environment)
         self._clock = options.clock or _monotonic
         self._handlers: dict[str, Callable[[web.Request, Target], Awaitable[web.StreamResponse]]]
         self._handlers = {
@@ -204,6 +218,13 @@ class APIServerApp:
                 handled = await self._review(request, target)
                 code = handled.status
                 return handled
+            if target.subresource in STREAMING:
+                verb = "CONNECT"
+                streamed = await self.streaming.serve(
+                    request, target.namespace, target.name, target.subresource
+                )
+                code = streamed.status
+                return streamed
             verb, handler = self._handler_for(request, target)
             handled = await handler(request, target)
             code = handled.status
@@ -249,6 +270,9 @@ class APIServerApp:
             )
         finally:
             self.metrics.observe(verb, target, code, time.perf_counter() - started, dry_run)
+
+    def _get_pod(self, namespace: str, name: str) -> dict[str, Any]:
+        return self.registry.get(lookup_pods(), namespace, name).obj
 
     def _authenticate(self, request: web.Request) -> None:
         token = self.options.token

