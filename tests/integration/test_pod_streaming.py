@@ -312,6 +312,11 @@ async def _pod_elsewhere(cluster: LocalCluster, ns: str, name: str, node: str | 
     }
     if node:
         spec["nodeName"] = node
+        # a Node nobody runs (the process runtime only runs its own simulated nodes)
+        await client.create("nodes", {"metadata": {"name": node}})
+        n = await client.get("nodes", node)
+        n["status"] = {"addresses": [{"type": "InternalIP", "address": "172.18.0.99"}]}
+        await client.update("nodes", n, subresource="status")
     await client.create("pods", {"metadata": {"name": name}, "spec": spec}, ns)
     if node:
         # what a kubelet would have written: the pod runs there
@@ -324,11 +329,11 @@ async def _pod_elsewhere(cluster: LocalCluster, ns: str, name: str, node: str | 
 async def test_pod_on_a_simulated_node_is_answered_as_unreachable_kubelet(
     cluster: LocalCluster, ns: str, tmp_path: Path
 ) -> None:
-    await _pod_elsewhere(cluster, ns, "far", "ghost-node")
+    await _pod_elsewhere(cluster, ns, "far", f"{ns}-ghost")
     code, _, err = await kubectl(cluster, tmp_path, "exec", "-n", ns, "far", "--", "true")
     assert code == 1
     assert "Internal error occurred: error sending request: " in err, err
-    assert 'node "ghost-node" is simulated by sliceplane' in err, err
+    assert f'dial tcp 172.18.0.99:10250: node "{ns}-ghost" is simulated by sliceplane' in err
 
     code, _, err = await kubectl(
         cluster, tmp_path, "port-forward", "-n", ns, "pod/far", f"{free_port()}:80", timeout=30
@@ -337,7 +342,7 @@ async def test_pod_on_a_simulated_node_is_answered_as_unreachable_kubelet(
     assert (
         "error upgrading connection: unable to upgrade connection: error dialing backend: " in err
     ), err
-    assert 'node "ghost-node" is simulated by sliceplane' in err, err
+    assert f'dial tcp 172.18.0.99:10250: node "{ns}-ghost" is simulated by sliceplane' in err
 
 
 async def test_pod_without_a_node_gets_upstreams_400(

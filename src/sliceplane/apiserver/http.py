@@ -120,12 +120,6 @@ def json_response(
     return web.Response(body=_encode(obj), status=status, content_type=JSON, headers=headers)
 
 
-def lookup_pods() -> ResourceInfo:
-    info = lookup_resource("", "v1", "pods")
-    assert info is not None
-    return info
-
-
 def _monotonic() -> float:
     return time.monotonic()
 
@@ -142,7 +136,7 @@ class APIServerApp:
         self._watch_tasks: set[asyncio.Task[Any]] = set()
         self._stopping = asyncio.Event()
         self._openapi = discovery.OpenAPIDocs()
-        self.streaming = StreamingHandler(self._get_pod, options.exec_environment)
+        self.streaming = StreamingHandler(self._get_object, options.exec_environment)
         self._clock = options.clock or _monotonic
         self._handlers: dict[str, Callable[[web.Request, Target], Awaitable[web.StreamResponse]]]
         self._handlers = {
@@ -271,8 +265,10 @@ class APIServerApp:
         finally:
             self.metrics.observe(verb, target, code, time.perf_counter() - started, dry_run)
 
-    def _get_pod(self, namespace: str, name: str) -> dict[str, Any]:
-        return self.registry.get(lookup_pods(), namespace, name).obj
+    def _get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
+        info = lookup_resource("", "v1", plural)
+        assert info is not None
+        return self.registry.get(info, namespace, name).obj
 
     def _authenticate(self, request: web.Request) -> None:
         token = self.options.token

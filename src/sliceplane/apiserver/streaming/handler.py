@@ -92,12 +92,13 @@ class _RawProtocol(asyncio.Protocol):
 
 
 class StreamingHandler:
-    """Serves the streaming subresources of pods from ``get_pod`` (the registry's read)."""
+    """Serves the streaming subresources of pods; ``get(plural, namespace, name)`` reads a
+    core object (NotFound if absent)."""
 
     def __init__(
-        self, get_pod: Callable[[str, str], Obj], exec_environment: ExecEnvironment | None
+        self, get: Callable[[str, str, str], Obj], exec_environment: ExecEnvironment | None
     ) -> None:
-        self._get_pod = get_pod
+        self._get = get
         self._exec_environment = exec_environment
         self.sessions = 0
 
@@ -105,10 +106,12 @@ class StreamingHandler:
         self, request: web.Request, namespace: str | None, name: str | None, sub: str
     ) -> web.StreamResponse:
         if request.method not in ("GET", "POST") or namespace is None or name is None:
-            raise errors.MethodNotAllowed(
+            status = errors.MethodNotAllowed(
                 "the server does not allow this method on the requested resource"
-            )
-        pod = self._get_pod(namespace, name)
+            ).to_status()
+            status["details"] = {}  # upstream's NewMethodNotSupported, no group or kind
+            return _status_response(status)
+        pod = self._get("pods", namespace, name)
         if sub == "exec":
             return await self._exec(request, pod)
         return await self._portforward(request, pod)
@@ -117,6 +120,7 @@ class StreamingHandler:
 
     async def _exec(self, request: web.Request, pod: Obj) -> web.StreamResponse:
         opts = pods.exec_options(request.query, request.query.getall("command", []), pod)
+        node = self._node(pod)
         if not _is_websocket(request):
             if _is_spdy(request):
                 raise errors.BadRequest(
@@ -148,7 +152,7 @@ class StreamingHandler:
                 return None
 
         try:
-            refusal = self._exec_refusal(pod, opts.container)
+            refusal = self._exec_refusal(pod, node, opts)
             if refusal is not None:
                 await send(channels.frame(channels.ERROR, channels.status_bytes(refusal)))
             else:
@@ -169,29 +173,40 @@ class StreamingHandler:
                 await ws.close()
         return ws
 
-    def _exec_refusal(self, pod: Obj, container: str) -> dict[str, Any] | None:
+    def _exec_refusal(self, pod: Obj, node: Obj, opts: pods.ExecOptions) -> dict[str, Any] | None:
         """The Status for an exec that cannot run (kube-apiserver's translator writes the
         kubelet's failure on the error channel after the WebSocket upgrade)."""
-        node = pods.node_of(pod)
         if not pods.process_backed(pod) or self._exec_environment is None:
-            return channels.internal_status(f"error sending request: {pods.unreachable(node)}")
-        if not pods.running_container(pod, container):
+            address = pods.kubelet_address(node)
+            url = pods.exec_location(address, pod, opts)
+            why = pods.unreachable(node["metadata"]["name"], address)
+            return channels.internal_status(f'error sending request: Post "{url}": {why}')
+        if not pods.running_container(pod, opts.container):
             return channels.internal_status(
-                f'unable to upgrade connection: container not found ("{container}")'
+                f'unable to upgrade connection: container not found ("{opts.container}")'
             )
         return None
 
     # ------------------------------------------------------------------ port-forward
 
+    def _node(self, pod: Obj) -> Obj:
+        """The pod's Node, which kube-apiserver reads for the kubelet's address. A missing
+        one is answered as upstream answers it: NotFound naming ``pods`` (its node getter's
+        error carries the pods resource), e.g. ``pods "node-9" not found``."""
+        name = pods.node_of(pod)
+        try:
+            return self._get("nodes", "", name)
+        except errors.NotFound:
+            raise errors.NotFound.for_object("pods", "", name) from None
+
     async def _portforward(self, request: web.Request, pod: Obj) -> web.StreamResponse:
-        node = pods.node_of(pod)
+        node = self._node(pod)
         meta = pod["metadata"]
         if not pods.process_backed(pod):
             # kube-apiserver dials the kubelet before upgrading; its failure is a 500
             # Status from a plain error (no reason).
-            return _status_response(
-                pods.unknown_status(500, f"error dialing backend: {pods.unreachable(node)}")
-            )
+            why = pods.unreachable(node["metadata"]["name"], pods.kubelet_address(node))
+            return _status_response(pods.unknown_status(500, f"error dialing backend: {why}"))
         ip = pods.pod_ip(pod)
 
         def address(port: int) -> str:

@@ -19,13 +19,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import quote, urlencode
 
 from sliceplane.api import errors
 from sliceplane.api.meta import Obj
 
 PROCESS_ID_PREFIX: Final = "process://"
-_TRUE: Final = ("1", "t", "true", "True", "TRUE")
-"""Go's ``strconv.ParseBool`` true spellings (how query parameters become options)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +40,13 @@ class ExecOptions:
 
 
 def _flag(query: Mapping[str, str], name: str) -> bool:
-    return query.get(name, "") in _TRUE
+    """A boolean option as apimachinery's ``Convert_Slice_string_To_bool`` reads a query
+    parameter: absent is false, ``0`` and ``false`` (any case) are false, anything else
+    is true."""
+    if name not in query:
+        return False
+    value = query[name]
+    return not (value == "0" or value.lower() == "false")
 
 
 def container_of(pod: Obj, requested: str) -> Obj:
@@ -117,12 +122,56 @@ def pod_ip(pod: Obj) -> str:
     return str(status.get("podIP") or "")
 
 
-def unreachable(node: str) -> str:
-    """Why no kubelet answers for a pod of a simulated node (the dial error's place in
-    upstream's messages: ``error dialing backend: ...``)."""
+_ADDRESS_TYPES: Final = ("Hostname", "InternalDNS", "InternalIP", "ExternalDNS", "ExternalIP")
+"""kube-apiserver's default ``--kubelet-preferred-address-types``."""
+
+
+def kubelet_address(node: Obj) -> str:
+    """``HOST:PORT`` kube-apiserver would dial for ``node``'s kubelet: the first address
+    of the preferred types, the port from ``daemonEndpoints`` (10250 if unset)."""
+    status = node.get("status") or {}
+    addresses = status.get("addresses") or []
+    host = next(
+        (
+            str(a.get("address"))
+            for kind in _ADDRESS_TYPES
+            for a in addresses
+            if isinstance(a, dict) and a.get("type") == kind and a.get("address")
+        ),
+        str(node.get("metadata", {}).get("name") or ""),
+    )
+    endpoint = (status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}
+    port = int(endpoint.get("Port") or 10250)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def exec_location(address: str, pod: Obj, opts: ExecOptions) -> str:
+    """The kubelet URL kube-apiserver sends an exec to (``streamLocation`` and
+    ``streamParams``: the kubelet's own parameter names, sorted as Go encodes them)."""
+    params: list[tuple[str, str]] = [("command", c) for c in opts.command]
+    params += [
+        (key, "1")
+        for key, on in (
+            ("error", opts.stderr),
+            ("input", opts.stdin),
+            ("output", opts.stdout),
+            ("tty", opts.tty),
+        )
+        if on
+    ]
+    params.sort(key=lambda kv: kv[0])
+    meta = pod["metadata"]
+    path = f"/exec/{meta.get('namespace')}/{meta.get('name')}/{opts.container}"
+    return f"https://{address}{path}?{urlencode(params, quote_via=quote)}".replace("%20", "+")
+
+
+def unreachable(node: str, address: str) -> str:
+    """Why no kubelet answers for a pod of a simulated node, in the place of upstream's
+    dial error (``dial tcp ADDRESS: connect: connection refused``): the address kube-apiserver
+    would dial, then the true reason, for nothing is dialled."""
     return (
-        f'node "{node}" is simulated by sliceplane and serves no kubelet API '
-        "(exec and port-forward reach pods of sliceplane up --runtime process only)"
+        f'dial tcp {address}: node "{node}" is simulated by sliceplane and serves no '
+        "kubelet API (exec and port-forward reach pods of sliceplane up --runtime process only)"
     )
 
 
