@@ -28,11 +28,12 @@ _SUB_VERBS = {
 _SUB_KINDS = {
     "scale": ("autoscaling", "v1", "Scale"),
     "binding": ("", "v1", "Binding"),
-    # kube-apiserver's aggregated discovery gives pods/log a kind without a version.
+    # kube-apiserver's aggregated discovery gives pods/log, exec and portforward a kind
+    # without a version.
     "log": ("", "", "Pod"),
+    "exec": ("", "", "PodExecOptions"),
+    "portforward": ("", "", "PodPortForwardOptions"),
 }
-_SUB_KINDS["exec"] = ("", "v1", "PodExecOptions")
-_SUB_KINDS["portforward"] = ("", "v1", "PodPortForwardOptions")
 
 
 def _aggregated_resource(r: ResourceInfo) -> dict[str, Any]:

@@ -50,14 +50,14 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def raw(kubeconfig: Path, method: str, path: str) -> tuple[int, dict[str, Any]]:
+def raw(kubeconfig: Path, method: str, path: str, accept: str = "") -> tuple[int, dict[str, Any]]:
     cfg = yaml.safe_load(kubeconfig.read_text())
     server = cfg["clusters"][0]["cluster"]["server"]
     user = cfg["users"][0]["user"]
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    headers = {}
+    headers = {"Accept": accept} if accept else {}
     if user.get("token"):
         headers["Authorization"] = f"Bearer {user['token']}"
     if user.get("client-certificate"):
@@ -141,7 +141,36 @@ def session(kubeconfig: Path, cache: Path) -> dict[str, Any]:
     return out
 
 
+def discovery(kubeconfig: Path) -> dict[str, Any]:
+    """The pods subresources in both discovery documents."""
+    _, legacy = raw(kubeconfig, "GET", "/api/v1")
+    entries = {
+        r["name"]: r for r in legacy["resources"] if r["name"] in ("pods/exec", "pods/portforward")
+    }
+    accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    _, aggregated = raw(kubeconfig, "GET", "/api", accept)
+    (pod,) = [
+        r
+        for g in aggregated["items"]
+        for v in g["versions"]
+        for r in v["resources"]
+        if r["resource"] == "pods"
+    ]
+    for sub in pod.get("subresources") or []:
+        if sub["subresource"] in ("exec", "portforward"):
+            entries["aggregated " + sub["subresource"]] = sub
+    return entries
+
+
 UNREACHABLE = ("exec unreachable kubelet", "port-forward unreachable kubelet")
+
+
+def test_discovery_lists_the_streaming_subresources_as_kube_apiserver(
+    kube: ControlPlane, apiserver: ServerProcess
+) -> None:
+    upstream = discovery(kube.kubeconfig)
+    assert len(upstream) == 4, upstream
+    assert discovery(apiserver.kubeconfig) == upstream
 
 
 def test_refusals_match_kube_apiserver(
