@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import socket
 import sys
@@ -118,8 +119,6 @@ async def ns(cluster: LocalCluster) -> str:
 
 
 def _env(cluster: LocalCluster, tmp: Path) -> dict[str, str]:
-    import os
-
     env = dict(os.environ)
     env["KUBECONFIG"] = str(cluster.kubeconfig)
     env["KUBECACHEDIR"] = str(tmp / "kubecache")
@@ -128,7 +127,12 @@ def _env(cluster: LocalCluster, tmp: Path) -> dict[str, str]:
 
 
 async def kubectl(
-    cluster: LocalCluster, tmp: Path, *args: str, stdin: bytes | None = None, timeout: float = 30
+    cluster: LocalCluster,
+    tmp: Path,
+    *args: str,
+    stdin: bytes | None = None,
+    timeout: float = 30,
+    env: dict[str, str] | None = None,
 ) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         KUBECTL,
@@ -136,7 +140,7 @@ async def kubectl(
         stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=_env(cluster, tmp),
+        env={**_env(cluster, tmp), **(env or {})},
     )
     out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
     assert proc.returncode is not None
@@ -421,3 +425,64 @@ async def test_spdy_upgrade_port_forward_by_hand(cluster: LocalCluster, ns: str)
     assert [f.stream_id for f in got if isinstance(f, spdy.SynReply)] == [1, 3]
     assert body.endswith(b"\r\n\r\nweb\n"), body
     writer.close()
+
+
+async def test_exec_with_a_terminal(cluster: LocalCluster, ns: str, tmp_path: Path) -> None:
+    """``kubectl exec -it`` from a terminal: the command gets a terminal of its own, of
+    the size of kubectl's (sent on the resize channel), with stderr merged into it."""
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+    proc = await asyncio.create_subprocess_exec(
+        KUBECTL, "exec", "-it", "-n", ns, "web", "--", "sh", "-c",
+        "test -t 0 && echo IS-A-TTY; sleep 1; stty size; echo err >&2; read x; echo got-$x",
+        stdin=slave, stdout=slave, stderr=slave, env=_env(cluster, tmp_path),
+        start_new_session=True,
+    )  # fmt: skip
+    os.close(slave)
+    loop = asyncio.get_running_loop()
+    seen = b""
+
+    async def until(text: bytes) -> None:
+        nonlocal seen
+        while text not in seen:
+            chunk = await asyncio.wait_for(loop.run_in_executor(None, os.read, master, 4096), 15)
+            assert chunk, seen
+            seen += chunk
+
+    try:
+        await until(b"IS-A-TTY")
+        await until(b"33 101")
+        await until(b"err")
+        os.write(master, b"abc\r")
+        await until(b"got-abc")
+        assert await asyncio.wait_for(proc.wait(), 15) == 0, seen
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        os.close(master)
+
+
+async def test_exec_over_spdy_as_older_kubectls_speak_it(
+    cluster: LocalCluster, ns: str, tmp_path: Path
+) -> None:
+    """``KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false`` makes kubectl use its SPDY/3.1 road
+    (the only one before 1.30): output, exit code and stdin as over WebSockets."""
+    spdy_only = {"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "false"}
+    code, out, err = await kubectl(
+        cluster, tmp_path, "exec", "-n", ns, "web", "-v=6", "--", "sh", "-c",
+        "echo $POD_NAME; echo e >&2; exit 4", env=spdy_only,
+    )  # fmt: skip
+    assert code == 4, err
+    assert out == "web\n"
+    assert "e\n" in err and "command terminated with exit code 4" in err
+    # the request went the SPDY way: a POST upgraded with 101
+    assert re.search(r'verb="POST" url="[^"]*/pods/web/exec\?[^"]*" status="101', err), err
+    code, out, err = await kubectl(
+        cluster, tmp_path, "exec", "-i", "-n", ns, "web", "--", "tr", "a-z", "A-Z",
+        stdin=b"spdy\n", env=spdy_only,
+    )  # fmt: skip
+    assert (code, out) == (0, "SPDY\n"), err

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import msgspec
@@ -32,7 +32,7 @@ from aiohttp import WSMsgType, web
 
 from sliceplane.api import errors
 from sliceplane.api.meta import Obj
-from sliceplane.apiserver.streaming import channels, pods
+from sliceplane.apiserver.streaming import channels, pods, spdyexec
 from sliceplane.apiserver.streaming.execsession import ExecSession
 from sliceplane.apiserver.streaming.portforward import PortForwardSession
 
@@ -47,6 +47,8 @@ ExecEnvironment = Callable[[Obj, Obj], tuple[dict[str, str], str | None]]
 """The env and working directory a container's exec runs with (pod, container in)."""
 
 DIAL_TIMEOUT: Final = 10.0
+Send = Callable[[bytes], Awaitable[None]]
+Recv = Callable[[], Awaitable[bytes]]
 
 
 def _is_websocket(request: web.BaseRequest) -> bool:
@@ -123,10 +125,7 @@ class StreamingHandler:
         node = self._node(pod)
         if not _is_websocket(request):
             if _is_spdy(request):
-                raise errors.BadRequest(
-                    "exec over SPDY/3.1 is not served by sliceplane; use a kubectl that "
-                    "speaks WebSockets (v1.30 or later)"
-                )
+                return await self._spdy_exec(request, pod, node, opts)
             raise errors.BadRequest("Upgrade request required")
         protocol = channels.negotiate(_offered(request, "Sec-WebSocket-Protocol"))
         if protocol is None:
@@ -155,17 +154,12 @@ class StreamingHandler:
             refusal = self._exec_refusal(pod, node, opts)
             if refusal is not None:
                 await send(channels.frame(channels.ERROR, channels.status_bytes(refusal)))
+            elif isinstance(prepared := self._prepare_exec(pod, opts), dict):
+                await send(channels.frame(channels.ERROR, channels.status_bytes(prepared)))
             else:
-                assert self._exec_environment is not None
-                container = pods.container_of(pod, opts.container)
-                try:
-                    env, cwd = self._exec_environment(pod, container)
-                except Exception as exc:  # the container's env cannot be built (valueFrom)
-                    status = channels.internal_status(f"error preparing exec: {exc}")
-                    await send(channels.frame(channels.ERROR, channels.status_bytes(status)))
-                else:
-                    session = ExecSession(send, opts, env, cwd, v5=protocol == channels.V5)
-                    await session.run(recv)
+                env, cwd = prepared
+                session = ExecSession(send, opts, env, cwd, v5=protocol == channels.V5)
+                await session.run(recv)
         except ConnectionError:
             pass
         finally:
@@ -173,13 +167,72 @@ class StreamingHandler:
                 await ws.close()
         return ws
 
-    def _exec_refusal(self, pod: Obj, node: Obj, opts: pods.ExecOptions) -> dict[str, Any] | None:
-        """The Status for an exec that cannot run (kube-apiserver's translator writes the
-        kubelet's failure on the error channel after the WebSocket upgrade)."""
+    async def _spdy_exec(
+        self, request: web.Request, pod: Obj, node: Obj, opts: pods.ExecOptions
+    ) -> web.StreamResponse:
+        """Exec over a SPDY/3.1 upgrade (v4.channel.k8s.io). kube-apiserver proxies this
+        road to the kubelet, so what stops it is answered before the upgrade, as a 500
+        Status from a plain error (the dial error) or the kubelet's refusal."""
+        offered = _offered(request, "X-Stream-Protocol-Version")
+        if spdyexec.PROTOCOL not in offered:
+            return _status_response(
+                pods.unknown_status(
+                    403,
+                    "unable to upgrade: unable to negotiate protocol: client supports "
+                    f"{offered}, server accepts [{spdyexec.PROTOCOL}]",
+                )
+            )
+        refusal = self._exec_refusal(pod, node, opts, road="spdy")
+        if refusal is not None:
+            return _status_response(pods.unknown_status(500, str(refusal["message"])))
+        prepared = self._prepare_exec(pod, opts)
+        if isinstance(prepared, dict):
+            return _status_response(pods.unknown_status(500, str(prepared["message"])))
+        env, cwd = prepared
+        expected = spdyexec.expected_roles(
+            stdin=opts.stdin, stdout=opts.stdout, stderr=opts.stderr, tty=opts.tty
+        )
+
+        async def serve(send: Send, recv: Recv) -> None:
+            streams = spdyexec.SpdyExecStreams(send, expected)
+            pump = asyncio.ensure_future(streams.pump(recv))
+            try:
+                if await streams.ready():
+                    session = ExecSession(streams.send, opts, env, cwd, v5=True)
+                    await session.run(streams.recv)
+                await streams.close()
+            finally:
+                pump.cancel()
+                with contextlib.suppress(BaseException):
+                    await pump
+
+        return await self._spdy_upgrade(request, spdyexec.PROTOCOL, serve)
+
+    def _prepare_exec(
+        self, pod: Obj, opts: pods.ExecOptions
+    ) -> tuple[dict[str, str], str | None] | dict[str, Any]:
+        """The exec's env and working directory, or the Status saying why there are none
+        (a container whose env cannot be built, e.g. an unsupported ``valueFrom``)."""
+        assert self._exec_environment is not None
+        container = pods.container_of(pod, opts.container)
+        try:
+            return self._exec_environment(pod, container)
+        except Exception as exc:
+            return channels.internal_status(f"error preparing exec: {exc}")
+
+    def _exec_refusal(
+        self, pod: Obj, node: Obj, opts: pods.ExecOptions, road: str = "websocket"
+    ) -> dict[str, Any] | None:
+        """The Status for an exec that cannot run. On the WebSocket road kube-apiserver's
+        translator writes the kubelet's failure on the error channel after the upgrade
+        (``error sending request: Post "URL": ...``); on the SPDY road it proxies, and a
+        dial failure is ``error dialing backend: ...``."""
         if not pods.process_backed(pod) or self._exec_environment is None:
             address = pods.kubelet_address(node)
-            url = pods.exec_location(address, pod, opts)
             why = pods.unreachable(node["metadata"]["name"], address)
+            if road == "spdy":
+                return {"message": f"error dialing backend: {why}"}
+            url = pods.exec_location(address, pod, opts)
             return channels.internal_status(f'error sending request: Post "{url}": {why}')
         if not pods.running_container(pod, opts.container):
             return channels.internal_status(
@@ -258,17 +311,21 @@ class StreamingHandler:
                     "unable to upgrade: unable to negotiate protocol: client supports "
                     f"{offered}, server supports [{PORT_FORWARD_PROTOCOL}]"
                 )
-            return await self._spdy_session(request, dial, address, str(meta.get("name")), uid)
+            pf = PortForwardSession
+            return await self._spdy_upgrade(
+                request,
+                PORT_FORWARD_PROTOCOL,
+                lambda send, recv: pf(send, dial, address, str(meta.get("name")), uid).run(recv),
+            )
         raise errors.BadRequest("Upgrade request required")
 
-    async def _spdy_session(
+    async def _spdy_upgrade(
         self,
         request: web.Request,
-        dial: Any,
-        address: Callable[[int], str],
-        pod: str,
-        uid: str,
+        protocol: str,
+        serve: Callable[[Send, Recv], Awaitable[None]],
     ) -> web.StreamResponse:
+        """Answer 101 ``Upgrade: SPDY/3.1`` and hand the raw connection to ``serve``."""
         transport = request.transport
         if transport is None:
             raise ConnectionResetError
@@ -281,7 +338,7 @@ class StreamingHandler:
             headers={
                 "Connection": "Upgrade",
                 "Upgrade": SPDY_UPGRADE,
-                "X-Stream-Protocol-Version": PORT_FORWARD_PROTOCOL,
+                "X-Stream-Protocol-Version": protocol,
             },
         )
         await resp.prepare(request)
@@ -295,9 +352,8 @@ class StreamingHandler:
         async def recv() -> bytes:
             return await raw.chunks.get()
 
-        session = PortForwardSession(send, dial, address, pod, uid)
         try:
-            await session.run(recv)
+            await serve(send, recv)
         finally:
             request.protocol.force_close()
             transport.close()
