@@ -162,19 +162,27 @@ class PortForward:
 
     @classmethod
     async def start(
-        cls, cluster: LocalCluster, tmp: Path, ns: str, target: str, remote: int
+        cls,
+        cluster: LocalCluster,
+        tmp: Path,
+        ns: str,
+        target: str,
+        remote: int,
+        env: dict[str, str] | None = None,
+        *flags: str,
     ) -> PortForward:
         local = free_port()
         proc = await asyncio.create_subprocess_exec(
             KUBECTL,
             "port-forward",
+            *flags,
             "-n",
             ns,
             target,
             f"{local}:{remote}",
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=_env(cluster, tmp),
+            env={**_env(cluster, tmp), **(env or {})},
         )
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 30)
@@ -227,6 +235,20 @@ async def test_port_forward_service_resolves_to_its_pod(
         assert await http_get(pf.local) == "web\n"
     finally:
         await pf.stop()
+
+
+async def test_port_forward_over_kubectls_spdy_road(
+    cluster: LocalCluster, ns: str, tmp_path: Path
+) -> None:
+    """``KUBECTL_PORT_FORWARD_WEBSOCKETS=false``: kubectl upgrades to SPDY/3.1 itself."""
+    spdy_only = {"KUBECTL_PORT_FORWARD_WEBSOCKETS": "false"}
+    pf = await PortForward.start(cluster, tmp_path, ns, "pod/web", 8080, spdy_only, "-v=6")
+    try:
+        both = await asyncio.gather(http_get(pf.local), http_get(pf.local))
+        assert both == ["web\n", "web\n"]
+    finally:
+        err = await pf.stop()
+    assert re.search(r'verb="POST" url="[^"]*/pods/web/portforward" status="101', err), err
 
 
 async def test_port_forward_to_a_closed_port_shows_the_kubelet_error(

@@ -152,3 +152,19 @@ def test_exec_location_is_the_kubelet_url_upstream_builds() -> None:
         "https://10.0.0.5:10250/exec/ns/p/a?"
         "command=sh&command=-c&command=echo+a+b%26c&input=1&output=1&tty=1"
     )
+
+
+def test_spdy_exec_expects_the_kubelets_streams() -> None:
+    from sliceplane.apiserver.streaming.spdyexec import expected_roles
+
+    assert expected_roles(stdin=False, stdout=True, stderr=True, tty=False) == {
+        "error",
+        "stdout",
+        "stderr",
+    }
+    assert expected_roles(stdin=True, stdout=True, stderr=False, tty=True) == {
+        "error",
+        "stdin",
+        "stdout",
+        "resize",
+    }
