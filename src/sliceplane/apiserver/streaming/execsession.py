@@ -151,15 +151,29 @@ class ExecSession:
             await self._send(channels.frame(channel, data))
 
     async def _pump_pty(self, master: int) -> None:
+        """The terminal's output until every slave end is closed (EIO), read from the
+        event loop (non-blocking master), so nothing outlives the session."""
         loop = asyncio.get_running_loop()
-        while True:
+        chunks: asyncio.Queue[bytes] = asyncio.Queue()
+        os.set_blocking(master, False)
+
+        def readable() -> None:
             try:
-                data = await loop.run_in_executor(None, os.read, master, CHUNK)
-            except OSError:  # EIO: every slave end is closed (the child exited)
+                data = os.read(master, CHUNK)
+            except BlockingIOError:
                 return
+            except OSError:  # EIO: the child and everything it started have exited
+                data = b""
             if not data:
-                return
-            await self._send(channels.frame(channels.STDOUT, data))
+                loop.remove_reader(master)
+            chunks.put_nowait(data)
+
+        loop.add_reader(master, readable)
+        try:
+            while data := await chunks.get():
+                await self._send(channels.frame(channels.STDOUT, data))
+        finally:
+            loop.remove_reader(master)
 
     async def _input(self, recv: Recv, proc: asyncio.subprocess.Process) -> None:
         """Client messages until the connection closes; a closed connection before the
@@ -178,8 +192,13 @@ class ExecSession:
 
     async def _write_stdin(self, proc: asyncio.subprocess.Process, data: bytes) -> None:
         if self._master is not None:
-            with contextlib.suppress(OSError):
-                os.write(self._master, data)
+            while data:  # the master is non-blocking: wait while the terminal is full
+                try:
+                    data = data[os.write(self._master, data) :]
+                except BlockingIOError:
+                    await asyncio.sleep(0.01)
+                except OSError:
+                    return
         elif proc.stdin is not None and not proc.stdin.is_closing():
             with contextlib.suppress(ConnectionError):
                 proc.stdin.write(data)
