@@ -508,3 +508,89 @@ async def test_exec_over_spdy_as_older_kubectls_speak_it(
         stdin=b"spdy\n", env=spdy_only,
     )  # fmt: skip
     assert (code, out) == (0, "SPDY\n"), err
+
+
+async def test_port_forward_carries_megabytes_intact(
+    cluster: LocalCluster, ns: str, tmp_path: Path
+) -> None:
+    """2 MiB each way through one forwarded connection to an echo server in the pod."""
+    client = cluster.client
+    assert client is not None
+    echo = (
+        "import socket,os\n"
+        "s=socket.create_server((os.environ['POD_IP'],7000))\n"
+        "while True:\n"
+        "  c,_=s.accept()\n"
+        "  while d:=c.recv(65536): c.sendall(d)\n"
+        "  c.close()\n"
+    )
+    pod = {
+        "metadata": {"name": "echo"},
+        "spec": {
+            "containers": [
+                {
+                    "name": "echo",
+                    "image": "python:3",
+                    "command": [sys.executable, "-c", echo],
+                    "readinessProbe": {"tcpSocket": {"port": 7000}, "periodSeconds": 1},
+                }
+            ]
+        },
+    }
+    await client.create("pods", pod, ns)
+
+    async def ready() -> bool:
+        p = await client.get("pods", "echo", ns)
+        conds = (p.get("status") or {}).get("conditions") or []
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
+
+    await eventually(ready)
+    pf = await PortForward.start(cluster, tmp_path, ns, "pod/echo", 7000)
+    try:
+        payload = os.urandom(2 * 1024 * 1024)
+        reader, writer = await asyncio.open_connection("127.0.0.1", pf.local)
+
+        async def send() -> None:
+            for i in range(0, len(payload), 100_000):
+                writer.write(payload[i : i + 100_000])
+                await writer.drain()
+
+        async def receive() -> bytes:
+            got = bytearray()
+            while len(got) < len(payload):
+                chunk = await asyncio.wait_for(reader.read(1 << 20), 15)
+                assert chunk, len(got)
+                got += chunk
+            return bytes(got)
+
+        _, got = await asyncio.gather(send(), receive())
+        assert got == payload
+        writer.close()
+    finally:
+        await pf.stop()
+
+
+async def test_exec_dies_with_its_connection(
+    cluster: LocalCluster, ns: str, tmp_path: Path
+) -> None:
+    """A kubectl that goes away takes its command (and the command's children) along."""
+    proc = await asyncio.create_subprocess_exec(
+        KUBECTL, "exec", "-n", ns, "web", "--", "sh", "-c", "sleep 300 & echo $!; wait",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        env=_env(cluster, tmp_path),
+    )  # fmt: skip
+    assert proc.stdout is not None
+    pid = int(await asyncio.wait_for(proc.stdout.readline(), 15))
+    os.kill(pid, 0)  # running
+    proc.kill()
+    await proc.wait()
+
+    async def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        with open(f"/proc/{pid}/stat") as f:  # a zombie waiting for its parent counts
+            return f.read().split(") ", 1)[1].startswith("Z")
+
+    await eventually(gone, 15)
