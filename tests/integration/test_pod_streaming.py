@@ -594,3 +594,19 @@ async def test_exec_dies_with_its_connection(
             return f.read().split(") ", 1)[1].startswith("Z")
 
     await eventually(gone, 15)
+
+
+async def test_kubectl_cp_both_ways(cluster: LocalCluster, ns: str, tmp_path: Path) -> None:
+    """``kubectl cp`` is tar over exec with stdin: into the pod and back out."""
+    src = tmp_path / "hello.txt"
+    src.write_bytes(b"copied through exec\n" * 1000)
+    inside = f"/tmp/sliceplane-cp-{uuid.uuid4().hex[:8]}.txt"
+    try:
+        code, _, err = await kubectl(cluster, tmp_path, "cp", str(src), f"{ns}/web:{inside}")
+        assert code == 0, err
+        back = tmp_path / "back.txt"
+        code, _, err = await kubectl(cluster, tmp_path, "cp", f"{ns}/web:{inside}", str(back))
+        assert code == 0, err
+        assert back.read_bytes() == src.read_bytes()
+    finally:
+        Path(inside).unlink(missing_ok=True)  # no isolation: the pod's /tmp is this machine's
