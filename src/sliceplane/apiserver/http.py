@@ -106,8 +106,9 @@ class ServerOptions:
     client that never reads must not hold its handler, socket and store watcher forever."""
     exec_environment: ExecEnvironment | None = None
     """How ``pods/exec`` builds a process-runtime container's env and working directory
-    (``sliceplane apiserver`` wires the process runtime's rules); None: exec is refused
-    as for a node whose kubelet cannot be reached."""
+    (``sliceplane apiserver --serve-process-pods`` wires the process runtime's rules);
+    None: exec and port-forward are refused as for a node whose kubelet cannot be
+    reached, whatever a pod's status claims."""
 
 
 def status_response(err: errors.StatusError) -> web.Response:

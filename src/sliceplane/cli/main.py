@@ -98,6 +98,14 @@ def apiserver(
             help="Serve pods/log from the process runtime's pod logs here (sliceplane up).",
         ),
     ] = None,
+    serve_process_pods: Annotated[
+        bool,
+        typer.Option(
+            "--serve-process-pods",
+            help="Serve exec and port-forward for pods of the process runtime "
+            "(sliceplane up --runtime process): commands run on this machine.",
+        ),
+    ] = False,
     check: Annotated[
         bool,
         typer.Option("--check", help="Check the state database (read-only) and exit."),
@@ -170,8 +178,9 @@ def apiserver(
         accept_data_loss=accept_data_loss,
         extra_hosts=sans,
         pod_logs_dir=pod_logs_dir,
-        # exec into pods of the process runtime (they live under DATA_DIR/pods).
-        exec_environment=exec_environment(data_dir / "pods"),
+        # exec into pods of the process runtime (they live under DATA_DIR/pods); without
+        # the flag a pod claiming process:// containers is not taken at its word.
+        exec_environment=exec_environment(data_dir / "pods") if serve_process_pods else None,
     )
     try:
         asyncio.run(run_until_signalled(config))

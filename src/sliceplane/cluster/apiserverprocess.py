@@ -49,6 +49,8 @@ class APIServerProcess:
             cmd.append("--allow-loopback-endpoints")
             # The runtime's pod directories hold the containers' logs (pods/log).
             cmd += ["--pod-logs-dir", str(cfg.data_dir / "pods")]
+            # exec and port-forward into the pods this cluster runs as local processes
+            cmd.append("--serve-process-pods")
         with open(self.log_path, "ab") as log_file:
             offset = log_file.tell()
             self.proc = subprocess.Popen(

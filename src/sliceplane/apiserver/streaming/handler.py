@@ -227,7 +227,7 @@ class StreamingHandler:
         translator writes the kubelet's failure on the error channel after the upgrade
         (``error sending request: Post "URL": ...``); on the SPDY road it proxies, and a
         dial failure is ``error dialing backend: ...``."""
-        if not pods.process_backed(pod) or self._exec_environment is None:
+        if not self._serves(pod):
             address = pods.kubelet_address(node)
             why = pods.unreachable(node["metadata"]["name"], address)
             if road == "spdy":
@@ -242,6 +242,11 @@ class StreamingHandler:
 
     # ------------------------------------------------------------------ port-forward
 
+    def _serves(self, pod: Obj) -> bool:
+        """Whether this server plays the kubelet for ``pod``: it was started to serve the
+        process runtime's pods (it has their exec environment) and the pod is one."""
+        return self._exec_environment is not None and pods.process_backed(pod)
+
     def _node(self, pod: Obj) -> Obj:
         """The pod's Node, which kube-apiserver reads for the kubelet's address. A missing
         one is answered as upstream answers it: NotFound naming ``pods`` (its node getter's
@@ -255,7 +260,7 @@ class StreamingHandler:
     async def _portforward(self, request: web.Request, pod: Obj) -> web.StreamResponse:
         node = self._node(pod)
         meta = pod["metadata"]
-        if not pods.process_backed(pod):
+        if not self._serves(pod):
             # kube-apiserver dials the kubelet before upgrading; its failure is a 500
             # Status from a plain error (no reason).
             why = pods.unreachable(node["metadata"]["name"], pods.kubelet_address(node))

@@ -9,7 +9,9 @@ object and the query; the handler only does the I/O they lead to.
 Who serves a pod: a pod of the process runtime (``sliceplane up --runtime process``)
 carries ``process://PID`` container IDs; its processes run on this machine, bound to the
 pod IP, so the API server itself plays the kubelet's streaming half (dial the pod IP,
-run the command in the container's environment). Any other pod is on a simulated node,
+run the command in the container's environment) -- only when started for it
+(``--serve-process-pods``, which ``sliceplane up`` passes), so that a status written
+by any client never makes the server run commands. Any other pod is on a simulated node,
 whose kubelet API does not exist: it is answered as kube-apiserver answers a pod whose
 kubelet cannot be reached, with the true reason in the message (:func:`unreachable`).
 """
