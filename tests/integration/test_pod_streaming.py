@@ -659,3 +659,32 @@ async def test_a_plain_apiserver_takes_no_pod_at_its_word(
     code, out = await run("exec", "-n", ns, "p", "--", "touch", str(tmp_path / "ran"))
     assert code == 1 and "is simulated by sliceplane" in out, out
     assert not (tmp_path / "ran").exists()
+
+
+async def test_exec_into_a_container_not_running_is_the_kubelets_not_found(
+    cluster: LocalCluster, ns: str, tmp_path: Path
+) -> None:
+    """A pod of the cluster's own nodes whose container never started (no command):
+    the kubelet's ``container not found``, as each road reports it."""
+    client = cluster.client
+    assert client is not None
+    pod = {"metadata": {"name": "idle"}, "spec": {"containers": [{"name": "c", "image": "x"}]}}
+    await client.create("pods", pod, ns)
+
+    async def waiting() -> bool:
+        p = await client.get("pods", "idle", ns)
+        statuses = (p.get("status") or {}).get("containerStatuses") or []
+        return bool(statuses) and "waiting" in statuses[0].get("state", {})
+
+    await eventually(waiting)
+    code, _, err = await kubectl(cluster, tmp_path, "exec", "-n", ns, "idle", "--", "true")
+    assert code == 1
+    assert err == (
+        'error: Internal error occurred: unable to upgrade connection: container not found ("c")\n'
+    )
+    code, _, err = await kubectl(
+        cluster, tmp_path, "exec", "-n", ns, "idle", "--", "true",
+        env={"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "false"},
+    )  # fmt: skip
+    assert code == 1
+    assert err == 'error: unable to upgrade connection: container not found ("c")\n'

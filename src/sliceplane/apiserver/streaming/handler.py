@@ -227,7 +227,7 @@ class StreamingHandler:
         translator writes the kubelet's failure on the error channel after the upgrade
         (``error sending request: Post "URL": ...``); on the SPDY road it proxies, and a
         dial failure is ``error dialing backend: ...``."""
-        if not self._serves(pod):
+        if not self._serves(pod, node):
             address = pods.kubelet_address(node)
             why = pods.unreachable(node["metadata"]["name"], address)
             if road == "spdy":
@@ -235,17 +235,24 @@ class StreamingHandler:
             url = pods.exec_location(address, pod, opts)
             return channels.internal_status(f'error sending request: Post "{url}": {why}')
         if not pods.running_container(pod, opts.container):
-            return channels.internal_status(
-                f'unable to upgrade connection: container not found ("{opts.container}")'
-            )
+            # the kubelet's answer; the translator (WebSocket road) reports its failed
+            # upgrade, the proxy (SPDY road) passes the kubelet's words on
+            missing = f'container not found ("{opts.container}")'
+            if road == "spdy":
+                return {"message": missing}
+            return channels.internal_status(f"unable to upgrade connection: {missing}")
         return None
 
     # ------------------------------------------------------------------ port-forward
 
-    def _serves(self, pod: Obj) -> bool:
+    def _serves(self, pod: Obj, node: Obj) -> bool:
         """Whether this server plays the kubelet for ``pod``: it was started to serve the
-        process runtime's pods (it has their exec environment) and the pod is one."""
-        return self._exec_environment is not None and pods.process_backed(pod)
+        process runtime's pods (it has their exec environment) and the pod is one, by
+        its containers or by its node (one of the cluster's own, all of which the process
+        runtime runs; a container not started yet is then "not found", as a kubelet says)."""
+        if self._exec_environment is None:
+            return False
+        return pods.process_backed(pod) or pods.sliceplane_node(node)
 
     def _node(self, pod: Obj) -> Obj:
         """The pod's Node, which kube-apiserver reads for the kubelet's address. A missing
@@ -260,7 +267,7 @@ class StreamingHandler:
     async def _portforward(self, request: web.Request, pod: Obj) -> web.StreamResponse:
         node = self._node(pod)
         meta = pod["metadata"]
-        if not self._serves(pod):
+        if not self._serves(pod, node):
             # kube-apiserver dials the kubelet before upgrading; its failure is a 500
             # Status from a plain error (no reason).
             why = pods.unreachable(node["metadata"]["name"], pods.kubelet_address(node))

@@ -105,6 +105,16 @@ def process_backed(pod: Obj) -> bool:
     return any(str(s.get("containerID") or "").startswith(PROCESS_ID_PREFIX) for s in statuses)
 
 
+SIMULATED_LABEL: Final = "sliceplane.io/simulated"
+"""The label ``sliceplane up`` puts on its own nodes (``workloads.kubelet.nodes``)."""
+
+
+def sliceplane_node(node: Obj) -> bool:
+    """Whether ``node`` is one ``sliceplane up`` registered (not one made by hand)."""
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    return labels.get(SIMULATED_LABEL) == "true"
+
+
 def running_container(pod: Obj, container: str) -> bool:
     """Whether ``container`` has a running process (a kubelet execs only into those)."""
     for s in (pod.get("status") or {}).get("containerStatuses") or []:
