@@ -8,15 +8,16 @@ choice of road is HTTP plumbing, not protocol:
   ``SPDY/3.1+portforward.k8s.io`` and carries a SPDY/3.1 session in binary messages
   (:mod:`.portforward`), as kube-apiserver's tunnelling handler does.
 * **SPDY/3.1 upgrade** (``Upgrade: SPDY/3.1``, ``X-Stream-Protocol-Version``): kubectl's
-  fallback when the WebSocket upgrade fails. aiohttp upgrades only to ``websocket``, so
-  the connection is taken over at the transport level after a hand-written 101, which
-  is all an HTTP/1.1 upgrade is. Port-forward is served over it; exec over SPDY is
-  refused with 400 (kubectl's WebSocket road works, see
-  ``docs/upstream-differences.md``).
+  fallback when the WebSocket upgrade fails, and the only road of kubectl before 1.30.
+  aiohttp upgrades only to ``websocket``, so the connection is taken over at the
+  transport level before a 101 goes out, which is all an HTTP/1.1 upgrade is.
+  Port-forward speaks ``portforward.k8s.io`` over it (:mod:`.portforward`), exec
+  ``v4.channel.k8s.io`` (:mod:`.spdyexec`).
 
 Before any upgrade the pod and the request are checked as kube-apiserver checks them
-(:mod:`.pods`); pods on simulated nodes are answered as pods whose kubelet cannot be
-dialled.
+(:mod:`.pods`). Only a server started for the process runtime (an exec environment
+given) serves pods itself; every other pod is answered as one whose kubelet cannot be
+dialled, in kube-apiserver's words for that road.
 """
 
 from __future__ import annotations
@@ -162,6 +163,8 @@ class StreamingHandler:
                 await session.run(recv)
         except ConnectionError:
             pass
+        except Exception:  # a bug: the upgrade is done, so no HTTP Status can carry it
+            log.exception("exec session for pod %s failed", pod["metadata"].get("name"))
         finally:
             with contextlib.suppress(Exception):
                 await ws.close()
