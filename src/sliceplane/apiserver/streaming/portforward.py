@@ -104,6 +104,8 @@ class PortForwardSession:
                     if isinstance(frame, spdy.GoAway):
                         return
                     await self._on_frame(frame)
+        except ConnectionError:
+            return  # the client went away mid-write; nothing left to tell it
         except spdy.ProtocolError as exc:
             log.info("port-forward session for pod %s ended: %s", self._pod, exc)
             with contextlib.suppress(Exception):

@@ -96,6 +96,8 @@ class SpdyExecStreams:
                     if isinstance(frame, spdy.GoAway):
                         return
                     await self._on_frame(frame)
+        except ConnectionError:
+            pass  # the client went away mid-write
         except spdy.ProtocolError:
             with contextlib.suppress(Exception):
                 await self._frame(spdy.GoAway(0, spdy.PROTOCOL_ERROR))
