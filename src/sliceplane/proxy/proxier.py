@@ -14,12 +14,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
 from sliceplane.api.meta import Obj, labels_of, meta_of
 from sliceplane.api.wellknown import LABEL_ZONE
+from sliceplane.proxy.config import RenderConfig
 from sliceplane.proxy.model import Family, ServiceName, ServicePortName
 from sliceplane.proxy.services import ServiceChangeTracker
 from sliceplane.proxy.slicecache import EndpointSliceCache, slice_accepted_by_labels
@@ -37,6 +38,8 @@ class Mode(Protocol):
     """A data-plane backend: renders plans and applies them."""
 
     name: str
+    cfg: RenderConfig
+    """What the renderers are told about the node and the flags (replaced, never mutated)."""
 
     def sync(
         self, plans: Mapping[ServicePortName, PortPlan], changed: set[ServicePortName] | None
@@ -87,6 +90,13 @@ class Proxier:
 
     def on_slice_delete(self, es: Obj) -> bool:
         return self.slices.delete(es)
+
+    def on_service_cidrs(self, cidrs: tuple[str, ...]) -> None:
+        """This family's Service ranges changed. Like kube-proxy, no sync is asked for: the
+        drop rule they feed is part of the setup a full sync writes."""
+        cfg = self.mode.cfg
+        if cfg.service_cidrs != cidrs:
+            self.mode.cfg = replace(cfg, service_cidrs=cidrs)
 
     def on_node(self, node: Obj) -> bool:
         meta = meta_of(node)

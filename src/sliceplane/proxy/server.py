@@ -12,6 +12,7 @@ dual-stack meta-proxier does. SIGTERM stops the process and leaves the rules in 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import ipaddress
 import json
@@ -36,6 +37,7 @@ from sliceplane.proxy.healthserver import HealthChecks
 from sliceplane.proxy.metrics import ProxyMetrics
 from sliceplane.proxy.model import Family
 from sliceplane.proxy.proxier import Mode, Proxier, SyncResult
+from sliceplane.proxy.servicecidrs import ServiceCIDRSet
 from sliceplane.proxy.slicecache import PROXY_LABEL_SELECTOR
 from sliceplane.proxy.syncloop import SyncLoop
 
@@ -144,6 +146,9 @@ def render_config(config: ProxyConfig, family: Family, node: dict[str, Any] | No
     )
 
 
+SERVICE_CIDR_WAIT = 2.0
+"""Seconds the first sync waits for the ServiceCIDR list after the Services and slices."""
+
 ModeFactory = Callable[[ProxyConfig, Family, RenderConfig], Mode]
 
 
@@ -217,6 +222,7 @@ class ProxyServer:
         self.last_synced: dict[Family, float] = {}
         self.factory = InformerFactory(client, self.clock)
         self.node: dict[str, Any] | None = None
+        self.service_cidrs = ServiceCIDRSet()
         self.health_checks = HealthChecks(config.proxy_mode, lambda: self.health()[0])
 
     async def start(self) -> None:
@@ -243,8 +249,20 @@ class ProxyServer:
         slices.add_handler(self._es, lambda _o, n: self._es(n), self._es_del)
         if nodes is not None:
             nodes.add_handler(self._node, lambda _o, n: self._node(n), None)
+        cidrs: Informer | None = None
+        if self.config.proxy_mode == "nftables":  # the one mode with a rule from them
+            cidrs = self.factory.informer("servicecidrs")
+            cidrs.add_handler(
+                lambda n: self._cidr(None, n), self._cidr, lambda o: self._cidr(o, None)
+            )
         self.factory.start()  # the ones not running yet
         await asyncio.gather(svcs.wait_for_sync(), slices.wait_for_sync())
+        if cidrs is not None:
+            # kube-proxy does not wait for its ServiceCIDR informer, whose list is all but
+            # always in before the first sync; a short wait makes that certain here, and a
+            # server that does not serve ServiceCIDRs only costs these seconds.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(cidrs.wait_for_sync(), SERVICE_CIDR_WAIT)
         # What the initial lists built lives as long as the process: move it out of the
         # collector's generations, so the collections that rendering's allocations set off
         # no longer walk every cached object (gc.freeze's documented use).
@@ -281,6 +299,11 @@ class ProxyServer:
         if changed:
             self.metrics.endpoint_changes.inc()
         self._changed(changed)
+
+    def _cidr(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        self.service_cidrs.update(old, new)
+        for p in self.proxiers:
+            p.on_service_cidrs(self.service_cidrs.for_family(p.family))
 
     def _node(self, obj: dict[str, Any]) -> None:
         self.node = obj

@@ -335,19 +335,9 @@ def reach_differences(twins: Twins, services: list[dict[str, Any]], phase: str) 
 # What kube-proxy writes and sliceplane leaves out by design, each a row of
 # docs/upstream-differences.md (Proxy). Taken out of both sides before comparing, so that
 # any other difference fails the test.
-UNALLOCATED_CLUSTER_IPS = (
-    "Drop traffic to unallocated ClusterIPs"  # row "unallocated-ClusterIP drop rule"
-)
 CANARY = "KUBE-PROXY-CANARY"  # row "canary chains"
 _NFACCT = re.compile(r" -m nfacct --nfacct-name \S+")  # row "nfacct counters"
 _BUILTIN = {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}
-
-
-def without_upstream_only_nft(ruleset: dict[str, Any]) -> dict[str, Any]:
-    chain = ruleset["chains"].get("ip cluster-ips-check")
-    if chain is not None:
-        chain["rules"] = [r for r in chain["rules"] if UNALLOCATED_CLUSTER_IPS not in r]
-    return ruleset
 
 
 def without_upstream_only_iptables(ruleset: dict[str, Any]) -> dict[str, Any]:
@@ -373,7 +363,7 @@ def rules(twins: Twins, node: Member) -> Any:
             for t in json.loads(dump)["nftables"]
             if "table" in t and t["table"]["family"] != "ip6"
         )
-        kp = without_upstream_only_nft(normalize_nft(dump, families=("ip",)))
+        kp = normalize_nft(dump, families=("ip",))
         return {"tables": tables, "kube-proxy": kp}
     return without_upstream_only_iptables(normalize_iptables(lab.dump_rules(node, "iptables")))
 
