@@ -27,15 +27,30 @@ def _struct(obj: Obj, key: str) -> object:
     return obj[key]
 
 
-def _pod_spec(spec: Obj, *, admission: bool = False) -> None:
+def _pod_spec(spec: Obj, *, pod: bool = False) -> None:
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("terminationGracePeriodSeconds", 30)
     spec.setdefault("dnsPolicy", "ClusterFirst")
     spec.setdefault("securityContext", {})
     spec.setdefault("schedulerName", "default-scheduler")
-    spec.setdefault("enableServiceLinks", True)
-    if admission and "tolerations" not in spec:
-        # DefaultTolerationSeconds admission adds these two to every pod (not templates).
+    if pod:
+        # SetDefaults_Pod, not SetDefaults_PodSpec: templates never get it (upstream moved
+        # it there so that upgrading would not roll out every Deployment).
+        spec.setdefault("enableServiceLinks", True)
+    for key in ("containers", "initContainers"):
+        for c in spec.get(key) or []:
+            if isinstance(c, dict):
+                _container(c)
+
+
+def admit(resource: str, obj: Obj) -> None:
+    """What admission plugins add after defaulting (and after the field manager has recorded
+    the request's fields, so nobody owns them): DefaultTolerationSeconds' two tolerations on
+    every pod."""
+    if resource != "pods":
+        return
+    spec = obj.get("spec")
+    if isinstance(spec, dict) and "tolerations" not in spec:
         spec["tolerations"] = [
             {
                 "key": TAINT_NODE_NOT_READY,
@@ -50,10 +65,6 @@ def _pod_spec(spec: Obj, *, admission: bool = False) -> None:
                 "tolerationSeconds": 300,
             },
         ]
-    for key in ("containers", "initContainers"):
-        for c in spec.get(key) or []:
-            if isinstance(c, dict):
-                _container(c)
 
 
 def _container(c: Obj) -> None:
@@ -84,7 +95,7 @@ def _container(c: Obj) -> None:
 def default_pod(obj: Obj) -> None:
     spec = _struct(obj, "spec")
     if isinstance(spec, dict):
-        _pod_spec(spec, admission=True)
+        _pod_spec(spec, pod=True)
 
 
 def default_service(obj: Obj) -> None:

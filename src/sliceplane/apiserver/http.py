@@ -39,6 +39,7 @@ from sliceplane.api.resources import BY_PLURAL, ResourceInfo
 from sliceplane.api.resources import lookup as lookup_resource
 from sliceplane.api.selectors import LabelSelector
 from sliceplane.apiserver import discovery, podlogs, representation, reviews
+from sliceplane.apiserver.managedfields import manager_from_user_agent
 from sliceplane.apiserver.metrics import Metrics
 from sliceplane.apiserver.patch import patch_content_type
 from sliceplane.apiserver.printers import build_table
@@ -532,7 +533,10 @@ class APIServerApp:
     @staticmethod
     def _write_options(request: web.Request) -> WriteOptions:
         kind = {"POST": "CreateOptions", "PUT": "UpdateOptions"}.get(request.method)
-        return write_options(request.query, kind or "PatchOptions")
+        opts = write_options(request.query, kind or "PatchOptions")
+        if not opts.field_manager:
+            opts.field_manager = manager_from_user_agent(request.headers.get("User-Agent", ""))
+        return opts
 
     @staticmethod
     def _written(obj: dict[str, Any], status: int, warnings: list[str]) -> web.Response:

@@ -29,14 +29,15 @@ from sliceplane.api import errors
 from sliceplane.api.field import ErrorList, Path
 from sliceplane.api.fieldlabels import field_set
 from sliceplane.api.fieldselectors import FieldSelector
+from sliceplane.api.fieldtypes import type_for
 from sliceplane.api.meta import Obj, format_time
 from sliceplane.api.resources import BY_PLURAL, ResourceInfo
 from sliceplane.api.selectors import LabelSelector
 from sliceplane.api.validation import validate_create, validate_update
 from sliceplane.api.validation.names import ALLOW_LOOPBACK_ENDPOINTS
-from sliceplane.apiserver import kinds, strategy, subresources
+from sliceplane.apiserver import kinds, managedfields, strategy, subresources
 from sliceplane.apiserver.bodies import check_body, prune
-from sliceplane.apiserver.defaults import apply_defaults
+from sliceplane.apiserver.defaults import admit, apply_defaults
 from sliceplane.apiserver.kinds import KindRules
 from sliceplane.apiserver.pagination import ListResult, Snapshots
 from sliceplane.apiserver.patch import (
@@ -65,6 +66,11 @@ class WriteOptions:
     dry_run: bool = False
     field_validation: str = "Strict"  # kubectl's default; "Warn" and "Ignore" too
     field_manager: str | None = None
+    """``?fieldManager=``, else the User-Agent's prefix (the HTTP layer fills it in)."""
+
+
+_APISERVER = WriteOptions(field_manager="kube-apiserver")
+"""The server's own writes (bootstrap objects), named as kube-apiserver's loopback client."""
 
 
 @dataclass(slots=True)
@@ -149,7 +155,7 @@ class Registry:
         for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
             if self.store.current("namespaces", ("", ns)) is None:
                 await self.create(
-                    BY_PLURAL["namespaces"], "", {"metadata": {"name": ns}}, WriteOptions()
+                    BY_PLURAL["namespaces"], "", {"metadata": {"name": ns}}, _APISERVER
                 )
         if self.store.current("services", ("default", "kubernetes")) is None:
             svc = {
@@ -165,7 +171,7 @@ class Registry:
                     ],
                 },
             }
-            await self.create(BY_PLURAL["services"], "default", svc, WriteOptions())
+            await self.create(BY_PLURAL["services"], "default", svc, _APISERVER)
         if self.store.current("servicecidrs", ("", DEFAULT_SERVICE_CIDR)) is None:
             # Written straight to the store: the kind is read-only and has no schema.
             cidr = default_service_cidr(self.service_cidr, self._now())
@@ -251,6 +257,30 @@ class Registry:
                 f"namespace {namespace} because it is being terminated"
             )
 
+    def _managed_fields(
+        self, info: ResourceInfo, live: Obj | None, new: Obj, opts: WriteOptions, subresource: str
+    ) -> list[Obj] | None:
+        """The ``managedFields`` a write leaves (``managedfields``), computed from the request's
+        object before the strategy resets what the caller may not set, as upstream's field
+        manager runs before the strategy; None for a kind without a schema."""
+        t = type_for(info.group, info.version, info.kind)
+        if t is None:
+            return None
+        entries = managedfields.starting_entries(live, new, subresource)
+        entries = managedfields.record_update(
+            t,
+            info.kind,
+            live,
+            new,
+            entries,
+            opts.field_manager or "",
+            info.api_version,
+            subresource,
+            managedfields.ignored_fields(info.plural, subresource),
+            format_time(self._now()),
+        )
+        return managedfields.encode(entries)
+
     # ------------------------------------------------------------------ create
 
     async def create(
@@ -272,7 +302,10 @@ class Registry:
             self._admit_namespace(info, namespace)
         except errors.Forbidden as exc:
             raise errors.Forbidden(exc.message.replace("{name}", name)) from None
+        tracked = self._managed_fields(info, None, obj, opts, "")
+        admit(info.plural, obj)
         strategy.prepare_for_create(info.plural, obj)
+        _set_managed_fields(obj, tracked)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = format_time(self._now())
         # Like upstream's service REST hooks, addresses are allocated before validation
@@ -303,7 +336,10 @@ class Registry:
         *,
         subresource: str = "",
         from_patch: bool = False,
+        recorded_as: str | None = None,
     ) -> WriteResult:
+        """``recorded_as``: the subresource the managed-fields entry names when it is not
+        ``subresource`` (a ``/scale`` write is an update of the main object)."""
         obj = check_body(info, namespace, body)
         meta = obj["metadata"]
         body_name = meta.get("name")
@@ -341,12 +377,16 @@ class Registry:
             )
         old = current.obj
         if subresource == "status":
+            tracked = self._managed_fields(info, old, obj, opts, "status")
             obj = strategy.prepare_for_status_update(info.plural, obj, old)
         elif subresource == "":
             apply_defaults(info.plural, obj)
+            tracked = self._managed_fields(info, old, obj, opts, recorded_as or "")
+            admit(info.plural, obj)
             strategy.prepare_for_update(info.plural, obj, old, has_status=info.has_status)
         else:
             raise errors.NotFound("the server could not find the requested resource")
+        _set_managed_fields(obj, tracked)
         rules = self.rules(info)
         with Transaction() as txn:
             if subresource == "":
@@ -455,7 +495,7 @@ class Registry:
         opts: WriteOptions,
     ) -> Obj:
         new = subresources.scaled(info.plural, info.group, name, current.obj, current.rv, scale)
-        res = await self.update(info, namespace, name, new, opts)
+        res = await self.update(info, namespace, name, new, opts, recorded_as="scale")
         return subresources.scale_of(res.obj)
 
     # ------------------------------------------------------------------ delete
@@ -588,6 +628,14 @@ class Registry:
                 continue
             out.append(obj)
         return out
+
+
+def _set_managed_fields(obj: Obj, tracked: list[Obj] | None) -> None:
+    meta = obj["metadata"]
+    if tracked:
+        meta["managedFields"] = tracked
+    else:
+        meta.pop("managedFields", None)
 
 
 def _patched(original: Obj, patch_type: str, patch: Any, kind: str) -> Obj:
