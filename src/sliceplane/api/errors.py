@@ -69,7 +69,8 @@ class StatusError(Exception):
 
 
 def _details(name: str, group: str, kind: str) -> dict[str, Any]:
-    d: dict[str, Any] = {"name": name}
+    # StatusDetails.name is omitempty upstream: an empty name is left out.
+    d: dict[str, Any] = {"name": name} if name else {}
     if group:
         d["group"] = group
     d["kind"] = kind

@@ -25,6 +25,7 @@ __all__ = [
     "MEMBER",
     "Tree",
     "difference",
+    "element_order",
     "from_fields_v1",
     "index_element",
     "insert",
@@ -148,7 +149,7 @@ def intersection(a: Tree, b: Tree) -> Tree:
 
 def member_paths(tree: Tree, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
     """Every member's path, in serialisation order."""
-    for pe in sorted(tree, key=_order):
+    for pe in sorted(tree, key=element_order):
         if pe == MEMBER:
             continue
         child = tree[pe]
@@ -185,7 +186,7 @@ def _go_string(value: Any) -> str:
 _KIND_RANK: Final = {"f": 0, "k": 1, "v": 2, "i": 3}
 
 
-def _order(pe: str) -> tuple[int, Any]:
+def element_order(pe: str) -> tuple[int, Any]:
     """Upstream's ``PathElement.Compare`` order: fields, keys, values, indices."""
     if pe == MEMBER:
         return (-1, "")
@@ -214,7 +215,7 @@ def to_fields_v1(tree: Tree) -> dict[str, Any]:
     """The FieldsV1 JSON of a set (a member leaf is ``{}``; ``"."`` first, then upstream's
     order)."""
     out: dict[str, Any] = {}
-    for pe in sorted(tree, key=_order):
+    for pe in sorted(tree, key=element_order):
         if pe == MEMBER:
             continue
         child = tree[pe]

@@ -193,6 +193,8 @@ def default_endpointslice(obj: Obj) -> None:
         if isinstance(ep, dict):
             # Not writable through v1: silently dropped, as upstream's strategy does.
             ep.pop("deprecatedTopology", None)
+            # A struct, not a pointer, in Go: always served, ``{}`` when nothing is set.
+            ep.setdefault("conditions", {})
 
 
 def default_endpoints(obj: Obj) -> None:

@@ -39,6 +39,7 @@ from sliceplane.api.resources import BY_PLURAL, ResourceInfo
 from sliceplane.api.resources import lookup as lookup_resource
 from sliceplane.api.selectors import LabelSelector
 from sliceplane.apiserver import discovery, podlogs, representation, reviews
+from sliceplane.apiserver.apply import check_patch_options
 from sliceplane.apiserver.managedfields import manager_from_user_agent
 from sliceplane.apiserver.metrics import Metrics
 from sliceplane.apiserver.patch import patch_content_type
@@ -589,17 +590,24 @@ class APIServerApp:
                 "include: application/json-patch+json, application/merge-patch+json, "
                 "application/apply-patch+yaml, application/strategic-merge-patch+json"
             )
-        body = await self._body(request)
-        res = await self.registry.patch(
-            t.info,
-            t.namespace or "",
-            t.name,
-            ptype,
-            body,
-            self._write_options(request),
-            subresource=t.subresource,
+        force = check_patch_options(
+            ptype, request.query.get("fieldManager"), request.query.get("force")
         )
-        return self._written(res.obj, 200, res.warnings)
+        opts = self._write_options(request)
+        opts.force = force
+        if ptype == "apply":
+            try:
+                body = await self._body(request)
+            except errors.BadRequest as exc:
+                # upstream's text: the body fails first where it is encoded for audit
+                detail = exc.message.removeprefix("error converting YAML to JSON: ")
+                raise errors.BadRequest(f"error encoding patch: yaml: {detail}") from None
+        else:
+            body = await self._body(request)
+        res = await self.registry.patch(
+            t.info, t.namespace or "", t.name, ptype, body, opts, subresource=t.subresource
+        )
+        return self._written(res.obj, 201 if res.created else 200, res.warnings)
 
     @staticmethod
     async def _delete_options(request: web.Request) -> DeleteOptions:

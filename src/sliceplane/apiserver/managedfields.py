@@ -43,6 +43,7 @@ from sliceplane.api.fieldsets import MISSING, Comparison, compare
 from sliceplane.api.fieldtypes import StructType, skeleton
 
 __all__ = [
+    "STRIP",
     "Entry",
     "Identity",
     "decode",
@@ -61,7 +62,7 @@ ANCIENT: Final = "ancient-changes"
 MAX_MANAGER_LENGTH: Final = 128
 
 # upstream's stripMetaManager: never owned by anyone.
-_STRIP: Final[Tree] = {
+STRIP: Final[Tree] = {
     "f:apiVersion": {MEMBER: {}},
     "f:kind": {MEMBER: {}},
     "f:metadata": {
@@ -296,7 +297,7 @@ def update_entries(
             continue
         if fields:
             out.append(e if fields is e.fields else replace(e, fields=fields))
-    mine = difference(changed, _STRIP)
+    mine = difference(changed, STRIP)
     if mine:
         base = previous.fields if previous is not None else {}
         out.append(Entry(me, api_version, now, union(base, mine)))

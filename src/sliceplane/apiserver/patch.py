@@ -28,7 +28,8 @@ Errors are raised as the ``sliceplane.api.errors`` classes kube-apiserver answer
   error is the honest code, and the text is the same.
 
 Server-side apply (``application/apply-patch+yaml``) is recognised by
-:func:`patch_content_type` but not implemented here.
+:func:`patch_content_type`; it is not a patch algorithm over JSON but a merge by field
+ownership, in ``apply``.
 
 This module picks the algorithm by content type and is the one import for all three; the
 RFC formats live in ``rfcpatch``, the strategic merge in ``strategicpatch``.

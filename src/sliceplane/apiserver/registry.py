@@ -35,7 +35,7 @@ from sliceplane.api.resources import BY_PLURAL, ResourceInfo
 from sliceplane.api.selectors import LabelSelector
 from sliceplane.api.validation import validate_create, validate_update
 from sliceplane.api.validation.names import ALLOW_LOOPBACK_ENDPOINTS
-from sliceplane.apiserver import kinds, managedfields, strategy, subresources
+from sliceplane.apiserver import apply, kinds, managedfields, strategy, subresources
 from sliceplane.apiserver.bodies import check_body, prune
 from sliceplane.apiserver.defaults import admit, apply_defaults
 from sliceplane.apiserver.kinds import KindRules
@@ -67,6 +67,8 @@ class WriteOptions:
     field_validation: str = "Strict"  # kubectl's default; "Warn" and "Ignore" too
     field_manager: str | None = None
     """``?fieldManager=``, else the User-Agent's prefix (the HTTP layer fills it in)."""
+    force: bool = False
+    """``?force=true`` of an apply: take over conflicting fields."""
 
 
 _APISERVER = WriteOptions(field_manager="kube-apiserver")
@@ -284,8 +286,15 @@ class Registry:
     # ------------------------------------------------------------------ create
 
     async def create(
-        self, info: ResourceInfo, namespace: str, body: Any, opts: WriteOptions
+        self,
+        info: ResourceInfo,
+        namespace: str,
+        body: Any,
+        opts: WriteOptions,
+        *,
+        managed: list[Obj] | None = None,
     ) -> WriteResult:
+        """``managed``: the managedFields an apply computed (otherwise recorded here)."""
         obj = check_body(info, namespace, body)
         obj, warnings = prune(info, obj, opts.field_validation)
         meta = obj["metadata"]
@@ -302,7 +311,9 @@ class Registry:
             self._admit_namespace(info, namespace)
         except errors.Forbidden as exc:
             raise errors.Forbidden(exc.message.replace("{name}", name)) from None
-        tracked = self._managed_fields(info, None, obj, opts, "")
+        tracked = (
+            managed if managed is not None else self._managed_fields(info, None, obj, opts, "")
+        )
         admit(info.plural, obj)
         strategy.prepare_for_create(info.plural, obj)
         _set_managed_fields(obj, tracked)
@@ -337,9 +348,11 @@ class Registry:
         subresource: str = "",
         from_patch: bool = False,
         recorded_as: str | None = None,
+        managed: list[Obj] | None = None,
     ) -> WriteResult:
         """``recorded_as``: the subresource the managed-fields entry names when it is not
-        ``subresource`` (a ``/scale`` write is an update of the main object)."""
+        ``subresource`` (a ``/scale`` write is an update of the main object); ``managed``:
+        the managedFields an apply computed (otherwise recorded here)."""
         obj = check_body(info, namespace, body)
         meta = obj["metadata"]
         body_name = meta.get("name")
@@ -377,11 +390,19 @@ class Registry:
             )
         old = current.obj
         if subresource == "status":
-            tracked = self._managed_fields(info, old, obj, opts, "status")
+            tracked = (
+                managed
+                if managed is not None
+                else self._managed_fields(info, old, obj, opts, "status")
+            )
             obj = strategy.prepare_for_status_update(info.plural, obj, old)
         elif subresource == "":
             apply_defaults(info.plural, obj)
-            tracked = self._managed_fields(info, old, obj, opts, recorded_as or "")
+            tracked = (
+                managed
+                if managed is not None
+                else self._managed_fields(info, old, obj, opts, recorded_as or "")
+            )
             admit(info.plural, obj)
             strategy.prepare_for_update(info.plural, obj, old, has_status=info.has_status)
         else:
@@ -431,12 +452,9 @@ class Registry:
         *,
         subresource: str = "",
     ) -> WriteResult:
-        """Apply a JSON, merge or strategic-merge patch to the current object."""
+        """Apply a JSON, merge or strategic-merge patch, or a server-side apply."""
         if patch_type == "apply":
-            raise errors.UnsupportedMediaType(
-                "server-side apply is not supported by sliceplane's API server yet; "
-                "use client-side apply (kubectl apply without --server-side)"
-            )
+            return await self._apply(info, namespace, name, patch, opts, subresource)
         current = self.store.current(info.plural, self._key(info, namespace, name))
         if current is None:
             raise errors.NotFound.for_object(info.plural, info.group, name)
@@ -446,6 +464,59 @@ class Registry:
         new = _patched(copy.deepcopy(current.obj), patch_type, patch, info.kind)
         return await self.update(
             info, namespace, name, new, opts, subresource=subresource, from_patch=True
+        )
+
+    async def _apply(
+        self,
+        info: ResourceInfo,
+        namespace: str,
+        name: str,
+        body: Any,
+        opts: WriteOptions,
+        subresource: str,
+    ) -> WriteResult:
+        """Server-side apply (``apply``): merge, then store through update or create."""
+        if subresource not in ("", "status"):
+            raise errors.NotFound("the server could not find the requested resource")
+        config = apply.check_config(body, info.group, info.version, info.kind, namespace, name)
+        t = type_for(info.group, info.version, info.kind)
+        if t is None:
+            raise errors.UnsupportedMediaType(f"apply is not supported for {info.plural}")
+        apply.check_known_fields(info, config)
+        current = self.store.current(info.plural, self._key(info, namespace, name))
+        if current is None and subresource:
+            raise errors.NotFound.for_object(info.plural, info.group, name)
+        live = current.obj if current is not None else None
+        raw = (live or {}).get("metadata", {}).get("managedFields")
+        entries = (managedfields.decode(raw) if raw is not None else None) or []
+        outcome = apply.apply(
+            t,
+            info.kind,
+            live,
+            config,
+            entries,
+            opts.field_manager or "",
+            info.api_version,
+            managedfields.ignored_fields(info.plural, subresource),
+            format_time(self._now()),
+            force=opts.force,
+            subresource=subresource,
+        )
+        encoded = managedfields.encode(outcome.entries)
+        obj = copy.deepcopy(outcome.obj)
+        obj.setdefault("metadata", {})
+        if current is None:
+            obj["metadata"].setdefault("name", name)
+            return await self.create(info, namespace, obj, opts, managed=encoded)
+        return await self.update(
+            info,
+            namespace,
+            name,
+            obj,
+            opts,
+            subresource=subresource,
+            from_patch=True,
+            managed=encoded,
         )
 
     # ------------------------------------------------------------------ binding
