@@ -46,10 +46,14 @@ def _pod_spec(spec: Obj, *, pod: bool = False) -> None:
 def admit(resource: str, obj: Obj) -> None:
     """What admission plugins add after defaulting (and after the field manager has recorded
     the request's fields, so nobody owns them): DefaultTolerationSeconds' two tolerations on
-    every pod."""
+    every pod, and Priority's priority and preemption policy (there are no PriorityClasses,
+    so a pod gets the global default, 0)."""
     if resource != "pods":
         return
     spec = obj.get("spec")
+    if isinstance(spec, dict) and "priorityClassName" not in spec:
+        spec.setdefault("priority", 0)
+        spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
     if isinstance(spec, dict) and "tolerations" not in spec:
         spec["tolerations"] = [
             {
