@@ -40,6 +40,7 @@ from sliceplane.api.resources import lookup as lookup_resource
 from sliceplane.api.selectors import LabelSelector
 from sliceplane.apiserver import discovery, podlogs, representation, reviews
 from sliceplane.apiserver.apply import check_patch_options
+from sliceplane.apiserver.applybody import decode_apply_body
 from sliceplane.apiserver.managedfields import manager_from_user_agent
 from sliceplane.apiserver.metrics import Metrics
 from sliceplane.apiserver.patch import patch_content_type
@@ -595,18 +596,16 @@ class APIServerApp:
         )
         opts = self._write_options(request)
         opts.force = force
+        warning = None
         if ptype == "apply":
-            try:
-                body = await self._body(request)
-            except errors.BadRequest as exc:
-                # upstream's text: the body fails first where it is encoded for audit
-                detail = exc.message.removeprefix("error converting YAML to JSON: ")
-                raise errors.BadRequest(f"error encoding patch: yaml: {detail}") from None
+            body, warning = decode_apply_body(await _read(request), opts.field_validation)
         else:
             body = await self._body(request)
         res = await self.registry.patch(
             t.info, t.namespace or "", t.name, ptype, body, opts, subresource=t.subresource
         )
+        if warning is not None:
+            res.warnings.append(warning)  # repeated keys under fieldValidation=Warn
         return self._written(res.obj, 201 if res.created else 200, res.warnings)
 
     @staticmethod

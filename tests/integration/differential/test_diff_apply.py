@@ -158,6 +158,17 @@ def dep_status(conditions: list[Obj], **status: Any) -> Obj:
 PORT80 = {"name": "http", "port": 80, "targetPort": 8080}
 
 
+DUPLICATE = b"""apiVersion: v1
+kind: Service
+metadata:
+  name: NAME
+  labels: {a: "1"}
+  labels: {b: "2"}
+spec:
+  ports: [{port: 80}]
+"""
+
+
 def sequences() -> dict[str, Sequence]:
     s: dict[str, Sequence] = {}
     s["shared-taken-released"] = Sequence(
@@ -332,6 +343,8 @@ def sequences() -> dict[str, Sequence]:
             Step("a", unknown, params={"fieldValidation": "Strict"}),
             Step("a", with_mf),
             Step("a", {"metadata": {"labels": {"x": "1"}}}, content_type=MERGE, force=True),
+            Step("a", None, raw=DUPLICATE, params={"fieldValidation": "Strict"}),
+            Step("a", None, raw=DUPLICATE, params={"fieldValidation": "Ignore"}),
             Step("a", good),  # then a good one still works
         ],
     )
@@ -352,7 +365,7 @@ async def send(client: Client, seq: Sequence, name: str, ns: str, step: Step) ->
     if step.force:
         params["force"] = "true"
     if step.raw is not None:
-        body: bytes = step.raw
+        body: bytes = step.raw.replace(b"NAME", name.encode())
     else:
         body = json.dumps(step.body).replace("NAME", name).encode()
     try:
