@@ -491,6 +491,23 @@ spec:
 """
 
 
+DEPLOYMENT = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - {name: nginx, image: "nginx:1"}
+"""
+
+
 def kubectl_steps() -> list[tuple[str, list[str]]]:
     return [
         (SERVICE, ["apply", "--server-side", "-f", "-"]),
@@ -510,6 +527,14 @@ def kubectl_steps() -> list[tuple[str, list[str]]]:
             ["apply", "--server-side", "-f", "-"],
         ),
         (SERVICE.replace("web", "csa").replace("8080", "8084"), ["apply", "-f", "-"]),
+        (DEPLOYMENT, ["apply", "--server-side", "-f", "-"]),
+        ("", ["scale", "deployment", "web", "--replicas=5"]),
+        (DEPLOYMENT, ["apply", "--server-side", "-f", "-"]),  # conflicts with the scale
+        (DEPLOYMENT.replace("replicas: 2\n", ""), ["apply", "--server-side", "-f", "-"]),
+        (
+            DEPLOYMENT.replace("nginx:1", "nginx:2"),
+            ["apply", "--server-side", "--force-conflicts", "-f", "-"],
+        ),
     ]
 
 
@@ -543,11 +568,11 @@ def test_kubectl_server_side_apply(
         for side, k in sides.items():
             res = _kubectl(k, [*args, "-n", ns], stdin)
             objs = {}
-            for obj in ("web", "csa"):
+            for kind, obj in (("service", "web"), ("service", "csa"), ("deployment", "web")):
                 out = _kubectl(
-                    k, ["get", "service", obj, "-n", ns, "-o", "json", "--show-managed-fields"], ""
+                    k, ["get", kind, obj, "-n", ns, "-o", "json", "--show-managed-fields"], ""
                 )
-                objs[obj] = (
+                objs[f"{kind}/{obj}"] = (
                     normalise(json.loads(out.stdout), obj + "-x", ns)
                     if out.returncode == 0
                     else None
@@ -571,10 +596,11 @@ def test_kubectl_server_side_apply(
     # nothing; the migrated object is owned by kubectl's Apply entry.
     assert seen[4]["rc"] == 1 and "conflict" in seen[4]["out"], seen[4]
     assert seen[5]["rc"] == 0
-    web = seen[6]["objects"]["web"]
+    web = seen[6]["objects"]["service/web"]
     assert web is not None and web["spec"]["ports"][0]["targetPort"] == 8080
-    csa = seen[9]["objects"]["csa"]
+    csa = seen[9]["objects"]["service/csa"]
     assert csa is not None
     managers = {(e["manager"], e["operation"]) for e in csa["metadata"]["managedFields"]}
     assert ("kubectl", "Apply") in managers, managers
     assert csa["spec"]["ports"][0]["targetPort"] == 8083
+    assert seen[13]["rc"] == 1 and 'subresource "scale"' in seen[13]["out"], seen[13]["out"]
