@@ -453,14 +453,20 @@ async def test_apply_sequences(clients: dict[str, Client], case: str) -> None:
         await ensure_namespace(c, ns)
     failures: list[str] = []
     trail: list[Obj] = []
+    last_rv: dict[str, str | None] = {side: None for side in clients}
     for i, step in enumerate(seq.steps):
         got: dict[str, Any] = {}
         for side, c in clients.items():
             answer = await send(c, seq, name, ns, step)
+            live = await read(c, seq, name, ns)
+            rv = None if live is None else live["metadata"]["resourceVersion"]
             got[side] = {
                 "answer": answer,
-                "object": normalise(await read(c, seq, name, ns), name, ns),
+                "object": normalise(live, name, ns),
+                # whether the step wrote (a no-op apply must not take a revision)
+                "wrote": rv != last_rv[side],
             }
+            last_rv[side] = rv
         trail.append({"step": i, **got})
         _known_differences(got)
         if got["upstream"] != got["sliceplane"]:
