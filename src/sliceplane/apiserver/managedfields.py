@@ -156,7 +156,7 @@ def decode(raw: Any) -> list[Entry] | None:
             fields = from_fields_v1(item.get("fieldsV1", {}))
         except ValueError:
             return None
-        if item.get("fieldsType", "FieldsV1") != "FieldsV1":
+        if item.get("fieldsType") != "FieldsV1":
             return None
         manager = item.get("manager", "")
         operation = item.get("operation", "")
@@ -165,6 +165,8 @@ def decode(raw: Any) -> list[Entry] | None:
         time = item.get("time")
         if not all(isinstance(v, str) for v in (manager, operation, api_version, subresource)):
             return None
+        # upstream keeps only "applied or not" and writes anything else back as Update
+        operation = APPLY if operation == APPLY else UPDATE
         out.append(
             Entry(
                 identity(manager, operation, api_version, subresource),
