@@ -32,6 +32,10 @@ from sliceplane.storage.store import Event, Key, Stored
 
 log = logging.getLogger(__name__)
 
+_GC_WRITES = WriteOptions(field_manager="kube-controller-manager")
+"""The collector's writes carry the manager of upstream's, which runs in
+kube-controller-manager (they only remove fields, so they rarely leave an entry)."""
+
 Ref = tuple[str, Key]  # (resource, key)
 
 
@@ -204,7 +208,7 @@ class GarbageCollector:
             new = copy.deepcopy(item.obj)
             new["metadata"]["ownerReferences"] = [r for r in refs if r.get("uid") not in gone]
             with contextlib.suppress(errors.NotFound, errors.Conflict):
-                await self.registry.update(info, key[0], key[1], new, WriteOptions())
+                await self.registry.update(info, key[0], key[1], new, _GC_WRITES)
 
     async def _finish_owner(self, ref: Ref) -> None:
         resource, key = ref
@@ -229,7 +233,7 @@ class GarbageCollector:
                     del new["metadata"]["ownerReferences"]
                 with contextlib.suppress(errors.NotFound, errors.Conflict):
                     await self.registry.update(
-                        BY_PLURAL[dep[0]], dep[1][0], dep[1][1], new, WriteOptions()
+                        BY_PLURAL[dep[0]], dep[1][0], dep[1][1], new, _GC_WRITES
                     )
             fins.remove(FINALIZER_ORPHAN)
         elif FINALIZER_FOREGROUND in fins:
@@ -252,7 +256,7 @@ class GarbageCollector:
         if not fins:
             del new["metadata"]["finalizers"]
         with contextlib.suppress(errors.NotFound, errors.Conflict):
-            await self.registry.update(info, key[0], key[1], new, WriteOptions())
+            await self.registry.update(info, key[0], key[1], new, _GC_WRITES)
 
     async def _clean_namespace(self, name: str) -> None:
         ns = self.store.current("namespaces", ("", name))
