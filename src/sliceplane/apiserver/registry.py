@@ -506,7 +506,18 @@ class Registry:
         obj = copy.deepcopy(outcome.obj)
         obj.setdefault("metadata", {})
         if current is None:
-            obj["metadata"].setdefault("name", name)
+            body_name = obj["metadata"].get("name")
+            if body_name in (None, ""):
+                raise errors.BadRequest(
+                    f"the name of the object ({name} based on URL) was undeterminable: "
+                    "name must be provided"
+                )
+            if body_name != name:
+                raise errors.BadRequest(
+                    f"the name of the object ({body_name}) does not match the name on the URL "
+                    f"({name})"
+                )
+            obj["metadata"]["name"] = name
             return await self.create(info, namespace, obj, opts, managed=encoded)
         return await self.update(
             info,

@@ -329,6 +329,10 @@ def sequences() -> dict[str, Sequence]:
     bad_version["apiVersion"] = "v2"
     unknown = copy.deepcopy(good)
     unknown["spec"]["bogus"] = 1
+    other_name = copy.deepcopy(good)
+    other_name["metadata"]["name"] = "someone-else"
+    other_ns = copy.deepcopy(good)
+    other_ns["metadata"]["namespace"] = "elsewhere"
     with_mf = copy.deepcopy(good)
     with_mf["metadata"]["managedFields"] = [{"manager": "x"}]
     s["bad-bodies"] = Sequence(
@@ -343,6 +347,13 @@ def sequences() -> dict[str, Sequence]:
             Step("a", unknown, params={"fieldValidation": "Strict"}),
             Step("a", with_mf),
             Step("a", {"metadata": {"labels": {"x": "1"}}}, content_type=MERGE, force=True),
+            Step("a", other_name),
+            Step(
+                "a",
+                {"apiVersion": "v1", "kind": "Service", "spec": {"ports": [{"port": 1}]}},
+                params={"dryRun": "All"},
+            ),
+            Step("a", other_ns),
             Step("a", None, raw=DUPLICATE, params={"fieldValidation": "Strict"}),
             Step("a", None, raw=DUPLICATE, params={"fieldValidation": "Ignore"}),
             Step("a", good),  # then a good one still works
