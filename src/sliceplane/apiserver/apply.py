@@ -182,6 +182,27 @@ def _merge_list(t: ListType, lhs: list[Any], rhs: list[Any]) -> list[Any]:
     return out
 
 
+def _go_nulls(t: Type, value: Any) -> Any:
+    """The merged object as it comes back from Go structs: a ``null`` struct field is the
+    zero value, omitted (and defaulted later); a ``null`` in a map of strings is ``""``."""
+    if isinstance(t, ListType):
+        if t.relationship == "atomic" or not isinstance(value, list):
+            return value
+        return [_go_nulls(t.item, item) for item in value]
+    if not isinstance(t, StructType | MapType) or not isinstance(value, dict):
+        return value
+    if isinstance(t, MapType):
+        if t.value is LEAF:
+            return {k: "" if v is None else v for k, v in value.items()}
+        return {k: _go_nulls(t.value, v) for k, v in value.items()}
+    out = {}
+    for name, child in value.items():
+        if child is None and name in t.fields and not isinstance(t.fields[name], ListType):
+            continue
+        out[name] = _go_nulls(t.fields.get(name, LEAF), child)
+    return out
+
+
 # --------------------------------------------------------------------------- removal
 
 
@@ -276,7 +297,7 @@ def _apply(
     force: bool,
 ) -> ApplyOutcome:
     old = with_skeleton(kind, live) if live is not None else skeleton(kind)
-    merged = merge(t, old, config)
+    merged = _go_nulls(t, merge(t, old, config))
     mine = recursive_difference(field_set(t, config), ignored)
     last: Tree = {}
     previous: Entry | None = None
@@ -467,27 +488,55 @@ def check_config(
     return config
 
 
-def check_known_fields(info: ResourceInfo, config: Mapping[str, Any]) -> None:
+def check_known_fields(info: ResourceInfo, t: StructType, config: Mapping[str, Any]) -> None:
     """Upstream converts the configuration to its typed form first: a field the schema does
-    not declare fails that conversion whatever ``fieldValidation`` says. Upstream answers
-    500 InternalError; the same message as a 400 here (docs/upstream-differences.md)."""
+    not declare, or a list-map key given twice, fails that conversion whatever
+    ``fieldValidation`` says. Upstream answers 500 InternalError; the same message as a 400
+    here (docs/upstream-differences.md)."""
     key = definition_key(info.group, info.version, info.kind)
-    if key is None:
+    what = None
+    if key is not None:
+        res = check(key, config)
+        if res.unknown:
+            what = f".{res.unknown[0]}: field not declared in schema"
+        elif res.type_errors:
+            what = res.type_errors[0]
+    if what is None:
+        what = _duplicate_item(t, config, ())
+    if what is None:
         return
-    res = check(key, config)
-    if res.type_errors or res.unknown:
-        what = (
-            f".{res.unknown[0]}: field not declared in schema"
-            if res.unknown
-            else res.type_errors[0]
-        )
-        meta = config.get("metadata") if isinstance(config.get("metadata"), dict) else {}
-        namespace = meta.get("namespace", "") if isinstance(meta, dict) else ""
-        name = meta.get("name", "") if isinstance(meta, dict) else ""
-        meta = config.get("metadata")
-        namespace = meta.get("namespace", "") if isinstance(meta, dict) else ""
-        name = meta.get("name", "") if isinstance(meta, dict) else ""
-        raise errors.BadRequest(
-            f"failed to create typed patch object ({namespace}/{name}; "
-            f"{info.group}/{info.version}, Kind={info.kind}): {what}"
-        )
+    meta = config.get("metadata")
+    namespace = meta.get("namespace", "") if isinstance(meta, dict) else ""
+    name = meta.get("name", "") if isinstance(meta, dict) else ""
+    raise errors.BadRequest(
+        f"failed to create typed patch object ({namespace}/{name}; "
+        f"{info.group}/{info.version}, Kind={info.kind}): {what}"
+    )
+
+
+def _duplicate_item(t: Type, value: Any, path: tuple[str, ...]) -> str | None:
+    """``.spec.ports: duplicate entries for key [port=5,protocol="TCP"]`` for the first
+    associative list that repeats an item, or None."""
+    if isinstance(t, ListType):
+        if t.relationship == "atomic" or not isinstance(value, list):
+            return None
+        seen: set[str] = set()
+        for item in value:
+            try:
+                pe = item_element(t, item)
+            except ItemError:
+                continue
+            if pe in seen:
+                return f"{path_string(path)}: duplicate entries for key {path_string((pe,))}"
+            seen.add(pe)
+            found = _duplicate_item(t.item, item, (*path, pe))
+            if found is not None:
+                return found
+        return None
+    if isinstance(t, StructType | MapType) and not t.atomic and isinstance(value, dict):
+        for name, child in value.items():
+            ct = t.value if isinstance(t, MapType) else t.fields.get(name, LEAF)
+            found = _duplicate_item(ct, child, (*path, "f:" + name))
+            if found is not None:
+                return found
+    return None

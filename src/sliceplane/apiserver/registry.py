@@ -482,7 +482,7 @@ class Registry:
         t = type_for(info.group, info.version, info.kind)
         if t is None:
             raise errors.UnsupportedMediaType(f"apply is not supported for {info.plural}")
-        apply.check_known_fields(info, config)
+        apply.check_known_fields(info, t, config)
         current = self.store.current(info.plural, self._key(info, namespace, name))
         if current is None and subresource:
             raise errors.NotFound.for_object(info.plural, info.group, name)
