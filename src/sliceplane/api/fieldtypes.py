@@ -50,6 +50,8 @@ class StructType:
     atomic: bool = False
     defaults: dict[str, Any] = field(default_factory=dict)
     """Scalar defaults from the schema; used for list-map keys an item leaves out."""
+    times: frozenset[str] = frozenset()
+    """Fields of type Time/MicroTime: Go writes their zero value as ``null`` (kept)."""
 
 
 @dataclass(slots=True, eq=False)
@@ -108,6 +110,9 @@ def _structs() -> dict[str, StructType]:
             name: compile_node(spec, rels.get(name))
             for name, spec in definition["properties"].items()
         }
+        st.times = frozenset(
+            name for name, spec in definition["properties"].items() if spec in ("Time", "MicroTime")
+        )
     return structs
 
 

@@ -184,7 +184,8 @@ def _merge_list(t: ListType, lhs: list[Any], rhs: list[Any]) -> list[Any]:
 
 def _go_nulls(t: Type, value: Any) -> Any:
     """The merged object as it comes back from Go structs: a ``null`` struct field is the
-    zero value, omitted (and defaulted later); a ``null`` in a map of strings is ``""``."""
+    zero value, omitted (and defaulted later) except a time, which Go writes as ``null``;
+    a ``null`` in a map of strings is ``""``."""
     if isinstance(t, ListType):
         if t.relationship == "atomic" or not isinstance(value, list):
             return value
@@ -197,7 +198,12 @@ def _go_nulls(t: Type, value: Any) -> Any:
         return {k: _go_nulls(t.value, v) for k, v in value.items()}
     out = {}
     for name, child in value.items():
-        if child is None and name in t.fields and not isinstance(t.fields[name], ListType):
+        if (
+            child is None
+            and name in t.fields
+            and name not in t.times
+            and not isinstance(t.fields[name], ListType)
+        ):
             continue
         out[name] = _go_nulls(t.fields.get(name, LEAF), child)
     return out
@@ -242,7 +248,10 @@ def _kept(t: Type, value: Any, pe: str, remove: Tree, keep: Tree) -> Any:
     if rnode is None:
         return value
     knode = keep.get(pe, {})
-    if MEMBER in rnode and not knode:
+    # A removed node stays only if someone keeps it: as a member, or, for a named field
+    # (upstream's EnsureNamedFieldsAreMembers), through something they own under it. A list
+    # item somebody only owns fields of goes whole, as upstream's RemoveItems does.
+    if MEMBER in rnode and MEMBER not in knode and (not knode or not pe.startswith("f:")):
         return MISSING
     out = _remove(t, value, rnode, knode)
     if isinstance(out, dict | list) and not out and value:

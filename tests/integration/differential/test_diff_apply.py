@@ -354,6 +354,78 @@ def sequences() -> dict[str, Sequence]:
             Step("a", {**eps([{"addresses": ["fd00::1"]}]), "addressType": "IPv6"}),
         ],
     )
+    ns_obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "NAME"}}
+    s["cluster-scoped"] = Sequence(
+        "namespaces",
+        "Namespace",
+        "v1",
+        [
+            Step("a", {**ns_obj, "metadata": {"name": "NAME", "labels": {"team": "a"}}}),
+            Step("b", {**ns_obj, "metadata": {"name": "NAME", "labels": {"team": "b"}}}),
+            Step("b", {**ns_obj, "metadata": {"name": "NAME", "annotations": {"x": "1"}}}),
+            Step("a", ns_obj),
+        ],
+    )
+    s["pod-status"] = Sequence(
+        "pods",
+        "Pod",
+        "v1",
+        [
+            Step("owner", pod({"app": "p"})),
+            Step(
+                "kubelet",
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": "NAME"},
+                    "status": {
+                        "phase": "Running",
+                        "podIP": "10.1.0.5",
+                        "podIPs": [{"ip": "10.1.0.5"}],
+                        "conditions": [
+                            {
+                                "type": "Ready",
+                                "status": "True",
+                                # Go always writes a zero metav1.Time as null; sent as the
+                                # kubelet sends it (sliceplane does not add it)
+                                "lastProbeTime": None,
+                                "lastTransitionTime": "2026-01-01T00:00:00Z",
+                            }
+                        ],
+                    },
+                },
+                subresource="status",
+            ),
+            Step("owner", pod({"app": "p", "extra": "1"})),
+            Step(
+                "other",
+                {
+                    "status": {
+                        "conditions": [
+                            {
+                                "type": "Ready",
+                                "status": "False",
+                                "lastProbeTime": None,
+                                "lastTransitionTime": "2026-01-01T00:00:05Z",
+                            }
+                        ]
+                    }
+                },
+                content_type=MERGE,
+                subresource="status",
+            ),
+            Step(
+                "kubelet",
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": "NAME"},
+                    "status": {"phase": "Running"},
+                },
+                subresource="status",
+            ),
+        ],
+    )
     good = svc({"a": "1"}, ports=[PORT80])
     bad_kind = copy.deepcopy(good)
     bad_kind["kind"] = "Pod"
@@ -399,7 +471,11 @@ def sequences() -> dict[str, Sequence]:
 
 async def send(client: Client, seq: Sequence, name: str, ns: str, step: Step) -> Any:
     group_path = "/api/v1" if seq.api_version == "v1" else f"/apis/{seq.api_version}"
-    path = f"{group_path}/namespaces/{ns}/{seq.resource}/{name}"
+    path = (
+        f"{group_path}/{seq.resource}/{name}"
+        if seq.resource == "namespaces"
+        else f"{group_path}/namespaces/{ns}/{seq.resource}/{name}"
+    )
     if step.subresource:
         path += "/" + step.subresource
     params = dict(step.params)
@@ -448,7 +524,9 @@ def normalise(obj: Obj | None, name: str, ns: str) -> Obj | None:
 
 async def read(client: Client, seq: Sequence, name: str, ns: str) -> Obj | None:
     try:
-        got: Obj = await client.get(seq.resource, name, ns)
+        got: Obj = await client.get(
+            seq.resource, name, None if seq.resource == "namespaces" else ns
+        )
     except errors.NotFound:
         return None
     return got
