@@ -24,7 +24,6 @@ Callers pass plain objects; nothing here does I/O or changes its arguments.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
@@ -34,24 +33,27 @@ from sliceplane.api.fieldpath import (
     Tree,
     difference,
     from_fields_v1,
-    intersection,
     recursive_difference,
     to_fields_v1,
     union,
 )
-from sliceplane.api.fieldsets import MISSING, Comparison, compare
+from sliceplane.api.fieldsets import Comparison, compare
 from sliceplane.api.fieldtypes import StructType, skeleton
 
 __all__ = [
+    "APPLY",
     "STRIP",
+    "UPDATE",
     "Entry",
     "Identity",
     "decode",
     "encode",
+    "identity",
     "ignored_fields",
     "manager_from_user_agent",
     "record_update",
     "starting_entries",
+    "update_entries",
     "with_skeleton",
 ]
 
@@ -291,7 +293,7 @@ def update_entries(
     for e in entries:
         fields = e.fields
         if changed:
-            fields = difference(fields, intersection(fields, changed))
+            fields = difference(fields, changed)
         if removed:
             fields = difference(fields, removed)
         if e.identity == me:
@@ -329,11 +331,3 @@ def _cap(entries: list[Entry]) -> list[Entry]:
     if prior is not None:
         ancient = replace(ancient, fields=union(prior.fields, merged))
     return [*kept, ancient]
-
-
-def dumps(entries: Sequence[Entry]) -> str:
-    """For debugging and tests: the encoded entries as JSON text."""
-    return json.dumps(encode(entries), sort_keys=False)
-
-
-__all__ += ["APPLY", "MISSING", "UPDATE", "dumps", "identity", "update_entries"]
