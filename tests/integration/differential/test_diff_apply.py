@@ -354,6 +354,73 @@ def sequences() -> dict[str, Sequence]:
             Step("a", {**eps([{"addresses": ["fd00::1"]}]), "addressType": "IPv6"}),
         ],
     )
+
+    def c(*ports: tuple[int, str], env: tuple[str, ...] = ()) -> Obj:
+        out: Obj = {"name": "app", "image": "i:1"}
+        if ports:
+            out["ports"] = [{"containerPort": p, "protocol": proto} for p, proto in ports]
+        if env:
+            out["env"] = [{"name": e, "value": "v"} for e in env]
+        return out
+
+    s["nested-list-maps"] = Sequence(
+        "deployments",
+        "Deployment",
+        "apps/v1",
+        [
+            Step("a", dep([c((80, "TCP"), (80, "UDP"), env=("A", "B"))])),
+            Step(
+                "b",
+                dep(
+                    [
+                        {
+                            "name": "app",
+                            "ports": [{"containerPort": 80, "protocol": "UDP", "name": "dns"}],
+                        }
+                    ]
+                ),
+            ),
+            Step(
+                "b",
+                dep(
+                    [
+                        {
+                            "name": "app",
+                            "ports": [{"containerPort": 80, "protocol": "UDP", "name": "dns2"}],
+                        }
+                    ]
+                ),
+            ),
+            Step("a", dep([c((80, "TCP"), env=("B", "A", "C"))])),  # drops UDP, reorders env
+            Step(
+                "c",
+                {
+                    **dep(),
+                    "spec": {
+                        "template": {
+                            "spec": {
+                                "volumes": [{"name": "v1", "emptyDir": {}}],
+                                "topologySpreadConstraints": [
+                                    {
+                                        "maxSkew": 1,
+                                        "topologyKey": "zone",
+                                        "whenUnsatisfiable": "DoNotSchedule",
+                                    },
+                                    {
+                                        "maxSkew": 2,
+                                        "topologyKey": "zone",
+                                        "whenUnsatisfiable": "ScheduleAnyway",
+                                    },
+                                ],
+                                "tolerations": [{"key": "k", "operator": "Exists"}],
+                            }
+                        }
+                    },
+                },
+            ),
+            Step("a", dep([c((81, "TCP"))])),
+        ],
+    )
     ns_obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "NAME"}}
     s["cluster-scoped"] = Sequence(
         "namespaces",
