@@ -19,11 +19,14 @@ func main() {
 		"Namespace": &corev1.Namespace{}, "Node": &corev1.Node{}, "Event": &corev1.Event{},
 		"Deployment": &appsv1.Deployment{}, "ReplicaSet": &appsv1.ReplicaSet{},
 		"EndpointSlice": &discv1.EndpointSlice{}, "Lease": &coordv1.Lease{},
+		"ConfigMap": &corev1.ConfigMap{}, "Secret": &corev1.Secret{},
 	}
 	out := map[string]any{}
 	for k, o := range objs {
 		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
-		if err != nil { panic(err) }
+		if err != nil {
+			panic(err)
+		}
 		out[k] = u
 	}
 	b, _ := json.Marshal(out)
