@@ -8,9 +8,10 @@ where it matters for service discovery: the Service's EndpointSlices list as man
 endpoints as the release asks for, none when its selector matches nothing, and nothing is
 left once the release is uninstalled, its release Secrets included.
 
-Helm 4 applies server-side by default; sliceplane's API server answers server-side apply
-with 415 until that work lands, so Helm 4 installs with ``--server-side=false`` and its
-upgrades and rollbacks keep the release's method (``--server-side=auto``, the default).
+Helm 4 applies server-side by default, and so it runs here (sliceplane serves server-side
+apply); its upgrades and rollbacks keep the release's method (``--server-side=auto``, the
+default). One test installs with ``--server-side=false`` too, the client-side road Helm 3
+always takes.
 Helm 3 runs in its default mode (client-side three-way strategic-merge patches).
 """
 
@@ -59,8 +60,8 @@ def major(helm: Helm) -> int:
 
 
 def install_flags(helm: Helm) -> list[str]:
-    """Helm 4 applies server-side unless told not to (see the module docstring)."""
-    return ["--server-side=false"] if major(helm) == 4 else []
+    """Each major as people run it: Helm 4 server-side (its default), Helm 3 client-side."""
+    return []
 
 
 @pytest.fixture
@@ -122,9 +123,12 @@ def test_install_upgrade_rollback_uninstall(
     )  # fmt: skip
     assert "STATUS: deployed" in out
     wait_endpoints(cluster, namespace, release, 2)
-    svc = get(cluster, "service", release, "-n", namespace)
+    svc = get(cluster, "service", release, "-n", namespace, "--show-managed-fields")
     assert svc["spec"]["selector"] == {"app": release}
     assert svc["metadata"]["annotations"]["meta.helm.sh/release-name"] == release
+    # Helm 4 applied server-side (an Apply entry of its field manager), Helm 3 patched.
+    ops = {(m["manager"], m["operation"]) for m in svc["metadata"]["managedFields"]}
+    assert ("helm", "Apply") in ops if major(helm) == 4 else all(o != "Apply" for _, o in ops), ops
 
     # The release lives in a Secret of Helm's type, found by Helm through label selectors.
     (secret,) = release_secrets(cluster, namespace, release)
@@ -236,29 +240,26 @@ def test_bad_values_and_bad_charts_change_nothing(
     assert release_secrets(cluster, namespace, release) == []
 
 
-def test_helm4_default_server_side_apply(
-    cluster: Walkthrough, namespace: str, tmp_path: Path
-) -> None:
-    """Helm 4 as people run it: server-side apply. Until sliceplane serves SSA (issue 10,
-    part 1) the install must fail with the server's clear 415 and leave nothing behind;
-    once SSA lands it must work like the client-side install."""
+def test_helm4_client_side_apply(cluster: Walkthrough, namespace: str, tmp_path: Path) -> None:
+    """Helm 4 told to apply client-side (``--server-side=false``): three-way merge patches,
+    as Helm 3; the upgrade keeps that method (``--server-side=auto``)."""
     try:
         helm = Helm(find_helm(4), tmp_path / "helm-home", Path(cluster.env["KUBECONFIG"]))
     except HelmNotFound as exc:
         pytest.skip(str(exc))
-    release = "ssa"
-    res = helm.run(
+    release = "csa"
+    helm(
         "install", release, str(CHART), "-n", namespace, "--create-namespace", "--wait",
-        "--timeout", "120s",
+        "--timeout", "120s", "--server-side=false",
     )  # fmt: skip
-    if res.returncode == 0:
-        wait_endpoints(cluster, namespace, release, 2)
-        helm("uninstall", release, "-n", namespace, "--wait")
-        return
-    assert "server-side apply not available on the server" in res.stderr
-    assert "use client-side apply" in res.stderr
-    assert get(cluster, "deployments,services,secrets", "-n", namespace)["items"] == []
-    assert json.loads(helm("list", "-n", namespace, *EVERY_STATE, "-o", "json")) == []
+    wait_endpoints(cluster, namespace, release, 2)
+    deployment = get(cluster, "deployment", release, "-n", namespace, "--show-managed-fields")
+    entries = deployment["metadata"]["managedFields"]
+    assert entries and all(m["operation"] != "Apply" for m in entries), entries
+    helm("upgrade", release, str(CHART), "-n", namespace, "--set", "replicas=3", "--wait")
+    wait_endpoints(cluster, namespace, release, 3)
+    helm("uninstall", release, "-n", namespace, "--wait")
+    assert get(cluster, "deployments,services", "-n", namespace)["items"] == []
 
 
 def test_configmap_storage_driver(helm: Helm, cluster: Walkthrough, namespace: str) -> None:
