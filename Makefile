@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # iptables-restore) inside them.
 APT_PACKAGES ?= chromium iproute2 nftables iptables dnsutils curl dnsperf wrk
 
-.PHONY: fuzz-diff env test lint typecheck unit demo apiserver clean bench schemas proto-fields lock k8s-bin coredns-bin helm-bin bench-dns bench-controller bench-cluster bench-all bench-proxy report
+.PHONY: fuzz-diff env test lint typecheck unit demo apiserver clean bench schemas proto-fields lock k8s-bin coredns-bin helm-bin clientgo-check-bin bench-dns bench-controller bench-cluster bench-all bench-proxy report
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,7 +58,12 @@ coredns-bin:
 helm-bin:
 	bash tools/helm/build.sh
 
-test: env lint typecheck k8s-bin coredns-bin helm-bin
+# Our client-go list/watch conformance program (tools/clientgo-check), cached by a stamp
+# of its sources in $${SLICEPLANE_CLIENTGO_CHECK_CACHE:-~/.cache/sliceplane/clientgo-check}.
+clientgo-check-bin:
+	bash tools/clientgo-check/build.sh
+
+test: env lint typecheck k8s-bin coredns-bin helm-bin clientgo-check-bin
 	$(BIN)/pytest -q -p no:cacheprovider
 
 # The API fuzzer against kube-apiserver too, comparing status classes (longer; a report in
