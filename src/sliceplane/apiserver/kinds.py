@@ -30,6 +30,12 @@ class KindRules:
     #: A DELETE that removed the object answers with it, not a Status (upstream
     #: ``ReturnDeletedObject``; the official clients decode a Service delete as V1Service).
     return_deleted_object: bool = False
+    #: A DELETE first stores the object with ``deletionTimestamp`` set, even with no grace
+    #: left, and only then removes it, so watchers see it terminating before it goes
+    #: (upstream: kinds with a graceful delete strategy, i.e. pods, whose
+    #: ``CheckGracefulDelete`` always answers yes and whose zero grace period makes the
+    #: generic store delete right after that update).
+    graceful_delete: bool = False
 
     def allocate(self, obj: Obj, old: Obj | None, name: str, txn: Transaction) -> None:
         """Before validation of a create (``old`` None) or a spec update: claim what the
@@ -71,6 +77,7 @@ class PodRules(KindRules):
     """A bound, running pod gets its grace period and goes only when its node confirms."""
 
     return_deleted_object = True
+    graceful_delete = True
 
     def deletion_grace(self, obj: Obj, requested: int | None) -> int:
         spec = obj.get("spec") or {}

@@ -636,7 +636,8 @@ class Registry:
             return stored.obj, False
         grace = rules.deletion_grace(obj, opts.grace_period_seconds)
         already = meta.get("deletionTimestamp")
-        if not finalizers and grace == 0:
+        marked_gone = already and not meta.get("deletionGracePeriodSeconds")
+        if not finalizers and grace == 0 and not (rules.graceful_delete and not marked_gone):
             if opts.dry_run:
                 return obj, True
             deleted = await self._remove(info, key, current.rv)
@@ -656,11 +657,14 @@ class Registry:
         if finalizers:
             nmeta["finalizers"] = finalizers
         if opts.dry_run:
-            return new, False
-        if grace == 0 and not finalizers:
+            return new, grace == 0 and not finalizers
+        if grace == 0 and not finalizers and not rules.graceful_delete:
             deleted = await self._remove(info, key, current.rv)
             return deleted.obj, True
         stored = await self._store_update(info, key, new, current.rv)
+        if grace == 0 and not finalizers:
+            deleted = await self._remove(info, key, stored.rv)
+            return deleted.obj, True
         return stored.obj, False
 
     async def _store_update(self, info: ResourceInfo, key: Key, obj: Obj, expect_rv: int) -> Stored:

@@ -338,3 +338,44 @@ async def test_list_pages_share_one_revision(registry: Registry) -> None:
     assert names == ["c", "d", "e"]
     with pytest.raises(errors.BadRequest, match="continue key is not valid"):
         registry.list_objects(PODS, "default", continue_token="!!")
+
+
+@pytest.mark.parametrize(
+    ("plural", "obj", "grace", "expected"),
+    [
+        pytest.param("pods", pod("p"), None, ["MODIFIED", "DELETED"], id="unbound-pod"),
+        pytest.param("pods", pod("p", "node-1"), 0, ["MODIFIED", "DELETED"], id="bound-grace-0"),
+        pytest.param("configmaps", {"metadata": {"name": "p"}}, None, ["DELETED"], id="configmap"),
+    ],
+)
+async def test_pod_deleted_at_once_is_first_stored_terminating(
+    registry: Registry, plural: str, obj: Obj, grace: int | None, expected: list[str]
+) -> None:
+    """As upstream's generic store does for a kind with a graceful delete strategy (pods),
+    a DELETE with no grace left first stores the pod with deletionTimestamp and a zero
+    deletionGracePeriodSeconds, then removes it: watchers (client-go informers, the
+    endpoint controllers) see it terminating before it goes. client-go's conformance
+    differential showed kube-apiserver sending that MODIFIED event."""
+    created = await create(registry, plural, obj)
+    watcher = registry.store.watch(plural, "default", int(created["metadata"]["resourceVersion"]))
+    out, deleted_now = await registry.delete(
+        BY_PLURAL[plural], "default", "p", DeleteOptions(grace_period_seconds=grace)
+    )
+    assert deleted_now
+    events = watcher.drain()
+    assert [str(e.type) for e in events] == expected
+    if plural == "pods":
+        terminating = events[0].item.obj["metadata"]
+        assert terminating["deletionGracePeriodSeconds"] == 0
+        assert terminating["deletionTimestamp"] == "2026-12-01T12:00:00Z"
+        assert out["metadata"]["deletionTimestamp"] == "2026-12-01T12:00:00Z"
+    assert registry.store.current(plural, ("default", "p")) is None
+
+
+async def test_pod_dry_run_delete_with_no_grace_stores_nothing(registry: Registry) -> None:
+    created = await create(registry, "pods", pod("p"))
+    out, deleted_now = await registry.delete(PODS, "default", "p", DeleteOptions(dry_run=True))
+    assert deleted_now
+    assert out["metadata"]["deletionGracePeriodSeconds"] == 0
+    still = registry.store.current("pods", ("default", "p"))
+    assert still is not None and still.rv == int(created["metadata"]["resourceVersion"])
