@@ -21,6 +21,7 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -503,8 +504,9 @@ func checkWatchFromRV(ctx context.Context, e *env, ns string) (map[string]any, e
 }
 
 // watch-bookmarks: with AllowWatchBookmarks a watch gets BOOKMARK events carrying a
-// resourceVersion and nothing else of the object; upstream sends one shortly before a
-// watch's timeout, so the watch asks for a short one.
+// resourceVersion and nothing else of the object. Upstream's watch cache sends one 2 s
+// before a watch's timeout, but only when its resourceVersion moved past the watch's, so
+// a Pod in another namespace (an event this watch does not match) is written first.
 func checkWatchBookmarks(ctx context.Context, e *env, ns string) (map[string]any, error) {
 	if _, err := createPod(ctx, e.client, ns, "a", nil); err != nil {
 		return nil, err
@@ -520,7 +522,15 @@ func checkWatchBookmarks(ctx context.Context, e *env, ns string) (map[string]any
 		return nil, err
 	}
 	defer w.Stop()
-	bookmarks, withRV, bare := 0, 0, 0
+	other := ns + "-other"
+	if err := makeNamespace(ctx, e.client, other); err != nil {
+		return nil, err
+	}
+	if _, err := createPod(ctx, e.client, other, "elsewhere", nil); err != nil {
+		return nil, err
+	}
+	start, _ := strconv.ParseUint(l.ResourceVersion, 10, 64)
+	bookmarks, withRV, bare, advanced := 0, 0, 0, 0
 	for ev := range w.ResultChan() {
 		if ev.Type != watch.Bookmark {
 			return nil, fmt.Errorf("unexpected %s", eventLine(ev))
@@ -529,13 +539,16 @@ func checkWatchBookmarks(ctx context.Context, e *env, ns string) (map[string]any
 		p, ok := ev.Object.(*corev1.Pod)
 		if ok && p.ResourceVersion != "" {
 			withRV++
+			if rv, err := strconv.ParseUint(p.ResourceVersion, 10, 64); err == nil && rv > start {
+				advanced++
+			}
 		}
 		if ok && p.Name == "" && len(p.Spec.Containers) == 0 {
 			bare++
 		}
 	}
 	d := map[string]any{"sawBookmark": bookmarks > 0, "allCarryResourceVersion": withRV == bookmarks,
-		"allBare": bare == bookmarks}
+		"allBare": bare == bookmarks, "allPastTheWatchStart": advanced == bookmarks}
 	if bookmarks == 0 || withRV != bookmarks {
 		return d, fmt.Errorf("%d bookmarks, %d with a resourceVersion", bookmarks, withRV)
 	}
