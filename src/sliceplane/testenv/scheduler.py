@@ -23,20 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 import yaml
 
-from sliceplane.testenv.binaries import Binaries, BinariesNotFound, find_binaries
-from sliceplane.testenv.processes import (
-    Component,
-    ControlPlaneError,
-    PortTaken,
-    free_ports,
-    spawn,
-    ssl_context,
-    wait_http_ok,
-)
+from sliceplane.testenv.binaries import Binaries, BinariesNotFound
+from sliceplane.testenv.gocomponent import GoComponent
 
 # Plugins whose informers need kinds sliceplane does not serve (or, DynamicResources,
 # serves only empty), by the kinds they list.
@@ -69,7 +60,7 @@ def scheduler_config(kubeconfig: Path, scheduler_name: str = "default-scheduler"
     return yaml.safe_dump(config, sort_keys=False)
 
 
-class Scheduler:
+class Scheduler(GoComponent):
     """One kube-scheduler process; ``start()`` returns once ``/healthz`` is ok."""
 
     def __init__(
@@ -83,83 +74,37 @@ class Scheduler:
         start_timeout: float = 90.0,
         stop_grace: float = 15.0,
     ) -> None:
-        self.kubeconfig = kubeconfig
-        self.workdir = workdir
-        self._binaries = binaries
-        self.extra_args = tuple(extra_args)
-        self.name = name
-        self.start_timeout = start_timeout
-        self.stop_grace = stop_grace
-        self.url = ""
-        self._component: Component | None = None
+        super().__init__(
+            kubeconfig,
+            workdir,
+            name=name,
+            binaries=binaries,
+            extra_args=extra_args,
+            start_timeout=start_timeout,
+            stop_grace=stop_grace,
+        )
 
     @property
     def config_file(self) -> Path:
         return self.workdir / f"{self.name}.yaml"
 
-    def tail(self, lines: int = 40) -> str:
-        return self._component.tail(lines) if self._component else "(not started)"
-
-    def __enter__(self) -> Scheduler:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def start(self) -> Scheduler:
-        if self._component is not None:
-            raise ControlPlaneError("already started")
-        binaries = self._binaries or find_binaries()
+    def prepare(self, binaries: Binaries) -> None:
         if binaries.kube_scheduler is None:
             raise BinariesNotFound(
                 "kube-scheduler is not in the binary cache; `make k8s-bin` builds it"
             )
-        (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(scheduler_config(self.kubeconfig))
-        for attempt in range(3):
-            (port,) = free_ports(1)
-            self.url = f"https://127.0.0.1:{port}"
-            argv = [
-                str(binaries.kube_scheduler),
-                f"--config={self.config_file}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={port}",
-                f"--cert-dir={self.workdir / f'{self.name}-certs'}",
-                "--profiling=false",
-                "--v=2",
-                *self.extra_args,
-            ]
-            self._component = spawn(self.name, argv, self.workdir / "logs")
-            try:
-                wait_http_ok(
-                    self._component,
-                    f"{self.url}/healthz",
-                    self.start_timeout,
-                    ctx=ssl_context(None),
-                    expect=b"ok",
-                )
-                return self
-            except PortTaken:
-                self.stop()
-                if attempt == 2:
-                    raise
-            except BaseException:
-                self.stop()
-                raise
-        return self
 
-    def check_running(self) -> None:
-        if self._component is None:
-            raise ControlPlaneError("not started")
-        self._component.check_running()
-
-    def stop(self) -> None:
-        if self._component is not None:
-            self._component.stop(self.stop_grace)
-            self._component = None
+    def argv(self, binaries: Binaries, port: int) -> list[str]:
+        assert binaries.kube_scheduler is not None  # prepare() checked
+        return [
+            str(binaries.kube_scheduler),
+            f"--config={self.config_file}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={port}",
+            f"--cert-dir={self.cert_dir}",
+            "--profiling=false",
+            "--v=2",
+            *self.extra_args,
+        ]
