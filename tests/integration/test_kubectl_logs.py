@@ -13,12 +13,13 @@ import re
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import pytest
 import pytest_asyncio
 from harness import KUBECTL, Kubectl
+from waiting import eventually
 
 from sliceplane.client.client import Client
 from sliceplane.cluster.up import ClusterConfig, LocalCluster
@@ -36,19 +37,6 @@ CRASHER = (
     'echo "run $n line 3"; sleep 1.5; exit 3'
 )
 TICKER = 'echo "side up"; i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 0.2; done'
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T | None]], timeout: float = 30.0, what: str = ""
-) -> T:
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: T | None = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what or probe}; last: {last!r}")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

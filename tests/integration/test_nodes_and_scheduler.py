@@ -14,12 +14,13 @@ import contextlib
 import ipaddress
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pytest
 from harness import ServerProcess
+from waiting import eventually
 
 from sliceplane.api import errors
 from sliceplane.client.client import Client
@@ -31,20 +32,6 @@ from sliceplane.workloads.scheduler.scheduler import Scheduler, SchedulerOptions
 Obj = dict[str, Any]
 T = TypeVar("T")
 TEST_LABEL = "sliceplane.io/test"
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T | None]], timeout: float = 20.0, what: str = ""
-) -> T:
-    """Poll ``probe`` until it returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: T | None = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what or probe}; last: {last!r}")
 
 
 @dataclass

@@ -16,7 +16,7 @@ import re
 import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +24,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from harness import KUBECTL, ServerProcess
+from waiting import eventually
 
 from sliceplane.apiserver.streaming import spdy
 from sliceplane.cluster.up import ClusterConfig, LocalCluster
@@ -44,17 +45,6 @@ NAME_SERVER = (
     "  def log_message(s,*a):pass\n"
     "http.server.ThreadingHTTPServer((os.environ['POD_IP'],8080),H).serve_forever()\n"
 )
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 30.0) -> T:
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: T | None = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out; last: {last!r}")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -14,12 +14,13 @@ import sys
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 import pytest_asyncio
+from waiting import eventually
 
 from sliceplane.api import errors
 from sliceplane.client.client import Client
@@ -30,19 +31,6 @@ Obj = dict[str, Any]
 T = TypeVar("T")
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T | None]], timeout: float = 20.0, what: str = ""
-) -> T:
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: T | None = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what or probe}; last: {last!r}")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
