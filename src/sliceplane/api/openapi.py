@@ -33,6 +33,7 @@ from sliceplane.api.schema import (
 __all__ = [
     "ResourceSpec",
     "document_hash",
+    "openapi_v2_document_bytes",
     "openapi_v3_document",
     "openapi_v3_document_bytes",
     "openapi_v3_root",
@@ -363,12 +364,10 @@ def _resource_paths(r: ResourceSpec) -> dict[str, Any]:
     return paths
 
 
-@lru_cache(maxsize=64)
-def _document_bytes(group: str, version: str, specs: tuple[ResourceSpec, ...]) -> bytes:
-    paths: dict[str, Any] = {}
+def _roots(specs: Iterable[ResourceSpec]) -> list[str]:
+    """The definitions a document describes: its kinds, their lists, Scale, and meta's."""
     roots = [f"{META}.Status", f"{META}.DeleteOptions", f"{META}.Patch"]
     for r in specs:
-        paths.update(_resource_paths(r))
         for k in (
             definition_key(r.group, r.version, r.kind),
             definition_key(r.group, r.version, r.kind + "List"),
@@ -376,6 +375,15 @@ def _document_bytes(group: str, version: str, specs: tuple[ResourceSpec, ...]) -
         ):
             if k is not None:
                 roots.append(k)
+    return roots
+
+
+@lru_cache(maxsize=64)
+def _document_bytes(group: str, version: str, specs: tuple[ResourceSpec, ...]) -> bytes:
+    paths: dict[str, Any] = {}
+    for r in specs:
+        paths.update(_resource_paths(r))
+    roots = _roots(specs)
     doc = {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": "unversioned"},
@@ -429,3 +437,54 @@ def openapi_v3_root(
         gv_path = _gv_path(group, version)
         paths[gv_path] = {"serverRelativeURL": f"/openapi/v3/{gv_path}?hash={document_hash(data)}"}
     return {"paths": paths}
+
+
+# Swagger 2.0 spells these two as kube-apiserver's /openapi/v2 does (no oneOf in 2.0).
+_V2_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
+    INT_OR_STRING_KEY: {"type": "string", "format": "int-or-string"},
+    QUANTITY_KEY: {"type": "string"},
+}
+_V2_REF_PREFIX: Final = "#/definitions/"
+
+
+def _v2_node(node: Any) -> Any:
+    """One OpenAPI 3 schema node as Swagger 2.0: references into ``#/definitions/``, and the
+    ``allOf: [$ref]`` wrapper (3.0's way to put extensions beside a reference) back to the
+    bare ``$ref`` upstream's v2 document has."""
+    if isinstance(node, list):
+        return [_v2_node(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    all_of = node.get("allOf")
+    if isinstance(all_of, list) and len(all_of) == 1 and "$ref" in all_of[0]:
+        return _v2_node(all_of[0])
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "$ref" and isinstance(value, str) and value.startswith(_REF_PREFIX):
+            out[key] = _V2_REF_PREFIX + value[len(_REF_PREFIX) :]
+        else:
+            out[key] = _v2_node(value)
+    return out
+
+
+@lru_cache(maxsize=4)
+def openapi_v2_document_bytes(resources: tuple[ResourceSpec, ...]) -> bytes:
+    """The bytes to serve at ``/openapi/v2``: a Swagger 2.0 document whose ``definitions``
+    are every served kind's schema (with ``x-kubernetes-group-version-kind``) and what they
+    reach, as in the v3 documents; ``paths`` is empty.
+
+    Clients that still read v2 read it for the types: the Terraform kubernetes provider's
+    ``kubernetes_manifest`` builds its resource types from ``definitions`` alone and fails
+    without the document. The operations are left out (kubectl and client-go read v3).
+    """
+    schemas = _openapi_schemas(_roots(resources))
+    definitions_v2 = {
+        key: _V2_SCHEMAS.get(key) or _v2_node(schema) for key, schema in schemas.items()
+    }
+    doc = {
+        "swagger": "2.0",
+        "info": {"title": "Kubernetes", "version": "unversioned"},
+        "paths": {},
+        "definitions": dict(sorted(definitions_v2.items())),
+    }
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()

@@ -12,7 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from sliceplane.api import errors
-from sliceplane.api.openapi import ResourceSpec, openapi_v3_document_bytes, openapi_v3_root
+from sliceplane.api.openapi import (
+    ResourceSpec,
+    openapi_v2_document_bytes,
+    openapi_v3_document_bytes,
+    openapi_v3_root,
+)
 from sliceplane.api.resources import RESOURCES, ResourceInfo, group_versions
 
 AGGREGATED_CONTENT_TYPE = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
@@ -186,7 +191,8 @@ def _served_group_versions() -> list[tuple[str, str]]:
 
 
 class OpenAPIDocs:
-    """``/openapi/v3`` and its per-group-version documents (built once, then cached)."""
+    """``/openapi/v3`` and its per-group-version documents, and the ``/openapi/v2`` types
+    document (built once, then cached)."""
 
     def __init__(self) -> None:
         self._cache: dict[str, bytes] = {}
@@ -194,6 +200,8 @@ class OpenAPIDocs:
     def answer(self, path: str) -> dict[str, Any] | bytes:
         """The root index (an object) or a group-version document (encoded); NotFound."""
         path = path.rstrip("/")
+        if path == "/openapi/v2":
+            return openapi_v2_document_bytes(tuple(_SPECS))
         if path == "/openapi/v3":
             return openapi_v3_root(_served_group_versions(), _SPECS)
         prefix = "/openapi/v3/"
