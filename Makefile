@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # iptables-restore) inside them.
 APT_PACKAGES ?= chromium iproute2 nftables iptables dnsutils curl dnsperf wrk
 
-.PHONY: fuzz-diff env test lint typecheck unit demo apiserver clean bench schemas proto-fields lock k8s-bin coredns-bin helm-bin clientgo-check-bin bench-dns bench-controller bench-cluster bench-all bench-proxy report
+.PHONY: fuzz-diff env test lint typecheck unit demo apiserver clean bench schemas proto-fields lock k8s-bin coredns-bin helm-bin clientgo-check-bin terraform-bin bench-dns bench-controller bench-cluster bench-all bench-proxy report
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -62,6 +62,11 @@ helm-bin:
 # of its sources in $${SLICEPLANE_CLIENTGO_CHECK_CACHE:-~/.cache/sliceplane/clientgo-check}.
 clientgo-check-bin:
 	bash tools/clientgo-check/build.sh
+
+# OpenTofu and the Terraform kubernetes provider (tools/terraform/tofu, .../provider-kubernetes)
+# for the Terraform tests, cached the same way in $${SLICEPLANE_TERRAFORM_CACHE:-~/.cache/sliceplane/terraform}.
+terraform-bin:
+	bash tools/terraform/build.sh
 
 test: env lint typecheck k8s-bin coredns-bin helm-bin clientgo-check-bin
 	$(BIN)/pytest -q -p no:cacheprovider
