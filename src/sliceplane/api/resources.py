@@ -6,6 +6,7 @@ from this table, so adding a kind is one entry here (plus its validation and pri
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 ALL_VERBS: tuple[str, ...] = (
@@ -179,8 +180,17 @@ def _read_only(group: str, kind: str, plural: str, namespaced: bool) -> Resource
 
 
 # The default ServiceCIDR (``kubernetes``, the server's --service-cidr) is the one object
-# of these the server writes; the rest stay empty.
+# of these the server writes; the rest stay empty. CustomResourceDefinitions are listed by
+# clients that look a kind up among CRDs before the built-in schemas (the Terraform
+# kubernetes provider's ``kubernetes_manifest`` fails its plan when the resource is missing).
 READ_ONLY_RESOURCES: tuple[ResourceInfo, ...] = (
+    dataclasses.replace(
+        _read_only(
+            "apiextensions.k8s.io", "CustomResourceDefinition", "customresourcedefinitions", False
+        ),
+        short_names=("crd", "crds"),
+        categories=("api-extensions",),
+    ),
     _read_only("networking.k8s.io", "ServiceCIDR", "servicecidrs", False),
     _read_only("storage.k8s.io", "CSINode", "csinodes", False),
     _read_only("resource.k8s.io", "DeviceClass", "deviceclasses", False),

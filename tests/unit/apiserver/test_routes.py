@@ -103,6 +103,22 @@ def test_documents() -> None:
             "POST", "/apis/networking.k8s.io/v1/servicecidrs", False, "", None, id="ro-create"
         ),
         pytest.param(
+            "GET",
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            False,
+            "",
+            "LIST",
+            id="ro-list-crds",
+        ),
+        pytest.param(
+            "POST",
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            False,
+            "",
+            None,
+            id="ro-create-crd",
+        ),
+        pytest.param(
             "DELETE",
             "/apis/networking.k8s.io/v1/servicecidrs/kubernetes",
             False,
