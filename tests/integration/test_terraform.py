@@ -39,10 +39,15 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walkthrough]:
         w.stop()
 
 
-def tofu_in(config: str, tmp_path: Path) -> Tofu:
-    """A copy of ``terraform/<config>`` in ``tmp_path`` (its state and lock file land there)."""
+def tofu_in(config: str, tmp_path: Path, *, deprecated_names: bool = False) -> Tofu:
+    """A copy of ``terraform/<config>`` in ``tmp_path`` (its state and lock file land there);
+    with ``deprecated_names``, its resources under their pre-``_v1`` names
+    (``kubernetes_deployment``, ``kubernetes_service``...), which the provider still serves."""
     workdir = tmp_path / config
     shutil.copytree(CONFIGS / config, workdir)
+    if deprecated_names:
+        main = workdir / "main.tf"
+        main.write_text(main.read_text().replace("_v1", ""))
     try:
         return Tofu.offline(workdir, tmp_path / "tofu-home")
     except TerraformNotFound as exc:  # the Makefile builds them before the tests
@@ -116,11 +121,17 @@ def test_init_is_offline_from_the_mirror(tmp_path: Path) -> None:
     ), res.stderr
 
 
-def test_apply_scale_reselect_destroy(cluster: Walkthrough, namespace: str, tmp_path: Path) -> None:
-    tofu = tofu_in("slicedemo", tmp_path)
+@pytest.mark.parametrize("deprecated_names", [False, True], ids=["v1-names", "deprecated-names"])
+def test_apply_scale_reselect_destroy(
+    cluster: Walkthrough, namespace: str, tmp_path: Path, deprecated_names: bool
+) -> None:
+    tofu = tofu_in("slicedemo", tmp_path, deprecated_names=deprecated_names)
     tofu("init", "-no-color")
     out = tofu("apply", "-auto-approve", "-no-color", *tf_vars(cluster, namespace, replicas=2))
     assert "Apply complete! Resources: 3 added, 0 changed, 0 destroyed." in out
+    if deprecated_names:
+        assert "Warning: Deprecated Resource" in out
+        assert "Deprecated; use kubernetes_namespace_v1." in out
     wait_endpoints(cluster, namespace, "web", 2)
     svc = get(cluster, "service", "web", "-n", namespace)
     assert svc["spec"]["selector"] == {"app": "web"}
