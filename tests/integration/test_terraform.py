@@ -183,7 +183,7 @@ def test_manifest_server_side_apply(cluster: Walkthrough, namespace: str, tmp_pa
     values = tf_vars(cluster, namespace, app="mf")
     # The plan needs the Service's type from /openapi/v2 and the (empty) list of CRDs,
     # where the provider looks a kind up first.
-    assert get(cluster, "customresourcedefinitions")["items"] == []
+    assert get(cluster, "crd")["items"] == []  # by its short name, as upstream
     plan = tofu("plan", "-no-color", *values)
     assert "kubernetes_manifest.svc will be created" in plan
     assert "Plan: 1 to add, 0 to change, 0 to destroy." in plan
