@@ -68,7 +68,7 @@ clientgo-check-bin:
 terraform-bin:
 	bash tools/terraform/build.sh
 
-test: env lint typecheck k8s-bin coredns-bin helm-bin clientgo-check-bin
+test: env lint typecheck k8s-bin coredns-bin helm-bin clientgo-check-bin terraform-bin
 	$(BIN)/pytest -q -p no:cacheprovider
 
 # The API fuzzer against kube-apiserver too, comparing status classes (longer; a report in
