@@ -211,3 +211,35 @@ def test_manifest_server_side_apply(cluster: Walkthrough, namespace: str, tmp_pa
     names = [s["metadata"]["name"] for s in get(cluster, "services", "-n", namespace)["items"]]
     assert "mf-manifest" not in names
     assert tofu("state", "list", "-no-color").strip() == ""
+
+
+def test_server_refusal_changes_nothing(
+    cluster: Walkthrough, namespace: str, tmp_path: Path
+) -> None:
+    """A change the server refuses (422): the provider reports the server's field error and
+    the Deployment and its slices stay as they were."""
+    tofu = tofu_in("slicedemo", tmp_path)
+    tofu("init", "-no-color")
+    tofu("apply", "-auto-approve", "-no-color", *tf_vars(cluster, namespace, replicas=2))
+    wait_endpoints(cluster, namespace, "web", 2)
+    before = get(cluster, "deployment", "web", "-n", namespace)
+
+    res = tofu.run("apply", "-auto-approve", "-no-color", *tf_vars(cluster, namespace, replicas=-1))
+    assert res.returncode != 0
+    said = " ".join(res.stderr.split())
+    assert (
+        'Failed to update deployment: Deployment.apps "web" is invalid: '
+        "spec.replicas: Invalid value: -1: must be greater than or equal to 0"
+    ) in said, said
+    after = get(cluster, "deployment", "web", "-n", namespace)
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]
+    assert after["spec"]["replicas"] == 2
+    assert len(ready_endpoints(cluster, namespace, "web")) == 2
+    # The provider (SDKv2) records the refused value in the state; a refreshing plan reads
+    # the server's object back, and with the old value there is nothing to do.
+    res = tofu.run(
+        "plan", "-detailed-exitcode", "-no-color", *tf_vars(cluster, namespace, replicas=2)
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "No changes." in res.stdout
+    tofu("destroy", "-auto-approve", "-no-color", *tf_vars(cluster, namespace))
