@@ -170,9 +170,8 @@ def test_apply_scale_reselect_destroy(
 
 
 def test_manifest_server_side_apply(cluster: Walkthrough, namespace: str, tmp_path: Path) -> None:
-    """``kubernetes_manifest`` applies server-side (field manager ``Terraform``). Until
-    sliceplane serves server-side apply (issue 10, part 1) it must fail cleanly with the
-    server's 415 and create nothing; once SSA lands, the Service must work and go again."""
+    """``kubernetes_manifest`` applies server-side (field manager ``Terraform``): the
+    Service is created by an apply, gets its endpoints, and goes again on ``destroy``."""
     cluster.kubectl("create", "namespace", namespace, show=False)
     cluster.kubectl(
         "create", "deployment", "mf", "--image=nginx:1.27", "--replicas=2", "-n", namespace,
@@ -187,29 +186,20 @@ def test_manifest_server_side_apply(cluster: Walkthrough, namespace: str, tmp_pa
     plan = tofu("plan", "-no-color", *values)
     assert "kubernetes_manifest.svc will be created" in plan
     assert "Plan: 1 to add, 0 to change, 0 to destroy." in plan
-    res = tofu.run("apply", "-auto-approve", "-no-color", *values)
-    if res.returncode == 0:
-        wait_endpoints(cluster, namespace, "mf-manifest", 2, app="mf")
-        tofu("destroy", "-auto-approve", "-no-color", *values)
-        cluster.wait(
-            lambda: get(
-                cluster, "services,endpointslices", "-n", namespace,
-                "-l", "kubernetes.io/service-name=mf-manifest",
-            )["items"] == [],
-            "the manifest's Service and slices to go",
-        )  # fmt: skip
-        return
-    # The provider's diagnostic, wrapped to the terminal's width: compare words, not lines.
-    said = " ".join(res.stderr.split())
-    assert "Error: API response status: Failure" in said, res.stdout + res.stderr
-    assert (
-        "server-side apply is not supported by sliceplane's API server yet; "
-        "use client-side apply (kubectl apply without --server-side)"
-    ) in said, res.stdout + res.stderr
-    assert 'resource "kubernetes_manifest" "svc"' in said
-    # Nothing created, nothing in the state.
-    names = [s["metadata"]["name"] for s in get(cluster, "services", "-n", namespace)["items"]]
-    assert "mf-manifest" not in names
+    tofu("apply", "-auto-approve", "-no-color", *values)
+    wait_endpoints(cluster, namespace, "mf-manifest", 2, app="mf")
+    svc = get(cluster, "service", "mf-manifest", "-n", namespace, "--show-managed-fields")
+    entries = {(m["manager"], m["operation"]) for m in svc["metadata"]["managedFields"]}
+    assert ("Terraform", "Apply") in entries, entries
+    assert "No changes." in tofu("plan", "-no-color", *values)
+    tofu("destroy", "-auto-approve", "-no-color", *values)
+    cluster.wait(
+        lambda: get(
+            cluster, "services,endpointslices", "-n", namespace,
+            "-l", "kubernetes.io/service-name=mf-manifest",
+        )["items"] == [],
+        "the manifest's Service and slices to go",
+    )  # fmt: skip
     assert tofu("state", "list", "-no-color").strip() == ""
 
 
