@@ -193,13 +193,16 @@ async def test_failing_readiness_probe(cluster: LocalCluster, ns: str) -> None:
     async def probed() -> Report | None:
         report = diagnose(await gather_service(client, ns, "web"))
         found = [f for f in report.findings if f.code == "PodsNotReady"]
+        # The first probe may run before the pod's server listens (connection refused, most
+        # often on a loaded machine); wait for the failure the wrong path causes, a 404.
         return (
             report
-            if found and any("Readiness probe failed" in e for e in found[0].evidence)
+            if found
+            and any("Readiness probe failed" in e and "404" in e for e in found[0].evidence)
             else None
         )
 
-    await eventually(probed, 30, "the probe failure in the doctor's evidence")
+    await eventually(probed, 30, "the probe's 404 in the doctor's evidence")
     code, doc = await doctor_json(cluster.kubeconfig, ns, "web")
     assert code == 1
     f = finding(doc, "PodsNotReady")
