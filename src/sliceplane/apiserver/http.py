@@ -445,29 +445,31 @@ class APIServerApp:
             first_table[0] = False
             return table
 
+        def line_of(out: Output) -> bytes:
+            if isinstance(out, Send):
+                if as_table:
+                    return _encode({"type": out.type, "object": encode_obj(out.item.obj)})
+                return b'{"type":"' + out.type.encode() + b'","object":' + out.item.raw + b"}"
+            if isinstance(out, Bookmark):
+                obj = bookmark_object(info, out.rv, out.initial_end)
+                return _encode({"type": "BOOKMARK", "object": obj})
+            return _encode({"type": "ERROR", "object": out.status})
+
         async def emit(outputs: list[Output]) -> None:
-            for out in outputs:
-                if isinstance(out, Send):
-                    if as_table:
-                        line = _encode({"type": out.type, "object": encode_obj(out.item.obj)})
-                    else:
-                        line = (
-                            b'{"type":"' + out.type.encode() + b'","object":' + out.item.raw + b"}"
-                        )
-                elif isinstance(out, Bookmark):
-                    obj = bookmark_object(info, out.rv, out.initial_end)
-                    line = _encode({"type": "BOOKMARK", "object": obj})
-                else:
-                    line = _encode({"type": "ERROR", "object": out.status})
-                try:
-                    await asyncio.wait_for(
-                        resp.write(line + b"\n"), self.options.watch_write_timeout
-                    )
-                except TimeoutError:
-                    transport = request.transport
-                    if transport is not None:
-                        transport.abort()
-                    raise ConnectionResetError("the watch client stopped reading") from None
+            """One write for everything ready: a burst of events to many watchers costs a
+            write (and a TLS record) per watcher, not per event."""
+            if not outputs:
+                return
+            data = b"".join([line_of(out) + b"\n" for out in outputs])
+            try:
+                # asyncio.timeout, not wait_for: no task per write on the fan-out path.
+                async with asyncio.timeout(self.options.watch_write_timeout):
+                    await resp.write(data)
+            except TimeoutError:
+                transport = request.transport
+                if transport is not None:
+                    transport.abort()
+                raise ConnectionResetError("the watch client stopped reading") from None
 
         session = WatchSession(
             info,
@@ -492,7 +494,11 @@ class APIServerApp:
                     break
                 ev = await watcher.next(timeout=wait)
                 if ev is not None:
-                    await emit(session.event(ev))
+                    # With it, whatever else is already queued: sent in one write.
+                    outputs = session.event(ev)
+                    for more in watcher.drain():
+                        outputs.extend(session.event(more))
+                    await emit(outputs)
                 elif watcher.closed:
                     break
                 else:

@@ -64,7 +64,9 @@ class Watcher:
                 return None
             self._wakeup.clear()
             try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
+                # asyncio.timeout, not wait_for: no task for every wait of every watcher.
+                async with asyncio.timeout(timeout):
+                    await self._wakeup.wait()
             except TimeoutError:
                 return None
         return self._queue.popleft()
