@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from slicewait import get, ready_endpoints, wait_endpoints
 
-from sliceplane.api.podstatus import is_ready
 from sliceplane.cluster.walkthrough import Walkthrough
 from sliceplane.testenv.helm import MAJORS, Helm, HelmNotFound, find_helm
 
@@ -67,38 +67,6 @@ def install_flags(helm: Helm) -> list[str]:
 @pytest.fixture
 def namespace(cluster: Walkthrough) -> str:
     return f"helm-{uuid.uuid4().hex[:8]}"
-
-
-def get(cluster: Walkthrough, *args: str) -> Any:
-    return cluster.json("get", *args)
-
-
-def ready_endpoints(cluster: Walkthrough, namespace: str, service: str) -> list[dict[str, Any]]:
-    slices = get(
-        cluster, "endpointslices", "-n", namespace, "-l", f"kubernetes.io/service-name={service}"
-    )["items"]
-    return [
-        ep
-        for s in slices
-        for ep in s.get("endpoints") or []
-        if (ep.get("conditions") or {}).get("ready")
-    ]
-
-
-def wait_endpoints(cluster: Walkthrough, namespace: str, service: str, count: int) -> None:
-    def settled() -> bool:
-        pods = [
-            p
-            for p in get(cluster, "pods", "-n", namespace, "-l", f"app={service}")["items"]
-            if not p["metadata"].get("deletionTimestamp")
-        ]
-        return (
-            len(ready_endpoints(cluster, namespace, service)) == count
-            and len(pods) == count
-            and all(is_ready(p) for p in pods)
-        )
-
-    cluster.wait(settled, f"{count} ready endpoints of {namespace}/{service}")
 
 
 def release_secrets(cluster: Walkthrough, namespace: str, release: str) -> list[dict[str, Any]]:
