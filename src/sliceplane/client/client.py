@@ -83,7 +83,10 @@ async def load_connection(
     Every way the configuration can be unusable is raised as :class:`KubeconfigError`,
     so callers need not know kubernetes-asyncio's exception types."""
     import yaml
-    from kubernetes_asyncio.config.config_exception import ConfigException
+
+    from sliceplane.client.configloader import config_module
+
+    ConfigException = config_module().ConfigException
 
     if kubeconfig is not None and not os.path.exists(kubeconfig):
         raise KubeconfigError(f"kubeconfig {os.fspath(kubeconfig)}: no such file")
@@ -104,10 +107,10 @@ async def load_connection(
 async def _load_connection(
     kubeconfig: str | os.PathLike[str] | None, context: str | None
 ) -> Connection:
-    from kubernetes_asyncio import config as kconfig
-    from kubernetes_asyncio.client import Configuration
+    from sliceplane.client.configloader import config_module, configuration_class
 
-    cfg = Configuration()
+    kconfig = config_module()
+    cfg = configuration_class()()
     namespace = "default"
     in_cluster = (
         kubeconfig is None
@@ -115,7 +118,7 @@ async def _load_connection(
         and not (os.environ.get("KUBECONFIG"))
     )
     if in_cluster:
-        kconfig.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        kconfig.load_incluster_config(client_configuration=cfg)
         ns_file = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
         if os.path.exists(ns_file):
             with open(ns_file) as fh:
