@@ -54,7 +54,9 @@ class _SliceInfo:
 
 
 def _hint_names(hints: Any, key: str) -> frozenset[str] | None:
-    values = (hints or {}).get(key) or ()
+    if not hints:  # most endpoints carry no hints: skip building an empty set
+        return None
+    values = hints.get(key) or ()
     names = frozenset(str(v.get("name") or "") for v in values)
     return names or None
 
