@@ -40,6 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import report
 from procstats import load, rss_mib
 from progress import phase
 from sliceplane.proxy.config import RenderConfig
@@ -394,6 +395,7 @@ def main() -> None:
         default="kube-apiserver",
         help="the API server both proxies of the upstream part run against",
     )
+    report.add_arguments(ap)
     args = ap.parse_args()
     if args.inner_userspace:
         ip, port, pod, pod_port = args.inner_userspace
@@ -413,13 +415,31 @@ def main() -> None:
             sys.exit("the rules part needs root (network namespaces, nft, iptables-restore)")
         results["rules"] = part_rules(sizes, args.iptables_max)
     if "upstream" in parts:
-        from proxy_upstream import part_upstream  # type: ignore[import-not-found]
+        from proxy_upstream import figures, part_upstream  # type: ignore[import-not-found]
 
-        results["upstream"] = part_upstream(
-            sizes,
-            tuple(args.upstream_modes.split(",")),
-            args.upstream_iptables,
-            args.upstream_apiserver,
+        table = report.Table("sliceplane proxy", "kube-proxy")
+        results["upstream"] = []
+        for run in report.runs(args):
+            rows = part_upstream(
+                sizes,
+                tuple(args.upstream_modes.split(",")),
+                args.upstream_iptables,
+                args.upstream_apiserver,
+            )
+            results["upstream"].extend(rows)
+            table.add(*figures(rows))
+            run.note(f"API server: {args.upstream_apiserver}")
+            if "iptables" in args.upstream_modes:
+                run.note(f"iptables tools: {args.upstream_iptables}")
+        print(table.text(), flush=True)
+        report.publish(
+            args,
+            f"proxy-upstream-{args.upstream_apiserver}",
+            f"sliceplane proxy vs kube-proxy ({args.upstream_modes}, {args.sizes} Services)",
+            table,
+            "bench/proxy.py --part upstream --sizes "
+            f"{args.sizes} --upstream-modes {args.upstream_modes} "
+            f"--upstream-apiserver {args.upstream_apiserver} --repeat {args.repeat}",
         )
     if "userspace" in parts:
         results["userspace"] = part_userspace(args.seconds)

@@ -287,6 +287,22 @@ def measure(
     return rows
 
 
+def figures(rows: list[Obj]) -> tuple[dict[str, float], dict[str, float]]:
+    """One run's rows as ``bench/report.py`` figures: (sliceplane's, kube-proxy's)."""
+    sides: dict[str, dict[str, float]] = {"sliceplane": {}, "kube-proxy": {}}
+    for r in rows:
+        side = sides.get(r["impl"])
+        if side is None:
+            continue
+        at = f"{r['mode']} {r['services']:,}"
+        side[f"{at}: first sync ms"] = r["first_full_ms"]
+        side[f"{at}: rules seen after start s"] = r["first_sync_seen_s"]
+        side[f"{at}: add one Service ms"] = r["add_one"]["mean_ms"]
+        side[f"{at}: change one endpoint ms"] = r["change_one_endpoint"]["mean_ms"]
+        side[f"{at}: RSS MiB"] = r["rss_after_mib"]
+    return sides["sliceplane"], sides["kube-proxy"]
+
+
 def part_upstream(
     sizes: list[int],
     modes: tuple[str, ...] = ("nftables",),
