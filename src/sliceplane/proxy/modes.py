@@ -81,13 +81,20 @@ class NftablesMode:
     ) -> None:
         self._delete_stale()
         if changed is None:
-            frags = {spn: nft.render_port(p, self.cfg) for spn, p in plans.items()}
+            # The two listings are nft processes reading the table from the kernel; they
+            # run in threads while the rules are rendered (the GIL is free while they
+            # wait), as iptables mode does with its probes.
+            with ThreadPoolExecutor(2, thread_name_prefix="nft-list") as pool:
+                chains = pool.submit(self.backend.list_chains)
+                sets = pool.submit(self.backend.list_sets)
+                frags = {spn: nft.render_port(p, self.cfg) for spn, p in plans.items()}
+                existing_chains, existing_sets = chains.result(), sets.result()
             tx = nft.full_transaction(
                 frags,
                 self.cfg,
                 first=self._first,
-                existing_chains=self.backend.list_chains(),
-                existing_sets=self.backend.list_sets(),
+                existing_chains=existing_chains,
+                existing_sets=existing_sets,
             )
         else:
             upd: dict[ServicePortName, nft.Fragment | None] = {
