@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
 
-import report
+def _load_report() -> ModuleType:
+    # By file, not by putting bench/ on sys.path: bench/dns.py would then shadow dnspython
+    # for every later test in the same run.
+    path = Path(__file__).resolve().parents[3] / "bench" / "report.py"
+    spec = importlib.util.spec_from_file_location("bench_report", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_report"] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+report = _load_report()
 
 
 @pytest.mark.parametrize(
