@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from procstats import cpu_seconds, load, pct, rss_mib
+from procstats import cpu_seconds, load, pct, rss_mib, tree_rss_mib
 from progress import phase
 
 # bench/dns.py would shadow dnspython's ``dns`` package (which sliceplane.cluster.up
@@ -62,10 +62,41 @@ from progress import phase
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 from sliceplane.cluster.up import ClusterConfig, LocalCluster  # noqa: E402
+from sliceplane.workloads.kubelet.nodes import NodesOptions  # noqa: E402
 from sliceplane.workloads.kubelet.podcidr import DEFAULT_CLUSTER_CIDR_IPV4  # noqa: E402
 
 NS = "bench"
 TRIGGER = "endpoints.kubernetes.io/last-change-trigger-time"
+
+
+WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+async def scrape(client: Any) -> tuple[dict[str, float], dict[str, float]]:
+    """From the API server's /metrics: the writes it has answered so far, by
+    resource[/subresource] (upstream's ``apiserver_request_total``, to count what a pod
+    costs), and its watch history gauges (``sliceplane_watch_history_*``)."""
+    text = (await client.request("GET", "/metrics")).decode()
+    out: dict[str, float] = {}
+    history: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("sliceplane_watch_history_"):
+            name, _, value = line.partition(" ")
+            history[name] = float(value)
+            continue
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        labels_text, _, value = line.rpartition(" ")
+        inner = labels_text[len("apiserver_request_total{") : -1]
+        labels = dict(part.split("=", 1) for part in inner.split(","))
+        verb = labels.get("verb", "").strip('"')
+        if verb not in WRITE_VERBS:
+            continue
+        res = labels.get("resource", "").strip('"')
+        sub = labels.get("subresource", "").strip('"')
+        name = f"{verb} {res}{'/' + sub if sub else ''}"
+        out[name] = out.get(name, 0.0) + float(value)
+    return out, history
 
 
 def parse_time(text: str) -> float:
@@ -88,6 +119,8 @@ class Observer:
     pod_in_slice: dict[str, float] = field(default_factory=dict)  # pod name -> wall time
     slice_ready: dict[str, int] = field(default_factory=dict)  # slice name -> ready endpoints
     sli: list[float] = field(default_factory=list)  # per newly shown pod: observed - trigger
+    pods_seen: set[str] = field(default_factory=set)  # created (pipeline stage counts)
+    pods_bound: set[str] = field(default_factory=set)  # scheduled
     ready_total: int = 0
     all_ready_at: float | None = None
     all_in_slices_at: float | None = None
@@ -100,6 +133,9 @@ class Observer:
         name = f"{meta.get('namespace')}/{meta.get('name')}"
         if name in self.pods_ready_seen:
             return
+        self.pods_seen.add(name)
+        if (pod.get("spec") or {}).get("nodeName"):
+            self.pods_bound.add(name)
         ltt = ready_time(pod)
         if ltt is None:
             return
@@ -186,6 +222,7 @@ async def run_size(size: Size, args: argparse.Namespace) -> dict[str, float]:
             cluster_cidr=args.cluster_cidr,
             kube_api_qps=args.kube_api_qps,
             kube_api_burst=args.kube_api_burst,
+            pod_ready_delay=args.pod_ready_delay,
         )
     )
     t0 = time.perf_counter()
@@ -278,6 +315,8 @@ async def run_size(size: Size, args: argparse.Namespace) -> dict[str, float]:
             phase(f"{size.label}: endpoints in slices", size.pods) as slice_tick,
         ):
             shown_ready = shown_in_slices = 0
+            peak_total = 0.0
+            last_sample = 0.0
             while obs.all_in_slices_at is None or obs.all_ready_at is None:
                 if time.perf_counter() - t_roll > args.budget:
                     f["TIMED OUT at s"] = time.perf_counter() - t_roll
@@ -289,12 +328,19 @@ async def run_size(size: Size, args: argparse.Namespace) -> dict[str, float]:
                 shown_ready = len(obs.pods_ready_seen)
                 slice_tick(obs.ready_total - shown_in_slices)
                 shown_in_slices = obs.ready_total
+                if time.perf_counter() - last_sample > 1.0:
+                    last_sample = time.perf_counter()
+                    peak_total = max(peak_total, tree_rss_mib(me))
                 if time.perf_counter() - last_report > 15:
                     last_report = time.perf_counter()
                     print(
-                        f"    {size.label}: t={last_report - t_roll:.0f}s ready "
+                        f"    {size.label}: t={last_report - t_roll:.0f}s "
+                        f"created {len(obs.pods_seen)} "
+                        f"bound {len(obs.pods_bound)} ready "
                         f"{len(obs.pods_ready_seen)} in slices {obs.ready_total} "
                         f"rss api {rss_mib(api_pid):.0f} MiB ctl {rss_mib(me):.0f} MiB "
+                        f"all {tree_rss_mib(me):.0f} MiB "
+                        f"cpu api {cpu_seconds(api_pid):.0f} s ctl {cpu_seconds(me):.0f} s "
                         f"load {load()}",
                         flush=True,
                     )
@@ -314,6 +360,18 @@ async def run_size(size: Size, args: argparse.Namespace) -> dict[str, float]:
         f["API server RSS MiB"] = rss_mib(api_pid)
         f["API server peak RSS MiB"] = rss_mib(api_pid, "VmHWM:")
         f["cluster process RSS MiB"] = rss_mib(me)
+        f["all processes RSS MiB (sum)"] = tree_rss_mib(me)
+        f["all processes peak RSS MiB (sum, sampled 1/s)"] = max(peak_total, tree_rss_mib(me))
+        writes, history = await scrape(client)
+        f["watch history events (API server)"] = history.get(
+            "sliceplane_watch_history_events", float("nan")
+        )
+        f["watch history MiB charged (API server)"] = (
+            history.get("sliceplane_watch_history_bytes", float("nan")) / 2**20
+        )
+        f["API writes per pod"] = sum(writes.values()) / size.pods
+        for name, count in sorted(writes.items(), key=lambda kv: -kv[1])[:8]:
+            f[f"  writes per pod: {name}"] = count / size.pods
         f["API server CPU s"] = cpu_seconds(api_pid)
         f["cluster process CPU s"] = cpu_seconds(me) - cpu_me0
         # Steady state: nothing changes but heartbeats (Lease renewals every 10 s).
@@ -469,6 +527,12 @@ def main() -> None:
         help="endpoint controllers' client limit (sliceplane up's default; negative: none)",
     )
     p.add_argument("--kube-api-burst", type=int, default=30)
+    p.add_argument(
+        "--pod-ready-delay",
+        type=float,
+        default=NodesOptions().readiness_delay,
+        help="seconds a pod is Running before Ready (0: one status write, as KWOK's)",
+    )
     args = p.parse_args()
     if args.quick:
         args.sizes = ["50:2500:50"]

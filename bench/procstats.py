@@ -34,3 +34,47 @@ def pct(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (children, grandchildren ...), from ``/proc``."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, ()))
+    return out
+
+
+def comm(pid: int) -> str:
+    """The process's command name (``/proc/PID/comm``), or "" when it is gone."""
+    try:
+        with open(f"/proc/{pid}/comm") as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
+def tree_rss_mib(pid: int, exclude: tuple[str, ...] = ("py-spy", "sh")) -> float:
+    """Summed RSS of ``pid`` and all its descendants (not the profiler or its shell), MiB.
+
+    Shared pages count once per process, so this is an upper bound of what they hold."""
+    total = 0.0
+    for p in descendants(pid):
+        if comm(p) in exclude:
+            continue
+        try:
+            total += rss_mib(p)
+        except OSError:
+            continue
+    return total

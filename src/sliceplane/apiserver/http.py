@@ -136,6 +136,8 @@ class APIServerApp:
         self.store = registry.store
         self.options = options
         self.metrics = Metrics()
+        store = self.store
+        self.metrics.watch_history(lambda: store.history_len, lambda: store.history_bytes)
         self.ready = False
         self._watch_tasks: set[asyncio.Task[Any]] = set()
         self._stopping = asyncio.Event()

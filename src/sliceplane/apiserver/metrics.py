@@ -7,7 +7,9 @@ our own (one per server, so tests can run several in one process).
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from sliceplane.apiserver.routes import Target
 
@@ -33,6 +35,21 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 2.0, 5.0, 10.0, 60.0),
             registry=self.registry,
         )
+
+    def watch_history(self, events: Callable[[], float], size: Callable[[], float]) -> None:
+        """Gauges of the watch history window (no upstream equivalent: its watch cache
+        reports capacity per resource, not bytes), read at scrape time, so that a benchmark
+        can show the window's memory bound holding (``storage/history.py``)."""
+        Gauge(
+            "sliceplane_watch_history_events",
+            "Events in the API server's watch history window.",
+            registry=self.registry,
+        ).set_function(events)
+        Gauge(
+            "sliceplane_watch_history_bytes",
+            "Bytes the watch history window is charged for (encoded objects + per-entry).",
+            registry=self.registry,
+        ).set_function(size)
 
     def observe(
         self, verb: str, target: Target | None, code: int, seconds: float, dry_run: bool
