@@ -74,6 +74,10 @@ class ClusterConfig:
     node_cidr_mask_size: int = 24
     """Prefix length of each node's IPv4 pod CIDR (``--node-cidr-mask-size``); IPv6 node
     ranges are /64."""
+    pod_ready_delay: float = NodesOptions().readiness_delay
+    """Seconds a simulated pod is Running before it is Ready (container start-up; a
+    readiness probe's ``initialDelaySeconds`` lengthens it). 0: a pod goes Running and
+    Ready in one status write, as KWOK's ``pod-ready`` stage does (benchmarks at scale)."""
     controllers: tuple[str, ...] = ALL_CONTROLLERS
     kube_api_qps: float = DEFAULT_QPS
     """Client limit of each endpoint controller, as ``sliceplane controller`` and
@@ -94,6 +98,8 @@ class ClusterConfig:
             raise ClusterError(f"--runtime must be simulated or process, not {self.runtime!r}")
         if not 1 <= self.max_endpoints_per_slice <= 1000:
             raise ClusterError("--max-endpoints-per-slice must be between 1 and 1000")
+        if self.pod_ready_delay < 0:
+            raise ClusterError(f"pod ready delay {self.pod_ready_delay} must not be negative")
         if self.kube_api_burst < 0:
             raise ClusterError(f"--kube-api-burst: {self.kube_api_burst} must not be negative")
         parse_hostport(self.dns_listen, "--dns-listen", error=ClusterError)

@@ -114,6 +114,7 @@ class LocalCluster:
                 manage_pods=not process,
                 ip_families=self.config.ip_families,
                 cidrs=self.config.pod_cidrs(),
+                readiness_delay=self.config.pod_ready_delay,
             ),
         )
         if process:

@@ -44,9 +44,12 @@ class SchedulerOptions:
 
     scheduler_name: str = DEFAULT_SCHEDULER_NAME
     """Pods whose ``spec.schedulerName`` is this are ours (upstream's default profile)."""
-    workers: int = 4
+    workers: int = 16
     """Concurrent bindings. Placement itself is serialised (it runs between awaits), so
-    more workers only overlap the binding requests."""
+    more workers only overlap the binding requests. With 4, binding was the slowest stage of
+    a 1,000-node / 20,000-pod rollout on a busy machine (~50 pods/s, up to 11,000 created
+    pods waiting for it): four requests in flight at a time against a loaded API server.
+    Upstream binds each pod in its own goroutine, bounded only by the client's rate limit."""
     retry_unschedulable_after: float = 60.0
     """A parked unschedulable pod is retried after this long even if nothing changed
     (upstream flushes its unschedulable queue after 5 minutes; shorter suits a laptop)."""
