@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import report as bench_report
 from procstats import cpu_seconds, load, pct, rss_mib, tree_rss_mib
 from progress import phase
 
@@ -473,12 +474,27 @@ async def run_one(
                 flush=True,
             )
             return
-    print(f"{size.label}: load before {load()}", flush=True)
+    table = bench_report.Table("sliceplane", None)
     t0 = time.perf_counter()
-    f = await run_size(size, args)
-    results.append((size, f))
+    for run in bench_report.runs(args):
+        f = await run_size(size, args)
+        results.append((size, f))
+        table.add(f)
+        run.note(
+            f"{size.nodes} nodes, {size.pods} pods, {size.services} Services "
+            f"({size.pods // size.services} replicas each, {args.namespaces} namespace(s)); "
+            f"endpoint controllers' client limit {args.kube_api_qps:g} qps / burst "
+            f"{args.kube_api_burst}; pod ready delay {args.pod_ready_delay:g} s"
+        )
     done.append((size, f.get("all endpoints in slices s", time.perf_counter() - t0)))
-    print(f"  done in {time.perf_counter() - t0:.0f}s, load {load()}", flush=True)
+    print(table.text(), flush=True)
+    bench_report.publish(
+        args,
+        f"cluster-{size.nodes}-{size.pods}-{size.services}",
+        f"Local cluster, {size.nodes:,} nodes / {size.pods:,} pods / {size.services:,} Services",
+        table,
+        "bench/cluster.py " + " ".join(sys.argv[1:]),
+    )
 
 
 async def amain(args: argparse.Namespace) -> None:
@@ -533,6 +549,7 @@ def main() -> None:
         default=NodesOptions().readiness_delay,
         help="seconds a pod is Running before Ready (0: one status write, as KWOK's)",
     )
+    bench_report.add_arguments(p)
     args = p.parse_args()
     if args.quick:
         args.sizes = ["50:2500:50"]
