@@ -408,6 +408,9 @@ def controller(
         config.validate()
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
+    from sliceplane.machinery.gctuning import tune_for_large_caches
+
+    tune_for_large_caches()
     try:
         asyncio.run(run_until_signalled(config))
     except ConfigError as exc:
