@@ -41,6 +41,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime
+import gc
 import itertools
 import logging
 import math
@@ -63,6 +64,7 @@ from progress import phase
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 from sliceplane.cluster.up import ClusterConfig, LocalCluster  # noqa: E402
+from sliceplane.machinery.gctuning import tune_for_large_caches  # noqa: E402
 from sliceplane.workloads.kubelet.nodes import NodesOptions  # noqa: E402
 from sliceplane.workloads.kubelet.podcidr import DEFAULT_CLUSTER_CIDR_IPV4  # noqa: E402
 
@@ -98,6 +100,28 @@ async def scrape(client: Any) -> tuple[dict[str, float], dict[str, float]]:
         name = f"{verb} {res}{'/' + sub if sub else ''}"
         out[name] = out.get(name, 0.0) + float(value)
     return out, history
+
+
+@dataclass
+class GCTimer:
+    """Time this process spends in the cyclic garbage collector (``gc.callbacks``): with
+    every informer of a large cluster in one process, a full collection walks millions of
+    decoded objects and stops the event loop meanwhile."""
+
+    total: float = 0.0
+    longest: float = 0.0
+    full: int = 0
+    _t0: float = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+            return
+        took = time.perf_counter() - self._t0
+        self.total += took
+        self.longest = max(self.longest, took)
+        if info.get("generation") == 2:
+            self.full += 1
 
 
 def parse_time(text: str) -> float:
@@ -228,6 +252,8 @@ async def run_size(size: Size, args: argparse.Namespace) -> dict[str, float]:
     )
     t0 = time.perf_counter()
     obs = Observer(expected=size.pods)
+    gc_timer = GCTimer()
+    gc.callbacks.append(gc_timer)
     profiler: asyncio.subprocess.Process | None = None
     try:
         with phase(f"{size.label}: starting the cluster"):
@@ -375,6 +401,9 @@ async def run_size(size: Size, args: argparse.Namespace) -> dict[str, float]:
             f[f"  writes per pod: {name}"] = count / size.pods
         f["API server CPU s"] = cpu_seconds(api_pid)
         f["cluster process CPU s"] = cpu_seconds(me) - cpu_me0
+        f["cluster process GC s (total)"] = gc_timer.total
+        f["cluster process GC longest pause s"] = gc_timer.longest
+        f["cluster process full GCs"] = gc_timer.full
         # Steady state: nothing changes but heartbeats (Lease renewals every 10 s).
         a0, m0 = cpu_seconds(api_pid), cpu_seconds(me)
         with phase(f"{size.label}: idle CPU for {args.idle:.0f}s"):
@@ -386,6 +415,7 @@ async def run_size(size: Size, args: argparse.Namespace) -> dict[str, float]:
             (cpu_seconds(me) - m0) / args.idle * 100
         )
     finally:
+        gc.callbacks.remove(gc_timer)
         if profiler is not None:
             await stop_profiles(profiler)
         with phase(f"{size.label}: stopping the cluster"):
@@ -550,7 +580,14 @@ def main() -> None:
         help="seconds a pod is Running before Ready (0: one status write, as KWOK's)",
     )
     bench_report.add_arguments(p)
+    p.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="keep CPython's GC thresholds (sliceplane up tunes them for large caches)",
+    )
     args = p.parse_args()
+    if not args.default_gc:
+        tune_for_large_caches()  # as `sliceplane up` does for this process
     if args.quick:
         args.sizes = ["50:2500:50"]
         args.idle = min(args.idle, 10.0)

@@ -182,6 +182,9 @@ def apiserver(
         # the flag a pod claiming process:// containers is not taken at its word.
         exec_environment=exec_environment(data_dir / "pods") if serve_process_pods else None,
     )
+    from sliceplane.machinery.gctuning import tune_for_large_caches
+
+    tune_for_large_caches()  # it holds every object decoded, as a controller's caches do
     try:
         asyncio.run(run_until_signalled(config))
     except (ConfigError, StateError) as exc:
@@ -264,6 +267,9 @@ def up(
         view_listen=view_listen,
         dns_listen=dns_listen,
     )
+    from sliceplane.machinery.gctuning import tune_for_large_caches
+
+    tune_for_large_caches()  # every informer of the cluster lives in this one process
     try:
         config.validate()
         asyncio.run(run_until_signalled(config))
