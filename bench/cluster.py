@@ -17,8 +17,12 @@ Services, each backed by a Deployment of P/S replicas, and measures:
   same but from the moment the pod's Ready=True was first observed (ms resolution). All
   observations come from the cluster's own shared informers (the watches the controllers
   use), so measuring adds no watch of its own;
-* memory (RSS, peak) and CPU seconds of both processes; steady-state CPU over 30 s idle
-  (node heartbeats only).
+* memory (RSS, peak) and CPU seconds of both processes, the summed RSS of every process
+  (peak sampled each second), the cluster process's time in the garbage collector, the
+  API writes per pod by verb and resource and the watch history's size (both from the
+  API server's /metrics); steady-state CPU over 30 s idle (node heartbeats only).
+* ``--repeat N`` / ``--write-docs`` (``bench/report.py``): a table per size, median
+  (min-max) over the runs, written into its marked block of docs/benchmarks.md.
 
 All Services and Deployments live in one namespace by default (the worst case for
 controllers that scan a namespace's pods per sync, as upstream's listers do too);
