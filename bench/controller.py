@@ -467,9 +467,16 @@ SIDE_ARGS = {
 def start_sliceplane_controller(
     cp: ControlPlane, log: Path, extra: tuple[str, ...]
 ) -> subprocess.Popen[bytes]:
+    # BENCH_PYSPY=out.svg (or .json for speedscope) records the controller with py-spy.
+    pyspy = os.environ.get("BENCH_PYSPY")
+    wrap: list[str] = []
+    if pyspy:
+        fmt = "speedscope" if pyspy.endswith(".json") else "flamegraph"
+        wrap = [str(BIN / "py-spy"), "record", "-o", pyspy, "-f", fmt, "-r", "50", "--"]
     with open(log, "wb") as fh:
         return subprocess.Popen(
             [
+                *wrap,
                 str(BIN / "sliceplane"),
                 "controller",
                 "--kubeconfig",
@@ -488,6 +495,22 @@ def start_sliceplane_controller(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def controller_pid(proc: subprocess.Popen[bytes]) -> int:
+    """The controller's own pid: py-spy's child when BENCH_PYSPY wraps it."""
+    if not os.environ.get("BENCH_PYSPY"):
+        return proc.pid
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        except OSError:
+            kids = []
+        if kids:
+            return int(kids[0])
+        time.sleep(0.1)
+    return proc.pid
 
 
 async def wait_placeholders(client: Client, services: int, who: str) -> str:
@@ -517,6 +540,7 @@ async def run_side(name: str, scenario: Scenario, args: argparse.Namespace) -> S
     with phase(f"{name}: starting kube-apiserver + etcd"):
         cp.start()
     proc: subprocess.Popen[bytes] | None = None
+    ctl_pid = 0
     try:
         if upstream:
             ctl_pid = cp.pids["kube-controller-manager"]
@@ -524,7 +548,7 @@ async def run_side(name: str, scenario: Scenario, args: argparse.Namespace) -> S
             proc = start_sliceplane_controller(
                 cp, cp.workdir / "logs" / "sliceplane-controller.log", SIDE_ARGS[name]
             )
-            ctl_pid = proc.pid
+            ctl_pid = controller_pid(proc)
         async with await Client.connect(cp.kubeconfig) as client:
             w = Workload(client, scenario.services, scenario.pods, args.concurrency)
             await w.setup(args.nodes)
@@ -582,6 +606,12 @@ async def run_side(name: str, scenario: Scenario, args: argparse.Namespace) -> S
             watcher.cancel()
     finally:
         if proc is not None:
+            if ctl_pid != proc.pid:  # py-spy writes its profile when the controller ends
+                os.kill(ctl_pid, 15)
+                try:
+                    proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    pass
             proc.terminate()
             try:
                 proc.wait(20)

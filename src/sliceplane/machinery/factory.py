@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import Clock
-from sliceplane.machinery.informer import Informer, InformerOptions, namespace_index
+from sliceplane.machinery.informer import Informer, InformerOptions, Transform, namespace_index
 from sliceplane.machinery.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -46,11 +46,20 @@ class InformerFactory:
     """Creates informers on demand, starts them together, stops them together."""
 
     def __init__(
-        self, client: Client, clock: Clock, options: InformerOptions | None = None
+        self,
+        client: Client,
+        clock: Clock,
+        options: InformerOptions | None = None,
+        *,
+        transform: Transform | None = None,
     ) -> None:
+        """``transform``: given to every informer (see :data:`~sliceplane.machinery.
+        informer.Transform`), as client-go's ``WithTransform`` factory option; only for
+        transforms every reader of every informer can live with."""
         self.client = client
         self.clock = clock
         self.options = options
+        self.transform = transform
         self._informers: dict[InformerKey, Informer] = {}
         self._tasks: dict[InformerKey, asyncio.Task[None]] = {}
         self._started = False
@@ -75,7 +84,7 @@ class InformerFactory:
                 )
             else:
                 lw = self.client.list_watcher(resource)
-            inf = Informer(lw, self.clock, self.options, name=key.name())
+            inf = Informer(lw, self.clock, self.options, name=key.name(), transform=self.transform)
             inf.add_index(NAMESPACE_INDEX, namespace_index)
             self._informers[key] = inf
             if self._started:  # factory already running: start late joiners too

@@ -9,6 +9,8 @@ objects. Kind-agnostic: the objects may be of any kind that has labels.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sliceplane.api.meta import Obj, labels_of, meta_of
 from sliceplane.api.selectors import LabelSelector
 from sliceplane.machinery.factory import NAMESPACE_INDEX
@@ -46,8 +48,9 @@ def select(informer: Informer, namespace: str, selector: LabelSelector) -> list[
         # A pure conjunction of equalities is answered exactly by the index (see
         # pair_keys): no matching needed.
         values = pair_keys(namespace, terms)
+        ordered: Sequence[str]
         if len(values) == 1:
-            ordered = store.index_keys(LABEL_INDEX, values[0])
+            ordered = store.sorted_keys(LABEL_INDEX, values[0])
         else:
             keys: frozenset[str] | None = None
             for value in values:

@@ -16,6 +16,7 @@ from sliceplane.machinery.informer import (
     WatchEvent,
     namespace_index,
     object_key,
+    strip_managed_fields,
 )
 
 _END = object()
@@ -404,3 +405,76 @@ def test_watch_timeouts_are_spread_like_client_gos() -> None:
     assert all(v is not None and 300 <= v <= 600 for v in seen)
     assert len(seen) > 50
     assert _jittered(None) is None
+
+
+def test_strip_managed_fields_leaves_its_argument_alone() -> None:
+    obj = {"metadata": {"name": "a", "managedFields": [{"manager": "m"}]}, "spec": {"x": 1}}
+    trimmed = strip_managed_fields(obj)
+    assert trimmed == {"metadata": {"name": "a"}, "spec": {"x": 1}}
+    assert obj["metadata"]["managedFields"] == [{"manager": "m"}]
+    assert trimmed["spec"] is obj["spec"]
+    plain = {"metadata": {"name": "b"}}
+    assert strip_managed_fields(plain) is plain
+
+
+async def test_transform_applies_to_listed_watched_and_deleted_objects() -> None:
+    clock = FakeClock()
+    lw = FakeListWatcher()
+    managed = [{"manager": "kubelet", "operation": "Update"}]
+
+    def with_fields(ns: str, name: str, app: str = "web") -> Obj:
+        obj = pod(ns, name, app)
+        obj["metadata"]["managedFields"] = managed
+        return obj
+
+    lw.put(with_fields("ns", "listed"))
+    inf = Informer(lw, clock, name="pods", transform=strip_managed_fields)
+    seen: list[tuple[str, Obj]] = []
+    inf.add_handler(
+        lambda o: seen.append(("add", o)),
+        lambda _old, new: seen.append(("update", new)),
+        lambda o: seen.append(("delete", o)),
+    )
+    task = asyncio.create_task(inf.run())
+    await asyncio.wait_for(inf.wait_for_sync(), 1)
+    await clock.settle()
+    lw.push("ADDED", lw.put(with_fields("ns", "watched")))
+    lw.push("MODIFIED", lw.put(with_fields("ns", "listed", app="db")))
+    lw.push("DELETED", lw.remove("ns/watched"))
+    await clock.settle()
+    assert [(kind, object_key(o)) for kind, o in seen] == [
+        ("add", "ns/listed"),
+        ("add", "ns/watched"),
+        ("update", "ns/listed"),
+        ("delete", "ns/watched"),
+    ]
+    assert all("managedFields" not in o["metadata"] for _, o in seen)
+    stored = inf.store.get("ns/listed")
+    assert stored is not None and stored["metadata"]["labels"] == {"app": "db"}
+    assert "managedFields" not in stored["metadata"]
+    assert lw.objects["ns/listed"]["metadata"]["managedFields"] == managed  # untouched
+    await stop(inf, task)
+
+
+async def test_sorted_keys_follow_membership_not_updates() -> None:
+    clock = FakeClock()
+    lw = FakeListWatcher()
+    lw.put(pod("a", "p2", app="web"))
+    lw.put(pod("a", "p1", app="web"))
+    inf, _rec, task = await start(lw, clock)
+    inf.add_index("app", lambda o: [o["metadata"]["labels"]["app"]])
+    first = inf.store.sorted_keys("app", "web")
+    assert first == ("a/p1", "a/p2")
+    lw.push("MODIFIED", lw.put(pod("a", "p1", app="web")))  # same index values
+    await clock.settle()
+    assert inf.store.sorted_keys("app", "web") is first
+    lw.push("ADDED", lw.put(pod("a", "p0", app="web")))
+    lw.push("MODIFIED", lw.put(pod("a", "p2", app="db")))
+    await clock.settle()
+    assert inf.store.sorted_keys("app", "web") == ("a/p0", "a/p1")
+    assert inf.store.index_keys("app", "db") == ["a/p2"]
+    lw.push("DELETED", lw.remove("a/p1"))
+    await clock.settle()
+    assert inf.store.sorted_keys("app", "web") == ("a/p0",)
+    assert inf.store.sorted_keys("app", "none") == ()
+    await stop(inf, task)
