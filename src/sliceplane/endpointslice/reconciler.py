@@ -98,11 +98,13 @@ def reconcile_by_port_mapping(
     ports: list[Obj],
     address_type: str,
     options: ReconcilerOptions,
+    memo: EndpointMemo | None = None,
 ) -> _PortMappingResult:
     """Creates, updates and deletes for one (address type, port set) group.
 
     ``desired`` is consumed (it must be the caller's own dict); its endpoint dicts end up in
-    the returned slices. ``existing`` slices are only read.
+    the returned slices. ``existing`` slices are only read. ``memo`` remembers the existing
+    slices' endpoint identities and equalities between plans (same result either way).
     """
     max_n = options.max_endpoints_per_slice
     by_name: dict[str, Obj] = {}
@@ -118,12 +120,26 @@ def reconcile_by_port_mapping(
         old = es.get("endpoints") or []
         kept: list[Obj] = []
         changed = False
-        for ep in old:
-            fresh = desired.pop(endpoint_key(ep), None)
-            if fresh is not None:
-                kept.append(fresh)
-                if not changed and not endpoints_equal_beyond_hash(fresh, ep):
-                    changed = True
+        if memo is not None:
+            keys, equal = memo.slice_endpoints(es)
+            pop = desired.pop
+            for i, ep in enumerate(old):
+                fresh = pop(keys[i], None)
+                if fresh is not None:
+                    kept.append(fresh)
+                    if changed or fresh is equal[i]:
+                        continue
+                    if endpoints_equal_beyond_hash(fresh, ep):
+                        equal[i] = fresh
+                    else:
+                        changed = True
+        else:
+            for ep in old:
+                fresh = desired.pop(endpoint_key(ep), None)
+                if fresh is not None:
+                    kept.append(fresh)
+                    if not changed and not endpoints_equal_beyond_hash(fresh, ep):
+                        changed = True
         labels, labels_changed = slice_labels(es, service, options.controller_name)
         if changed or len(kept) != len(old):
             removed += max(0, len(old) - len(kept))
@@ -259,11 +275,15 @@ def plan_service(
             bucket.append(es)
 
     # Ports depend on the pod only, not the address family: resolve them once.
-    candidates: list[tuple[Obj, list[Obj], PortKey]] = []
-    for pod in pods:
-        found = memo.candidate(pod, service) if memo is not None else candidate(pod, service)
-        if found is not None:
-            candidates.append((pod, found[0], found[1]))
+    candidates: list[tuple[Obj, list[Obj], PortKey, Any]]
+    if memo is not None:
+        candidates = list(memo.candidates(pods, service))
+    else:
+        candidates = []
+        for pod in pods:
+            found = candidate(pod, service)
+            if found is not None:
+                candidates.append((pod, found[0], found[1], None))
 
     desired_endpoints_by_group: dict[tuple[str, PortKey], int] = {}
     for address_type in supported:
@@ -280,11 +300,17 @@ def plan_service(
 
         desired: dict[PortKey, dict[EndpointKey, Obj]] = {}
         desired_ports: dict[PortKey, list[Obj]] = {}
-        for pod, ports, key in candidates:
+        hits = 0
+        for pod, ports, key, entry in candidates:
             # The group exists even if this pod ends up skipped (upstream quirk).
-            group = desired.setdefault(key, {})
-            desired_ports.setdefault(key, ports)
-            node_name = (pod.get("spec") or {}).get("nodeName") or ""
+            group = desired.get(key)
+            if group is None:
+                group = desired[key] = {}
+                desired_ports[key] = ports
+            if entry is not None:
+                node_name = entry.node_name
+            else:
+                node_name = (pod.get("spec") or {}).get("nodeName") or ""
             node = nodes.get(node_name)
             if node is None and not publish_not_ready:
                 pod_meta = meta_of(pod)
@@ -294,18 +320,27 @@ def plan_service(
                     f"Node {node_name} Not Found"
                 )
                 continue
-            if memo is not None:
-                ep, ident = memo.endpoint(pod, node, service, address_type)
+            if entry is not None:
+                # The memo's hit path, inlined: this loop runs for every pod on every sync.
+                found = entry.endpoints.get(address_type)
+                if found is not None and found[0] is node:
+                    hits += 1
+                    ep, ident = found[1], found[2]
+                else:
+                    assert memo is not None
+                    ep, ident = memo.endpoint_of(entry, node, service, address_type)
             else:
                 ep = pod_to_endpoint(pod, node, service, address_type)
                 ident = endpoint_key(ep)
             if ep["addresses"]:
                 group[ident] = ep
+        if memo is not None:
+            memo.hits += hits
 
         for key, group in desired.items():
             desired_endpoints_by_group[(address_type, key)] = len(group)
             result = reconcile_by_port_mapping(
-                service, owned.get(key, []), group, desired_ports[key], address_type, options
+                service, owned.get(key, []), group, desired_ports[key], address_type, options, memo
             )
             plan.endpoints_added += result.added
             plan.endpoints_removed += result.removed
@@ -325,6 +360,13 @@ def plan_service(
                 creates.append(placeholder)
             desired_endpoints_by_group[(address_type, ())] = 0
 
+        if memo is not None:
+            # The memo's endpoints are shared with later plans: the slices about to be
+            # written get their own, which the hints pass may change.
+            for es in (*creates, *updates):
+                eps = es.get("endpoints")
+                if eps:
+                    es["endpoints"] = [dict(ep) for ep in eps]
         if hints is not None:
             changed = {_name(es) for es in updates} | {_name(es) for es in deletes}
             unchanged = [es for es in type_existing if _name(es) not in changed]

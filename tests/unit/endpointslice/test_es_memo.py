@@ -111,3 +111,43 @@ def test_memo_reuses_only_the_same_pod_objects_and_forgets_unused_ones() -> None
     plan_service(svc, pods[:1], node_map, [], opts, TRIGGER, None, memo)
     assert memo.misses == 7
     assert same is not memo._current
+
+
+def test_hints_never_reach_the_remembered_endpoints() -> None:
+    """The memo hands out its own endpoint objects; the hints pass works on the planner's
+    copies, so the next plan still sees hint-free endpoints."""
+    svc = new_service()
+    svc["spec"]["trafficDistribution"] = "PreferSameZone"
+    node_map = {"node-1": new_node("node-1", "zone-a")}
+    memo = EndpointMemo()
+    opts = ReconcilerOptions()
+    hints = make_hints_pass(None)
+    pods = [new_pod(i) for i in range(3)]
+    plan = plan_service(svc, pods, node_map, [], opts, TRIGGER, hints, memo)
+    (create,) = [a.slice for a in plan.actions]
+    assert all(ep["hints"] == {"forZones": [{"name": "zone-a"}]} for ep in create["endpoints"])
+    remembered = [found[1] for e in memo._current.values() for found in e.endpoints.values()]
+    assert len(remembered) == 3 and all("hints" not in ep for ep in remembered)
+
+
+def test_a_slice_is_compared_again_when_its_object_changes() -> None:
+    """Equalities are remembered per slice object: a new object of the same slice (someone
+    else wrote it) is compared afresh, and a drifted endpoint is rewritten."""
+    svc = new_service()
+    node_map = {"node-1": new_node("node-1")}
+    memo = EndpointMemo()
+    opts = ReconcilerOptions()
+    pods = [new_pod(i) for i in range(3)]
+    (create,) = [
+        a.slice for a in plan_service(svc, pods, node_map, [], opts, None, None, memo).actions
+    ]
+    live = copy.deepcopy(create)
+    live["metadata"].update(name="foo-abc", resourceVersion="5")
+    del live["metadata"]["generateName"]
+    for _ in range(2):
+        assert plan_service(svc, pods, node_map, [live], opts, None, None, memo).actions == []
+    drifted = copy.deepcopy(live)
+    drifted["endpoints"][1]["conditions"]["ready"] = False
+    plan = plan_service(svc, pods, node_map, [drifted], opts, None, None, memo)
+    assert [a.verb for a in plan.actions] == ["update"]
+    assert plan.actions[0].slice["endpoints"][1]["conditions"]["ready"] is True
