@@ -58,6 +58,7 @@ from typing import Any
 import msgspec
 from prometheus_client.parser import text_string_to_metric_families
 
+import report
 from procstats import cpu_seconds, load, pct, rss_mib
 from progress import phase
 from sliceplane.client.client import Client
@@ -622,7 +623,7 @@ async def run_side(name: str, scenario: Scenario, args: argparse.Namespace) -> S
     return side
 
 
-def report(sides: list[Side]) -> None:
+def print_sides(sides: list[Side]) -> None:
     names = list(dict.fromkeys(n for s in sides for n in s.figures))
     width = max(len(n) for n in names) + 2
     by = {s.name: s.figures for s in sides}
@@ -660,26 +661,43 @@ async def amain(args: argparse.Namespace) -> None:
 
 
 async def run_scenario(sc_name: str, args: argparse.Namespace, version: str) -> None:
-    """One scenario: every side in turn, then the table."""
+    """One scenario, ``--repeat`` times: every side in turn, then the table; with
+    ``--repeat``/``--write-docs``, the median (min-max) table of bench/report.py too."""
     scenario = SCENARIOS[sc_name]
     if args.quick:
         scenario = Scenario(
             min(scenario.services, 20), min(scenario.pods, 20), scenario.setup, scenario.phases
         )
-    sides = []
-    print(f"== scenario {sc_name}", flush=True)
-    with phase(f"scenario {sc_name}: sides", len(args.sides)) as next_side:
-        for name in args.sides:
-            print(f"{name}: load before {load()}", flush=True)
-            sides.append(await run_side(name, scenario, args))
-            next_side()
-    print(
-        f"\nscenario={sc_name} services={scenario.services} pods/service={scenario.pods} "
-        f"nodes={args.nodes} concurrency={args.concurrency} cpus={os.cpu_count()} "
-        f"kubernetes={version}"
-    )
-    report(sides)
-    print(flush=True)
+    ours = next((n for n in args.sides if n != "upstream"), "sliceplane")
+    table = report.Table(ours, "upstream" if "upstream" in args.sides else None)
+    for run in report.runs(args):
+        sides = []
+        print(f"== scenario {sc_name}", flush=True)
+        with phase(f"scenario {sc_name}: sides", len(args.sides)) as next_side:
+            for name in args.sides:
+                print(f"{name}: load before {load()}", flush=True)
+                sides.append(await run_side(name, scenario, args))
+                next_side()
+        settings = (
+            f"services={scenario.services} pods/service={scenario.pods} nodes={args.nodes} "
+            f"concurrency={args.concurrency} cpus={os.cpu_count()} kubernetes={version}"
+        )
+        print(f"\nscenario={sc_name} {settings}")
+        print_sides(sides)
+        print(flush=True)
+        by = {s.name: s.figures for s in sides}
+        table.add(by.get(ours, {}), by.get("upstream"))
+        if run.index == 1:
+            run.note(settings)
+    if args.repeat > 1 or args.write_docs:
+        print(table.text(), flush=True)
+        report.publish(
+            args,
+            f"controller-{sc_name}",
+            f"EndpointSlice controller, scenario {sc_name} ({ours} vs kube-controller-manager)",
+            table,
+            f"bench/controller.py --scenario {sc_name} --repeat {args.repeat}",
+        )
 
 
 def main() -> None:
@@ -694,6 +712,7 @@ def main() -> None:
         default=["sliceplane", "upstream"],
         choices=[*SIDE_ARGS, "upstream"],
     )
+    report.add_arguments(p)
     args = p.parse_args()
     asyncio.run(amain(args))
 
