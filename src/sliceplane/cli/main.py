@@ -372,6 +372,14 @@ def controller(
         typer.Option("--kube-api-qps", help="Requests/s per controller (negative: unlimited)."),
     ] = 20.0,
     kube_api_burst: Annotated[int, typer.Option("--kube-api-burst")] = 30,
+    kube_api_content_type: Annotated[
+        str,
+        typer.Option(
+            "--kube-api-content-type",
+            help="Encoding of the controllers' writes: application/vnd.kubernetes.protobuf "
+            "(kube-controller-manager's default) or application/json.",
+        ),
+    ] = "application/vnd.kubernetes.protobuf",
     leader_elect: Annotated[bool, typer.Option("--leader-elect")] = False,
     leader_elect_namespace: Annotated[str, typer.Option("--leader-elect-namespace")] = (
         "kube-system"
@@ -406,6 +414,7 @@ def controller(
         mirroring_max_endpoints_per_subset=mirroring_max_endpoints_per_subset,
         kube_api_qps=kube_api_qps,
         kube_api_burst=kube_api_burst,
+        kube_api_content_type=kube_api_content_type,
         leader_elect=leader_elect,
         leader_elect_namespace=leader_elect_namespace,
         metrics_bind_address=metrics_bind_address or None,

@@ -23,6 +23,8 @@ import msgspec
 
 from sliceplane.api import errors
 from sliceplane.api.meta import Obj, meta_of
+from sliceplane.api.protobuf import CONTENT_TYPE
+from sliceplane.api.protobufencode import ProtobufEncodeError, encode_k8s_protobuf
 from sliceplane.api.resources import BY_PLURAL, ResourceInfo
 from sliceplane.api.watch import ListPage, WatchEvent
 from sliceplane.client.throttle import Throttle
@@ -37,6 +39,8 @@ PATCH_CONTENT_TYPES = {
 }
 
 _decode = msgspec.json.decode
+JSON = "application/json"
+PROTOBUF = CONTENT_TYPE
 _encode = msgspec.json.encode
 
 
@@ -178,6 +182,8 @@ class Client:
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
         )
         self.throttle: Throttle | None = None
+        self.content_type = JSON
+        """How create, update and delete bodies are encoded (``--kube-api-content-type``)."""
 
     def throttled(self, throttle: Throttle | None) -> Client:
         """A view of this client whose requests (not watches) wait for ``throttle``'s
@@ -187,6 +193,25 @@ class Client:
         view = copy.copy(self)
         view.throttle = throttle
         return view
+
+    def writing(self, content_type: str) -> Client:
+        """A view of this client that sends create, update and delete bodies as
+        ``content_type`` (``application/json`` or ``application/vnd.kubernetes.protobuf``,
+        kube-controller-manager's ``--kube-api-content-type``); responses stay JSON, and a
+        body without a protobuf form (no kind) is sent as JSON. Close the original."""
+        if content_type not in (JSON, PROTOBUF):
+            raise ValueError(f"unsupported content type {content_type!r}")
+        view = copy.copy(self)
+        view.content_type = content_type
+        return view
+
+    def _body(self, obj: Obj) -> tuple[Any, str]:
+        if self.content_type == PROTOBUF:
+            try:
+                return encode_k8s_protobuf(obj), PROTOBUF
+            except ProtobufEncodeError:
+                pass
+        return obj, JSON
 
     @classmethod
     async def connect(
@@ -385,13 +410,20 @@ class Client:
             params["dryRun"] = "All"
         if field_validation:
             params["fieldValidation"] = field_validation
-        result: Obj = await self.request_json("POST", self.path(info, ns), body=obj, params=params)
+        body, content_type = self._body(obj)
+        result: Obj = await self.request_json(
+            "POST", self.path(info, ns), body=body, params=params, content_type=content_type
+        )
         return result
 
     async def update(self, resource: ResourceInfo | str, obj: Obj, *, subresource: str = "") -> Obj:
         meta = meta_of(obj)
+        body, content_type = self._body(obj)
         result: Obj = await self.request_json(
-            "PUT", self.path(resource, meta.get("namespace"), meta["name"], subresource), body=obj
+            "PUT",
+            self.path(resource, meta.get("namespace"), meta["name"], subresource),
+            body=body,
+            content_type=content_type,
         )
         return result
 
@@ -430,8 +462,9 @@ class Client:
             body["gracePeriodSeconds"] = grace_period_seconds
         if preconditions:
             body["preconditions"] = preconditions
+        data, content_type = self._body(body)
         result: Obj = await self.request_json(
-            "DELETE", self.path(resource, namespace, name), body=body
+            "DELETE", self.path(resource, namespace, name), body=data, content_type=content_type
         )
         return result
 

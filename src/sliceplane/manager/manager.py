@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from sliceplane.api.hostport import parse_hostport
-from sliceplane.client.client import Client
+from sliceplane.client.client import JSON, PROTOBUF, Client
 from sliceplane.client.leases import ClientLeaseClient
 from sliceplane.client.throttle import DEFAULT_BURST, DEFAULT_QPS, throttle_for
 from sliceplane.endpoints.controller import EndpointsController, EndpointsControllerOptions
@@ -69,6 +69,10 @@ class ManagerConfig:
     negative means unlimited."""
     kube_api_burst: int = DEFAULT_BURST
     """Bucket size of that limit; 0 means the default."""
+    kube_api_content_type: str = "application/json"
+    """How the controllers' writes are encoded (kube-controller-manager's
+    ``--kube-api-content-type``); ``sliceplane controller`` defaults to protobuf as it does,
+    while in-process users (``sliceplane up``, tests) keep JSON."""
     leader_elect: bool = False
     leader_elect_namespace: str = "kube-system"
     leader_elect_name: str = "sliceplane-controller-manager"
@@ -107,6 +111,11 @@ class ManagerConfig:
             raise ConfigError("--endpointslice-write-backoff must not be negative")
         if self.kube_api_burst < 0:
             raise ConfigError(f"--kube-api-burst: {self.kube_api_burst} must not be negative")
+        if self.kube_api_content_type not in (JSON, PROTOBUF):
+            raise ConfigError(
+                f"--kube-api-content-type: {self.kube_api_content_type!r} is neither "
+                f"{JSON} nor {PROTOBUF}"
+            )
         if self.metrics_bind_address:
             metrics_hostport(self.metrics_bind_address)
 
@@ -204,7 +213,9 @@ class Manager:
         # rate-limited clientset per controller; informers keep the unthrottled client.
         self.controllers = {
             name: FACTORIES[name](
-                self.client.throttled(throttle_for(cfg.kube_api_qps, cfg.kube_api_burst)),
+                self.client.throttled(throttle_for(cfg.kube_api_qps, cfg.kube_api_burst)).writing(
+                    cfg.kube_api_content_type
+                ),
                 factory,
                 self.clock,
                 cfg,
