@@ -29,7 +29,7 @@ from sliceplane.api.hostport import parse_hostport
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import Clock, RealClock
 from sliceplane.machinery.factory import InformerFactory
-from sliceplane.machinery.informer import Informer
+from sliceplane.machinery.informer import Informer, strip_managed_fields
 from sliceplane.machinery.serving import serve
 from sliceplane.machinery.tasks import run_until_signalled
 from sliceplane.proxy.config import RenderConfig
@@ -220,7 +220,8 @@ class ProxyServer:
         self.proxiers: list[Proxier] = []
         self.loop: SyncLoop | None = None
         self.last_synced: dict[Family, float] = {}
-        self.factory = InformerFactory(client, self.clock)
+        # nothing in the proxy reads managedFields: the caches need not keep them
+        self.factory = InformerFactory(client, self.clock, transform=strip_managed_fields)
         self.node: dict[str, Any] | None = None
         self.service_cidrs = ServiceCIDRSet()
         self.health_checks = HealthChecks(config.proxy_mode, lambda: self.health()[0])
