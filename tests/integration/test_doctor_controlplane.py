@@ -337,8 +337,9 @@ async def test_node_without_zone_and_hints_dropped(
     controlplane: ControlPlane, client: Client, ns: str
 ) -> None:
     """As against ``sliceplane up``: node b loses its zone before the pods land; then it
-    gets it back and upstream's controller, like sliceplane's, leaves the hints dropped
-    until the Service is touched (what the doctor's fix says)."""
+    gets it back and upstream's controller, like sliceplane's, normally leaves the hints
+    dropped until the Service is touched (what the doctor's fix says); the doctor's findings
+    must match the live slices either way."""
     a, b = list(NODES)
     await _set_zone(client, b, None)
     try:
@@ -368,16 +369,34 @@ async def test_node_without_zone_and_hints_dropped(
         await _set_zone(client, b, "zone-b")
 
     await asyncio.sleep(3)  # time for a controller that would react to the label
-    # Still as before: auto has no hints, close hints web-1 only (web-2 has no zone).
+    # Usually still as before: upstream's controller does not rewrite slices when a node's
+    # zone label returns, so auto has no hints and close hints web-1 only (web-2 had no
+    # zone). But a sync of the Service for another reason in the meantime (seen now and then
+    # under load, e.g. its own slice write observed late) writes the hints; then the doctor
+    # must not call them dropped. Either way its findings follow the live slices.
     docs: dict[str, Obj] = {}
-    for name, hinted in (("auto", 0), ("close", 1)):
-        code, docs[name] = await doctor_json(controlplane.kubeconfig, ns, name)
-        assert code == 0 and await _hinted(client, ns, name) == hinted, (name, docs[name])
-    dropped = finding(docs["auto"], "HintsDropped")
-    assert "2 ready endpoint(s) in the live slices have no hints" in dropped["message"]
-    assert sorted(codes(docs["close"])) == ["SlicesStale", "TrafficDistributionIneffective"]
-    stale = finding(docs["close"], "SlicesStale")
-    assert "does not rewrite endpoints on node changes" in stale["fix"]
+    hinted: dict[str, int] = {}
+    for name in ("auto", "close"):
+        for _ in range(5):  # the slices must not change while the doctor reads them
+            before = await _hinted(client, ns, name)
+            code, docs[name] = await doctor_json(controlplane.kubeconfig, ns, name)
+            assert code == 0, docs[name]
+            hinted[name] = await _hinted(client, ns, name)
+            if hinted[name] == before:
+                break
+    if hinted["auto"] == 0:
+        dropped = finding(docs["auto"], "HintsDropped")
+        assert "2 ready endpoint(s) in the live slices have no hints" in dropped["message"]
+    else:
+        assert hinted["auto"] == 2, docs["auto"]
+        assert "HintsDropped" not in codes(docs["auto"])
+    if hinted["close"] == 1:
+        assert sorted(codes(docs["close"])) == ["SlicesStale", "TrafficDistributionIneffective"]
+        stale = finding(docs["close"], "SlicesStale")
+        assert "does not rewrite endpoints on node changes" in stale["fix"]
+    else:
+        assert hinted["close"] == 2, docs["close"]
+        assert "SlicesStale" not in codes(docs["close"])
 
     for name in ("auto", "close"):
         await client.patch(
