@@ -207,29 +207,29 @@ class Registry:
                 "" if field_selector is None else str(field_selector),
             )
         )
-        if continue_token:
-            snap_id, items, offset, rv = self._snapshots.resume(continue_token, scope)
-        else:
-            stored, rv = self.store.list_objects(
-                info.plural, namespace if info.namespaced else None
-            )
-            items = (
-                [s for s in stored if _matches(info, s, label_selector, field_selector)]
-                if (label_selector is not None and not label_selector.empty())
-                or (field_selector is not None and not field_selector.empty())
-                else stored
-            )
-            offset = 0
-            snap_id = ""
         selectors_used = bool(label_selector and not label_selector.empty()) or bool(
             field_selector and not field_selector.empty()
         )
+        listed_ns = namespace if info.namespaced else None
+        resumed = self._snapshots.resume(continue_token, scope) if continue_token else None
+        if resumed is None and (
+            not limit
+            or limit <= 0
+            or (not selectors_used and self.store.count_in(info.plural, listed_ns) <= limit)
+        ):
+            stored, rv = self.store.list_objects(info.plural, listed_ns)
+            if selectors_used:
+                stored = [s for s in stored if _matches(info, s, label_selector, field_selector)]
+            return ListResult(stored, rv)
+
+        def keep(item: Stored) -> bool:
+            return _matches(info, item, label_selector, field_selector)
+
         return self._snapshots.page(
-            items,
-            rv,
-            snap_id=snap_id,
-            offset=offset,
-            limit=limit,
+            self.store.snapshot(info.plural, listed_ns) if resumed is None else resumed.snap,
+            resumed=resumed,
+            limit=limit if limit and limit > 0 else 2**62,
+            keep=keep if selectors_used else None,
             count_remaining=not selectors_used,
             scope=scope,
         )

@@ -29,7 +29,6 @@ a subscription ``watcher``'s. Everything is importable from here too.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import logging
 import sqlite3
@@ -44,6 +43,8 @@ from typing import Any, Literal
 import msgspec
 
 from sliceplane.storage.history import Entry, History
+from sliceplane.storage.keyindex import KeyIndex, namespace_end
+from sliceplane.storage.listsnapshot import ListSnapshot
 from sliceplane.storage.loading import SCHEMA, check_state, read_state
 from sliceplane.storage.objects import (
     Event,
@@ -77,6 +78,7 @@ __all__ = [
     "Key",
     "KeyExists",
     "KeyNotFound",
+    "ListSnapshot",
     "ObjectTooLarge",
     "RevisionConflict",
     "StateError",
@@ -108,7 +110,15 @@ class _Op:
 class _ResourceState:
     objects: dict[Key, Stored] = field(default_factory=dict)
     watchers: set[Watcher] = field(default_factory=set)
-    sorted_keys: list[Key] | None = None
+    # Built on the first ordered read, then kept current by every commit.
+    index: KeyIndex | None = None
+    snapshots: set[ListSnapshot] = field(default_factory=set)
+
+    def keys(self) -> KeyIndex:
+        index = self.index
+        if index is None:
+            index = self.index = KeyIndex(self.objects)
+        return index
 
 
 MAX_OBJECT_BYTES = 2 * 1024 * 1024
@@ -284,18 +294,35 @@ class Store:
         st = self._resources.get(resource)
         if st is None:
             return [], self._committed_rev
-        keys = st.sorted_keys
-        if keys is None:
-            keys = st.sorted_keys = sorted(st.objects)
+        objects = st.objects
         if namespace is None:
-            return [st.objects[k] for k in keys], self._committed_rev
-        lo = bisect.bisect_left(keys, (namespace, ""))
+            keys = st.keys().walk(("", ""))
+            return [objects[k] for k in keys], self._committed_rev
         out: list[Stored] = []
-        for k in keys[lo:]:
+        for k in st.keys().walk((namespace, "")):
             if k[0] != namespace:
                 break
-            out.append(st.objects[k])
+            out.append(objects[k])
         return out, self._committed_rev
+
+    def count_in(self, resource: str, namespace: str | None) -> int:
+        """How many committed objects ``resource`` has (in ``namespace``, if given)."""
+        st = self._resources.get(resource)
+        if st is None:
+            return 0
+        if namespace is None:
+            return len(st.objects)
+        return st.keys().count_between((namespace, ""), namespace_end(namespace))
+
+    def snapshot(self, resource: str, namespace: str | None) -> ListSnapshot:
+        """The committed state of ``resource`` (in ``namespace``) as of now, for paging: it
+        stays as it is while later commits go on, until closed (see ``listsnapshot``)."""
+        st = self._state(resource)
+        snap = ListSnapshot(
+            resource, namespace, self._committed_rev, st.keys(), st.objects, st.snapshots.discard
+        )
+        st.snapshots.add(snap)
+        return snap
 
     def count(self, resource: str) -> int:
         st = self._resources.get(resource)
@@ -474,14 +501,21 @@ class Store:
             st = self._state(op.resource)
             pk = (op.resource, op.key)
             prev = op.prev
+            objects = st.objects
+            if st.snapshots:
+                old = objects.get(op.key)
+                deleting = op.kind == "delete"
+                for snap in st.snapshots:
+                    if snap.covers(op.key):
+                        snap.record(op.key, old, deleting)
             if op.kind == "put":
-                if prev is None:
-                    st.sorted_keys = None
-                st.objects[op.key] = op.item
+                if st.index is not None and op.key not in objects:
+                    st.index.add(op.key)
+                objects[op.key] = op.item
                 typ: EventType = "ADDED" if prev is None else "MODIFIED"
             else:
-                st.objects.pop(op.key, None)
-                st.sorted_keys = None
+                if objects.pop(op.key, None) is not None and st.index is not None:
+                    st.index.remove(op.key)
                 typ = "DELETED"
             ev = Event(typ, op.resource, op.key, op.item, prev)
             if self._pending.get(pk) is op:  # no later queued write replaced it
