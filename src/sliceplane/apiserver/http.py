@@ -62,6 +62,7 @@ from sliceplane.apiserver.streaming.handler import SUBRESOURCES as STREAMING
 from sliceplane.apiserver.streaming.handler import ExecEnvironment, StreamingHandler
 from sliceplane.apiserver.watchsession import (
     Bookmark,
+    EventLines,
     Output,
     Send,
     WatchSession,
@@ -141,6 +142,7 @@ class APIServerApp:
         self.ready = False
         self._watch_tasks: set[asyncio.Task[Any]] = set()
         self._stopping = asyncio.Event()
+        self._watch_lines = EventLines()
         self._openapi = discovery.OpenAPIDocs()
         self.streaming = StreamingHandler(self._get_object, options.exec_environment)
         self._clock = options.clock or _monotonic
@@ -450,19 +452,33 @@ class APIServerApp:
         def line_of(out: Output) -> bytes:
             if isinstance(out, Send):
                 if as_table:
-                    return _encode({"type": out.type, "object": encode_obj(out.item.obj)})
-                return b'{"type":"' + out.type.encode() + b'","object":' + out.item.raw + b"}"
+                    obj = encode_obj(out.item.obj)
+                    return _encode({"type": out.type, "object": obj}) + b"\n"
+                return self._watch_lines.line(out.type, out.item)
             if isinstance(out, Bookmark):
                 obj = bookmark_object(info, out.rv, out.initial_end)
-                return _encode({"type": "BOOKMARK", "object": obj})
-            return _encode({"type": "ERROR", "object": out.status})
+                return _encode({"type": "BOOKMARK", "object": obj}) + b"\n"
+            return _encode({"type": "ERROR", "object": out.status}) + b"\n"
 
         async def emit(outputs: list[Output]) -> None:
             """One write for everything ready: a burst of events to many watchers costs a
             write (and a TLS record) per watcher, not per event."""
             if not outputs:
                 return
-            data = b"".join([line_of(out) + b"\n" for out in outputs])
+            data = b"".join([line_of(out) for out in outputs])
+            transport = request.transport
+            if transport is None:
+                raise ConnectionResetError("the watch client went away")
+            if (
+                not request.protocol.writing_paused
+                and transport.get_write_buffer_size() + len(data) + 64
+                < transport.get_write_buffer_limits()[1]
+            ):
+                # Below the high-water mark the write cannot pause, so it cannot stall:
+                # no timer on the fan-out path (each one costs a TimerHandle and a heap
+                # push and pop per watcher per burst).
+                await resp.write(data)
+                return
             try:
                 # asyncio.timeout, not wait_for: no task per write on the fan-out path.
                 async with asyncio.timeout(self.options.watch_write_timeout):

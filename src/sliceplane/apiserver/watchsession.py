@@ -219,6 +219,34 @@ class WatchSession:
         return None
 
 
+class EventLines:
+    """Each event's JSON line (``{"type":...,"object":...}`` and the newline) built once
+    and shared by every watcher that sends it.
+
+    Why: a write fans out to every watcher of its resource; building the line per watcher
+    copied the object's bytes once more for each of them. Keyed by the identity of the
+    version's bytes (kept in the entry, so the id cannot be reused while cached; the watch
+    history holds the same bytes anyway); bounded by clearing, since only the events of the
+    current burst are asked for again.
+    """
+
+    def __init__(self, max_entries: int = 2048) -> None:
+        self._lines: dict[tuple[int, str], tuple[bytes, bytes]] = {}
+        self._max = max_entries
+
+    def line(self, type_: str, item: Stored) -> bytes:
+        raw = item.raw
+        key = (id(raw), type_)
+        hit = self._lines.get(key)
+        if hit is not None and hit[0] is raw:
+            return hit[1]
+        line = b'{"type":"' + type_.encode() + b'","object":' + raw + b"}\n"
+        if len(self._lines) >= self._max:
+            self._lines.clear()
+        self._lines[key] = (raw, line)
+        return line
+
+
 def bookmark_object(info: ResourceInfo, rv: int, initial_end: bool = False) -> dict[str, Any]:
     """The object of a BOOKMARK event: only kind, apiVersion and the resourceVersion."""
     meta: dict[str, Any] = {"resourceVersion": str(rv), "creationTimestamp": None}
