@@ -145,6 +145,33 @@ def identity(manager: str, operation: str, api_version: str, subresource: str) -
     return Identity(manager, operation, "" if operation == APPLY else api_version, subresource)
 
 
+class _Decoded:
+    """Entries already decoded, by the identity of their ``managedFields`` item.
+
+    Why: every write decodes the live object's entries (FieldsV1 JSON into trees), and the
+    store shares identical entries among objects (``storage.interning``), so the same item
+    dict comes back again and again. The item is kept with its entry (so its id cannot be
+    reused while remembered); trees are never changed in place, so sharing them is safe.
+    Bounded by clearing.
+    """
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self._entries: dict[int, tuple[dict[str, Any], Entry]] = {}
+        self._max = max_entries
+
+    def get(self, item: dict[str, Any]) -> Entry | None:
+        hit = self._entries.get(id(item))
+        return hit[1] if hit is not None and hit[0] is item else None
+
+    def put(self, item: dict[str, Any], entry: Entry) -> None:
+        if len(self._entries) >= self._max:
+            self._entries.clear()
+        self._entries[id(item)] = (item, entry)
+
+
+_decoded = _Decoded()
+
+
 def decode(raw: Any) -> list[Entry] | None:
     """The entries of a ``managedFields`` value; None when it does not decode (upstream then
     falls back to the live object's)."""
@@ -154,30 +181,40 @@ def decode(raw: Any) -> list[Entry] | None:
     for item in raw:
         if not isinstance(item, dict):
             return None
-        try:
-            fields = from_fields_v1(item.get("fieldsV1", {}))
-        except ValueError:
+        known = _decoded.get(item)
+        if known is not None:
+            out.append(known)
+            continue
+        entry = _decode_entry(item)
+        if entry is None:
             return None
-        if item.get("fieldsType") != "FieldsV1":
-            return None
-        manager = item.get("manager", "")
-        operation = item.get("operation", "")
-        api_version = item.get("apiVersion", "")
-        subresource = item.get("subresource", "")
-        time = item.get("time")
-        if not all(isinstance(v, str) for v in (manager, operation, api_version, subresource)):
-            return None
-        # upstream keeps only "applied or not" and writes anything else back as Update
-        operation = APPLY if operation == APPLY else UPDATE
-        out.append(
-            Entry(
-                identity(manager, operation, api_version, subresource),
-                api_version,
-                time if isinstance(time, str) else None,
-                fields,
-            )
-        )
+        _decoded.put(item, entry)
+        out.append(entry)
     return out
+
+
+def _decode_entry(item: dict[str, Any]) -> Entry | None:
+    try:
+        fields = from_fields_v1(item.get("fieldsV1", {}))
+    except ValueError:
+        return None
+    if item.get("fieldsType") != "FieldsV1":
+        return None
+    manager = item.get("manager", "")
+    operation = item.get("operation", "")
+    api_version = item.get("apiVersion", "")
+    subresource = item.get("subresource", "")
+    time = item.get("time")
+    if not all(isinstance(v, str) for v in (manager, operation, api_version, subresource)):
+        return None
+    # upstream keeps only "applied or not" and writes anything else back as Update
+    operation = APPLY if operation == APPLY else UPDATE
+    return Entry(
+        identity(manager, operation, api_version, subresource),
+        api_version,
+        time if isinstance(time, str) else None,
+        fields,
+    )
 
 
 def encode(entries: Sequence[Entry]) -> list[dict[str, Any]]:

@@ -54,6 +54,7 @@ from sliceplane.storage.store import (
     RevisionConflict,
     Store,
     Stored,
+    decode_json,
 )
 
 FINALIZER_ORPHAN = "orphan"
@@ -461,7 +462,8 @@ class Registry:
         if subresource == "scale":
             scale = _patched(subresources.scale_of(current.obj), patch_type, patch, "Scale")
             return WriteResult(await self._write_scale(info, namespace, name, current, scale, opts))
-        new = _patched(copy.deepcopy(current.obj), patch_type, patch, info.kind)
+        # A fresh copy from the stored bytes: several times cheaper than copy.deepcopy.
+        new = _patched(decode_json(current.raw), patch_type, patch, info.kind)
         return await self.update(
             info, namespace, name, new, opts, subresource=subresource, from_patch=True
         )

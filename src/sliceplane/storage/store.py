@@ -43,6 +43,7 @@ from typing import Any, Literal
 import msgspec
 
 from sliceplane.storage.history import Entry, History
+from sliceplane.storage.interning import Interner
 from sliceplane.storage.keyindex import KeyIndex, namespace_end
 from sliceplane.storage.listsnapshot import ListSnapshot
 from sliceplane.storage.loading import SCHEMA, check_state, read_state
@@ -155,6 +156,7 @@ class Store:
         self._all_watchers: set[Watcher] = set()
         self._rev = 0
         self._history = History(history_max, history_bytes, history_seconds)
+        self._interner = Interner()
         # Writes queued but not yet committed, so later writes are checked against them.
         self._pending: dict[tuple[str, Key], _Op] = {}
         self._db_trim_to = 0
@@ -216,6 +218,7 @@ class Store:
                 p.chmod(0o600)
         self._db = db
         for resource, key, item in loaded.objects:
+            self._interner.intern_object(item.obj)  # freshly decoded: the store's own
             self._state(resource).objects[key] = item
         for entry in loaded.history:
             self._history.append(entry)
@@ -353,6 +356,7 @@ class Store:
         raw = _encode(obj)
         if len(raw) > self.max_object_bytes:
             raise ObjectTooLarge(len(raw), self.max_object_bytes)
+        self._interner.intern_object(obj)  # same content, shared with identical objects
         self._rev = rv
         return Stored(obj, raw, rv)
 
