@@ -28,6 +28,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+import msgspec
+
 from sliceplane.api.fieldpath import (
     MEMBER,
     Tree,
@@ -56,6 +58,8 @@ __all__ = [
     "update_entries",
     "with_skeleton",
 ]
+
+_encode = msgspec.json.encode
 
 UPDATE: Final = "Update"
 APPLY: Final = "Apply"
@@ -146,27 +150,26 @@ def identity(manager: str, operation: str, api_version: str, subresource: str) -
 
 
 class _Decoded:
-    """Entries already decoded, by the identity of their ``managedFields`` item.
+    """Entries already decoded, by the encoding of their ``managedFields`` item.
 
-    Why: every write decodes the live object's entries (FieldsV1 JSON into trees), and the
-    store shares identical entries among objects (``storage.interning``), so the same item
-    dict comes back again and again. The item is kept with its entry (so its id cannot be
-    reused while remembered); trees are never changed in place, so sharing them is safe.
+    Why: every write decodes the live object's entries and the request's (FieldsV1 JSON
+    into trees), and most of them are the same few entries again (the store even shares
+    identical entries among objects, ``storage.interning``): encoding an item is a fraction
+    of parsing its FieldsV1. Trees are never changed in place, so sharing them is safe.
     Bounded by clearing.
     """
 
-    def __init__(self, max_entries: int = 4096) -> None:
-        self._entries: dict[int, tuple[dict[str, Any], Entry]] = {}
+    def __init__(self, max_entries: int = 1024) -> None:
+        self._entries: dict[bytes, Entry] = {}
         self._max = max_entries
 
-    def get(self, item: dict[str, Any]) -> Entry | None:
-        hit = self._entries.get(id(item))
-        return hit[1] if hit is not None and hit[0] is item else None
+    def get(self, key: bytes) -> Entry | None:
+        return self._entries.get(key)
 
-    def put(self, item: dict[str, Any], entry: Entry) -> None:
+    def put(self, key: bytes, entry: Entry) -> None:
         if len(self._entries) >= self._max:
             self._entries.clear()
-        self._entries[id(item)] = (item, entry)
+        self._entries[key] = entry
 
 
 _decoded = _Decoded()
@@ -181,14 +184,18 @@ def decode(raw: Any) -> list[Entry] | None:
     for item in raw:
         if not isinstance(item, dict):
             return None
-        known = _decoded.get(item)
+        try:
+            key = _encode(item)
+        except (msgspec.EncodeError, TypeError, OverflowError):  # not JSON: not an entry
+            return None
+        known = _decoded.get(key)
         if known is not None:
             out.append(known)
             continue
         entry = _decode_entry(item)
         if entry is None:
             return None
-        _decoded.put(item, entry)
+        _decoded.put(key, entry)
         out.append(entry)
     return out
 
