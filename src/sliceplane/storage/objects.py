@@ -83,8 +83,13 @@ class Stored:
 
     @property
     def labels(self) -> dict[str, str]:
-        labels: dict[str, str] = self.obj.get("metadata", {}).get("labels") or {}
-        return labels
+        # On every item of a label-selector list: one property call, not two.
+        obj = self._obj
+        if obj is None:
+            obj = self.obj
+        meta = obj.get("metadata")
+        labels: dict[str, str] | None = meta.get("labels") if meta else None
+        return labels or {}
 
     def __repr__(self) -> str:
         return f"Stored(rv={self.rv}, {len(self.raw)} bytes)"
