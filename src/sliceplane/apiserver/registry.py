@@ -219,8 +219,10 @@ class Registry:
             or (not selectors_used and self.store.count_in(info.plural, listed_ns) <= limit)
         ):
             stored, rv = self.store.list_objects(info.plural, listed_ns)
-            if selectors_used and label_selector is not None and (
-                field_selector is None or field_selector.empty()
+            if (
+                selectors_used
+                and label_selector is not None
+                and (field_selector is None or field_selector.empty())
             ):
                 selected = label_selector.matches  # the common case, without a call per item
                 stored = [s for s in stored if selected(s.labels)]
