@@ -123,6 +123,17 @@ async def test_list_pagination_is_a_consistent_snapshot(kc: Client, namespace: s
     assert int(now.resource_version) > int(first.resource_version)
 
 
+async def test_a_long_list_is_streamed_whole(kc: Client, namespace: str) -> None:
+    # Over the server's streaming threshold (apiserver.http.STREAM_LIST_ITEMS): written in
+    # pieces with a Content-Length, it must be the very list the pages add up to.
+    names = [f"s-{i:04d}" for i in range(2100)]
+    await bounded(64, [kc.create(SLICES, slice_obj(n), namespace) for n in names])
+    whole = await kc.list(SLICES, namespace)
+    paged = await kc.list_all(SLICES, namespace)
+    assert [o["metadata"]["name"] for o in whole.items] == names
+    assert whole.items == paged.items
+
+
 async def test_bad_continue_token_is_400(kc: Client, namespace: str) -> None:
     with pytest.raises(errors.BadRequest):
         await kc.list(SLICES, namespace, limit=1, continue_="not-a-token")

@@ -18,7 +18,7 @@ import hmac
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -127,6 +127,28 @@ def json_response(
 
 def _monotonic() -> float:
     return time.monotonic()
+
+
+STREAM_LIST_ITEMS = 2048
+"""Lists of at least this many items are written piece by piece (``_stream_body``)."""
+
+
+async def _stream_body(
+    request: web.Request, length: int, pieces: Iterator[bytes]
+) -> web.StreamResponse:
+    """A JSON answer of ``length`` bytes written as its pieces come, each write waiting
+    for the transport to drain: the body is never whole in memory, nor copied whole."""
+    resp = web.StreamResponse(status=200)
+    resp.content_type = JSON
+    resp.content_length = length
+    await resp.prepare(request)
+    try:
+        for piece in pieces:
+            await resp.write(piece)
+        await resp.write_eof()
+    except ConnectionResetError:
+        pass  # the client hung up mid-answer: nothing left to tell it
+    return resp
 
 
 class APIServerApp:
@@ -351,10 +373,15 @@ class APIServerApp:
             limit=limit,
             continue_token=request.query.get("continue") or None,
         )
+        accept = request.headers.get("Accept", "")
+        if len(result.items) >= STREAM_LIST_ITEMS:
+            pieces = representation.plain_list_pieces(t.info, result, accept)
+            if pieces is not None:
+                return await _stream_body(request, *pieces)
         body = representation.list_body(
             t.info,
             result,
-            request.headers.get("Accept", ""),
+            accept,
             representation.include_object(request.query),
             datetime.now(UTC),
         )

@@ -9,7 +9,7 @@ the encoded body.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -65,11 +65,7 @@ def list_body(
             remaining_item_count=result.remaining,
         )
         return _encode(table)
-    meta: dict[str, Any] = {"resourceVersion": str(result.resource_version)}
-    if result.continue_token:
-        meta["continue"] = result.continue_token
-    if result.remaining is not None:
-        meta["remainingItemCount"] = result.remaining
+    meta = _list_meta(result)
     if wants(accept, "PartialObjectMetadataList"):
         return _encode(
             {
@@ -79,5 +75,52 @@ def list_body(
                 "items": [partial(s.obj) for s in result.items],
             }
         )
+    return b"".join(_plain_pieces(info, result, meta))
+
+
+_PIECE_ITEMS = 256
+
+
+def plain_list_pieces(
+    info: ResourceInfo, result: ListResult, accept: str
+) -> tuple[int, Iterator[bytes]] | None:
+    """A plain LIST answer as its length and its bytes in pieces, for streaming it; None
+    when the answer is a Table or metadata (those are built whole by :func:`list_body`).
+
+    Why: a list of 100,000 pods is 170 MB; joined whole, then copied into TLS records and
+    the transport's buffer, it cost several times that in peak memory and sent nothing
+    until the whole body was built. The pieces join the same bytes :func:`list_body` does.
+    """
+    if wants(accept, "Table") or wants(accept, "PartialObjectMetadataList"):
+        return None
+    meta = _list_meta(result)
+    head = _list_head(info, meta)
+    items = result.items
+    length = len(head) + sum(len(s.raw) for s in items) + max(0, len(items) - 1) + 2
+    return length, _plain_pieces(info, result, meta, head)
+
+
+def _list_meta(result: ListResult) -> dict[str, Any]:
+    meta: dict[str, Any] = {"resourceVersion": str(result.resource_version)}
+    if result.continue_token:
+        meta["continue"] = result.continue_token
+    if result.remaining is not None:
+        meta["remainingItemCount"] = result.remaining
+    return meta
+
+
+def _list_head(info: ResourceInfo, meta: dict[str, Any]) -> bytes:
     head = _encode({"kind": info.list_kind, "apiVersion": info.api_version, "metadata": meta})
-    return b"".join((head[:-1], b',"items":[', b",".join(s.raw for s in result.items), b"]}"))
+    return head[:-1] + b',"items":['
+
+
+def _plain_pieces(
+    info: ResourceInfo, result: ListResult, meta: dict[str, Any], head: bytes | None = None
+) -> Iterator[bytes]:
+    yield _list_head(info, meta) if head is None else head
+    items = result.items
+    for start in range(0, len(items), _PIECE_ITEMS):
+        if start:
+            yield b","
+        yield b",".join([s.raw for s in items[start : start + _PIECE_ITEMS]])
+    yield b"]}"

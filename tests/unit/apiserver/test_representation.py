@@ -11,7 +11,12 @@ import pytest
 
 from sliceplane.api.resources import BY_PLURAL
 from sliceplane.apiserver.pagination import ListResult
-from sliceplane.apiserver.representation import include_object, list_body, object_body
+from sliceplane.apiserver.representation import (
+    include_object,
+    list_body,
+    object_body,
+    plain_list_pieces,
+)
 from sliceplane.storage.store import Stored
 
 PODS = BY_PLURAL["pods"]
@@ -77,3 +82,17 @@ def test_list_table_carries_the_page() -> None:
 )
 def test_include_object(value: str | None, expected: str) -> None:
     assert include_object({} if value is None else {"includeObject": value}) == expected
+
+
+@pytest.mark.parametrize("n", [0, 1, 255, 256, 257, 1000])
+def test_streamed_list_pieces_are_the_list_body(n: int) -> None:
+    result = ListResult([pod(f"p{i}", i + 1) for i in range(n)], 99, "tok", 7)
+    pieces = plain_list_pieces(PODS, result, "application/json")
+    assert pieces is not None
+    length, chunks = pieces
+    body = b"".join(chunks)
+    assert body == list_body(PODS, result, "application/json", "Metadata", NOW)
+    assert length == len(body)
+    assert len(json.loads(body)["items"]) == n
+    assert plain_list_pieces(PODS, result, TABLE) is None
+    assert plain_list_pieces(PODS, result, PARTIAL_LIST) is None
