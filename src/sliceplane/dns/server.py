@@ -16,6 +16,7 @@ labels, on ``/metrics`` of ``--metrics-bind-address``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import ipaddress
 import logging
@@ -23,7 +24,7 @@ import socket
 import struct
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,18 +41,26 @@ from prometheus_client import (
 
 from sliceplane.api.hostport import parse_hostport
 from sliceplane.client.client import Client
+from sliceplane.dns.compact import COMPACT, CompactListWatcher
+from sliceplane.dns.memo import Memo, patched
 from sliceplane.dns.resolver import Config, PodMode
-from sliceplane.dns.wire import Outcome, respond
+from sliceplane.dns.wire import Outcome, apply_case, case_template, respond
 from sliceplane.dns.zone import Zone, ZoneBuilder
 from sliceplane.machinery.clock import RealClock
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import Informer
 from sliceplane.machinery.serving import serve
+from sliceplane.machinery.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
 TCP_IDLE_SECONDS = 10.0
 MEMO_ENTRIES = 100_000
+MAX_UDP_REQUEST = 65535
+UDP_BATCH = 64
+"""Datagrams answered per readiness callback before the loop runs anything else."""
+UDP_QUEUE = 4096
+"""Answers kept while the socket's send buffer is full; more are dropped."""
 POD_MODES = ("disabled", "insecure", "verified")
 
 
@@ -111,6 +120,10 @@ def local_ips_for(host: str) -> tuple[str, ...]:
     return (str(ip),)
 
 
+_Children = tuple[Any, Any, Any]
+"""(requests counter, responses counter, duration histogram) children of one kind of answer."""
+
+
 class Metrics:
     """CoreDNS's request metrics (``plugin/metrics/vars``), names and labels kept."""
 
@@ -157,20 +170,40 @@ class Metrics:
             "Zone snapshots published (one per burst of object changes).",
             registry=self.registry,
         )
+        self._children: dict[tuple[str, str, str, str, int, int], _Children] = {}
+
+    def children(self, server: str, proto: str, family: str, out: Outcome) -> _Children | None:
+        """The three metric series one kind of answer counts in (None: not counted).
+
+        ``labels()`` validates and hashes its arguments under a lock on every call, which
+        cost more than answering a remembered query; the children are looked up once per
+        (server, proto, family, zone, type, rcode) and kept."""
+        if out.rcode < 0:
+            return None
+        key = (server, proto, family, out.zone, out.qtype, out.rcode)
+        found = self._children.get(key)
+        if found is None:
+            zone = out.zone or "dropped"
+            qtype = (
+                dns.rdatatype.to_text(dns.rdatatype.RdataType.make(out.qtype))
+                if out.qtype
+                else "other"
+            )
+            plugin = "kubernetes" if out.zone and out.rcode != dns.rcode.REFUSED else ""
+            rcode = dns.rcode.to_text(dns.rcode.Rcode.make(out.rcode))
+            found = self._children[key] = (
+                self.requests.labels(server, zone, "", proto, family, qtype),
+                self.responses.labels(server, zone, "", rcode, plugin),
+                self.duration.labels(server, zone, "", qtype),
+            )
+        return found
 
     def observe(self, server: str, proto: str, family: str, out: Outcome, seconds: float) -> None:
-        zone = out.zone or "dropped"
-        qtype = (
-            dns.rdatatype.to_text(dns.rdatatype.RdataType.make(out.qtype)) if out.qtype else "other"
-        )
-        if out.rcode < 0:
-            return
-        self.requests.labels(server, zone, "", proto, family, qtype).inc()
-        plugin = "kubernetes" if out.zone and out.rcode != dns.rcode.REFUSED else ""
-        self.responses.labels(
-            server, zone, "", dns.rcode.to_text(dns.rcode.Rcode.make(out.rcode)), plugin
-        ).inc()
-        self.duration.labels(server, zone, "", qtype).observe(seconds)
+        found = self.children(server, proto, family, out)
+        if found is not None:
+            found[0].inc()
+            found[1].inc()
+            found[2].observe(seconds)
 
 
 @dataclass
@@ -179,13 +212,14 @@ class ZoneFeed:
 
     With ``shared`` (the shared informer factory of ``sliceplane up``) it adds its
     handlers to that factory's informers and leaves running them to their owner; otherwise
-    it builds an :class:`InformerFactory` of its own over ``client`` and runs it."""
+    it runs informers of its own over ``client``, which keep compact objects
+    (:mod:`sliceplane.dns.compact`): only the fields the zone reads."""
 
     client: Client | None
     pods: bool
     metrics: Metrics | None = None
     shared: InformerFactory | None = None
-    _own: InformerFactory | None = None
+    _own: list[asyncio.Task[None]] = field(default_factory=list)
     builder: ZoneBuilder = field(default_factory=lambda: ZoneBuilder(now=time.time))
     zone: Zone = field(default_factory=Zone)
     _informers: list[Informer] = field(default_factory=list)
@@ -199,7 +233,12 @@ class ZoneFeed:
     def _inform(
         self, resource: str, put: Callable[[Any], None], delete: Callable[[Any], None]
     ) -> None:
-        inf = self._factory().informer(resource)
+        if self.shared is not None:
+            inf = self.shared.informer(resource)
+        else:  # our own informers keep only what the zone reads (sliceplane.dns.compact)
+            assert self.client is not None
+            lw = CompactListWatcher(self.client.list_watcher(resource), COMPACT[resource])
+            inf = Informer(lw, RealClock(), name=f"dns-{resource}")
 
         def on_put(obj: Any, new: Any = None) -> None:
             put(new if new is not None else obj)
@@ -213,14 +252,6 @@ class ZoneFeed:
         self._informers.append(inf)
         if inf.has_synced():
             self._schedule()
-
-    def _factory(self) -> InformerFactory:
-        if self.shared is not None:
-            return self.shared
-        if self._own is None:
-            assert self.client is not None
-            self._own = InformerFactory(self.client, RealClock())
-        return self._own
 
     def _schedule(self) -> None:
         if not self._scheduled:
@@ -246,8 +277,9 @@ class ZoneFeed:
         self._inform("namespaces", b.put_namespace, b.delete_namespace)
         if self.pods:
             self._inform("pods", b.put_pod, b.delete_pod)
-        if self._own is not None:
-            self._own.start()
+        if self.shared is None:
+            for inf in self._informers:
+                self._own.append(asyncio.create_task(inf.run(), name=f"informer-{inf.name}"))
         self._tasks.append(asyncio.create_task(self._mark_synced(), name="dns-synced"))
 
     async def _mark_synced(self) -> None:
@@ -255,8 +287,11 @@ class ZoneFeed:
         self._publish()
 
     async def stop(self) -> None:
-        if self._own is not None:
-            await self._own.stop()
+        if self._own:
+            for inf in self._informers:
+                inf.stop()
+            await cancel_and_wait(self._own)
+            self._own.clear()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -264,21 +299,73 @@ class ZoneFeed:
                 await t
 
 
-class _UDP(asyncio.DatagramProtocol):
-    def __init__(self, server: DNSServer) -> None:
-        self.server = server
-        self.transport: asyncio.DatagramTransport | None = None
+class _UDP:
+    """The UDP socket, read by the event loop without a transport.
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+    asyncio's datagram transport reads one datagram per readiness callback, so every query
+    paid a trip through the selector and a callback handle: more than answering a
+    remembered query costs. Here a readiness callback drains up to ``UDP_BATCH`` datagrams
+    into one reused buffer and answers each straight away; answers the kernel cannot take
+    at once wait in a bounded queue written when the socket is writable again (UDP: one
+    that overflows it is dropped, as a full socket buffer would)."""
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        out = self.server.answer(data, tcp=False)
-        if out is not None and self.transport is not None:
-            self.transport.sendto(out, addr)
+    def __init__(self, sock: socket.socket, answer: Callable[[bytes], bytes | None]) -> None:
+        self.sock = sock
+        self.answer = answer
+        self.loop = asyncio.get_running_loop()
+        self._buf = bytearray(MAX_UDP_REQUEST)
+        self._view = memoryview(self._buf)
+        self._pending: collections.deque[tuple[bytes, Any]] = collections.deque()
+        sock.setblocking(False)
+        self.loop.add_reader(sock.fileno(), self._readable)
 
-    def error_received(self, exc: Exception) -> None:  # ICMP unreachable etc.
-        log.debug("udp: %s", exc)
+    def _readable(self) -> None:
+        sock, view, answer = self.sock, self._view, self.answer
+        for _ in range(UDP_BATCH):
+            try:
+                n, addr = sock.recvfrom_into(view)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # ICMP errors reported on the socket
+                log.debug("udp: %s", exc)
+                continue
+            out = answer(bytes(view[:n]))
+            if out is None:
+                continue
+            if self._pending:
+                self._queue(out, addr)
+                continue
+            try:
+                sock.sendto(out, addr)
+            except (BlockingIOError, InterruptedError):
+                self._queue(out, addr)
+            except OSError as exc:
+                log.debug("udp: %s", exc)
+
+    def _queue(self, out: bytes, addr: Any) -> None:
+        if not self._pending:
+            self.loop.add_writer(self.sock.fileno(), self._writable)
+        if len(self._pending) < UDP_QUEUE:
+            self._pending.append((out, addr))
+
+    def _writable(self) -> None:
+        while self._pending:
+            out, addr = self._pending[0]
+            try:
+                self.sock.sendto(out, addr)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.debug("udp: %s", exc)
+            self._pending.popleft()
+        self.loop.remove_writer(self.sock.fileno())
+
+    def close(self) -> None:
+        self.loop.remove_reader(self.sock.fileno())
+        if self._pending:
+            self.loop.remove_writer(self.sock.fileno())
+            self._pending.clear()
+        self.sock.close()
 
 
 class DNSServer:
@@ -290,45 +377,57 @@ class DNSServer:
         self.metrics = metrics
         self.address: tuple[str, int] = ("", 0)
         self.metrics_address = ""
-        self._udp: asyncio.DatagramTransport | None = None
+        self._udp: _UDP | None = None
         self._tcp: asyncio.Server | None = None
         self._label = ""
         self._family = "1"
         # respond() is a pure function of (request bytes, zone): its answers are remembered
-        # per snapshot, keyed by the request without its ID, and forgotten on any change.
-        self._memo: dict[tuple[bool, bytes], tuple[bytes, Outcome]] = {}
-        self._memo_zone: Zone | None = None
+        # per snapshot and transport (sliceplane.dns.memo), and forgotten on any change.
+        self.memos = {False: Memo(MEMO_ENTRIES), True: Memo(MEMO_ENTRIES)}
 
     def answer(self, data: bytes, *, tcp: bool) -> bytes | None:
         start = time.perf_counter()
+        memo = self.memos[tcp]
         zone = self.zone()
-        if zone is not self._memo_zone:  # a new snapshot: every remembered answer is void
-            self._memo.clear()
-            self._memo_zone = zone
-        key = (tcp, data[2:])
-        hit = self._memo.get(key)
-        if hit is not None:
-            body, out = hit
-            out = replace(out, response=data[:2] + body)
+        if zone is not memo.zone:  # a new snapshot: every remembered answer is void
+            memo.for_zone(zone)
+        entry = memo.get(data)
+        if entry is not None:
+            response: bytes | None = patched(entry, data)
+            tag = entry.tag
         else:
-            try:
-                out = respond(data, zone, self.cfg, tcp=tcp)
-            except Exception:  # a bug must not stop the server: SERVFAIL, logged
-                log.exception("answering a query failed")
-                out = Outcome(_servfail(data), dns.rcode.SERVFAIL)
+            response, tag = self._compute(memo, data, zone, tcp)
+        if tag is not None:
+            tag[0].inc()
+            tag[1].inc()
+            tag[2].observe(time.perf_counter() - start)
+        return response
+
+    def _compute(self, memo: Memo, data: bytes, zone: Zone, tcp: bool) -> tuple[bytes | None, Any]:
+        proto = "tcp" if tcp else "udp"
+        try:
+            folded = case_template(data, zone, self.cfg, tcp=tcp)
+            if folded is not None:
+                out, case = folded
+                entry = memo.put(data, out, case)
+                response: bytes | None = apply_case(out.response[2:], case, data)  # type: ignore[index]
             else:
-                if out.response is not None and len(data) >= 12:
-                    if len(self._memo) >= MEMO_ENTRIES:
-                        self._memo.clear()
-                    self._memo[key] = (out.response[2:], out)
+                out = respond(data, zone, self.cfg, tcp=tcp)
+                entry = memo.put(data, out, None)
+                response = out.response
+        except Exception:  # a bug must not stop the server: SERVFAIL, logged
+            log.exception("answering a query failed")
+            out = Outcome(_servfail(data), dns.rcode.SERVFAIL)
+            entry = None
+            response = out.response
+        tag = None
         if self.metrics is not None:
-            self.metrics.observe(
-                self._label, "tcp" if tcp else "udp", self._family, out, time.perf_counter() - start
-            )
-        return out.response
+            tag = self.metrics.children(self._label, proto, self._family, out)
+            if entry is not None:
+                entry.tag = tag
+        return response, tag
 
     async def start(self, host: str, port: int, flag: str = "--listen") -> tuple[str, int]:
-        loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._family = "2" if family == socket.AF_INET6 else "1"
         for _attempt in range(20):
@@ -354,7 +453,7 @@ class DNSServer:
         udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         tcp_sock.listen(512)
         tcp_sock.setblocking(False)
-        self._udp, _ = await loop.create_datagram_endpoint(lambda: _UDP(self), sock=udp_sock)
+        self._udp = _UDP(udp_sock, lambda data: self.answer(data, tcp=False))
         self._tcp = await asyncio.start_server(self._serve_tcp, sock=tcp_sock)
         self.address = (host, bound)
         self._label = f"dns://{host}:{bound}"

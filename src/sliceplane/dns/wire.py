@@ -165,61 +165,124 @@ class _Unencodable(Exception):
     """A name the simple encoder does not handle: take the general path."""
 
 
+_QR, _AA, _TC, _RD, _CD = 0x8000, 0x0400, 0x0200, 0x0100, 0x0010
+_DO = 0x8000
+_T_A, _T_AAAA, _T_SRV, _T_TXT, _T_SOA = 1, 28, 33, 16, 6
+_T_NAME = frozenset({5, 12, 2})  # CNAME, PTR, NS: rdata is one compressible name
+_RR = struct.Struct("!HHIH")
+_POINTER = struct.Struct("!H")
+_SRV = struct.Struct("!HHH")
+_SOA_TAIL = struct.Struct("!IIIII")
+
+
+@functools.lru_cache(maxsize=65536)
+def _name_labels(name: str) -> tuple[bytes, ...]:
+    if "\\" in name:
+        raise _Unencodable
+    return tuple(x.encode("ascii") for x in name.split(".") if x)
+
+
+@functools.lru_cache(maxsize=65536)
+def _suffixes(labels: tuple[bytes, ...]) -> tuple[bytes, ...]:
+    """The compression keys of a name's suffixes, longest first (lower case: names compare
+    case-insensitively, as dnspython's and miekg/dns's compression do)."""
+    return tuple(b".".join(labels[i:]).lower() for i in range(len(labels)))
+
+
 class _Writer:
+    __slots__ = ("added", "buf", "comp")
+
     def __init__(self) -> None:
         self.buf = bytearray()
         self.comp: dict[bytes, int] = {}
+        self.added: list[bytes] = []
+        """Compression keys in the order they were added (to undo a truncated record's)."""
 
-    def labels(self, labels: tuple[bytes, ...] | list[bytes], compress: bool = True) -> None:
-        labels = [x for x in labels if x]
-        for i in range(len(labels)):
-            key = b".".join(labels[i:]).lower()
-            if compress:
-                at = self.comp.get(key)
-                if at is not None:
-                    self.buf += struct.pack("!H", 0xC000 | at)
-                    return
-                if len(self.buf) <= 0x3FFF:
-                    self.comp[key] = len(self.buf)
-            self.buf.append(len(labels[i]))
-            self.buf += labels[i]
-        self.buf.append(0)
+    def labels(self, labels: tuple[bytes, ...], compress: bool = True) -> None:
+        buf = self.buf
+        if not compress:
+            for label in labels:
+                buf.append(len(label))
+                buf += label
+            buf.append(0)
+            return
+        comp = self.comp
+        for label, key in zip(labels, _suffixes(labels), strict=True):
+            at = comp.get(key)
+            if at is not None:
+                buf += _POINTER.pack(0xC000 | at)
+                return
+            if len(buf) <= 0x3FFF:
+                comp[key] = len(buf)
+                self.added.append(key)
+            buf.append(len(label))
+            buf += label
+        buf.append(0)
 
     def text(self, name: str) -> None:
-        if "\\" in name:
-            raise _Unencodable
-        self.labels([x.encode("ascii") for x in name.split(".") if x])
+        self.labels(_name_labels(name))
+
+    def undo(self, size: int, added: int) -> None:
+        """Back to ``size`` bytes and the first ``added`` compression keys."""
+        del self.buf[size:]
+        for key in self.added[added:]:
+            del self.comp[key]
+        del self.added[added:]
 
     def rdata(self, rd: dns.rdata.Rdata) -> None:
         t = rd.rdtype
-        if t == dns.rdatatype.A:
+        if t == _T_A:
             self.buf += _inet(socket.AF_INET, rd.address)  # type: ignore[attr-defined]
-        elif t == dns.rdatatype.AAAA:
+        elif t == _T_AAAA:
             self.buf += _inet(socket.AF_INET6, rd.address)  # type: ignore[attr-defined]
-        elif t in (dns.rdatatype.CNAME, dns.rdatatype.PTR, dns.rdatatype.NS):
-            self.labels(rd.target.labels)  # type: ignore[attr-defined]
-        elif t == dns.rdatatype.SRV:
+        elif t in _T_NAME:
+            self.labels(_plain(rd.target.labels))  # type: ignore[attr-defined]
+        elif t == _T_SRV:
             srv: Any = rd
-            self.buf += struct.pack("!HHH", srv.priority, srv.weight, srv.port)
-            self.labels(srv.target.labels, compress=False)
-        elif t == dns.rdatatype.TXT:
+            self.buf += _SRV.pack(srv.priority, srv.weight, srv.port)
+            self.labels(_plain(srv.target.labels), compress=False)
+        elif t == _T_TXT:
             for chunk in rd.strings:  # type: ignore[attr-defined]
                 self.buf.append(len(chunk))
                 self.buf += chunk
-        elif t == dns.rdatatype.SOA:
+        elif t == _T_SOA:
             soa: Any = rd
-            self.labels(soa.mname.labels)
-            self.labels(soa.rname.labels)
-            self.buf += struct.pack(
-                "!IIIII", soa.serial, soa.refresh, soa.retry, soa.expire, soa.minimum
-            )
+            self.labels(_plain(soa.mname.labels))
+            self.labels(_plain(soa.rname.labels))
+            self.buf += _SOA_TAIL.pack(soa.serial, soa.refresh, soa.retry, soa.expire, soa.minimum)
         else:
             raise _Unencodable
+
+
+def _plain(labels: tuple[bytes, ...]) -> tuple[bytes, ...]:
+    """A dnspython name's labels without the root label."""
+    return labels[:-1] if labels and not labels[-1] else labels
 
 
 @functools.lru_cache(maxsize=65536)
 def _inet(family: int, text: str) -> bytes:
     return socket.inet_pton(family, text)
+
+
+_RR_CACHE_LIMIT = 100_000
+_rr_cache: dict[int, tuple[dns.rdata.Rdata, int, int, bytes]] = {}
+"""Whole records owned by the question's name (``c00c``, type, class, TTL, rdata) whose
+rdata has no compressible name, by the rdata object (the resolver's rdata are memoised, so
+one object stands for one value; the entry keeps the object, and is only used for that very
+object, so an id reused after it is freed cannot match)."""
+
+
+def _own_record(rd: dns.rdata.Rdata, rdtype: int, ttl: int) -> bytes:
+    hit = _rr_cache.get(id(rd))
+    if hit is not None and hit[0] is rd and hit[1] == rdtype and hit[2] == ttl:
+        return hit[3]
+    w = _Writer()
+    w.rdata(rd)
+    wire = b"\xc0\x0c" + _RR.pack(rdtype, 1, ttl, len(w.buf)) + bytes(w.buf)
+    if len(_rr_cache) >= _RR_CACHE_LIMIT:
+        _rr_cache.clear()
+    _rr_cache[id(rd)] = (rd, rdtype, ttl, wire)
+    return wire
 
 
 def _respond_simple(data: bytes, q: _Simple, zone: Zone, cfg: Config, tcp: bool) -> Outcome | None:
@@ -229,35 +292,40 @@ def _respond_simple(data: bytes, q: _Simple, zone: Zone, cfg: Config, tcp: bool)
     limit = size - (_OPT_LEN if edns else 0)
     ident, rflags = struct.unpack_from("!HH", data)
     opcode = (rflags >> 11) & 0xF
-    flags = dns.flags.QR | (opcode << 11)
-    if opcode == dns.opcode.QUERY:
-        flags |= rflags & (dns.flags.RD | dns.flags.CD)
+    flags = _QR | (opcode << 11)
+    if opcode == 0:  # QUERY
+        flags |= rflags & (_RD | _CD)
     if result.authoritative:
-        flags |= dns.flags.AA
+        flags |= _AA
     flags |= result.rcode & 0xF
     w = _Writer()
-    w.buf += b"\x00" * 12
+    buf = w.buf
+    buf += b"\x00" * 12
+    qname = q.qname
     try:
-        w.text(q.qname)
-        w.buf += struct.pack("!HH", q.qtype, dns.rdataclass.IN)
+        w.text(qname)
+        buf += struct.pack("!HH", q.qtype, 1)
         counts = [0, 0, 0]
         truncated = False
         for i, section in enumerate((result.answer, result.authority, result.additional)):
             if truncated:
                 break
             for rec in section:
-                start, saved = len(w.buf), dict(w.comp)
-                if rec.name == q.qname:
-                    w.buf += b"\xc0\x0c"
+                start, added = len(buf), len(w.added)
+                rdtype = rec.rdtype
+                if rec.name == qname and rdtype not in _T_NAME and rdtype != _T_SOA:
+                    buf += _own_record(rec.rdata, rdtype, rec.ttl)
                 else:
-                    w.text(rec.name)
-                w.buf += struct.pack("!HHIH", rec.rdtype, dns.rdataclass.IN, rec.ttl, 0)
-                rstart = len(w.buf)
-                w.rdata(rec.rdata)
-                struct.pack_into("!H", w.buf, rstart - 2, len(w.buf) - rstart)
-                if len(w.buf) > limit:
-                    del w.buf[start:]
-                    w.comp = saved
+                    if rec.name == qname:
+                        buf += b"\xc0\x0c"
+                    else:
+                        w.text(rec.name)
+                    buf += _RR.pack(rdtype, 1, rec.ttl, 0)
+                    rstart = len(buf)
+                    w.rdata(rec.rdata)
+                    _POINTER.pack_into(buf, rstart - 2, len(buf) - rstart)
+                if len(buf) > limit:
+                    w.undo(start, added)
                     truncated = True
                     break
                 counts[i] += 1
@@ -265,12 +333,12 @@ def _respond_simple(data: bytes, q: _Simple, zone: Zone, cfg: Config, tcp: bool)
         return None
     arcount = counts[2]
     if edns:
-        w.buf += b"\x00" + struct.pack("!HHIH", 41, q.payload, q.ednsflags & dns.flags.DO, 0)
+        buf += b"\x00" + _RR.pack(41, q.payload, q.ednsflags & _DO, 0)
         arcount += 1
     if truncated:
-        flags |= dns.flags.TC
-    HEADER.pack_into(w.buf, 0, ident, flags, 1, counts[0], counts[1], arcount)
-    return Outcome(bytes(w.buf), result.rcode, q.qtype, _zone_of(cfg, q.qname), truncated)
+        flags |= _TC
+    HEADER.pack_into(buf, 0, ident, flags, 1, counts[0], counts[1], arcount)
+    return Outcome(bytes(buf), result.rcode, q.qtype, _zone_of(cfg, qname), truncated)
 
 
 def _zone_of(cfg: Config, qname: str) -> str:
@@ -363,3 +431,78 @@ def _write_record(
     out.seek(start - 2)
     out.write(struct.pack("!H", end - start))
     out.seek(end)
+
+
+# -- one answer for every letter case of a name (the server's memo, sliceplane.dns.memo) --
+
+
+@dataclass(frozen=True, slots=True)
+class CaseTemplate:
+    """How the answer to a plain query in lower case becomes the answer in any other case:
+    the question name (bytes 12 to ``end``, its terminating zero) is the request's, and so
+    are the copies of the question's zone suffix (``zone_start`` to ``end`` inclusive, the
+    wire form) found at ``zone_offsets`` of the answer (CoreDNS spells the zone of SRV
+    targets as the query did). Every other byte is the same whatever the case."""
+
+    end: int
+    zone_start: int
+    zone_offsets: tuple[int, ...]
+
+
+def case_template(
+    data: bytes, zone: Zone, cfg: Config, *, tcp: bool
+) -> tuple[Outcome, CaseTemplate] | None:
+    """For a plain query (what :func:`_parse_simple` takes): the answer to it with its name
+    in lower case and the template that turns that answer into the one for any letter case.
+    None for any other request, or when the upper-case query's answer is not what the
+    template makes of the lower-case one (the answer depends on the case some other way)."""
+    if len(data) < 12:
+        return None
+    _, flags, qd, an, ns, ar = HEADER.unpack_from(data)
+    if flags & dns.flags.QR or qd != 1 or an or ns or ar > 1:
+        return None
+    q = _parse_simple(data)
+    if q is None:
+        return None
+    end = data.find(0, 12)
+    low = data[:12] + data[12:end].lower() + data[end:]
+    up = data[:12] + data[12:end].upper() + data[end:]
+    lo = respond(low, zone, cfg, tcp=tcp)
+    hi = lo if up == low else respond(up, zone, cfg, tcp=tcp)
+    if lo.response is None or hi.response is None or len(lo.response) != len(hi.response):
+        return None
+    suffix = _zone_of(cfg, q.qname)
+    zone_len = sum(len(x) + 1 for x in suffix.split(".") if x) + 1 if suffix else 0
+    zone_start = end + 1 - zone_len
+    offsets: list[int] = []
+    if suffix and zone_len > 1:
+        wire_low = low[zone_start : end + 1]
+        wire_up = up[zone_start : end + 1]
+        at = lo.response.find(wire_low, end + 5)
+        while at >= 0:
+            if hi.response[at : at + zone_len] == wire_up:
+                offsets.append(at)
+                at += zone_len
+            else:
+                at += 1
+            at = lo.response.find(wire_low, at)
+    t = CaseTemplate(end, zone_start, tuple(offsets))
+    if apply_case(lo.response[2:], t, up) != hi.response:
+        return None
+    return lo, t
+
+
+def apply_case(body: bytes, t: CaseTemplate, data: bytes) -> bytes:
+    """The answer for ``data`` from ``body``, the answer to the lower-case query without its
+    ID: ``data``'s ID, question name and zone spelling."""
+    end = t.end
+    out = bytearray(data[:2])
+    out += body[:10]
+    out += data[12:end]
+    out += body[end - 2 :]
+    if t.zone_offsets:
+        zone = data[t.zone_start : end + 1]
+        n = len(zone)
+        for at in t.zone_offsets:
+            out[at : at + n] = zone
+    return bytes(out)

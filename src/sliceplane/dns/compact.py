@@ -1,0 +1,155 @@
+"""What ``sliceplane dns`` keeps of each API object: the fields the zone reads, nothing else.
+
+The informers of a standalone DNS server held every Service, EndpointSlice and Namespace as
+decoded whole (managedFields, annotations, timestamps, uids, status): for 10,000 Services
+that was most of the process's memory, for fields the zone never reads. client-go's
+informers offer ``SetTransform`` for this; here a :class:`CompactListWatcher` wraps the
+client's list and watch calls and hands the informer each object already cut down to what
+:mod:`sliceplane.dns.zone` reads (``*_from_object``) plus what the informer itself needs
+(name, namespace, resourceVersion). Strings repeated across objects (namespaces, port
+names, protocols, the service-name label) are interned, so 10,000 objects share one copy.
+
+Pure functions and a thin async wrapper; the zone built from compact objects is the zone
+built from the whole ones (``tests/unit/dns/test_dns_compact.py``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from typing import Any
+
+from sliceplane.api.meta import Obj
+from sliceplane.api.watch import ListPage, WatchEvent
+from sliceplane.api.wellknown import LABEL_SERVICE_NAME
+from sliceplane.machinery.informer import ListWatcher
+
+_intern = sys.intern
+
+
+def _s(value: Any) -> Any:
+    return _intern(value) if type(value) is str else value
+
+
+def _meta(obj: Obj, *, labels: bool = False, deletion: bool = False) -> Obj:
+    meta = obj.get("metadata") or {}
+    out: Obj = {}
+    for key in ("name", "namespace", "resourceVersion"):
+        if key in meta:
+            out[key] = _s(meta[key]) if key == "namespace" else meta[key]
+    if labels:
+        name = (meta.get("labels") or {}).get(LABEL_SERVICE_NAME)
+        if name is not None:
+            out["labels"] = {LABEL_SERVICE_NAME: name}
+    if deletion and meta.get("deletionTimestamp"):
+        out["deletionTimestamp"] = meta["deletionTimestamp"]
+    return out
+
+
+def _ports(raw: Any) -> Any:
+    if not raw:
+        return raw
+    return [
+        {k: _s(p[k]) for k in ("name", "protocol", "port") if k in p}
+        for p in raw
+        if isinstance(p, dict)
+    ]
+
+
+def compact_service(obj: Obj) -> Obj:
+    spec = obj.get("spec") or {}
+    small: Obj = {}
+    for key in ("type", "clusterIP", "clusterIPs", "externalName"):
+        if key in spec:
+            small[key] = _s(spec[key]) if key == "type" else spec[key]
+    if "ports" in spec:
+        small["ports"] = _ports(spec["ports"])
+    return {"metadata": _meta(obj), "spec": small}
+
+
+def compact_slice(obj: Obj) -> Obj:
+    endpoints = []
+    for ep in obj.get("endpoints") or []:
+        small: Obj = {"addresses": ep.get("addresses")}
+        ready = (ep.get("conditions") or {}).get("ready")
+        if ready is not None:
+            small["conditions"] = {"ready": ready}
+        if ep.get("hostname"):
+            small["hostname"] = ep["hostname"]
+        target = (ep.get("targetRef") or {}).get("name")
+        if target:
+            small["targetRef"] = {"name": target}
+        endpoints.append(small)
+    out: Obj = {"metadata": _meta(obj, labels=True), "endpoints": endpoints}
+    if "ports" in obj:
+        out["ports"] = _ports(obj["ports"])
+    return out
+
+
+def compact_namespace(obj: Obj) -> Obj:
+    return {"metadata": _meta(obj)}
+
+
+def compact_pod(obj: Obj) -> Obj:
+    status = obj.get("status") or {}
+    small: Obj = {}
+    if "phase" in status:
+        small["phase"] = _s(status["phase"])
+    if "podIPs" in status:
+        small["podIPs"] = [{"ip": p.get("ip")} for p in status["podIPs"] or []]
+    return {"metadata": _meta(obj, deletion=True), "status": small}
+
+
+COMPACT: dict[str, Callable[[Obj], Obj]] = {
+    "services": compact_service,
+    "endpointslices": compact_slice,
+    "namespaces": compact_namespace,
+    "pods": compact_pod,
+}
+
+
+class CompactListWatcher:
+    """A :class:`~sliceplane.machinery.informer.ListWatcher` whose objects are cut down by
+    ``compact`` before the informer stores them (``ERROR`` and ``BOOKMARK`` events pass
+    through as they are)."""
+
+    def __init__(self, inner: ListWatcher, compact: Callable[[Obj], Obj]) -> None:
+        self.inner = inner
+        self.compact = compact
+
+    async def list(
+        self,
+        *,
+        resource_version: str | None = None,
+        limit: int | None = None,
+        continue_: str | None = None,
+    ) -> ListPage:
+        page = await self.inner.list(
+            resource_version=resource_version, limit=limit, continue_=continue_
+        )
+        return replace(page, items=[self.compact(o) for o in page.items])
+
+    async def watch(
+        self,
+        *,
+        resource_version: str,
+        timeout_seconds: int | None,
+        allow_bookmarks: bool,
+    ) -> AsyncIterator[WatchEvent]:
+        stream = self.inner.watch(
+            resource_version=resource_version,
+            timeout_seconds=timeout_seconds,
+            allow_bookmarks=allow_bookmarks,
+        )
+        compact = self.compact
+        try:
+            async for event in stream:
+                if event.type in ("ADDED", "MODIFIED", "DELETED"):
+                    yield WatchEvent(event.type, compact(event.object))
+                else:
+                    yield event
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
