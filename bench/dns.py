@@ -62,6 +62,11 @@ assert _spec is not None and _spec.loader is not None
 _progress = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_progress)
 phase = _progress.phase
+_spec = importlib.util.spec_from_file_location("report", _HERE / "report.py")
+assert _spec is not None and _spec.loader is not None
+report = importlib.util.module_from_spec(_spec)
+sys.modules["report"] = report  # dataclasses resolve the module's annotations through it
+_spec.loader.exec_module(report)
 
 from sliceplane.api import errors  # noqa: E402
 from sliceplane.client.client import Client  # noqa: E402
@@ -258,21 +263,93 @@ def zone_memory(services: list[Obj], slices: list[Obj]) -> float:
 
 
 ROWS = (
-    ("qps", "queries/s"),
-    ("q_per_cpu_s", "queries per CPU-second of the server"),
-    ("cpu_s", "server CPU seconds used"),
-    ("p50_ms", "p50 latency, ms"),
-    ("p99_ms", "p99 latency, ms"),
-    ("lost", "queries lost"),
-    ("sent", "queries sent"),
-    ("rss_mib", "resident memory, MiB"),
+    ("qps", "queries/s", "higher"),
+    ("q_per_cpu_s", "queries per CPU-second of the server", "higher"),
+    ("p50_ms", "p50 latency, ms", "lower"),
+    ("p99_ms", "p99 latency, ms", "lower"),
+    ("lost", "queries lost", "lower"),
+    ("rss_mib", "resident memory after it, MiB", "lower"),
 )
 
 
-def table(mix: str, c: dict[str, float], s: dict[str, float]) -> None:
-    for key, label in ROWS:
-        ratio = s[key] / c[key] if c[key] else float("nan")
-        print(f"| {mix}: {label} | {c[key]:.3g} | {s[key]:.3g} | {ratio:.2f} |")
+def start_sliceplane(kubeconfig: Path, work: Path) -> tuple[subprocess.Popen[bytes], int]:
+    log_path = work / "sliceplane-dns.log"
+    log = open(log_path, "w")  # noqa: SIM115
+    sp = subprocess.Popen(
+        [
+            str(BIN / "sliceplane"),
+            "dns",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-bind-address",
+            "",
+            "--pods",
+            "insecure",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    log.close()
+    port = 0
+    deadline = time.monotonic() + 60
+    while not port and time.monotonic() < deadline:
+        m = re.search(r"on 127\.0\.0\.1:(\d+)", log_path.read_text())
+        port = int(m.group(1)) if m else 0
+        time.sleep(0.05)
+    return sp, port
+
+
+def measure(kubeconfig: Path, work: Path, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """One run: both servers started afresh (no answer remembered from an earlier run),
+    both query files against each, then slice changes. {side: {row: value}}."""
+    core = CoreDNS(kubeconfig, options=("pods insecure",), workdir=work / "coredns").start()
+    sp, port = start_sliceplane(kubeconfig, work)
+    figures: dict[str, dict[str, float]] = {"coredns": {}, "sliceplane": {}}
+    try:
+        ports = {"coredns": core.port, "sliceplane": port}
+        for k, p in ports.items():
+            t = time.monotonic()
+            with phase(f"{k}: loading the zone"):
+                wait_sentinel(p)
+            print(f"{k}: zone loaded {time.monotonic() - t:.1f} s after start (or less)")
+        assert core.proc is not None
+        pids = {"coredns": core.proc.pid, "sliceplane": sp.pid}
+        for k in ports:
+            figures[k]["resident memory with the zone loaded, MiB"] = rss_mib(pids[k])
+        for mix in ("repeated", "cold"):
+            queries = work / f"queries-{mix}.txt"
+            cold = mix == "cold"
+            if not queries.exists():
+                # cold: one pass over 200,000 queries in random letter case, so no request
+                # repeats in the run (a name does, in other cases)
+                with phase(f"writing the {mix} queries"):
+                    query_file(queries, args.services, 200_000 if cold else 50_000, cold=cold)
+            for k, p in ports.items():
+                cpu0 = cpu_seconds(pids[k])
+                with phase(f"dnsperf {mix} against {k} ({args.seconds} s)"):
+                    r = dnsperf(p, queries, args.seconds, 1 if cold else 0)
+                cpu = cpu_seconds(pids[k]) - cpu0
+                r["cpu_s"] = cpu
+                r["q_per_cpu_s"] = r["sent"] / cpu if cpu else float("nan")
+                r["rss_mib"] = rss_mib(pids[k])
+                print(f"{mix} {k}: {r}  load {load()}", flush=True)
+                for key, label, _ in ROWS:
+                    figures[k][f"{mix}: {label}"] = r[key]
+        lat = asyncio.run(change_latency(kubeconfig, ports, args.changes))
+        for k in ports:
+            v = [x * 1000 for x in lat[k]]
+            figures[k]["slice change to answer p50, ms"] = pct(v, 0.5)
+            figures[k]["slice change to answer p99, ms"] = pct(v, 0.99)
+            figures[k]["slice changes answered"] = float(len(v))
+            p50, p99 = pct(v, 0.5), pct(v, 0.99)
+            print(f"slice change to answer ({k}): p50 {p50:.1f} ms, p99 {p99:.1f} ms, n {len(v)}")
+    finally:
+        sp.terminate()
+        sp.wait(10)
+        core.stop()
+    return figures
 
 
 def main() -> None:
@@ -283,87 +360,41 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--changes", type=int, default=30)
     ap.add_argument("--quick", action="store_true")
+    report.add_arguments(ap)
     args = ap.parse_args()
     if args.quick:
         args.services, args.seconds, args.changes = 1000, 5, 10
     work = Path(tempfile.mkdtemp(prefix="sliceplane-bench-dns-"))
     print(f"load before: {load()}", flush=True)
+    table = report.Table("sliceplane", "CoreDNS 1.15.0")
+    better = {f"{mix}: {label}": b for mix in ("repeated", "cold") for _, label, b in ROWS}
+    better["slice changes answered"] = "higher"
     with ControlPlane(work / "k8s", service_cidr="10.96.0.0/14", unsafe_no_fsync=True) as cp:
         t = time.monotonic()
         services, slices = asyncio.run(populate(cp.kubeconfig, args.services))
         took = time.monotonic() - t
         print(f"created {len(services)} Services, {len(slices)} slices in {took:.1f} s")
-        core = CoreDNS(cp.kubeconfig, options=("pods insecure",), workdir=work / "coredns").start()
-        log = open(work / "sliceplane-dns.log", "w")  # noqa: SIM115
-        sp = subprocess.Popen(
-            [
-                str(BIN / "sliceplane"),
-                "dns",
-                "--kubeconfig",
-                str(cp.kubeconfig),
-                "--listen",
-                "127.0.0.1:0",
-                "--metrics-bind-address",
-                "",
-                "--pods",
-                "insecure",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            port = 0
-            deadline = time.monotonic() + 60
-            while not port and time.monotonic() < deadline:
-                m = re.search(r"on 127\.0\.0\.1:(\d+)", (work / "sliceplane-dns.log").read_text())
-                port = int(m.group(1)) if m else 0
-                time.sleep(0.05)
-            ports = {"coredns": core.port, "sliceplane": port}
-            for k, p in ports.items():
-                t = time.monotonic()
-                with phase(f"{k}: loading the zone"):
-                    wait_sentinel(p)
-                print(f"{k}: zone loaded {time.monotonic() - t:.1f} s after start (or less)")
-            assert core.proc is not None
-            pids = {"coredns": core.proc.pid, "sliceplane": sp.pid}
-            results: dict[str, dict[str, dict[str, float]]] = {}
-            for mix in ("repeated", "cold"):
-                queries = work / f"queries-{mix}.txt"
-                cold = mix == "cold"
-                # cold: one pass over 200,000 distinct queries, so none repeats in the run
-                with phase(f"writing the {mix} queries"):
-                    query_file(queries, args.services, 200_000 if cold else 50_000, cold=cold)
-                results[mix] = {}
-                for k, p in ports.items():
-                    cpu0 = cpu_seconds(pids[k])
-                    with phase(f"dnsperf {mix} against {k} ({args.seconds} s)"):
-                        r = dnsperf(p, queries, args.seconds, 1 if cold else 0)
-                    results[mix][k] = r
-                    cpu = cpu_seconds(pids[k]) - cpu0
-                    r["cpu_s"] = cpu
-                    r["q_per_cpu_s"] = r["sent"] / cpu if cpu else float("nan")
-                    r["rss_mib"] = rss_mib(pids[k])
-                    print(f"{mix} {k}: {r}  load {load()}", flush=True)
-            lat = asyncio.run(change_latency(cp.kubeconfig, ports, args.changes))
-        finally:
-            sp.terminate()
-            sp.wait(10)
-            log.close()
-            core.stop()
+        for run in report.runs(args):
+            figures = measure(cp.kubeconfig, work, args)
+            table.add(figures["sliceplane"], figures["coredns"], better)
+            headless = args.services * 3 // 10
+            run.note(
+                f"{args.services:,} Services ({headless:,} headless x 10 endpoints), "
+                f"dnsperf {args.seconds} s per file and server, {args.changes} slice changes"
+            )
     with phase("zone snapshot memory (tracemalloc)"):
         zmem = zone_memory(services, slices)
     print()
-    headless = args.services * 3 // 10
-    print(f"## {args.services} Services ({headless} headless x 10), dnsperf {args.seconds} s each")
-    print("| | CoreDNS 1.15.0 | sliceplane | ratio |")
-    print("|---|---|---|---|")
-    for mix in ("repeated", "cold"):
-        table(mix, results[mix]["coredns"], results[mix]["sliceplane"])
-    for k in ("coredns", "sliceplane"):
-        v = [x * 1000 for x in lat[k]]
-        figures = f"{pct(v, 0.5):.1f} / {pct(v, 0.99):.1f} / {len(v)}"
-        print(f"| slice change to answer ({k}), ms p50 / p99 / n | {figures} | | |")
+    print(table.text())
     print(f"zone snapshot alone (tracemalloc): {zmem:.1f} MiB")
+    report.publish(
+        args,
+        "dns",
+        "Cluster DNS, sliceplane dns vs CoreDNS 1.15.0",
+        table,
+        "bench/dns.py " + " ".join(sys.argv[1:]),
+        extra=f"Zone snapshot alone (tracemalloc, sliceplane): {zmem:.1f} MiB.",
+    )
 
 
 if __name__ == "__main__":

@@ -66,11 +66,20 @@ class Memo:
     hits: int = 0
     misses: int = 0
 
+    retired: list[dict[bytes, Entry]] = field(default_factory=list)
+    """Entries of older snapshots, for the caller to free after answering (freeing tens of
+    thousands of entries takes milliseconds: not on the path of the first new answer)."""
+
     def for_zone(self, zone: Zone) -> None:
         """Forget everything when the snapshot changed."""
         if zone is not self.zone:
-            self.entries.clear()
+            if self.entries:
+                self.retired.append(self.entries)
+                self.entries = {}
             self.zone = zone
+
+    def free_retired(self) -> None:
+        self.retired.clear()
 
     def get(self, data: bytes) -> Entry | None:
         """The entry that answers ``data``, if any: its exact bytes first (which is also the

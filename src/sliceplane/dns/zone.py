@@ -24,10 +24,10 @@ Everything here is pure: objects in, frozen values out. Keys are ``(namespace, n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sliceplane.api.meta import Obj, meta_of
 from sliceplane.api.wellknown import LABEL_SERVICE_NAME
@@ -37,6 +37,8 @@ NO_PORT = -1
 exist for it, SRV records do not."""
 
 Key = tuple[str, str]
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,15 +189,94 @@ def _key(obj: Obj) -> Key:
     return (meta.get("namespace") or "", meta.get("name") or "")
 
 
+# -- snapshots that cost the changes, not the size ------------------------------------------
+
+_GONE: Any = object()
+
+
+class Layered(Mapping[Any, Any]):
+    """A read-only mapping: ``base`` with ``delta`` over it (``_GONE`` values deleted).
+
+    Neither dict is ever changed once a snapshot holds it. A zone of 10,000 Services used
+    to copy every index on each published change (6 ms here, on the path from a slice
+    update to its first answer); a snapshot now copies only the changes since the last
+    compaction, and the builder folds them into a new base once they outgrow an eighth of
+    it (amortised O(1) per change)."""
+
+    __slots__ = ("_base", "_delta")
+
+    def __init__(self, base: dict[Any, Any], delta: dict[Any, Any]) -> None:
+        self._base = base
+        self._delta = delta
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        value = self._delta.get(key, _GONE)
+        if value is _GONE:
+            if key in self._delta:
+                return default
+            return self._base.get(key, default)
+        return value
+
+    def __getitem__(self, key: Any) -> Any:
+        value = self.get(key, _GONE)
+        if value is _GONE:
+            raise KeyError(key)
+        return value
+
+    def __iter__(self) -> Iterator[Any]:
+        delta = self._delta
+        for key in self._base:
+            if key not in delta:
+                yield key
+        for key, value in delta.items():
+            if value is not _GONE:
+                yield key
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class _Versioned(Generic[K, V]):
+    """The builder's working copy of one index, handing out :class:`Layered` snapshots."""
+
+    __slots__ = ("_base", "_delta", "current")
+
+    def __init__(self) -> None:
+        self.current: dict[K, V] = {}
+        self._base: dict[K, V] = {}
+        self._delta: dict[K, V] = {}
+
+    def get(self, key: K, default: Any = None) -> Any:
+        return self.current.get(key, default)
+
+    def __setitem__(self, key: K, value: V) -> None:
+        self.current[key] = value
+        self._delta[key] = value
+
+    def pop(self, key: K, default: Any = None) -> Any:
+        if key not in self.current:
+            return default
+        self._delta[key] = _GONE
+        return self.current.pop(key)
+
+    def snapshot(self) -> Mapping[K, V]:
+        if len(self._delta) > max(64, len(self._base) // 8):
+            self._base = dict(self.current)
+            self._delta = {}
+        if not self._delta:
+            return MappingProxyType(self._base)
+        return Layered(self._base, dict(self._delta))
+
+
 # -- the builder ----------------------------------------------------------------------------
 
 
-def _index_add(index: dict[str, tuple[Any, ...]], ips: tuple[str, ...], item: Any) -> None:
+def _index_add(index: _Versioned[str, Any], ips: tuple[str, ...], item: Any) -> None:
     for ip in dict.fromkeys(ips):
         index[ip] = (*index.get(ip, ()), item)
 
 
-def _index_remove(index: dict[str, tuple[Any, ...]], ips: tuple[str, ...], item: Any) -> None:
+def _index_remove(index: _Versioned[str, Any], ips: tuple[str, ...], item: Any) -> None:
     for ip in dict.fromkeys(ips):
         rest = tuple(x for x in index.get(ip, ()) if x is not item)
         if rest:
@@ -214,15 +295,15 @@ class ZoneBuilder:
 
     now: Callable[[], float] | None = None
     """A callable returning the Unix time (injected; ``time.time`` in the server)."""
-    _services: dict[Key, Service] = field(default_factory=dict)
+    _services: _Versioned[Key, Service] = field(default_factory=_Versioned)
     _slices: dict[Key, Slice] = field(default_factory=dict)
     _by_service: dict[Key, dict[str, Slice]] = field(default_factory=dict)
-    _slices_of: dict[Key, tuple[Slice, ...]] = field(default_factory=dict)
-    _svc_by_ip: dict[str, tuple[Service, ...]] = field(default_factory=dict)
-    _slice_by_ip: dict[str, tuple[Slice, ...]] = field(default_factory=dict)
+    _slices_of: _Versioned[Key, tuple[Slice, ...]] = field(default_factory=_Versioned)
+    _svc_by_ip: _Versioned[str, tuple[Service, ...]] = field(default_factory=_Versioned)
+    _slice_by_ip: _Versioned[str, tuple[Slice, ...]] = field(default_factory=_Versioned)
     _namespaces: set[str] = field(default_factory=set)
     _pods: dict[Key, Pod] = field(default_factory=dict)
-    _pod_by_ip: dict[str, tuple[Pod, ...]] = field(default_factory=dict)
+    _pod_by_ip: _Versioned[str, tuple[Pod, ...]] = field(default_factory=_Versioned)
     _serial: int = 0
     _synced: bool = False
     _current: Zone | None = None
@@ -335,12 +416,12 @@ class ZoneBuilder:
         """The current zone; a new one only when something changed since the last."""
         if self._current is None:
             self._current = Zone(
-                services=MappingProxyType(dict(self._services)),
-                slices=MappingProxyType(dict(self._slices_of)),
-                services_by_ip=MappingProxyType(dict(self._svc_by_ip)),
-                slices_by_ip=MappingProxyType(dict(self._slice_by_ip)),
+                services=self._services.snapshot(),
+                slices=self._slices_of.snapshot(),
+                services_by_ip=self._svc_by_ip.snapshot(),
+                slices_by_ip=self._slice_by_ip.snapshot(),
                 namespaces=frozenset(self._namespaces),
-                pods_by_ip=MappingProxyType(dict(self._pod_by_ip)),
+                pods_by_ip=self._pod_by_ip.snapshot(),
                 serial=self._serial,
                 synced=self._synced,
             )

@@ -136,3 +136,29 @@ def test_pods_terminating_or_finished_leave_the_index() -> None:
     gone["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     b.put_pod(gone)
     assert "10.4.0.1" not in b.snapshot().pods_by_ip
+
+
+def test_snapshots_of_an_index_keep_their_contents_while_it_changes() -> None:
+    """Layered snapshots (base + changes) equal a copy taken at the time, however the
+    builder's index changes afterwards, across compactions."""
+    import random
+
+    from sliceplane.dns.zone import _Versioned
+
+    rng = random.Random(3)
+    index: _Versioned[int, int] = _Versioned()
+    taken: list[tuple[dict[int, int], Any]] = []
+    for step in range(3000):
+        key = rng.randrange(300)
+        if rng.random() < 0.3:
+            index.pop(key, None)
+        else:
+            index[key] = step
+        if step % 37 == 0:
+            taken.append((dict(index.current), index.snapshot()))
+    for want, snap in taken:
+        assert dict(snap) == want
+        assert len(snap) == len(want)
+        for key in range(300):
+            assert snap.get(key) == want.get(key)
+            assert (key in snap) == (key in want)
