@@ -20,10 +20,14 @@ watch it at the same time; each is measured alone in turn (2 cores):
   this process) until the new address is answered; the time from the update request being
   sent to the first changed answer, p50/p99.
 
-Figures only, nothing asserted; ratios are sliceplane / CoreDNS.
+Each run (``--repeat N``, through ``bench/report.py``) starts both servers afresh, so no
+run answers from what an earlier one remembered; ``--write-docs`` rewrites the marked
+section of docs/benchmarks.md with the median (min-max) table. Figures only, nothing
+asserted; ratios are sliceplane / CoreDNS.
 
     .venv/bin/python bench/dns.py                  # 10,000 Services, 20 s per server
     .venv/bin/python bench/dns.py --quick          # 1,000 Services, 5 s
+    .venv/bin/python bench/dns.py --repeat 3 --write-docs
 """
 
 from __future__ import annotations
