@@ -47,14 +47,30 @@ def _meta(obj: Obj, *, labels: bool = False, deletion: bool = False) -> Obj:
     return out
 
 
+_shared_ports: dict[tuple[tuple[tuple[str, Any], ...], ...], list[Obj]] = {}
+_SHARED_PORTS_LIMIT = 4096
+
+
 def _ports(raw: Any) -> Any:
+    """The ports' name, protocol and number; one shared list for each distinct set (most
+    Services of a cluster have one of a handful), never changed by anyone (see the
+    informer's rule that stored objects are read-only)."""
     if not raw:
         return raw
-    return [
-        {k: _s(p[k]) for k in ("name", "protocol", "port") if k in p}
+    key = tuple(
+        tuple((k, p[k]) for k in ("name", "protocol", "port") if k in p)
         for p in raw
         if isinstance(p, dict)
-    ]
+    )
+    try:
+        found = _shared_ports.get(key)
+    except TypeError:  # a value that cannot be a key (not what an API server sends)
+        return [{k: v for k, v in port} for port in key]
+    if found is None:
+        found = [{k: _s(v) for k, v in port} for port in key]
+        if len(_shared_ports) < _SHARED_PORTS_LIMIT:
+            _shared_ports[key] = found
+    return found
 
 
 def compact_service(obj: Obj) -> Obj:
@@ -71,10 +87,9 @@ def compact_service(obj: Obj) -> Obj:
 def compact_slice(obj: Obj) -> Obj:
     endpoints = []
     for ep in obj.get("endpoints") or []:
+        if (ep.get("conditions") or {}).get("ready") is False:
+            continue  # the zone answers ready endpoints only (absent counts as ready)
         small: Obj = {"addresses": ep.get("addresses")}
-        ready = (ep.get("conditions") or {}).get("ready")
-        if ready is not None:
-            small["conditions"] = {"ready": ready}
         if ep.get("hostname"):
             small["hostname"] = ep["hostname"]
         target = (ep.get("targetRef") or {}).get("name")

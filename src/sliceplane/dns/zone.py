@@ -48,6 +48,9 @@ class Port:
     port: int
 
 
+_NO_PORTS = (Port("", "", NO_PORT),)
+
+
 @dataclass(frozen=True, slots=True)
 class Service:
     namespace: str
@@ -115,9 +118,12 @@ class Zone:
 # -- object conversion (pure) -------------------------------------------------------------
 
 
+_shared_port_tuples: dict[tuple[Port, ...], tuple[Port, ...]] = {}
+
+
 def _ports(raw: Any, proto_default: str = "") -> tuple[Port, ...]:
     if not raw:
-        return (Port("", "", NO_PORT),)
+        return _NO_PORTS
     out = []
     for p in raw:
         port = p.get("port")
@@ -128,7 +134,17 @@ def _ports(raw: Any, proto_default: str = "") -> tuple[Port, ...]:
                 port=int(port) if port is not None else NO_PORT,
             )
         )
-    return tuple(out)
+    ports = tuple(out)
+    # most Services share one of a handful of port sets: keep one copy of each
+    try:
+        shared = _shared_port_tuples.get(ports)
+    except TypeError:  # an unhashable value (not what an API server sends)
+        return ports
+    if shared is not None:
+        return shared
+    if len(_shared_port_tuples) < 4096:
+        _shared_port_tuples[ports] = ports
+    return ports
 
 
 def service_from_object(obj: Obj) -> Service:
