@@ -36,7 +36,6 @@ class Entry:
 
     body: bytes
     case: CaseTemplate | None
-    outcome: Outcome
     tag: Any = None
     """What the server attaches (its metric children), computed once per entry."""
 
@@ -109,6 +108,6 @@ class Memo:
             return None
         if len(self.entries) >= self.limit:
             self.entries.clear()
-        entry = Entry(outcome.response[2:], case, outcome)
+        entry = Entry(outcome.response[2:], case)
         self.entries[key] = entry
         return entry

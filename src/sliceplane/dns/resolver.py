@@ -102,7 +102,7 @@ def _txt(text: str) -> dns.rdata.Rdata:
     return TXT(IN, T.TXT, [text])
 
 
-@_memo
+@functools.lru_cache(maxsize=1024)  # keyed by the zone as the query spells it: keep few
 def _soa(zone: str, serial: int, minimum: int) -> dns.rdata.Rdata:
     return SOA(  # type: ignore[no-untyped-call]
         IN,
