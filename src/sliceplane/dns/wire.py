@@ -25,7 +25,7 @@ import functools
 import io
 import socket
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import dns.flags
@@ -478,17 +478,23 @@ def case_template(
     if len(data) < 12:
         return None
     _, flags, qd, an, ns, ar = HEADER.unpack_from(data)
-    if flags & dns.flags.QR or qd != 1 or an or ns or ar > 1:
-        return None
+    opcode = (flags >> 11) & 0xF
+    if flags & _QR or opcode not in (0, 4) or qd != 1 or an or ns or ar > 1:
+        return None  # what respond() answers without the plain-query path
     q = _parse_simple(data)
     if q is None:
         return None
     end = data.find(0, 12)
     low = data[:12] + data[12:end].lower() + data[end:]
     up = data[:12] + data[12:end].upper() + data[end:]
-    lo = respond(low, zone, cfg, tcp=tcp)
-    hi = lo if up == low else respond(up, zone, cfg, tcp=tcp)
-    if lo.response is None or hi.response is None or len(lo.response) != len(hi.response):
+    # respond() would take the plain-query path for both (same header, same shape)
+    lo = _respond_simple(low, replace(q, qname=q.qname.lower()), zone, cfg, tcp)
+    if lo is None:
+        return None
+    hi = lo if up == low else _respond_simple(up, replace(q, qname=q.qname.upper()), zone, cfg, tcp)
+    if hi is None or lo.response is None or hi.response is None:
+        return None
+    if len(lo.response) != len(hi.response):
         return None
     suffix = _zone_of(cfg, q.qname)
     zone_len = sum(len(x) + 1 for x in suffix.split(".") if x) + 1 if suffix else 0
