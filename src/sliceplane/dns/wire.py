@@ -283,25 +283,13 @@ def _plain(labels: tuple[bytes, ...]) -> tuple[bytes, ...]:
 _inet = socket.inet_pton  # in C, as fast as a cache lookup: no cache (its memory showed)
 
 
-_RR_CACHE_LIMIT = 16_384
-_rr_cache: dict[int, tuple[dns.rdata.Rdata, int, int, bytes]] = {}
-"""Whole records owned by the question's name (``c00c``, type, class, TTL, rdata) whose
-rdata has no compressible name, by the rdata object (the resolver's rdata are memoised, so
-one object stands for one value; the entry keeps the object, and is only used for that very
-object, so an id reused after it is freed cannot match)."""
-
-
 def _own_record(rd: dns.rdata.Rdata, rdtype: int, ttl: int) -> bytes:
-    hit = _rr_cache.get(id(rd))
-    if hit is not None and hit[0] is rd and hit[1] == rdtype and hit[2] == ttl:
-        return hit[3]
+    """A record owned by the question's name whose rdata has no compressible name:
+    ``c00c``, type, class, TTL and rdata, without the compression table. (A cache of these
+    by rdata object cost more memory than it saved time once answers are remembered.)"""
     w = _Writer()
     w.rdata(rd)
-    wire = b"\xc0\x0c" + _RR.pack(rdtype, 1, ttl, len(w.buf)) + bytes(w.buf)
-    if len(_rr_cache) >= _RR_CACHE_LIMIT:
-        _rr_cache.clear()
-    _rr_cache[id(rd)] = (rd, rdtype, ttl, wire)
-    return wire
+    return b"\xc0\x0c" + _RR.pack(rdtype, 1, ttl, len(w.buf)) + bytes(w.buf)
 
 
 def _respond_simple(data: bytes, q: _Simple, zone: Zone, cfg: Config, tcp: bool) -> Outcome | None:
