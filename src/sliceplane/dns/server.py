@@ -43,7 +43,7 @@ from prometheus_client import (
 from sliceplane.api.hostport import parse_hostport
 from sliceplane.client.client import Client
 from sliceplane.dns.compact import COMPACT, CompactListWatcher
-from sliceplane.dns.memo import Memo, folded_key, patched
+from sliceplane.dns.memo import Memo, patched
 from sliceplane.dns.resolver import Config, PodMode
 from sliceplane.dns.wire import Outcome, apply_case, case_template, respond
 from sliceplane.dns.zone import Zone, ZoneBuilder
@@ -413,14 +413,7 @@ class DNSServer:
     def _compute(self, memo: Memo, data: bytes, zone: Zone, tcp: bool) -> tuple[bytes | None, Any]:
         proto = "tcp" if tcp else "udp"
         try:
-            # A name already in lower case (most clients) is answered once and remembered
-            # by its bytes; the case template (two renders) waits for a name in another
-            # case, and then takes the same key.
-            folded = (
-                None
-                if folded_key(data) == data[2:]
-                else case_template(data, zone, self.cfg, tcp=tcp)
-            )
+            folded = case_template(data, zone, self.cfg, tcp=tcp)
             if folded is not None:
                 out, case = folded
                 entry = memo.put(data, out, case)
