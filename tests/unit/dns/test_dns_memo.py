@@ -203,3 +203,22 @@ def test_folded_key_keeps_header_and_type_exact() -> None:
     key = folded_key(a.to_wire())
     assert key is not None and b"web" in key and key[:10] == a.to_wire()[2:12]
     assert key.endswith(a.to_wire()[-4:])
+
+
+def test_the_server_answers_from_its_memo_what_respond_gives() -> None:
+    """Through DNSServer.answer (the memo as the server uses it), lower-case and then
+    random-case spellings: every answer is respond()'s for that very request."""
+    from sliceplane.dns.server import DNSServer
+
+    z = zone()
+    server = DNSServer(CFG, lambda: z)
+    rng = random.Random(7)
+    for name, qtype, kw in CORPUS:
+        for i in range(8):
+            spelled = name.lower() if i < 2 else cased(name, rng)
+            q = dns.message.make_query(spelled, qtype, **kw)
+            q.id = rng.randrange(65536)
+            data = q.to_wire()
+            assert server.answer(data, tcp=False) == respond(data, z, CFG, tcp=False).response
+    memo = server.memos[False]
+    assert memo.hits > 0 and len(memo.entries) <= len(CORPUS) + 2
