@@ -237,7 +237,12 @@ def test_thousand_endpoints_update_one_card(cluster: Cluster, browser_page: Any)
     page.wait_for_function(
         "document.querySelectorAll('li.ep.s-ready').length === 1000", timeout=120_000
     )
-    assert count(page, "article.card") == 10  # 100 endpoints a slice
+    # One card per slice. How many slices hold the 1,000 endpoints depends on how the pods'
+    # arrival was batched into syncs (upstream's reconciler, like ours, leaves a partly
+    # filled slice alone when a burst does not fit it), so at least 10 and as many as exist.
+    slices = cluster.kubectl("-n", "big", "get", "endpointslices", "-o", "name").split()
+    assert len(slices) >= 10
+    assert count(page, "article.card") == len(slices)
     page.evaluate("document.querySelectorAll('article.card').forEach(c => { c.__old = true; })")
     page.evaluate("window.__spMarker = 'big'")
     pod = cluster.kubectl("-n", "big", "get", "pods", "-o", "name").split()[500].split("/", 1)[1]
