@@ -2,28 +2,26 @@
 
 The informers of a standalone DNS server held every Service, EndpointSlice and Namespace as
 decoded whole (managedFields, annotations, timestamps, uids, status): for 10,000 Services
-that was most of the process's memory, for fields the zone never reads. client-go's
-informers offer ``SetTransform`` for this; here a :class:`CompactListWatcher` wraps the
-client's list and watch calls and hands the informer each object already cut down to what
+that was most of the process's memory, for fields the zone never reads. The functions here
+are the informers' *transform* (client-go's ``SetTransform``, see
+:data:`sliceplane.machinery.informer.Transform`): each object is cut down to what
 :mod:`sliceplane.dns.zone` reads (``*_from_object``) plus what the informer itself needs
-(name, namespace, resourceVersion). Strings repeated across objects (namespaces, port
-names, protocols, the service-name label) are interned, so 10,000 objects share one copy.
+(name, namespace, resourceVersion) before it is stored. Strings repeated across objects
+(namespaces, port names, protocols, the service-name label) are interned, so 10,000 objects
+share one copy.
 
-Pure functions and a thin async wrapper; the zone built from compact objects is the zone
+Pure functions; the zone built from compact objects is the zone
 built from the whole ones (``tests/unit/dns/test_dns_compact.py``).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
+from collections.abc import Callable
 from typing import Any
 
 from sliceplane.api.meta import Obj
-from sliceplane.api.watch import ListPage, WatchEvent
 from sliceplane.api.wellknown import LABEL_SERVICE_NAME
-from sliceplane.machinery.informer import ListWatcher
 
 _intern = sys.intern
 
@@ -122,49 +120,3 @@ COMPACT: dict[str, Callable[[Obj], Obj]] = {
     "namespaces": compact_namespace,
     "pods": compact_pod,
 }
-
-
-class CompactListWatcher:
-    """A :class:`~sliceplane.machinery.informer.ListWatcher` whose objects are cut down by
-    ``compact`` before the informer stores them (``ERROR`` and ``BOOKMARK`` events pass
-    through as they are)."""
-
-    def __init__(self, inner: ListWatcher, compact: Callable[[Obj], Obj]) -> None:
-        self.inner = inner
-        self.compact = compact
-
-    async def list(
-        self,
-        *,
-        resource_version: str | None = None,
-        limit: int | None = None,
-        continue_: str | None = None,
-    ) -> ListPage:
-        page = await self.inner.list(
-            resource_version=resource_version, limit=limit, continue_=continue_
-        )
-        return replace(page, items=[self.compact(o) for o in page.items])
-
-    async def watch(
-        self,
-        *,
-        resource_version: str,
-        timeout_seconds: int | None,
-        allow_bookmarks: bool,
-    ) -> AsyncIterator[WatchEvent]:
-        stream = self.inner.watch(
-            resource_version=resource_version,
-            timeout_seconds=timeout_seconds,
-            allow_bookmarks=allow_bookmarks,
-        )
-        compact = self.compact
-        try:
-            async for event in stream:
-                if event.type in ("ADDED", "MODIFIED", "DELETED"):
-                    yield WatchEvent(event.type, compact(event.object))
-                else:
-                    yield event
-        finally:
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
-                await aclose()

@@ -42,7 +42,7 @@ from prometheus_client import (
 
 from sliceplane.api.hostport import parse_hostport
 from sliceplane.client.client import Client
-from sliceplane.dns.compact import COMPACT, CompactListWatcher
+from sliceplane.dns.compact import COMPACT
 from sliceplane.dns.memo import Memo, patched
 from sliceplane.dns.resolver import Config, PodMode
 from sliceplane.dns.wire import Outcome, apply_case, case_template, respond
@@ -238,8 +238,12 @@ class ZoneFeed:
             inf = self.shared.informer(resource)
         else:  # our own informers keep only what the zone reads (sliceplane.dns.compact)
             assert self.client is not None
-            lw = CompactListWatcher(self.client.list_watcher(resource), COMPACT[resource])
-            inf = Informer(lw, RealClock(), name=f"dns-{resource}")
+            inf = Informer(
+                self.client.list_watcher(resource),
+                RealClock(),
+                name=f"dns-{resource}",
+                transform=COMPACT[resource],
+            )
 
         def on_put(obj: Any, new: Any = None) -> None:
             put(new if new is not None else obj)
