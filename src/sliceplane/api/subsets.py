@@ -21,7 +21,6 @@ input is never modified.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -69,6 +68,17 @@ def _subset_sort_key(subset: Obj) -> tuple[Any, ...]:
     )
 
 
+def copy_json(value: Any) -> Any:
+    """A deep copy of decoded JSON (dicts, lists, scalars): what ``copy.deepcopy`` gives
+    for such values, several times faster (no memo, no dispatch on types it never sees).
+    The Endpoints controller copies every address of a Service on each sync."""
+    if isinstance(value, dict):
+        return {k: copy_json(v) if isinstance(v, dict | list) else v for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_json(v) if isinstance(v, dict | list) else v for v in value]
+    return value
+
+
 def sort_subsets(subsets: Iterable[Obj]) -> list[Obj]:
     """Sort addresses and ports inside each subset, then the subsets (returns copies)."""
     out: list[Obj] = []
@@ -77,10 +87,10 @@ def sort_subsets(subsets: Iterable[Obj]) -> list[Obj]:
         for field in ("addresses", "notReadyAddresses"):
             items = subset.get(field) or []
             if items:
-                new[field] = sorted((copy.deepcopy(a) for a in items), key=address_sort_key)
+                new[field] = sorted((copy_json(a) for a in items), key=address_sort_key)
         ports = subset.get("ports") or []
         if ports:
-            new["ports"] = sorted((copy.deepcopy(p) for p in ports), key=_port_key)
+            new["ports"] = sorted((copy_json(p) for p in ports), key=_port_key)
         out.append(new)
     out.sort(key=_subset_sort_key)
     return out

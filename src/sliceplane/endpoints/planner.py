@@ -44,7 +44,7 @@ from sliceplane.api.meta import (
     resource_version_of,
 )
 from sliceplane.api.podstatus import is_ready
-from sliceplane.api.subsets import repack_subsets
+from sliceplane.api.subsets import copy_json, repack_subsets
 from sliceplane.api.wellknown import ANNOTATION_OVER_CAPACITY, LABEL_HEADLESS
 from sliceplane.endpointbase.triggertime import set_trigger_time
 
@@ -187,37 +187,89 @@ def _selected(pod: Obj, service: Obj, selector: Mapping[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
-def desired_subsets(service: Obj, pods: Sequence[Obj]) -> list[Obj]:
+def _pod_subsets(service: Obj, pod: Obj) -> list[Obj]:
+    """The one-address subsets ``pod`` contributes to ``service`` (one per resolved port,
+    or one without ports for a port-less headless Service); empty when it contributes
+    nothing. The selector is checked by the caller."""
+    spec = service.get("spec", {})
+    publish_not_ready = bool(spec.get("publishNotReadyAddresses"))
+    if not should_pod_be_in_endpoints(pod, include_terminating=publish_not_ready):
+        return []
+    address = pod_to_address(service, pod)
+    if address is None:
+        return []
+    field = "addresses" if publish_not_ready or is_ready(pod) else "notReadyAddresses"
+    service_ports = spec.get("ports") or []
+    if not service_ports:
+        # Only a headless Service may go without ports.
+        return [{field: [address]}] if spec.get("clusterIP") == "None" else []
+    out: list[Obj] = []
+    for service_port in service_ports:
+        number = find_port(pod, service_port)
+        if number is None:
+            continue
+        out.append({field: [address], "ports": [_endpoint_port(service_port, number)]})
+    return out
+
+
+class EndpointsMemo:
+    """What :func:`plan_endpoints` computed for one Service on earlier syncs, by object.
+
+    Why: a Service's sync is triggered by one pod's change but recomputes every selected
+    pod's address and compares the whole existing object; the informer replaces an object
+    whenever it changes, so a pod (for the same Service object) or an existing Endpoints
+    seen again as the very same object gives the same answer as last time. Per pod: the
+    subsets it contributes; per existing object: its normalised subsets. Plans never share
+    these values (repacking copies them). One memo per Service; entries of pods that were
+    not passed in a sync are dropped at its end.
+    """
+
+    __slots__ = ("_existing", "_pods", "_service")
+
+    def __init__(self) -> None:
+        self._service: Obj | None = None
+        self._pods: dict[int, tuple[Obj, list[Obj]]] = {}
+        self._existing: tuple[Any, Any] | None = None
+
+    def pod_subsets(self, service: Obj, pods: Sequence[Obj]) -> list[Obj]:
+        if service is not self._service:
+            self._service = service
+            self._pods = {}
+        known = self._pods
+        fresh: dict[int, tuple[Obj, list[Obj]]] = {}
+        out: list[Obj] = []
+        for pod in pods:
+            hit = known.get(id(pod))
+            if hit is None or hit[0] is not pod:
+                hit = (pod, _pod_subsets(service, pod))
+            fresh[id(pod)] = hit
+            out.extend(hit[1])
+        self._pods = fresh
+        return out
+
+    def normalized(self, subsets: Any) -> Any:
+        cached = self._existing
+        if cached is not None and cached[0] is subsets:
+            return cached[1]
+        norm = _normalized(list(subsets or []))
+        self._existing = (subsets, norm)
+        return norm
+
+
+def desired_subsets(
+    service: Obj, pods: Sequence[Obj], memo: EndpointsMemo | None = None
+) -> list[Obj]:
     """The repacked, untruncated subsets for ``service`` built from ``pods``.
 
     ``pods`` may be any pods of the namespace; only those the selector matches are used.
     """
-    spec = service.get("spec", {})
-    selector = spec.get("selector") or {}
-    publish_not_ready = bool(spec.get("publishNotReadyAddresses"))
-    service_ports = spec.get("ports") or []
-    headless = spec.get("clusterIP") == "None"
-
+    selector = service.get("spec", {}).get("selector") or {}
+    selected = [pod for pod in pods if _selected(pod, service, selector)]
+    if memo is not None:
+        return repack_subsets(memo.pod_subsets(service, selected))
     subsets: list[Obj] = []
-    for pod in pods:
-        if not _selected(pod, service, selector):
-            continue
-        if not should_pod_be_in_endpoints(pod, include_terminating=publish_not_ready):
-            continue
-        address = pod_to_address(service, pod)
-        if address is None:
-            continue
-        field = "addresses" if publish_not_ready or is_ready(pod) else "notReadyAddresses"
-        if not service_ports:
-            # Only a headless Service may go without ports.
-            if headless:
-                subsets.append({field: [address]})
-            continue
-        for service_port in service_ports:
-            number = find_port(pod, service_port)
-            if number is None:
-                continue
-            subsets.append({field: [address], "ports": [_endpoint_port(service_port, number)]})
+    for pod in selected:
+        subsets.extend(_pod_subsets(service, pod))
     return repack_subsets(subsets)
 
 
@@ -281,15 +333,22 @@ def _normalized(value: Any) -> Any:
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
-            if key == "targetRef" and isinstance(item, dict):
-                item = {k: v for k, v in item.items() if k != "resourceVersion"}
-            norm = _normalized(item)
-            if norm is None or norm == [] or norm == {}:
+            if isinstance(item, dict):
+                if key == "targetRef":
+                    item = {k: v for k, v in item.items() if k != "resourceVersion"}
+                item = _normalized(item)
+                if not item:
+                    continue
+            elif isinstance(item, list):
+                if not item:
+                    continue
+                item = [_normalized(v) if isinstance(v, dict | list) else v for v in item]
+            elif item is None:
                 continue
-            out[key] = norm
+            out[key] = item
         return out
     if isinstance(value, list):
-        return [_normalized(v) for v in value]
+        return [_normalized(v) if isinstance(v, dict | list) else v for v in value]
     return value
 
 
@@ -312,13 +371,15 @@ def plan_endpoints(
     existing: Obj | None,
     *,
     trigger_time: datetime | None,
+    memo: EndpointsMemo | None = None,
 ) -> EndpointsPlan:
     """Decide the write for one Service's Endpoints.
 
     ``service`` is None when the Service is gone: the cached Endpoints (if any) is then
     deleted. ``pods`` are the namespace's pods (those the selector does not match are
     ignored). ``trigger_time`` is the last-change trigger time computed by the caller's
-    tracker; None removes the annotation. Inputs are never modified.
+    tracker; None removes the annotation. ``memo``: the Service's
+    :class:`EndpointsMemo` (same plans, cheaper). Inputs are never modified.
     """
     if service is None:
         return EndpointsPlan("delete", existing) if existing is not None else NO_CHANGE
@@ -329,7 +390,7 @@ def plan_endpoints(
     if spec.get("type") == "ExternalName" or not spec.get("selector"):
         return NO_CHANGE
 
-    subsets = desired_subsets(service, pods)
+    subsets = desired_subsets(service, pods, memo)
     service_labels: dict[str, str] = dict(service["metadata"].get("labels") or {})
 
     create = existing is None or not resource_version_of(existing)
@@ -339,14 +400,19 @@ def plan_endpoints(
         current_labels.pop(LABEL_HEADLESS, None)
         if (
             managed_by == ENDPOINTS_CONTROLLER_NAME
-            and subsets_equal(existing.get("subsets"), subsets)
+            and (
+                subsets_equal(existing.get("subsets"), subsets)
+                if memo is None
+                else memo.normalized(existing.get("subsets")) == _normalized(subsets)
+            )
             and current_labels == service_labels
             and _capacity_annotation_correct(existing)
         ):
             return NO_CHANGE
 
     if existing is not None:
-        new = copy.deepcopy(existing)
+        # Its subsets are replaced below: copy everything else.
+        new = {k: copy_json(v) for k, v in existing.items() if k != "subsets"}
     else:
         new = {
             "apiVersion": "v1",
