@@ -145,10 +145,15 @@ class Comparison:
         return bool(self.added or self.modified or self.removed)
 
 
-def compare(t: Type, old: Any, new: Any) -> Comparison:
-    """What changed going from ``old`` to ``new`` (either may be MISSING)."""
+def compare(t: Type, old: Any, new: Any, skip: Tree | None = None) -> Comparison:
+    """What changed going from ``old`` to ``new`` (either may be MISSING).
+
+    ``skip``: paths not to compare at all — a member of ``skip`` and everything under it
+    is left out of the three trees, which is what ``recursive_difference(tree, skip)`` of
+    the full comparison gives, without walking those subtrees (a pod's spec on every
+    status write, a Deployment's status on every spec write)."""
     c = Comparison()
-    _cmp(t, old, new, c.added, c.modified, c.removed)
+    _cmp(t, old, new, c.added, c.modified, c.removed, skip or None)
     return c
 
 
@@ -156,8 +161,17 @@ def _empty(v: Any) -> bool:
     return v is MISSING or v is None or (isinstance(v, dict | list) and not v)
 
 
-def _cmp(t: Type, old: Any, new: Any, added: Tree, modified: Tree, removed: Tree) -> None:
-    """Compares at one node; ``added`` etc. are this node's entries in the three trees."""
+def _cmp(
+    t: Type,
+    old: Any,
+    new: Any,
+    added: Tree,
+    modified: Tree,
+    removed: Tree,
+    skip: Tree | None = None,
+) -> None:
+    """Compares at one node; ``added`` etc. are this node's entries in the three trees;
+    ``skip`` is this node's entry in the paths not compared (never a member itself)."""
     if (
         _atomic(t)
         or (_empty(old) and _empty(new))
@@ -172,21 +186,28 @@ def _cmp(t: Type, old: Any, new: Any, added: Tree, modified: Tree, removed: Tree
             modified[MEMBER] = {}
         return
     if isinstance(t, ListType):
-        _cmp_list(t, old, new, added, modified, removed)
+        _cmp_list(t, old, new, added, modified, removed, skip)
     else:
         assert isinstance(t, StructType | MapType)
         lo = old if isinstance(old, dict) else {}
         ro = new if isinstance(new, dict) else {}
         for name in lo.keys() | ro.keys() if lo and ro else (lo or ro):
+            pe = "f:" + name
+            sub = None
+            if skip is not None:
+                sub = skip.get(pe)
+                if sub is not None and MEMBER in sub:
+                    continue
             ct, _ = _child_type(t, name)
             _descend(
-                "f:" + name,
+                pe,
                 ct,
                 lo.get(name, MISSING),
                 ro.get(name, MISSING),
                 added,
                 modified,
                 removed,
+                sub,
             )
     if old is MISSING:
         added[MEMBER] = {}
@@ -195,12 +216,19 @@ def _cmp(t: Type, old: Any, new: Any, added: Tree, modified: Tree, removed: Tree
 
 
 def _descend(
-    pe: str, t: Type, old: Any, new: Any, added: Tree, modified: Tree, removed: Tree
+    pe: str,
+    t: Type,
+    old: Any,
+    new: Any,
+    added: Tree,
+    modified: Tree,
+    removed: Tree,
+    skip: Tree | None = None,
 ) -> None:
     a: Tree = {}
     m: Tree = {}
     r: Tree = {}
-    _cmp(t, old, new, a, m, r)
+    _cmp(t, old, new, a, m, r, skip or None)
     if a:
         added[pe] = a
     if m:
@@ -222,10 +250,23 @@ def _index(t: ListType, items: Any) -> dict[str, list[Any]]:
     return out
 
 
-def _cmp_list(t: ListType, old: Any, new: Any, added: Tree, modified: Tree, removed: Tree) -> None:
+def _cmp_list(
+    t: ListType,
+    old: Any,
+    new: Any,
+    added: Tree,
+    modified: Tree,
+    removed: Tree,
+    skip: Tree | None = None,
+) -> None:
     lv = _index(t, old)
     rv = _index(t, new)
     for pe in list(lv) + [p for p in rv if p not in lv]:
+        sub = None
+        if skip is not None:
+            sub = skip.get(pe)
+            if sub is not None and MEMBER in sub:
+                continue
         ll = lv.get(pe, [])
         rl = rv.get(pe, [])
         if len(ll) <= 1 and len(rl) <= 1:
@@ -237,17 +278,18 @@ def _cmp_list(t: ListType, old: Any, new: Any, added: Tree, modified: Tree, remo
                 added,
                 modified,
                 removed,
+                sub,
             )
         elif len(ll) >= 2 and len(rl) >= 2:
             if ll != rl:
                 modified.setdefault(pe, {})[MEMBER] = {}
         elif len(ll) >= 2:
             if rl:
-                _descend(pe, t.item, MISSING, rl[0], added, modified, removed)
+                _descend(pe, t.item, MISSING, rl[0], added, modified, removed, sub)
             removed.setdefault(pe, {})[MEMBER] = {}
         else:
             if ll:
-                _descend(pe, t.item, ll[0], MISSING, added, modified, removed)
+                _descend(pe, t.item, ll[0], MISSING, added, modified, removed, sub)
             added.setdefault(pe, {})[MEMBER] = {}
 
 

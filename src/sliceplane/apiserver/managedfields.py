@@ -309,7 +309,8 @@ def record_update(
 ) -> list[Entry]:
     """The entries after ``manager`` turned ``live`` (None: a create) into ``new``."""
     old = with_skeleton(kind, live) if live is not None else skeleton(kind)
-    c = compare(t, old, with_skeleton(kind, new))
+    # What the write never records is not compared either (update_entries drops it).
+    c = compare(t, old, with_skeleton(kind, new), ignored)
     # Upstream's scale handler rebuilds the entry of a /scale write without its time.
     when = None if subresource == "scale" else now
     me = identity(manager, UPDATE, api_version, subresource)

@@ -734,10 +734,11 @@ def _set_managed_fields(obj: Obj, tracked: list[Obj] | None) -> None:
 
 
 def _patched(original: Obj, patch_type: str, patch: Any, kind: str) -> Obj:
+    """``original`` is a fresh copy, the patch's to change."""
     if patch_type == "json":
         return apply_json_patch(original, patch)
     if patch_type == "merge":
-        return apply_merge_patch(original, patch)
+        return apply_merge_patch(original, patch, owned=True)
     if patch_type == "strategic":
         return apply_strategic_merge_patch(original, patch, kind)
     raise errors.UnsupportedMediaType(f"unsupported patch type {patch_type!r}")

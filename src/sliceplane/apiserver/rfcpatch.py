@@ -42,8 +42,9 @@ def _merge_owned(target: Any, patch: Any) -> Any:
     return result
 
 
-def apply_merge_patch(original: dict[str, Any], patch: Any) -> dict[str, Any]:
+def apply_merge_patch(original: dict[str, Any], patch: Any, *, owned: bool = False) -> dict[str, Any]:
     """Apply a JSON merge patch to an object; the patch must itself be a JSON object.
+    ``owned``: ``original`` is the caller's to give away (changed in place, not copied).
 
     A ``null`` patch is refused with upstream's ``Invalid JSON Patch``; an array or scalar
     patch would replace the whole object with a non-object, which can never decode into a
@@ -56,7 +57,7 @@ def apply_merge_patch(original: dict[str, Any], patch: Any) -> dict[str, Any]:
             f"json: cannot unmarshal {json_kind(patch)} into Go value of type "
             "map[string]interface {}"
         )
-    result = merge_patch_value(original, patch)
+    result = _merge_owned(original, patch) if owned else merge_patch_value(original, patch)
     assert isinstance(result, dict)
     return result
 

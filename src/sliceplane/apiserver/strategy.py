@@ -7,7 +7,6 @@ and what a status-subresource write may change. Pure functions over dicts.
 
 from __future__ import annotations
 
-import copy
 import random
 
 from sliceplane.api.meta import Obj, meta_of
@@ -86,7 +85,8 @@ def prepare_for_update(resource: str, new: Obj, old: Obj, *, has_status: bool) -
             meta.pop(k, None)
     if has_status:
         if "status" in old:
-            new["status"] = copy.deepcopy(old["status"])
+            # Shared, not copied: stored objects are never changed in place.
+            new["status"] = old["status"]
         else:
             new.pop("status", None)
     if resource in _GENERATION_KINDS:
@@ -116,9 +116,13 @@ def prepare_for_status_update(resource: str, new: Obj, old: Obj) -> Obj:
     controller can set an annotation (e.g. a Deployment's revision) together with status
     without moving ``metadata.generation``.
     """
-    out = copy.deepcopy(new)
+    # ``new`` is the request's (the caller's to give away) and what comes from ``old`` is
+    # shared, not copied: stored objects are never changed in place (the store replaces,
+    # never edits, the subtrees it interns), and a pod's spec copied on every status write
+    # showed in the API server's profile.
+    out = new
     if "spec" in old:
-        out["spec"] = copy.deepcopy(old["spec"])
+        out["spec"] = old["spec"]
     else:
         out.pop("spec", None)
     meta = out.setdefault("metadata", {})
@@ -138,7 +142,7 @@ def prepare_for_status_update(resource: str, new: Obj, old: Obj) -> Obj:
         keep.append("ownerReferences")
     for k in keep:
         if k in old_meta:
-            meta[k] = copy.deepcopy(old_meta[k])
+            meta[k] = old_meta[k]
         else:
             meta.pop(k, None)
     return out

@@ -105,9 +105,12 @@ def bound(pod: Obj, name: str, node: str, now: str) -> Obj:
         raise errors.Conflict.with_reason(
             "pods", "", name, f'pod {name} is already assigned to node "{already}"'
         )
-    new = copy.deepcopy(pod)
-    new.setdefault("spec", {})["nodeName"] = node
-    status = new.setdefault("status", {})
+    # A copy of the parts it changes (and of metadata, which the store stamps); the rest is
+    # shared with the stored pod, which nothing changes in place.
+    new = dict(pod)
+    new["metadata"] = dict(pod.get("metadata") or {})
+    new["spec"] = {**(pod.get("spec") or {}), "nodeName": node}
+    status = new["status"] = dict(pod.get("status") or {})
     conds = without_condition(status.get("conditions"), "PodScheduled")
     conds.append(
         {

@@ -133,3 +133,64 @@ def test_compare_with_missing_sides() -> None:
     assert to_fields_v1(c.added) == {"f:spec": {".": {}, "f:type": {}}}
     c = compare(svc_type(), {"spec": {"type": "A"}}, MISSING)
     assert to_fields_v1(c.removed) == {"f:spec": {".": {}, "f:type": {}}}
+
+
+def _pod(rng: Any, n: int) -> dict[str, Any]:
+    containers = [
+        {
+            "name": f"c{i}",
+            "image": rng.choice(["a:1", "a:2"]),
+            "ports": [{"containerPort": 8080 + j, "protocol": "TCP"} for j in range(rng.randint(0, 2))],
+        }
+        for i in range(rng.randint(1, 3))
+    ]
+    if rng.random() < 0.3:
+        containers.append(dict(containers[0]))  # a duplicate key: compared as a whole
+    return {
+        "metadata": {
+            "name": "p",
+            "labels": {f"k{rng.randint(0, 3)}": "v"},
+            **({"deletionTimestamp": "2024-01-01T00:00:00Z"} if rng.random() < 0.3 else {}),
+            **(
+                {"ownerReferences": [{"uid": f"u{rng.randint(0, 1)}", "kind": "ReplicaSet"}]}
+                if rng.random() < 0.5
+                else {}
+            ),
+        },
+        "spec": {"nodeName": rng.choice(["", "n1", "n2"]), "containers": containers},
+        "status": {
+            "phase": rng.choice(["Pending", "Running"]),
+            "podIPs": [{"ip": f"10.0.0.{n % 3}"}],
+            "conditions": [
+                {"type": "Ready", "status": rng.choice(["True", "False"])},
+                *([{"type": "PodScheduled", "status": "True"}] if rng.random() < 0.5 else []),
+            ],
+        },
+    }
+
+
+def test_compare_skipping_paths_is_the_difference_of_the_full_comparison() -> None:
+    """``skip`` only saves the walk: the trees are those of the full comparison with every
+    skipped path (and what lies under it) taken out."""
+    import random
+
+    from sliceplane.api.fieldpath import MEMBER, recursive_difference
+
+    t = type_for("", "v1", "Pod")
+    assert t is not None
+    skips: list[dict[str, Any]] = [
+        {"f:spec": {MEMBER: {}}, "f:metadata": {"f:deletionTimestamp": {MEMBER: {}}}},
+        {"f:status": {MEMBER: {}}},
+        {"f:spec": {"f:containers": {'k:{"name":"c0"}': {MEMBER: {}}}}},
+        {"f:status": {"f:conditions": {'k:{"type":"Ready"}': {"f:status": {MEMBER: {}}}}}},
+    ]
+    rng = random.Random(3)
+    for n in range(400):
+        old = MISSING if n % 17 == 0 else _pod(rng, n)
+        new = _pod(rng, n + 1)
+        full = compare(t, old, new)
+        for skip in skips:
+            got = compare(t, old, new, skip)
+            assert got.added == recursive_difference(full.added, skip)
+            assert got.modified == recursive_difference(full.modified, skip)
+            assert got.removed == recursive_difference(full.removed, skip)

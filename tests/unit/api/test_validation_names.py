@@ -323,3 +323,30 @@ def test_loopback_endpoints_only_when_the_server_allows_them() -> None:
         assert validate_endpoint_ip(path, "0.0.0.0") != []  # only loopback is relaxed
     finally:
         ALLOW_LOOPBACK_ENDPOINTS.reset(token)
+
+
+@pytest.mark.parametrize(
+    "value", ["10.244.1.7", "127.0.0.1", "010.1.1.1", "::ffff:1.2.3.4", "fd00::1", "fd00:0::1", "x"]
+)
+def test_remembered_ip_checks_answer_as_the_first_time(value: str) -> None:
+    """IP checks remember the texts that passed; a second (and third) check of the same
+    text, under the other flags, gives exactly what a fresh check gives."""
+    from sliceplane.api.validation.names import ALLOW_LOOPBACK_ENDPOINTS, validate_endpoint_ip
+
+    p = Path("ip")
+    for _ in range(3):
+        for strict in (True, False):
+            got = is_valid_ip_for_legacy_field(p, value, strict)
+            assert [e.detail for e in got] == [
+                e.detail for e in is_valid_ip_for_legacy_field(Path("other"), value, strict)
+            ]
+        assert bool(is_valid_ip(p, value)) == (value not in ("10.244.1.7", "127.0.0.1", "fd00::1"))
+        for allow in (False, True, False):
+            token = ALLOW_LOOPBACK_ENDPOINTS.set(allow)
+            try:
+                errs = validate_endpoint_ip(p, value)
+            finally:
+                ALLOW_LOOPBACK_ENDPOINTS.reset(token)
+            loopback = value == "127.0.0.1" and not allow
+            assert bool(errs) == (loopback or value == "x")
+    assert is_valid_ip_for_legacy_field(p, "x")[0].field == "ip"

@@ -379,3 +379,40 @@ async def test_pod_dry_run_delete_with_no_grace_stores_nothing(registry: Registr
     assert out["metadata"]["deletionGracePeriodSeconds"] == 0
     still = registry.store.current("pods", ("default", "p"))
     assert still is not None and still.rv == int(created["metadata"]["resourceVersion"])
+
+
+async def test_writes_never_change_the_versions_they_share_parts_with(registry: Registry) -> None:
+    """Binding, status and spec writes share the unchanged parts of the stored object
+    (spec on a status write, status on a spec write) instead of copying them: every
+    version kept must still be what its bytes say."""
+    from sliceplane.storage.store import decode_json
+
+    await create(registry, "pods", pod("p"))
+    versions = [registry.get(PODS, "default", "p")]
+    await registry.bind("default", "p", {"target": {"name": "node-1"}}, WriteOptions())
+    versions.append(registry.get(PODS, "default", "p"))
+    for phase in ("Running", "Succeeded"):
+        await registry.patch(
+            PODS,
+            "default",
+            "p",
+            "merge",
+            {"status": {"phase": phase, "conditions": [{"type": "Ready", "status": "True"}]}},
+            WriteOptions(field_manager="kubelet"),
+            subresource="status",
+        )
+        versions.append(registry.get(PODS, "default", "p"))
+    await registry.patch(
+        PODS,
+        "default",
+        "p",
+        "merge",
+        {"metadata": {"labels": {"a": "b"}}},
+        WriteOptions(field_manager="kubectl"),
+    )
+    versions.append(registry.get(PODS, "default", "p"))
+    assert versions[-1].obj["status"]["phase"] == "Succeeded"
+    assert versions[-1].obj["spec"]["nodeName"] == "node-1"
+    assert len({v.rv for v in versions}) == len(versions)
+    for v in versions:
+        assert decode_json(v.raw) == v.obj

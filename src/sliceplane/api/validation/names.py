@@ -272,6 +272,43 @@ _DIGITS_RE: Final = re.compile(r"^[0-9]+\Z")
 IP_INVALID_MSG: Final = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
 
 
+class _Passed:
+    """IP texts known to pass one check, so a repeated check costs a set lookup.
+
+    Why: every write of an EndpointSlice or Endpoints object re-validates every address
+    (100 per slice, rewritten whenever one of its pods changes), and parsing an IP in
+    Python was the larger part of validating them. A check's outcome depends on the text
+    alone (and on the arguments in the key), so remembering the texts that passed gives
+    the same answers; failures are not remembered (their errors name the field path).
+    Bounded by clearing.
+    """
+
+    __slots__ = ("_max", "_seen")
+
+    def __init__(self, max_entries: int = 1 << 17) -> None:
+        self._seen: set[object] = set()
+        self._max = max_entries
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            return key in self._seen
+        except TypeError:  # not a text: never remembered
+            return False
+
+    def add(self, key: object) -> None:
+        if len(self._seen) >= self._max:
+            self._seen.clear()
+        try:
+            self._seen.add(key)
+        except TypeError:
+            pass
+
+
+_VALID_IP: Final = _Passed()
+_LEGACY_IP: Final = _Passed()
+_ENDPOINT_IP: Final = _Passed()
+
+
 def _parse_ip_field(path: Path, value: str, strict: bool) -> tuple[IPAddress | None, ErrorList]:
     parsed = parse_ip_sloppy(value)
     if parsed is None:
@@ -288,18 +325,28 @@ def _parse_ip_field(path: Path, value: str, strict: bool) -> tuple[IPAddress | N
 
 def is_valid_ip(path: Path, value: str) -> ErrorList:
     """Current rules: strict syntax (netip) and canonical form."""
+    if value in _VALID_IP:
+        return []
     ip, errs = _parse_ip_field(path, value, strict=True)
     if errs or ip is None:
         return errs
     canonical = go_ip_string(ip)
     if value != canonical:
         errs.append(path.invalid(value, f'must be in canonical form ("{canonical}")'))
+    if not errs:
+        _VALID_IP.add(value)
     return errs
 
 
 def is_valid_ip_for_legacy_field(path: Path, value: str, strict: bool = True) -> ErrorList:
     """Fields that predate strict validation: non-canonical IPv6 spellings are accepted."""
-    return _parse_ip_field(path, value, strict)[1]
+    key = (value, strict)
+    if key in _LEGACY_IP:
+        return []
+    errs = _parse_ip_field(path, value, strict)[1]
+    if not errs:
+        _LEGACY_IP.add(key)
+    return errs
 
 
 def _is_valid_family(path: Path, value: str, want4: bool, strict: bool) -> ErrorList:
@@ -367,6 +414,16 @@ as upstream."""
 
 def validate_endpoint_ip(path: Path, value: str) -> ErrorList:
     """Reject addresses that make no sense as a backend (core ``ValidateEndpointIP``)."""
+    key = (value, ALLOW_LOOPBACK_ENDPOINTS.get())
+    if key in _ENDPOINT_IP:
+        return []
+    errs = _endpoint_ip_errors(path, value)
+    if not errs:
+        _ENDPOINT_IP.add(key)
+    return errs
+
+
+def _endpoint_ip_errors(path: Path, value: str) -> ErrorList:
     parsed = parse_ip_sloppy(value)
     if parsed is None:
         return [path.invalid(value, "must be a valid IP address")]

@@ -255,6 +255,8 @@ def validate_pod_update(new: dict[str, Any], old: dict[str, Any]) -> ErrorList:
         )
         return errs
 
+    if new_spec == old_spec:
+        return errs  # nothing to blank out below could differ (every status write)
     # Blank out what may change, then require the rest to be identical.
     munged = copy.deepcopy(new_spec)
     for key in ("containers", "initContainers"):
