@@ -42,7 +42,9 @@ def _merge_owned(target: Any, patch: Any) -> Any:
     return result
 
 
-def apply_merge_patch(original: dict[str, Any], patch: Any, *, owned: bool = False) -> dict[str, Any]:
+def apply_merge_patch(
+    original: dict[str, Any], patch: Any, *, owned: bool = False
+) -> dict[str, Any]:
     """Apply a JSON merge patch to an object; the patch must itself be a JSON object.
     ``owned``: ``original`` is the caller's to give away (changed in place, not copied).
 

@@ -140,7 +140,9 @@ def _pod(rng: Any, n: int) -> dict[str, Any]:
         {
             "name": f"c{i}",
             "image": rng.choice(["a:1", "a:2"]),
-            "ports": [{"containerPort": 8080 + j, "protocol": "TCP"} for j in range(rng.randint(0, 2))],
+            "ports": [
+                {"containerPort": 8080 + j, "protocol": "TCP"} for j in range(rng.randint(0, 2))
+            ],
         }
         for i in range(rng.randint(1, 3))
     ]
