@@ -37,6 +37,7 @@ scaling trend (a power law fitted through the last two sizes, extrapolated to 1k
     .venv/bin/python bench/cluster.py --quick          # 50 nodes, 2,500 pods, 50 Services
     .venv/bin/python bench/cluster.py --sizes 1000:50000:1000 --budget 3600 --total-budget 4000
     .venv/bin/python bench/cluster.py --sizes 100:5000:100 --profile /tmp/prof   # py-spy
+    .venv/bin/python bench/cluster.py --sizes 100:5000:100 --profile-idle /tmp/prof --idle 30
 """
 
 from __future__ import annotations
@@ -409,6 +410,8 @@ async def run_size(size: Size, args: argparse.Namespace) -> dict[str, float]:
         f["cluster process GC longest pause s"] = gc_timer.longest
         f["cluster process full GCs"] = gc_timer.full
         # Steady state: nothing changes but heartbeats (Lease renewals every 10 s).
+        if args.profile_idle:
+            profiler = await start_profiles(args.profile_idle, size, me, api_pid, "-idle")
         a0, m0 = cpu_seconds(api_pid), cpu_seconds(me)
         with phase(f"{size.label}: idle CPU for {args.idle:.0f}s"):
             await asyncio.sleep(args.idle)
@@ -418,6 +421,9 @@ async def run_size(size: Size, args: argparse.Namespace) -> dict[str, float]:
         f[f"idle CPU % cluster process ({args.idle:.0f}s)"] = (
             (cpu_seconds(me) - m0) / args.idle * 100
         )
+        if profiler is not None:
+            await stop_profiles(profiler)
+            profiler = None
     finally:
         gc.callbacks.remove(gc_timer)
         if profiler is not None:
@@ -429,14 +435,14 @@ async def run_size(size: Size, args: argparse.Namespace) -> dict[str, float]:
 
 
 async def start_profiles(
-    out_dir: str, size: Size, me: int, api_pid: int
+    out_dir: str, size: Size, me: int, api_pid: int, suffix: str = ""
 ) -> asyncio.subprocess.Process:
     """py-spy on both processes (one py-spy each, run together through a shell)."""
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     cmds = []
     for label, pid in (("apiserver", api_pid), ("cluster", me)):
-        base = Path(out_dir) / f"{size.label.replace('/', '-')}-{label}"
+        base = Path(out_dir) / f"{size.label.replace('/', '-')}-{label}{suffix}"
         cmds.append(
             f"{spy} record --nonblocking --rate 50 --pid {pid} --format raw "
             f"--output {base}.folded >{base}.log 2>&1 &"
@@ -565,6 +571,11 @@ def main() -> None:
     p.add_argument("--namespaces", type=int, default=1, help="spread Services over K namespaces")
     p.add_argument("--idle", type=float, default=30.0, help="seconds of idle CPU measurement")
     p.add_argument("--profile", metavar="DIR", help="py-spy both processes during the rollout")
+    p.add_argument(
+        "--profile-idle",
+        metavar="DIR",
+        help="py-spy both processes during the idle measurement (what keeps them busy)",
+    )
     p.add_argument(
         "--cluster-cidr",
         default=DEFAULT_CLUSTER_CIDR_IPV4,

@@ -534,8 +534,25 @@ _RFC3339: Final = "2006-01-02T15:04:05Z07:00"
 _RFC3339_MICRO: Final = "2006-01-02T15:04:05.000000Z07:00"
 
 
+_GOOD_TIMES: Final[set[tuple[str, bool]]] = set()
+"""Timestamps that parsed (and whether as MicroTime): an object's times repeat on every
+write of it (creation, conditions, managedFields), so most checks are a lookup."""
+
+
 def _go_time_error(value: str, *, micro: bool) -> str | None:
     """Go's ``time.Parse(RFC3339[Micro], value)`` error text, or None when it parses."""
+    key = (value, micro)
+    if key in _GOOD_TIMES:
+        return None
+    problem = _parse_go_time(value, micro)
+    if problem is None:
+        if len(_GOOD_TIMES) >= 1 << 16:
+            _GOOD_TIMES.clear()
+        _GOOD_TIMES.add(key)
+    return problem
+
+
+def _parse_go_time(value: str, micro: bool) -> str | None:
     layout = _RFC3339_MICRO if micro else _RFC3339
 
     def bad(rest: str, elem: str) -> str:

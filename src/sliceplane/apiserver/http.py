@@ -592,10 +592,15 @@ class APIServerApp:
         return opts
 
     @staticmethod
-    def _written(obj: dict[str, Any], status: int, warnings: list[str]) -> web.Response:
+    def _written(
+        obj: dict[str, Any], status: int, warnings: list[str], raw: bytes | None = None
+    ) -> web.Response:
+        """The written object, as the store encoded it when it did (no second encoding)."""
         headers = {}
         if warnings:
             headers["Warning"] = ", ".join(f'299 - "{warning_text(w)}"' for w in warnings)
+        if raw is not None:
+            return web.Response(body=raw, status=status, content_type=JSON, headers=headers)
         return json_response(obj, status=status, headers=headers)
 
     async def _create(self, request: web.Request, t: Target) -> web.StreamResponse:
@@ -603,7 +608,7 @@ class APIServerApp:
         res = await self.registry.create(
             t.info, t.namespace or "", body, self._write_options(request)
         )
-        return self._written(res.obj, 201, res.warnings)
+        return self._written(res.obj, 201, res.warnings, res.raw)
 
     async def _bind(self, request: web.Request, t: Target) -> web.StreamResponse:
         assert t.name is not None
@@ -631,7 +636,7 @@ class APIServerApp:
         res = await self.registry.update(
             t.info, t.namespace or "", t.name, body, opts, subresource=t.subresource
         )
-        return self._written(res.obj, 201 if res.created else 200, res.warnings)
+        return self._written(res.obj, 201 if res.created else 200, res.warnings, res.raw)
 
     async def _patch(self, request: web.Request, t: Target) -> web.StreamResponse:
         assert t.name is not None
@@ -657,7 +662,7 @@ class APIServerApp:
         )
         if warning is not None:
             res.warnings.append(warning)  # repeated keys under fieldValidation=Warn
-        return self._written(res.obj, 201 if res.created else 200, res.warnings)
+        return self._written(res.obj, 201 if res.created else 200, res.warnings, res.raw)
 
     @staticmethod
     async def _delete_options(request: web.Request) -> DeleteOptions:

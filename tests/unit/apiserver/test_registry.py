@@ -416,3 +416,15 @@ async def test_writes_never_change_the_versions_they_share_parts_with(registry: 
     assert len({v.rv for v in versions}) == len(versions)
     for v in versions:
         assert decode_json(v.raw) == v.obj
+
+
+def test_new_uids_are_version_4_uuids_in_their_canonical_text() -> None:
+    import uuid
+
+    from sliceplane.apiserver.registry import new_uid
+
+    uids = [new_uid() for _ in range(1000)]  # past one 4 KiB refill
+    assert len(set(uids)) == len(uids)
+    for text in uids:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)
