@@ -112,3 +112,14 @@ def format_rfc3339_nano(dt: datetime) -> str:
     if frac:
         text += "." + frac
     return text + "Z"
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of decoded JSON (dicts, lists, scalars): what ``copy.deepcopy`` gives
+    for such values, several times faster (no memo, no dispatch on types it never sees).
+    Controllers copy what they change of cached objects on every sync."""
+    if isinstance(value, dict):
+        return {k: copy_json(v) if isinstance(v, dict | list) else v for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_json(v) if isinstance(v, dict | list) else v for v in value]
+    return value

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sliceplane.api.meta import Obj
+from sliceplane.api.meta import Obj, copy_json
 
 _AddressKey = tuple[str, str]
 _PortKey = tuple[int, str, str, str, bool]
@@ -66,17 +66,6 @@ def _subset_sort_key(subset: Obj) -> tuple[Any, ...]:
         tuple(address_sort_key(a) for a in subset.get("addresses") or []),
         tuple(address_sort_key(a) for a in subset.get("notReadyAddresses") or []),
     )
-
-
-def copy_json(value: Any) -> Any:
-    """A deep copy of decoded JSON (dicts, lists, scalars): what ``copy.deepcopy`` gives
-    for such values, several times faster (no memo, no dispatch on types it never sees).
-    The Endpoints controller copies every address of a Service on each sync."""
-    if isinstance(value, dict):
-        return {k: copy_json(v) if isinstance(v, dict | list) else v for k, v in value.items()}
-    if isinstance(value, list):
-        return [copy_json(v) if isinstance(v, dict | list) else v for v in value]
-    return value
 
 
 def sort_subsets(subsets: Iterable[Obj]) -> list[Obj]:

@@ -375,15 +375,17 @@ class Client:
         ) as resp:
             if resp.status >= 400:
                 raise _error_from(resp.status, await resp.read())
+            # One split per chunk: cutting one line at a time off the buffer copied the
+            # rest of a chunk holding many events once per event.
             buf = b""
             async for chunk in resp.content.iter_any():
-                buf += chunk
-                while True:
-                    nl = buf.find(b"\n")
-                    if nl < 0:
-                        break
-                    line, buf = buf[:nl], buf[nl + 1 :]
-                    if line.strip():
+                if b"\n" not in chunk:
+                    buf += chunk
+                    continue
+                lines = (buf + chunk if buf else chunk).split(b"\n")
+                buf = lines.pop()
+                for line in lines:
+                    if line and not line.isspace():
                         ev = _decode(line)
                         yield WatchEvent(ev["type"], ev["object"])
             if buf.strip():

@@ -38,13 +38,14 @@ from typing import Any, Literal
 from sliceplane.api.meta import (
     Obj,
     annotations_of,
+    copy_json,
     is_deleting,
     labels_of,
     namespace_of,
     resource_version_of,
 )
 from sliceplane.api.podstatus import is_ready
-from sliceplane.api.subsets import copy_json, repack_subsets
+from sliceplane.api.subsets import repack_subsets
 from sliceplane.api.wellknown import ANNOTATION_OVER_CAPACITY, LABEL_HEADLESS
 from sliceplane.endpointbase.triggertime import set_trigger_time
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sliceplane.api.meta import meta_of
+from sliceplane.api.meta import copy_json, meta_of
 from sliceplane.endpointbase.triggertime import set_trigger_time
 from sliceplane.endpointslice.memo import EndpointMemo, candidate
 from sliceplane.endpointslice.podendpoints import (
@@ -73,7 +73,7 @@ def _name(es: Mapping[str, Any]) -> str:
 
 def _copy_with_endpoints(es: Obj, endpoints: list[Obj]) -> Obj:
     """A deep copy of ``es`` whose endpoints are replaced (the old ones are not copied)."""
-    out = {k: copy.deepcopy(v) for k, v in es.items() if k != "endpoints"}
+    out = {k: copy_json(v) for k, v in es.items() if k != "endpoints"}
     out["endpoints"] = endpoints
     return out
 

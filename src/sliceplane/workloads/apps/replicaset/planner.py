@@ -7,14 +7,13 @@ are fresh dicts).
 
 from __future__ import annotations
 
-import copy
 import functools
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sliceplane.api.meta import Obj, format_time, labels_of, meta_of
+from sliceplane.api.meta import Obj, copy_json, format_time, labels_of, meta_of
 from sliceplane.api.podstatus import status_condition, without_condition
 from sliceplane.workloads.apps.ownership import (
     controller_ref,
@@ -70,7 +69,7 @@ def pod_from_template(rs: Mapping[str, Any]) -> Obj:
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": pod_meta,
-        "spec": copy.deepcopy(template.get("spec") or {}),
+        "spec": copy_json(template.get("spec") or {}),
     }
 
 
