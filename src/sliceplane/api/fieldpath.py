@@ -186,8 +186,25 @@ def _go_string(value: Any) -> str:
 _KIND_RANK: Final = {"f": 0, "k": 1, "v": 2, "i": 3}
 
 
+_ORDERS: Final[dict[str, tuple[int, Any]]] = {}
+"""Sort keys of path elements already seen: the same few (``f:metadata``,
+``k:{"type":"Ready"}``) are sorted on every write, and a key or value element costs a
+JSON parse. Bounded by clearing."""
+
+
 def element_order(pe: str) -> tuple[int, Any]:
     """Upstream's ``PathElement.Compare`` order: fields, keys, values, indices."""
+    known = _ORDERS.get(pe)
+    if known is not None:
+        return known
+    order = _element_order(pe)
+    if len(_ORDERS) >= 1 << 16:
+        _ORDERS.clear()
+    _ORDERS[pe] = order
+    return order
+
+
+def _element_order(pe: str) -> tuple[int, Any]:
     if pe == MEMBER:
         return (-1, "")
     kind = pe[0]

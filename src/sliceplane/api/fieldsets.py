@@ -148,30 +148,63 @@ class Comparison:
 def compare(t: Type, old: Any, new: Any, skip: Tree | None = None) -> Comparison:
     """What changed going from ``old`` to ``new`` (either may be MISSING).
 
-    ``skip``: paths not to compare at all — a member of ``skip`` and everything under it
-    is left out of the three trees, which is what ``recursive_difference(tree, skip)`` of
-    the full comparison gives, without walking those subtrees (a pod's spec on every
-    status write, a Deployment's status on every spec write)."""
+    ``skip``: paths not to compare at all. A member of ``skip`` and everything under it is
+    left out of the three trees, which is what ``recursive_difference(tree, skip)`` of the
+    full comparison gives, without walking those subtrees (a pod's spec on every status
+    write, its status on every spec write)."""
     c = Comparison()
-    _cmp(t, old, new, c.added, c.modified, c.removed, skip or None)
+    if skip:
+        _cmp_skipping(t, old, new, c.added, c.modified, c.removed, skip)
+    else:
+        _cmp(t, old, new, c.added, c.modified, c.removed)
     return c
+
+
+def _cmp_skipping(
+    t: Type, old: Any, new: Any, added: Tree, modified: Tree, removed: Tree, skip: Tree
+) -> None:
+    """``_cmp`` at a node with paths to skip below it (``skip``: this node's entry, never
+    a member itself); the children without any go to ``_cmp``."""
+    if (
+        _atomic(t)
+        or (_empty(old) and _empty(new))
+        or not isinstance(old if old is not MISSING and old is not None else new, list | dict)
+    ):
+        _cmp(t, old, new, added, modified, removed)
+        return
+    if isinstance(t, ListType):
+        lv = _index(t, old)
+        rv = _index(t, new)
+        for pe in list(lv) + [p for p in rv if p not in lv]:
+            sub = skip.get(pe)
+            if sub is not None and MEMBER in sub:
+                continue
+            _list_element(t, pe, lv, rv, added, modified, removed, sub)
+    else:
+        assert isinstance(t, StructType | MapType)
+        lo = old if isinstance(old, dict) else {}
+        ro = new if isinstance(new, dict) else {}
+        for name in lo.keys() | ro.keys() if lo and ro else (lo or ro):
+            pe = "f:" + name
+            sub = skip.get(pe)
+            if sub is not None and MEMBER in sub:
+                continue
+            ct, _ = _child_type(t, name)
+            _descend(
+                pe, ct, lo.get(name, MISSING), ro.get(name, MISSING), added, modified, removed, sub
+            )
+    if old is MISSING:
+        added[MEMBER] = {}
+    elif new is MISSING:
+        removed[MEMBER] = {}
 
 
 def _empty(v: Any) -> bool:
     return v is MISSING or v is None or (isinstance(v, dict | list) and not v)
 
 
-def _cmp(
-    t: Type,
-    old: Any,
-    new: Any,
-    added: Tree,
-    modified: Tree,
-    removed: Tree,
-    skip: Tree | None = None,
-) -> None:
-    """Compares at one node; ``added`` etc. are this node's entries in the three trees;
-    ``skip`` is this node's entry in the paths not compared (never a member itself)."""
+def _cmp(t: Type, old: Any, new: Any, added: Tree, modified: Tree, removed: Tree) -> None:
+    """Compares at one node; ``added`` etc. are this node's entries in the three trees."""
     if (
         _atomic(t)
         or (_empty(old) and _empty(new))
@@ -186,28 +219,21 @@ def _cmp(
             modified[MEMBER] = {}
         return
     if isinstance(t, ListType):
-        _cmp_list(t, old, new, added, modified, removed, skip)
+        _cmp_list(t, old, new, added, modified, removed)
     else:
         assert isinstance(t, StructType | MapType)
         lo = old if isinstance(old, dict) else {}
         ro = new if isinstance(new, dict) else {}
         for name in lo.keys() | ro.keys() if lo and ro else (lo or ro):
-            pe = "f:" + name
-            sub = None
-            if skip is not None:
-                sub = skip.get(pe)
-                if sub is not None and MEMBER in sub:
-                    continue
             ct, _ = _child_type(t, name)
             _descend(
-                pe,
+                "f:" + name,
                 ct,
                 lo.get(name, MISSING),
                 ro.get(name, MISSING),
                 added,
                 modified,
                 removed,
-                sub,
             )
     if old is MISSING:
         added[MEMBER] = {}
@@ -228,7 +254,10 @@ def _descend(
     a: Tree = {}
     m: Tree = {}
     r: Tree = {}
-    _cmp(t, old, new, a, m, r, skip or None)
+    if skip:
+        _cmp_skipping(t, old, new, a, m, r, skip)
+    else:
+        _cmp(t, old, new, a, m, r)
     if a:
         added[pe] = a
     if m:
@@ -250,47 +279,47 @@ def _index(t: ListType, items: Any) -> dict[str, list[Any]]:
     return out
 
 
-def _cmp_list(
+def _cmp_list(t: ListType, old: Any, new: Any, added: Tree, modified: Tree, removed: Tree) -> None:
+    lv = _index(t, old)
+    rv = _index(t, new)
+    for pe in list(lv) + [p for p in rv if p not in lv]:
+        _list_element(t, pe, lv, rv, added, modified, removed)
+
+
+def _list_element(
     t: ListType,
-    old: Any,
-    new: Any,
+    pe: str,
+    lv: dict[str, list[Any]],
+    rv: dict[str, list[Any]],
     added: Tree,
     modified: Tree,
     removed: Tree,
     skip: Tree | None = None,
 ) -> None:
-    lv = _index(t, old)
-    rv = _index(t, new)
-    for pe in list(lv) + [p for p in rv if p not in lv]:
-        sub = None
-        if skip is not None:
-            sub = skip.get(pe)
-            if sub is not None and MEMBER in sub:
-                continue
-        ll = lv.get(pe, [])
-        rl = rv.get(pe, [])
-        if len(ll) <= 1 and len(rl) <= 1:
-            _descend(
-                pe,
-                t.item,
-                ll[0] if ll else MISSING,
-                rl[0] if rl else MISSING,
-                added,
-                modified,
-                removed,
-                sub,
-            )
-        elif len(ll) >= 2 and len(rl) >= 2:
-            if ll != rl:
-                modified.setdefault(pe, {})[MEMBER] = {}
-        elif len(ll) >= 2:
-            if rl:
-                _descend(pe, t.item, MISSING, rl[0], added, modified, removed, sub)
-            removed.setdefault(pe, {})[MEMBER] = {}
-        else:
-            if ll:
-                _descend(pe, t.item, ll[0], MISSING, added, modified, removed, sub)
-            added.setdefault(pe, {})[MEMBER] = {}
+    ll = lv.get(pe, [])
+    rl = rv.get(pe, [])
+    if len(ll) <= 1 and len(rl) <= 1:
+        _descend(
+            pe,
+            t.item,
+            ll[0] if ll else MISSING,
+            rl[0] if rl else MISSING,
+            added,
+            modified,
+            removed,
+            skip,
+        )
+    elif len(ll) >= 2 and len(rl) >= 2:
+        if ll != rl:
+            modified.setdefault(pe, {})[MEMBER] = {}
+    elif len(ll) >= 2:
+        if rl:
+            _descend(pe, t.item, MISSING, rl[0], added, modified, removed, skip)
+        removed.setdefault(pe, {})[MEMBER] = {}
+    else:
+        if ll:
+            _descend(pe, t.item, ll[0], MISSING, added, modified, removed, skip)
+        added.setdefault(pe, {})[MEMBER] = {}
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -224,6 +224,30 @@ def _decode_entry(item: dict[str, Any]) -> Entry | None:
     )
 
 
+class _Encoded:
+    """FieldsV1 values already built, by field-set tree (identity: trees are never changed
+    in place, and an entry another manager's write left alone keeps its tree). Every write
+    encodes every entry of the object, most of them unchanged. The values are shared among
+    the objects that hold them (stored objects are read-only). Bounded by clearing."""
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self._by_id: dict[int, tuple[Tree, dict[str, Any]]] = {}
+        self._max = max_entries
+
+    def fields_v1(self, tree: Tree) -> dict[str, Any]:
+        hit = self._by_id.get(id(tree))
+        if hit is not None and hit[0] is tree:
+            return hit[1]
+        value = to_fields_v1(tree)
+        if len(self._by_id) >= self._max:
+            self._by_id.clear()
+        self._by_id[id(tree)] = (tree, value)
+        return value
+
+
+_encoded = _Encoded()
+
+
 def encode(entries: Sequence[Entry]) -> list[dict[str, Any]]:
     """The ``managedFields`` value, sorted as upstream's ``sortEncodedManagedFields``."""
     ordered = sorted(
@@ -246,7 +270,7 @@ def encode(entries: Sequence[Entry]) -> list[dict[str, Any]]:
         if e.time is not None:
             item["time"] = e.time
         item["fieldsType"] = "FieldsV1"
-        item["fieldsV1"] = to_fields_v1(e.fields)
+        item["fieldsV1"] = _encoded.fields_v1(e.fields)
         if e.identity.subresource:
             item["subresource"] = e.identity.subresource
         out.append(item)
