@@ -52,14 +52,36 @@ def leaf() -> Tree:
     return {MEMBER: {}}
 
 
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+"""One encoder for every element (``json.dumps`` with options builds one per call)."""
+
+
 def encode_value(value: Any) -> str:
     """A value as structured-merge-diff writes it in ``k:``/``v:`` elements (Go's JSON)."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return _ENCODER.encode(value)
+
+
+_KEY_ELEMENTS: Final[dict[tuple[Any, ...], str]] = {}
+"""``k:`` elements by their key fields (name, type, value): a pod's conditions, ports and
+IPs are keyed the same way on every write of it. Bounded by clearing."""
 
 
 def key_element(keys: Mapping[str, Any]) -> str:
     """``k:{...}``: a list-map item by its key fields, sorted by name."""
-    return "k:" + encode_value(dict(keys))
+    try:
+        # The type is part of the key: True == 1, but they encode differently.
+        memo: tuple[Any, ...] | None = tuple((k, type(v), v) for k, v in keys.items())
+        known = _KEY_ELEMENTS.get(memo)  # type: ignore[arg-type]
+    except TypeError:  # a key field holding a list or an object
+        memo, known = None, None
+    if known is not None:
+        return known
+    element = "k:" + encode_value(dict(keys))
+    if memo is not None:
+        if len(_KEY_ELEMENTS) >= 1 << 16:
+            _KEY_ELEMENTS.clear()
+        _KEY_ELEMENTS[memo] = element
+    return element
 
 
 def value_element(value: Any) -> str:

@@ -764,7 +764,7 @@ def _set_managed_fields(obj: Obj, tracked: list[Obj] | None) -> None:
 
 
 def _patched(original: Obj, patch_type: str, patch: Any, kind: str) -> Obj:
-    """``original`` is a fresh copy, the patch's to change."""
+    """``original`` is a fresh copy and ``patch`` the request's: both are the result's."""
     if patch_type == "json":
         return apply_json_patch(original, patch)
     if patch_type == "merge":

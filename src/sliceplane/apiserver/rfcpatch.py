@@ -29,16 +29,17 @@ def merge_patch_value(target: Any, patch: Any) -> Any:
     return _merge_owned(copy.deepcopy(target), patch)
 
 
-def _merge_owned(target: Any, patch: Any) -> Any:
-    """RFC 7386 on a target this call may modify; patch values are copied, never shared."""
+def _merge_owned(target: Any, patch: Any, *, share: bool = False) -> Any:
+    """RFC 7386 on a target this call may modify; patch values are copied, never shared,
+    unless ``share`` (the patch too is the caller's to give away)."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return patch if share else copy.deepcopy(patch)
     result: dict[str, Any] = target if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
         else:
-            result[key] = _merge_owned(result.get(key), value)
+            result[key] = _merge_owned(result.get(key), value, share=share)
     return result
 
 
@@ -46,7 +47,8 @@ def apply_merge_patch(
     original: dict[str, Any], patch: Any, *, owned: bool = False
 ) -> dict[str, Any]:
     """Apply a JSON merge patch to an object; the patch must itself be a JSON object.
-    ``owned``: ``original`` is the caller's to give away (changed in place, not copied).
+    ``owned``: ``original`` and ``patch`` are the caller's to give away (``original`` is
+    changed in place, and the result may share parts of ``patch``).
 
     A ``null`` patch is refused with upstream's ``Invalid JSON Patch``; an array or scalar
     patch would replace the whole object with a non-object, which can never decode into a
@@ -59,7 +61,9 @@ def apply_merge_patch(
             f"json: cannot unmarshal {json_kind(patch)} into Go value of type "
             "map[string]interface {}"
         )
-    result = _merge_owned(original, patch) if owned else merge_patch_value(original, patch)
+    result = (
+        _merge_owned(original, patch, share=True) if owned else merge_patch_value(original, patch)
+    )
     assert isinstance(result, dict)
     return result
 
