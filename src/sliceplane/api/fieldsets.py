@@ -252,6 +252,10 @@ def _descend(
     skip: Tree | None = None,
 ) -> None:
     a: Tree = {}
+    if old is MISSING and new is not MISSING and not skip and _ADDED_WALK:
+        _all_added(t, new, a)
+        added[pe] = a
+        return
     m: Tree = {}
     r: Tree = {}
     if skip:
@@ -264,6 +268,36 @@ def _descend(
         modified[pe] = m
     if r:
         removed[pe] = r
+
+
+_ADDED_WALK = True
+"""Compare a node present on the new side only with :func:`_all_added` (tests turn it
+off to check both walks agree)."""
+
+
+def _all_added(t: Type, new: Any, node: Tree) -> None:
+    """``_cmp(t, MISSING, new, node, {}, {})`` without the two trees that stay empty: a
+    node only on the new side is added with everything under it (most of an object being
+    created, which is compared with its kind's nearly empty zero value)."""
+    if _atomic(t) or _empty(new) or not isinstance(new, list | dict):
+        node[MEMBER] = {}
+        return
+    if isinstance(t, ListType):
+        for pe, items in _index(t, new).items():
+            child: Tree = {}
+            if len(items) == 1:
+                _all_added(t.item, items[0], child)
+            else:
+                child[MEMBER] = {}
+            node[pe] = child
+    else:
+        assert isinstance(t, StructType | MapType)
+        for name, value in new.items():
+            ct, _ = _child_type(t, name)
+            child = {}
+            _all_added(ct, value, child)
+            node["f:" + name] = child
+    node[MEMBER] = {}
 
 
 def _index(t: ListType, items: Any) -> dict[str, list[Any]]:
