@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import os
 import ssl
 from collections.abc import AsyncIterator
@@ -157,6 +158,12 @@ async def _load_connection(
     )
 
 
+@functools.cache
+def _timeout(total: float | None) -> aiohttp.ClientTimeout:
+    """One ``ClientTimeout`` per value (every request used to build its own)."""
+    return aiohttp.ClientTimeout(total=total)
+
+
 def _resource(resource: ResourceInfo | str) -> ResourceInfo:
     if isinstance(resource, ResourceInfo):
         return resource
@@ -268,10 +275,10 @@ class Client:
         async with self._session.request(
             method,
             self.conn.server + path,
-            params=params,
+            params=params or None,
             data=data,
             headers=headers,
-            timeout=aiohttp.ClientTimeout(total=timeout),
+            timeout=_timeout(timeout),
             server_hostname=self.conn.tls_server_name,
         ) as resp:
             raw = await resp.read()
