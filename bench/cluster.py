@@ -413,6 +413,7 @@ async def run_size(size: Size, args: argparse.Namespace) -> dict[str, float]:
         if args.profile_idle:
             profiler = await start_profiles(args.profile_idle, size, me, api_pid, "-idle")
         a0, m0 = cpu_seconds(api_pid), cpu_seconds(me)
+        gc0, full0 = gc_timer.total, gc_timer.full
         with phase(f"{size.label}: idle CPU for {args.idle:.0f}s"):
             await asyncio.sleep(args.idle)
         f[f"idle CPU % API server ({args.idle:.0f}s)"] = (
@@ -421,6 +422,10 @@ async def run_size(size: Size, args: argparse.Namespace) -> dict[str, float]:
         f[f"idle CPU % cluster process ({args.idle:.0f}s)"] = (
             (cpu_seconds(me) - m0) / args.idle * 100
         )
+        # A full collection of a large heap can fall in the idle window (it is triggered
+        # by the rollout's last allocations): its share of the idle CPU above.
+        f[f"  of it in the GC s (cluster process, {args.idle:.0f}s)"] = gc_timer.total - gc0
+        f[f"  full GCs (cluster process, {args.idle:.0f}s)"] = gc_timer.full - full0
         if profiler is not None:
             await stop_profiles(profiler)
             profiler = None
@@ -443,8 +448,9 @@ async def start_profiles(
     cmds = []
     for label, pid in (("apiserver", api_pid), ("cluster", me)):
         base = Path(out_dir) / f"{size.label.replace('/', '-')}-{label}{suffix}"
+        native = " --native" if suffix else ""  # idle: show the C frames (the GC's)
         cmds.append(
-            f"{spy} record --nonblocking --rate 50 --pid {pid} --format raw "
+            f"{spy} record --nonblocking --rate 50 --pid {pid} --format raw{native} "
             f"--output {base}.folded >{base}.log 2>&1 &"
         )
     script = " ".join(cmds) + " wait"
