@@ -292,7 +292,7 @@ def _all_added(t: Type, new: Any, node: Tree) -> None:
             node[pe] = child
     else:
         assert isinstance(t, StructType | MapType)
-        for name, value in new.items():
+        for name, value in (new if isinstance(new, dict) else {}).items():
             ct, _ = _child_type(t, name)
             child = {}
             _all_added(ct, value, child)
