@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from sliceplane.proxy.config import RenderConfig
 from sliceplane.proxy.model import Endpoint, ServicePortName, spn_order
-from sliceplane.proxy.naming import ipt_endpoint_chain, ipt_service_chains
+from sliceplane.proxy.naming import ipt_endpoint_chain_of, ipt_hash_base, ipt_service_chains
 from sliceplane.proxy.topology import PortPlan
 
 FILTER_TOP = (
@@ -66,7 +66,11 @@ def jump_args(jump: tuple[str, str, str, str, tuple[str, ...]]) -> list[str]:
 
 
 def probability(n: int) -> str:
-    return f"{1.0 / n:0.10f}"
+    """``1/n`` as kube-proxy writes it (``%0.10f``); the first few are kept formatted."""
+    return _PROBABILITIES[n] if n < len(_PROBABILITIES) else f"{1.0 / n:0.10f}"
+
+
+_PROBABILITIES = ("", *(f"{1.0 / n:0.10f}" for n in range(1, 257)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +224,11 @@ def render_port(plan: PortPlan, cfg: RenderConfig, *, large: bool = False) -> Fr
             f"-A {fw_chain} -m comment --comment "
             f"{_q(f'other traffic to {name} will be dropped by KUBE-PROXY-FIREWALL')}"
         )
+    # Each endpoint's KUBE-SEP- name is hashed once here; the cluster and local jump
+    # lists and the endpoint chains all read it (every endpoint of either list is in
+    # ``reachable``, their union).
+    base = ipt_hash_base(spn)
+    sep_of = {ep.key: ipt_endpoint_chain_of(base, ep.key) for ep in plan.cat.reachable}
     for chain, eps, used in (
         (cluster_chain, plan.cat.cluster, plan.uses_cluster_chain),
         (local_chain, plan.cat.local, plan.uses_local_chain),
@@ -229,31 +238,36 @@ def render_port(plan: PortPlan, cfg: RenderConfig, *, large: bool = False) -> Fr
         rules = chains.setdefault(chain, [])
         if chain == internal_chain:
             rules.extend(internal_rules)
-        rules.extend(_endpoint_jumps(plan, chain, eps, large))
+        rules.extend(_endpoint_jumps(plan, name, chain, eps, sep_of, large))
+    comment = "" if large else f" -m comment --comment {name}"
+    dnat = f" {match} -j DNAT --to-destination "
     for ep in plan.cat.reachable:
-        sep = ipt_endpoint_chain(spn, ep.key)
-        comment = "" if large else f" -m comment --comment {name}"
-        affinity = f" -m recent --name {sep} --set" if svc.affinity else ""
-        chains[sep] = [
-            f"-A {sep}{comment} -s {ep.ip} -j KUBE-MARK-MASQ",
-            f"-A {sep}{comment}{affinity} {match} -j DNAT --to-destination {ep.key}",
-        ]
+        key = ep.key
+        sep = sep_of[key]
+        head = f"-A {sep}{comment}"
+        if svc.affinity:
+            chains[sep] = [
+                f"{head} -s {ep.ip} -j KUBE-MARK-MASQ",
+                f"{head} -m recent --name {sep} --set{dnat}{key}",
+            ]
+        else:
+            chains[sep] = [f"{head} -s {ep.ip} -j KUBE-MARK-MASQ", f"{head}{dnat}{key}"]
     return Fragment(
         filter_rules=tuple(filt),
         nat_top=tuple(top),
-        nat_chains=tuple((n, tuple(r)) for n, r in _ordered(chains)),
+        nat_chains=tuple([(n, tuple(r)) for n, r in chains.items()]),
     )
 
 
-def _ordered(chains: dict[str, list[str]]) -> list[tuple[str, list[str]]]:
-    return list(chains.items())
-
-
 def _endpoint_jumps(
-    plan: PortPlan, chain: str, eps: tuple[Endpoint, ...], large: bool
+    plan: PortPlan,
+    name: str,
+    chain: str,
+    eps: tuple[Endpoint, ...],
+    sep_of: Mapping[str, str],
+    large: bool,
 ) -> list[str]:
     svc = plan.svc
-    name = str(svc.name)
     out: list[str] = []
 
     def comment(ep: Endpoint) -> str:
@@ -261,18 +275,23 @@ def _endpoint_jumps(
 
     if svc.affinity:
         for ep in eps:
-            sep = ipt_endpoint_chain(svc.name, ep.key)
+            sep = sep_of[ep.key]
             out.append(
                 f"-A {chain}{comment(ep)} -m recent --name {sep} --rcheck --seconds "
                 f"{svc.session_affinity_seconds} --reap -j {sep}"
             )
     n = len(eps)
+    last = n - 1
+    head = f"-A {chain}"
     for i, ep in enumerate(eps):
-        sep = ipt_endpoint_chain(svc.name, ep.key)
-        stat = (
-            f" -m statistic --mode random --probability {probability(n - i)}" if i < n - 1 else ""
-        )
-        out.append(f"-A {chain}{comment(ep)}{stat} -j {sep}")
+        sep = sep_of[ep.key]
+        c = "" if large else comment(ep)
+        if i < last:
+            out.append(
+                f"{head}{c} -m statistic --mode random --probability {probability(n - i)} -j {sep}"
+            )
+        else:
+            out.append(f"{head}{c} -j {sep}")
     return out
 
 
