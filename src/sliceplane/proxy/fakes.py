@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
@@ -306,6 +307,11 @@ class FakeIptables:
     # the `iptables -C/-I/-N/-F/-X/-D` calls of the real backend
     def ensure_chain(self, table: str, chain: str) -> None:
         self.tables[table].chains.setdefault(chain, [])
+
+    def ensure_jumps(self, jumps: Sequence[tuple[str, str, str, str]]) -> None:
+        for table, chain, src, rule in jumps:
+            self.ensure_chain(table, chain)
+            self.ensure_rule_first(table, src, rule)
 
     def ensure_rule_first(self, table: str, chain: str, rule: str) -> None:
         rules = self.tables[table].chains[chain]

@@ -9,7 +9,7 @@ transaction.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -32,6 +32,7 @@ class IptBackend(Protocol):
     def restore(self, text: str, *, noflush: bool = True) -> None: ...
     def ensure_chain(self, table: str, chain: str) -> None: ...
     def ensure_rule_first(self, table: str, chain: str, rule: str) -> None: ...
+    def ensure_jumps(self, jumps: Sequence[tuple[str, str, str, str]]) -> None: ...
     def delete_rule(self, table: str, chain: str, rule: str) -> None: ...
     def delete_chain(self, table: str, chain: str) -> None: ...
     def list_chains(self, table: str) -> list[str]: ...
@@ -137,10 +138,9 @@ class IptablesMode:
         self.last_text = ""
 
     def ensure_jumps(self) -> None:
-        for jump in ipt.JUMPS:
-            table, dst, src, _comment, _extra = jump
-            self.backend.ensure_chain(table, dst)
-            self.backend.ensure_rule_first(table, src, " ".join(_quote(ipt.jump_args(jump))))
+        self.backend.ensure_jumps(
+            [(j[0], j[1], j[2], " ".join(_quote(ipt.jump_args(j)))) for j in ipt.JUMPS]
+        )
 
     def _jumps_then_chains(self) -> list[str]:
         self.ensure_jumps()
