@@ -228,7 +228,7 @@ and canaries are not ours to delete)."""
 
 
 def _frag_endpoints(frag: ipt.Fragment) -> int:
-    return sum(1 for name, _ in frag.nat_chains if name.startswith("KUBE-SEP-"))
+    return frag.endpoint_chains
 
 
 def _quote(args: list[str]) -> list[str]:
