@@ -327,9 +327,18 @@ def restore_input(
     mark = cfg.mark
     out: list[str] = ["*filter"]
     out.extend(f":{c} - [0:0]" for c in FILTER_TOP)
-    order = sorted(fragments, key=spn_order)
-    for spn in order:
-        out.extend(fragments[spn].filter_rules)
+    # Fragments in Service order, and for each whether its own chains are written. The
+    # Service port names are hashed once each here (their dataclass hash is Python code,
+    # and a set or dict lookup per Service and pass was 60 % of this at 10,000 Services).
+    keyed = sorted([(spn_order(spn), spn) for spn in fragments])
+    frags = [fragments[spn] for _, spn in keyed]
+    if write_chains_of is None:
+        written = frags
+    else:
+        wanted = set(write_chains_of)
+        written = [f for (_, spn), f in zip(keyed, frags, strict=True) if spn in wanted]
+    for frag in frags:
+        out.extend(frag.filter_rules)
     out.append("-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP")
     out.append(
         '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" '
@@ -342,10 +351,7 @@ def restore_input(
     out.append("COMMIT")
     out.append("*nat")
     out.extend(f":{c} - [0:0]" for c in NAT_TOP)
-    written = set(order) if write_chains_of is None else set(write_chains_of) & set(fragments)
-    for spn in order:
-        if spn in written and fragments[spn].nat_declarations:
-            out.append(fragments[spn].nat_declarations)
+    out.extend([f.nat_declarations for f in written if f.nat_declarations])
     deleted = sorted(set(delete_chains))
     out.extend(f":{c} - [0:0]" for c in deleted)
     out.append(f"-A KUBE-POSTROUTING -m mark ! --mark {mark}/{mark} -j RETURN")
@@ -355,11 +361,17 @@ def restore_input(
         "-j MASQUERADE --random-fully"
     )
     out.append(f"-A KUBE-MARK-MASQ -j MARK --or-mark {mark}")
-    for spn in order:
-        frag = fragments[spn]
-        out.extend(frag.nat_top)
-        if spn in written and frag.nat_rules:
-            out.append(frag.nat_rules)
+    if write_chains_of is None:
+        for frag in frags:
+            out.extend(frag.nat_top)
+            if frag.nat_rules:
+                out.append(frag.nat_rules)
+    else:
+        own = {id(f) for f in written}
+        for frag in frags:
+            out.extend(frag.nat_top)
+            if frag.nat_rules and id(frag) in own:
+                out.append(frag.nat_rules)
     out.extend(f"-X {c}" for c in deleted)
     local = "! -d ::1/128" if cfg.family == 6 else "! -d 127.0.0.0/8"
     out.append(
