@@ -12,7 +12,9 @@ often only delays the few real cycles (tracebacks, tasks) a little.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+from collections.abc import Iterator
 
 YOUNG_THRESHOLD = 10_000
 """Allocations between young collections (CPython's default: 700)."""
@@ -23,3 +25,21 @@ OLDER_THRESHOLD = 20
 def tune_for_large_caches() -> None:
     """Apply the thresholds above to this process (call once at start-up)."""
     gc.set_threshold(YOUNG_THRESHOLD, OLDER_THRESHOLD, OLDER_THRESHOLD)
+
+
+@contextlib.contextmanager
+def collection_paused() -> Iterator[None]:
+    """No cyclic collection inside the block; the collector's state is restored after.
+
+    For a burst of allocations that are freed by reference counting (a proxy's sync:
+    plans, endpoint records, rule text). At 10,000 Services a first sync allocated enough
+    containers for two dozen young collections and an older one, each walking whatever
+    the sync had built so far: 150 ms of CPU of a 700 ms render (measured in-process).
+    Whatever cycles the block leaves are collected by the next collection after it."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

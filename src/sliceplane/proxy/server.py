@@ -29,6 +29,7 @@ from sliceplane.api.hostport import parse_hostport
 from sliceplane.client.client import Client
 from sliceplane.machinery.clock import Clock, RealClock
 from sliceplane.machinery.factory import InformerFactory
+from sliceplane.machinery.gctuning import collection_paused
 from sliceplane.machinery.informer import Informer, strip_managed_fields
 from sliceplane.machinery.serving import serve
 from sliceplane.machinery.tasks import run_until_signalled
@@ -315,7 +316,8 @@ class ProxyServer:
         for p in self.proxiers:
             fam = _fam(p.family)
             try:
-                result = p.sync(full=full)
+                with collection_paused():  # a sync's garbage goes by reference counting
+                    result = p.sync(full=full)
             except Exception as exc:
                 failures = (
                     self.metrics.nftables_failures
