@@ -177,31 +177,36 @@ class EndpointSliceCache:
 def merge_slices(
     slices: Mapping[str, _SliceInfo], svc: ServiceName, node_name: str
 ) -> EndpointsMap:
+    # Written for the first sync, which merges every Service's slices at once (100,000
+    # endpoints at 10,000 Services): the key is built here rather than by
+    # ``Endpoint.__post_init__``, and the sort compares (key, endpoint) pairs, keys being
+    # unique, instead of calling a key function per endpoint.
     by_port: dict[ServicePortName, dict[str, Endpoint]] = {}
     for slice_name in sorted(slices):
         info = slices[slice_name]
         for port_name, protocol, number in info.ports:
             spn = ServicePortName(svc, port_name, protocol)
             seen = by_port.setdefault(spn, {})
+            suffix = f":{number}"
             for e in info.endpoints:
-                ep = Endpoint(
-                    ip=e.ip,
-                    port=number,
-                    ready=e.ready,
-                    serving=e.serving,
-                    terminating=e.terminating,
-                    is_local=bool(node_name) and e.node_name == node_name,
-                    zone_hints=e.zone_hints,
-                    node_hints=e.node_hints,
-                    node_name=e.node_name,
+                ip = e.ip
+                key = f"[{ip}]{suffix}" if ":" in ip else ip + suffix
+                if key in seen and e.terminating:
+                    continue  # the non-terminating copy of an IP:port wins
+                seen[key] = Endpoint(
+                    ip,
+                    number,
+                    e.ready,
+                    e.serving,
+                    e.terminating,
+                    bool(node_name) and e.node_name == node_name,
+                    e.zone_hints,
+                    e.node_hints,
+                    e.node_name,
+                    key,
                 )
-                key = ep.key
-                if key not in seen or not ep.terminating:
-                    seen[key] = ep
     return {
-        spn: tuple(sorted(eps.values(), key=lambda ep: ep.key))
-        for spn, eps in by_port.items()
-        if eps
+        spn: tuple([ep for _, ep in sorted(eps.items())]) for spn, eps in by_port.items() if eps
     }
 
 

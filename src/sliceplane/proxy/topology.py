@@ -78,9 +78,14 @@ def categorize(
     has_any = False
     if svc.uses_cluster_endpoints:
         mode = topology_mode(endpoints, node_name, zone)
-        cluster = tuple(
-            ep for ep in endpoints if ep.ready and _available(ep, mode, node_name, zone)
-        )
+        if mode == "":  # the common case, without a call per endpoint
+            cluster = tuple([ep for ep in endpoints if ep.ready])
+            if len(cluster) == len(endpoints):
+                cluster = tuple(endpoints)  # all ready: the same tuple, not a copy
+        else:
+            cluster = tuple(
+                ep for ep in endpoints if ep.ready and _available(ep, mode, node_name, zone)
+            )
         if not cluster:
             cluster = tuple(ep for ep in endpoints if ep.serving and ep.terminating)
         has_any = bool(cluster)
