@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from sliceplane.proxy.config import RenderConfig
 from sliceplane.proxy.model import Endpoint, ServicePortName, spn_order
-from sliceplane.proxy.naming import ipt_endpoint_chain_of, ipt_hash_base, ipt_service_chains
+from sliceplane.proxy.naming import ipt_endpoint_chains, ipt_service_chains
 from sliceplane.proxy.topology import PortPlan
 
 FILTER_TOP = (
@@ -236,8 +236,8 @@ def render_port(plan: PortPlan, cfg: RenderConfig, *, large: bool = False) -> Fr
     # Each endpoint's KUBE-SEP- name is hashed once here; the cluster and local jump
     # lists and the endpoint chains all read it (every endpoint of either list is in
     # ``reachable``, their union).
-    base = ipt_hash_base(spn)
-    sep_of = {ep.key: ipt_endpoint_chain_of(base, ep.key) for ep in plan.cat.reachable}
+    keys = [ep.key for ep in plan.cat.reachable]
+    sep_of = dict(zip(keys, ipt_endpoint_chains(spn, keys), strict=True))
     for chain, eps, used in (
         (cluster_chain, plan.cat.cluster, plan.uses_cluster_chain),
         (local_chain, plan.cat.local, plan.uses_local_chain),

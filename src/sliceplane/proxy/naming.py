@@ -13,6 +13,7 @@ characters of base32(SHA-256(the rest)); truncated with ``...`` only past 240 ch
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from functools import lru_cache
 
 from sliceplane.proxy.model import ServicePortName
@@ -75,6 +76,24 @@ def ipt_hash_base(spn: ServicePortName) -> str:
 
 def ipt_endpoint_chain(spn: ServicePortName, endpoint: str) -> str:
     return ipt_endpoint_chain_of(ipt_hash_base(spn), endpoint)
+
+
+def ipt_endpoint_chains(spn: ServicePortName, endpoints: Iterable[str]) -> list[str]:
+    """``KUBE-SEP-`` of each endpoint (``IP:port``) of one Service port, in order.
+
+    :func:`ipt_endpoint_chain` for many at once, with the hashing inlined: a first sync
+    names every endpoint of every Service (100,000 at 10,000 Services)."""
+    base = ipt_hash_base(spn).encode()
+    p, sha, from_bytes = _B32_PAIRS, _sha256, int.from_bytes
+    out: list[str] = []
+    for endpoint in endpoints:
+        n = from_bytes(sha(base + endpoint.encode()).digest()[:10], "big")
+        out.append(
+            "KUBE-SEP-" + p[n >> 70] + p[n >> 60 & 0x3FF] + p[n >> 50 & 0x3FF]
+            + p[n >> 40 & 0x3FF] + p[n >> 30 & 0x3FF] + p[n >> 20 & 0x3FF]
+            + p[n >> 10 & 0x3FF] + p[n & 0x3FF]
+        )  # fmt: skip
+    return out
 
 
 def ipt_endpoint_chain_of(base: str, endpoint: str) -> str:

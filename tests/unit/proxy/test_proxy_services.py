@@ -10,6 +10,7 @@ import pytest
 from sliceplane.proxy.model import ServiceName, ServicePortName
 from sliceplane.proxy.naming import (
     ipt_endpoint_chain,
+    ipt_endpoint_chains,
     ipt_hash,
     ipt_service_chains,
     nft_endpoint_base,
@@ -127,6 +128,13 @@ def test_other_names_match_upstream() -> None:
     assert ipt_endpoint_chain(_spn("ns1", "svc1", "p80"), "10.180.0.1:80") == (
         "KUBE-SEP-SXIVWICOYRO3J4NJ"
     )
+    # the many-at-once form used by the renderer (upstream's TestOverallIPTablesRules names)
+    assert ipt_endpoint_chains(_spn("ns1", "svc1", "p80"), ["10.180.0.1:80"]) == [
+        "KUBE-SEP-SXIVWICOYRO3J4NJ"
+    ]
+    keys = ["10.180.0.1:80", "[fd00::1]:8080", "10.0.0.10:53"]
+    spn = _spn("kube-system", "kube-dns", "dns", "UDP")
+    assert ipt_endpoint_chains(spn, keys) == [ipt_endpoint_chain(spn, k) for k in keys]
     assert nft_port_base(_spn("ns1", "svc1", "p80")) == "ULMVA6XW-ns1/svc1/tcp/p80"
     assert nft_endpoint_base(_spn("ns5", "svc5", "p80"), "10.180.0.3", 80) == (
         "GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80"
