@@ -434,7 +434,9 @@ def main() -> None:
         print(table.text(), flush=True)
         report.publish(
             args,
-            f"proxy-upstream-{args.upstream_apiserver}",
+            # one section per API server and sizes: the 1,000- and 10,000-Service runs
+            # are recorded separately (their lock holds differ by minutes)
+            f"proxy-upstream-{args.upstream_apiserver}-{args.sizes.replace(',', '-')}",
             f"sliceplane proxy vs kube-proxy ({args.upstream_modes}, {args.sizes} Services)",
             table,
             "bench/proxy.py --part upstream --sizes "
