@@ -38,6 +38,11 @@ exist for it, SRV records do not."""
 
 Key = tuple[str, str]
 K = TypeVar("K")
+
+RECORD = "sliceplane.dns/record"
+"""Where an object cut down by :mod:`sliceplane.dns.compact` carries the record this module
+made of it already (``*_from_object`` hand that back instead of reading the object again),
+so the informer's copy and the zone share one record instead of holding the fields twice."""
 V = TypeVar("V")
 
 
@@ -148,6 +153,8 @@ def _ports(raw: Any, proto_default: str = "") -> tuple[Port, ...]:
 
 
 def service_from_object(obj: Obj) -> Service:
+    if RECORD in obj:
+        return obj[RECORD]  # type: ignore[no-any-return]
     meta = meta_of(obj)
     spec = obj.get("spec") or {}
     ips = spec.get("clusterIPs") or []
@@ -164,6 +171,8 @@ def service_from_object(obj: Obj) -> Service:
 
 
 def slice_from_object(obj: Obj) -> Slice:
+    if RECORD in obj:
+        return obj[RECORD]  # type: ignore[no-any-return]
     meta = meta_of(obj)
     labels = meta.get("labels") or {}
     addresses: list[Address] = []
@@ -192,6 +201,8 @@ _GONE_PHASES = frozenset({"Succeeded", "Failed", "Unknown"})
 def pod_from_object(obj: Obj) -> Pod | None:
     """The pod's IPs, or None for a pod CoreDNS does not index (terminating, or in a
     final or unknown phase)."""
+    if RECORD in obj:
+        return obj[RECORD]  # type: ignore[no-any-return]
     meta = meta_of(obj)
     status = obj.get("status") or {}
     if meta.get("deletionTimestamp") or status.get("phase") in _GONE_PHASES:

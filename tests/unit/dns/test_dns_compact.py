@@ -11,7 +11,7 @@ from sliceplane.dns.compact import (
     compact_service,
     compact_slice,
 )
-from sliceplane.dns.zone import pod_from_object, service_from_object, slice_from_object
+from sliceplane.dns.zone import RECORD, pod_from_object, service_from_object, slice_from_object
 from sliceplane.machinery.informer import namespace_index, object_key, resource_version
 
 Obj = dict[str, Any]
@@ -100,8 +100,12 @@ def test_services() -> None:
         assert obj == before  # the received object is not changed
         assert service_from_object(small) == service_from_object(obj)
         _informer_view(small, obj)
-    assert "managedFields" not in compact_service(SERVICES[0])["metadata"]
-    assert "selector" not in compact_service(SERVICES[0])["spec"]
+    assert set(compact_service(SERVICES[0])) == {"metadata", RECORD}
+    assert compact_service(SERVICES[0])["metadata"] == {
+        "name": "web",
+        "namespace": "default",
+        "resourceVersion": "42",
+    }
 
 
 def test_slices() -> None:
@@ -109,7 +113,9 @@ def test_slices() -> None:
         small = compact_slice(obj)
         assert slice_from_object(small) == slice_from_object(obj)
         _informer_view(small, obj)
-    assert compact_slice(SLICES[0])["metadata"]["labels"] == {"kubernetes.io/service-name": "hl"}
+    small = compact_slice(SLICES[0])
+    assert set(small) == {"metadata", RECORD}  # no endpoints kept beside the record
+    assert small[RECORD].service == "hl"
 
 
 def test_pods_and_namespaces() -> None:
