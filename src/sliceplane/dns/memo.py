@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sliceplane.dns.wire import CaseTemplate, Outcome, apply_case
+from sliceplane.dns.wire import CaseTemplate, Outcome, apply_case, without_question
 from sliceplane.dns.zone import Zone
 
 LIMIT = 100_000
@@ -32,7 +32,8 @@ LIMIT = 100_000
 @dataclass(slots=True)
 class Entry:
     """A remembered answer: the response without its ID; ``case`` when it serves every
-    letter case of the name (``body`` is then the answer to the lower-case query)."""
+    letter case of the name (``body`` is then the answer to the lower-case query without
+    its question name, see :func:`~sliceplane.dns.wire.without_question`)."""
 
     body: bytes
     case: CaseTemplate | None
@@ -108,6 +109,7 @@ class Memo:
             return None
         if len(self.entries) >= self.limit:
             self.entries.clear()
-        entry = Entry(outcome.response[2:], case)
+        body = outcome.response[2:] if case is None else without_question(outcome.response, case)
+        entry = Entry(body, case)
         self.entries[key] = entry
         return entry

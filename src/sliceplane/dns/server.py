@@ -45,7 +45,7 @@ from sliceplane.client.client import Client
 from sliceplane.dns.compact import COMPACT
 from sliceplane.dns.memo import Memo, patched
 from sliceplane.dns.resolver import Config, PodMode
-from sliceplane.dns.wire import Outcome, apply_case, case_template, respond
+from sliceplane.dns.wire import Outcome, apply_case, case_template, respond, without_question
 from sliceplane.dns.zone import Zone, ZoneBuilder
 from sliceplane.machinery.clock import RealClock
 from sliceplane.machinery.factory import InformerFactory
@@ -421,7 +421,8 @@ class DNSServer:
             if folded is not None:
                 out, case = folded
                 entry = memo.put(data, out, case)
-                response: bytes | None = apply_case(out.response[2:], case, data)  # type: ignore[index]
+                body = entry.body if entry is not None else without_question(out.response, case)  # type: ignore[arg-type]
+                response: bytes | None = apply_case(body, case, data)
             else:
                 out = respond(data, zone, self.cfg, tcp=tcp)
                 entry = memo.put(data, out, None)

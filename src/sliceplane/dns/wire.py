@@ -500,19 +500,34 @@ def case_template(
                 at += 1
             at = lo.response.find(wire_low, at)
     t = CaseTemplate(end, zone_start, tuple(offsets))
-    if apply_case(lo.response[2:], t, up) != hi.response:
+    t = _templates.setdefault(t, t) if len(_templates) < _TEMPLATES_LIMIT else t
+    if apply_case(without_question(lo.response, t), t, up) != hi.response:
         return None
     return lo, t
 
 
+_templates: dict[CaseTemplate, CaseTemplate] = {}
+_TEMPLATES_LIMIT = 4096
+"""One copy of each template: a template depends only on the name's length, its zone and
+where an answer repeats the zone, so the memo's tens of thousands of answers share a few
+hundred."""
+
+
+def without_question(response: bytes, t: CaseTemplate) -> bytes:
+    """What :func:`apply_case` needs of the answer to the lower-case query: the response
+    without its ID and without the question name, which :func:`apply_case` takes from the
+    request (a remembered answer need not keep its own copy)."""
+    return response[2:12] + response[t.end :]
+
+
 def apply_case(body: bytes, t: CaseTemplate, data: bytes) -> bytes:
-    """The answer for ``data`` from ``body``, the answer to the lower-case query without its
-    ID: ``data``'s ID, question name and zone spelling."""
+    """The answer for ``data`` from ``body``, the answer to the lower-case query as
+    :func:`without_question` keeps it: ``data``'s ID, question name and zone spelling."""
     end = t.end
     out = bytearray(data[:2])
     out += body[:10]
     out += data[12:end]
-    out += body[end - 2 :]
+    out += body[10:]
     if t.zone_offsets:
         zone = data[t.zone_start : end + 1]
         n = len(zone)
