@@ -590,3 +590,29 @@ def test_garbage_input_yields_errors_not_exceptions(obj: dict[str, Any]) -> None
     errs = validate_create("endpointslices", obj)
     assert errs
     assert all(e.type is not ErrorType.INTERNAL for e in errs), [str(e) for e in errs]
+
+
+def test_remembered_addresses_are_checked_again_under_another_type_or_loopback_rule() -> None:
+    """Addresses that passed are remembered per address type and loopback rule: the same
+    text under the other type, or loopback once it is no longer allowed, still fails."""
+    from sliceplane.api.validation import validate_create
+    from sliceplane.api.validation.names import ALLOW_LOOPBACK_ENDPOINTS
+
+    def slice_of(at: str, address: str) -> dict[str, Any]:
+        return {
+            "metadata": {"name": "s", "namespace": "default"},
+            "addressType": at,
+            "endpoints": [{"addresses": [address]}],
+            "ports": [],
+        }
+
+    for _ in range(2):
+        assert validate_create("endpointslices", slice_of("IPv4", "10.1.2.3")) == []
+        assert validate_create("endpointslices", slice_of("IPv6", "10.1.2.3")) != []
+        token = ALLOW_LOOPBACK_ENDPOINTS.set(True)
+        try:
+            assert validate_create("endpointslices", slice_of("IPv4", "127.0.0.1")) == []
+        finally:
+            ALLOW_LOOPBACK_ENDPOINTS.reset(token)
+        errs = validate_create("endpointslices", slice_of("IPv4", "127.0.0.1"))
+        assert [e.field for e in errs] == ["endpoints[0].addresses[0]"]

@@ -23,6 +23,8 @@ from sliceplane.api.validation.meta import (
     validate_object_meta_update,
 )
 from sliceplane.api.validation.names import (
+    ALLOW_LOOPBACK_ENDPOINTS,
+    PassedChecks,
     is_dns1123_label,
     is_fully_qualified_domain_name,
     is_qualified_name,
@@ -42,6 +44,10 @@ MAX_ZONE_HINTS: Final = 8
 MAX_NODE_HINTS: Final = 8
 
 SUPPORTED_ADDRESS_TYPES: Final = ("FQDN", "IPv4", "IPv6")  # sorted, as upstream lists them
+
+_GOOD_ADDRESSES: Final = PassedChecks()
+"""(address, address type, loopback allowed) that passed every check below: each write of
+a slice checks its (up to 100) addresses again, most of them unchanged."""
 SUPPORTED_PORT_PROTOCOLS: Final = ("SCTP", "TCP", "UDP")
 
 
@@ -99,8 +105,12 @@ def _validate_endpoint(ep: dict[str, Any], at: Any, path: Path, errs: ErrorList)
     elif len(addresses) > MAX_ADDRESSES:
         out.append(addr_path.too_many(len(addresses), MAX_ADDRESSES))
     for i, address in u.str_items(addresses, addr_path, out):
-        p = addr_path.index(i)
         if at in ("IPv4", "IPv6"):
+            key = (address, at, ALLOW_LOOPBACK_ENDPOINTS.get())
+            if key in _GOOD_ADDRESSES:
+                continue
+            before = len(out)
+            p = addr_path.index(i)
             # Upstream: IPv4 addresses are a legacy field (non-canonical spellings pass),
             # IPv6 ones must be canonical; a valid IP of the other family is reported on
             # the list's path, without the index, as upstream does.
@@ -113,8 +123,10 @@ def _validate_endpoint(ep: dict[str, Any], at: Any, path: Path, errs: ErrorList)
                 if parsed is not None and (to4(parsed[0]) is not None) != want4:
                     out.append(addr_path.invalid(address, f"must be an {at} address"))
                 out.extend(validate_endpoint_ip(p, address))
+            if len(out) == before:
+                _GOOD_ADDRESSES.add(key)
         elif at == "FQDN":
-            out.extend(is_fully_qualified_domain_name(p, address))
+            out.extend(is_fully_qualified_domain_name(addr_path.index(i), address))
         # Unknown address types fall through unchecked, as upstream.
 
     node_name = u.get_str(ep, "nodeName", path.child("nodeName"), out)

@@ -272,7 +272,7 @@ _DIGITS_RE: Final = re.compile(r"^[0-9]+\Z")
 IP_INVALID_MSG: Final = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
 
 
-class _Passed:
+class PassedChecks:
     """IP texts known to pass one check, so a repeated check costs a set lookup.
 
     Why: every write of an EndpointSlice or Endpoints object re-validates every address
@@ -304,9 +304,9 @@ class _Passed:
             pass
 
 
-_VALID_IP: Final = _Passed()
-_LEGACY_IP: Final = _Passed()
-_ENDPOINT_IP: Final = _Passed()
+_VALID_IP: Final = PassedChecks()
+_LEGACY_IP: Final = PassedChecks()
+_ENDPOINT_IP: Final = PassedChecks()
 
 
 def _parse_ip_field(path: Path, value: str, strict: bool) -> tuple[IPAddress | None, ErrorList]:
