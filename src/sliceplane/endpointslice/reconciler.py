@@ -19,7 +19,6 @@ endpoint identities and port sets are tuples, so lookups stay cheap for large Se
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -151,7 +150,7 @@ def reconcile_by_port_mapping(
                 by_name[name] = updated
                 to_update[name] = None
         elif labels_changed:
-            updated = copy.deepcopy(es)
+            updated = copy_json(es)
             updated["endpoints"] = list(updated.get("endpoints") or [])
             updated.setdefault("metadata", {})["labels"] = labels
             by_name[name] = updated
@@ -182,11 +181,11 @@ def reconcile_by_port_mapping(
         if left < max_n and unchanged:
             candidate = get_slice_to_fill([by_name[n] for n in unchanged], left, max_n)
             if candidate is not None:
-                target = copy.deepcopy(candidate)
+                target = copy_json(candidate)
                 target["endpoints"] = list(target.get("endpoints") or [])
                 by_name[_name(target)] = target
         if target is None:
-            target = new_slice(service, copy.deepcopy(ports), address_type, options.controller_name)
+            target = new_slice(service, copy_json(ports), address_type, options.controller_name)
         room = max(0, max_n - len(target["endpoints"]))
         target["endpoints"].extend(remaining[pos : pos + room])
         pos += room
