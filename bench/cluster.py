@@ -448,9 +448,8 @@ async def start_profiles(
     cmds = []
     for label, pid in (("apiserver", api_pid), ("cluster", me)):
         base = Path(out_dir) / f"{size.label.replace('/', '-')}-{label}{suffix}"
-        native = " --native" if suffix else ""  # idle: show the C frames (the GC's)
         cmds.append(
-            f"{spy} record --nonblocking --rate 50 --pid {pid} --format raw{native} "
+            f"{spy} record --nonblocking --rate 50 --pid {pid} --format raw "
             f"--output {base}.folded >{base}.log 2>&1 &"
         )
     script = " ".join(cmds) + " wait"
