@@ -47,14 +47,17 @@ log = logging.getLogger(__name__)
 EVENT_COMPONENT = "endpoint-slice-controller"
 SLICE_EVENT_MIN_DELAY = 1.0  # endpointSliceChangeMinSyncDelay
 MAX_RETRIES = 15
-STALE_RETRY_DELAY = 1.0
-"""A sync refused for a stale cache is retried when the slice watch catches up, or after
-this long if no slice event comes (upstream's first back-off step, without doubling)."""
 SERVICE_INDEX = "service"
 
 
 class StaleInformerCache(Exception):
-    """The slice cache has not yet seen this controller's own latest writes."""
+    """The slice cache has not yet seen this controller's own latest writes.
+
+    Raised out of the sync like any other error, as upstream returns it: the key goes back
+    through the queue's rate limiter (1 s doubling per key, with the 10 qps / 100 bucket),
+    the refusal counts towards ``MAX_RETRIES``, and a pod or Service event that comes
+    meanwhile syncs the Service at once. The echo of our own write does not: it is exactly
+    what ``tracker.should_sync`` ignores."""
 
 
 @dataclass(slots=True)
@@ -159,9 +162,6 @@ class EndpointSliceController:
         # Per Service: (time of the last write, interval before the next pod-driven sync).
         self._last_write: dict[str, tuple[float, float]] = {}
         self._memos: dict[str, EndpointMemo] = {}
-        # Services whose last sync found the slice cache behind this controller's own
-        # writes, with how many times in a row.
-        self._awaiting_cache: dict[str, int] = {}
         self._node_map: dict[str, Obj] | None = None  # by name; rebuilt after node events
 
     # ------------------------------------------------------------------ lifecycle
@@ -224,12 +224,10 @@ class EndpointSliceController:
         return bool(labels.get(LABEL_MANAGED_BY) == CONTROLLER_NAME)
 
     def _on_slice_add(self, es: Obj) -> None:
-        self._cache_moved(es)
         if self._managed(es) and self.tracker.should_sync(es):
             self._queue_for_slice(es)
 
     def _on_slice_update(self, old: Obj, new: Obj) -> None:
-        self._cache_moved(new)
         if not (self._managed(old) or self._managed(new)):
             return
         old_labels = labels_of(old)
@@ -243,7 +241,6 @@ class EndpointSliceController:
             self._queue_for_slice(new)
 
     def _on_slice_delete(self, es: Obj) -> None:
-        self._cache_moved(es)
         if self._managed(es) and self.tracker.has(es) and not self.tracker.handle_deletion(es):
             self._queue_for_slice(es)
 
@@ -276,42 +273,14 @@ class EndpointSliceController:
             await self._sync(key)
         except StaleInformerCache:
             self.metrics.syncs.labels("stale").inc()
-            if not self._await_cache(key):
-                raise
+            raise
         except Exception:
             self.metrics.syncs.labels("error").inc()
             raise
         else:
-            self._awaiting_cache.pop(key, None)
             self.metrics.syncs.labels("success").inc()
         finally:
             self.syncs_done += 1
-
-    def _await_cache(self, key: str) -> bool:
-        """Retry a sync refused for a stale cache as soon as a slice event of the Service
-        arrives (the echo of our write is what it waits for), or after a fixed second.
-
-        Upstream retries through the per-key exponential back-off (1 s, 2 s, 4 s, ...); on
-        a loaded API server consecutive refusals pile up and a Service's last change then
-        waits tens of seconds after everything else has settled. After ``MAX_RETRIES``
-        refusals in a row this gives up and lets the back-off take over (False)."""
-        count = self._awaiting_cache.get(key, 0) + 1
-        if count > MAX_RETRIES:
-            self._awaiting_cache.pop(key, None)
-            return False
-        self._awaiting_cache[key] = count
-        self.queue.add_after(key, STALE_RETRY_DELAY)
-        return True
-
-    def _cache_moved(self, es: Obj) -> None:
-        """A slice event: a Service waiting for its cache to catch up is synced now."""
-        if not self._awaiting_cache:
-            return
-        meta = meta_of(es)
-        svc = (meta.get("labels") or {}).get(LABEL_SERVICE_NAME)
-        key = f"{meta.get('namespace')}/{svc}"
-        if svc and key in self._awaiting_cache:
-            self.queue.add(key)
 
     async def _sync(self, key: str) -> None:
         ns, _, name = key.partition("/")
@@ -323,7 +292,6 @@ class EndpointSliceController:
             self._hint_events.pop(key, None)
             self._last_write.pop(key, None)
             self._memos.pop(key, None)
-            self._awaiting_cache.pop(key, None)
             if self.topology is not None:
                 for family in ("IPv4", "IPv6"):
                     self.topology.remove_hints(key, family)
