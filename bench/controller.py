@@ -5,7 +5,9 @@ pinned version, etcd fsyncing) per scenario, so the only thing that differs is t
 controller:
 
 * ``upstream``: kube-controller-manager with ``--controllers=endpointslice-controller``;
-* ``sliceplane``: ``sliceplane controller --controllers endpointslice`` (its own process).
+* ``sliceplane``: ``sliceplane controller --controllers endpointslice`` (its own process);
+  ``--sides`` adds ``sliceplane-backoff`` (the opt-in write back-off) or
+  ``sliceplane-no-period`` (``--endpointslice-min-write-period 0s``, upstream's timing).
 
 Both run with the same settings (100 endpoints per slice, 5 concurrent syncs, no batch
 period, and kube-controller-manager's default client limit of 20 requests/s with bursts
@@ -462,6 +464,8 @@ SIDE_ARGS = {
     "sliceplane": (),
     # sliceplane's opt-in write back-off: fewer writes, later slices.
     "sliceplane-backoff": ("--endpointslice-write-backoff", "1s"),
+    # Without the default minimum write period of a large Service: upstream's timing.
+    "sliceplane-no-period": ("--endpointslice-min-write-period", "0s"),
 }
 
 

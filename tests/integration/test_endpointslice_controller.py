@@ -20,7 +20,11 @@ from harness import ServerProcess
 
 from sliceplane.api import errors
 from sliceplane.client.client import Client
-from sliceplane.endpointslice.controller import ControllerOptions, EndpointSliceController
+from sliceplane.endpointslice.controller import (
+    WRITE_PERIOD_FULL_AT,
+    ControllerOptions,
+    EndpointSliceController,
+)
 from sliceplane.machinery.clock import RealClock
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.testenv import BinariesNotFound, ControlPlane, find_binaries
@@ -403,3 +407,39 @@ async def test_stale_cache_is_retried_through_the_back_off(client: Client, ns: s
             return ctl.queue.num_requeues(key) == 0
 
         await eventually(forgotten)
+
+
+async def test_pod_changes_after_a_write_wait_for_the_write_period(client: Client, ns: str) -> None:
+    """After a sync that wrote, pod-driven syncs of the Service wait until its write period
+    has passed (made an hour here: the period is scaled by endpoints over
+    ``WRITE_PERIOD_FULL_AT``), so changes coming meanwhile share one later write; a Service
+    event is not held back."""
+    await client.create("services", service("held", ns, {"app": "held"}), ns)
+    await create_pods(client, ns, {"app": "held"}, ["held-0"])
+    options = ControllerOptions(write_period=3600.0 * WRITE_PERIOD_FULL_AT)
+    async with Running(client, options) as ctl:
+        key = f"{ns}/held"
+
+        async def has(n: int) -> bool:
+            s = await slices_of(client, ns, "held")
+            return len(s) == 1 and len(s[0]["endpoints"] or []) == n
+
+        await eventually(lambda: has(1))
+        assert ctl._hold_until[key] - ctl.clock.now() > 3000
+        await create_pods(client, ns, {"app": "held"}, ["held-1"], base=1)
+
+        async def seen_ready() -> bool:
+            p = ctl.pods.store.get(f"{ns}/held-1")
+            return p is not None and bool((p.get("status") or {}).get("podIP"))
+
+        await eventually(seen_ready)
+        assert not ctl.queue.is_waiting(key) and not ctl.queue.is_processing(key)
+        assert await has(1)
+        await client.patch(
+            "services",
+            "held",
+            {"metadata": {"labels": {"touched": "yes"}}},
+            ns,
+            patch_type="merge",
+        )
+        await eventually(lambda: has(2))

@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 EVENT_COMPONENT = "endpoint-slice-controller"
 SLICE_EVENT_MIN_DELAY = 1.0  # endpointSliceChangeMinSyncDelay
 MAX_RETRIES = 15
+WRITE_PERIOD_FULL_AT = 10_000
+"""Endpoints from which a Service's writes are held the whole ``write_period`` apart."""
 SERVICE_INDEX = "service"
 
 
@@ -80,6 +82,14 @@ class ControllerOptions:
     and falls back to ``min_write_interval`` once the Service has been quiet for the
     current interval. A pod that starts terminating cuts the wait to half its grace
     period, so the terminating state is always published."""
+    write_period: float = 0.2
+    """sliceplane's coalescing (``--endpointslice-min-write-period``; 0 behaves as
+    upstream): pod-driven syncs of a Service start no sooner than this long after its last
+    writing sync started, scaled down linearly below ``WRITE_PERIOD_FULL_AT`` endpoints.
+    kube-controller-manager hashes every endpoint of a Service on each sync, so for a large
+    Service its turn-around is a few hundred milliseconds, and the changes that come
+    meanwhile share one write; sliceplane's sync is cheaper and would otherwise write more
+    often, each write carrying fewer changes (docs/upstream-differences.md)."""
     topology_aware_hints: bool = True
     """The TopologyAwareHints feature gate (on upstream)."""
     prefer_same_traffic_distribution: bool = True
@@ -161,6 +171,8 @@ class EndpointSliceController:
         self._hint_events: dict[str, list[str]] = {}
         # Per Service: (time of the last write, interval before the next pod-driven sync).
         self._last_write: dict[str, tuple[float, float]] = {}
+        # Per Service: until when pod-driven syncs wait (``write_period``).
+        self._hold_until: dict[str, float] = {}
         self._memos: dict[str, EndpointMemo] = {}
         self._node_map: dict[str, Obj] | None = None  # by name; rebuilt after node events
 
@@ -201,7 +213,11 @@ class EndpointSliceController:
                 backoff = written[0] + written[1] - now
             if within is not None:
                 backoff = min(backoff, within)
-            self.queue.add_after(key, max(self.options.batch_period, backoff))
+            # The write period is not cut: it is shorter than half of any grace period
+            # but 0, and a pod deleted with grace 0 has no terminating state to show (it
+            # is gone with the next event, or held by finalizers with no deadline).
+            hold = self._hold_until.get(key, now) - now
+            self.queue.add_after(key, max(self.options.batch_period, backoff, hold))
 
     def _on_pod_add(self, pod: Obj) -> None:
         self._enqueue_pod_services(self.selectors.services_for_pod(pod))
@@ -291,6 +307,7 @@ class EndpointSliceController:
             self.metrics.forget_service(key)
             self._hint_events.pop(key, None)
             self._last_write.pop(key, None)
+            self._hold_until.pop(key, None)
             self._memos.pop(key, None)
             if self.topology is not None:
                 for family in ("IPv4", "IPv6"):
@@ -323,6 +340,7 @@ class EndpointSliceController:
         self._hint_events[key] = [e.message for e in plan.events if "Hints" in e.reason]
         if plan.actions:
             self._note_write(key)
+            self._hold(key, plan.desired_endpoints)
         try:
             await self.apply(svc, plan)
         except Exception as exc:
@@ -336,6 +354,18 @@ class EndpointSliceController:
         self._record_metrics(key, svc, plan, len(slices))
         if plan.errors:
             raise RuntimeError("; ".join(plan.errors))
+
+    def _hold(self, key: str, endpoints: int) -> None:
+        """Start the ``write_period`` of a Service that is about to write: its pod-driven
+        syncs wait until it has passed, so the changes of that time share the next write.
+        Set before the writes are sent, as the pod events that come while they are in
+        flight must already wait (a key added without delay would be synced again as soon
+        as this sync is done)."""
+        period = self.options.write_period * min(1.0, endpoints / WRITE_PERIOD_FULL_AT)
+        if period > 0:
+            self._hold_until[key] = self.clock.now() + period
+        else:
+            self._hold_until.pop(key, None)
 
     def _note_write(self, key: str) -> None:
         """Back off a Service that keeps changing: double its interval after each write

@@ -62,6 +62,11 @@ class ManagerConfig:
     """Seconds, >= 0; sliceplane's own: after writing a Service's slices, hold further
     pod-driven syncs of it back this long, doubling up to 4x while it keeps changing.
     0 (the default) behaves as upstream."""
+    endpointslice_min_write_period: float = 0.2
+    """Seconds, >= 0; sliceplane's own: pod-driven syncs of a Service with 10,000 or more
+    endpoints start at least this long after its last writing sync started (proportionally
+    less for smaller Services), so changes share writes as kube-controller-manager's
+    slower syncs make them. 0 behaves as upstream."""
     mirroring_max_endpoints_per_subset: int = 1000
     """1…1000."""
     kube_api_qps: float = DEFAULT_QPS
@@ -109,6 +114,8 @@ class ManagerConfig:
             raise ConfigError("--endpointslice-updates-batch-period must not be negative")
         if self.endpointslice_write_backoff < 0:
             raise ConfigError("--endpointslice-write-backoff must not be negative")
+        if self.endpointslice_min_write_period < 0:
+            raise ConfigError("--endpointslice-min-write-period must not be negative")
         if self.kube_api_burst < 0:
             raise ConfigError(f"--kube-api-burst: {self.kube_api_burst} must not be negative")
         if self.kube_api_content_type not in (JSON, PROTOBUF):
@@ -140,6 +147,7 @@ def _endpointslice(
             batch_period=cfg.endpointslice_updates_batch_period,
             min_write_interval=cfg.endpointslice_write_backoff,
             max_write_interval=4 * cfg.endpointslice_write_backoff,
+            write_period=cfg.endpointslice_min_write_period,
         ),
     )
 
