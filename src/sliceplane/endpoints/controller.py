@@ -14,7 +14,7 @@ from sliceplane.api.meta import Obj
 from sliceplane.client.client import Client
 from sliceplane.endpointbase.podservices import ServiceSelectors
 from sliceplane.endpointbase.triggertime import TriggerTimeTracker
-from sliceplane.endpoints.planner import EndpointsMemo, plan_endpoints
+from sliceplane.endpoints.planner import plan_endpoints
 from sliceplane.machinery.clock import Clock
 from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import object_key
@@ -52,7 +52,6 @@ class EndpointsController:
             clock, default_controller_rate_limiter(clock), name="endpoint"
         )
         self.trigger = TriggerTimeTracker()
-        self._memos: dict[str, EndpointsMemo] = {}
         self.services.add_handler(
             lambda s: self.queue.add(object_key(s)),
             lambda o, n: self.queue.add(object_key(n)),
@@ -90,7 +89,6 @@ class EndpointsController:
         existing = self.endpoints.store.get(key)
         if svc is None:
             self.trigger.delete_service(ns, name)
-            self._memos.pop(key, None)
             if existing is None:
                 return
             # Only Endpoints this controller would manage (a selector Service's) are removed
@@ -103,10 +101,7 @@ class EndpointsController:
         selector = self.selectors.selector(svc)
         selected = select(self.pods, ns, selector) if selector is not None else []
         trigger_time = self.trigger.compute(svc, selected)
-        memo = self._memos.get(key)
-        if memo is None:
-            memo = self._memos[key] = EndpointsMemo()
-        plan = plan_endpoints(svc, selected, existing, trigger_time=trigger_time, memo=memo)
+        plan = plan_endpoints(svc, selected, existing, trigger_time=trigger_time)
         if plan.verb == "none" or plan.obj is None:
             return
         if plan.verb == "create":

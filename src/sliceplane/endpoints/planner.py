@@ -213,61 +213,13 @@ def _pod_subsets(service: Obj, pod: Obj) -> list[Obj]:
     return out
 
 
-class EndpointsMemo:
-    """What :func:`plan_endpoints` computed for one Service on earlier syncs, by object.
-
-    Why: a Service's sync is triggered by one pod's change but recomputes every selected
-    pod's address and compares the whole existing object; the informer replaces an object
-    whenever it changes, so a pod (for the same Service object) or an existing Endpoints
-    seen again as the very same object gives the same answer as last time. Per pod: the
-    subsets it contributes; per existing object: its normalised subsets. Plans never share
-    these values (repacking copies them). One memo per Service; entries of pods that were
-    not passed in a sync are dropped at its end.
-    """
-
-    __slots__ = ("_existing", "_pods", "_service")
-
-    def __init__(self) -> None:
-        self._service: Obj | None = None
-        self._pods: dict[int, tuple[Obj, list[Obj]]] = {}
-        self._existing: tuple[Any, Any] | None = None
-
-    def pod_subsets(self, service: Obj, pods: Sequence[Obj]) -> list[Obj]:
-        if service is not self._service:
-            self._service = service
-            self._pods = {}
-        known = self._pods
-        fresh: dict[int, tuple[Obj, list[Obj]]] = {}
-        out: list[Obj] = []
-        for pod in pods:
-            hit = known.get(id(pod))
-            if hit is None or hit[0] is not pod:
-                hit = (pod, _pod_subsets(service, pod))
-            fresh[id(pod)] = hit
-            out.extend(hit[1])
-        self._pods = fresh
-        return out
-
-    def normalized(self, subsets: Any) -> Any:
-        cached = self._existing
-        if cached is not None and cached[0] is subsets:
-            return cached[1]
-        norm = _normalized(list(subsets or []))
-        self._existing = (subsets, norm)
-        return norm
-
-
-def desired_subsets(
-    service: Obj, pods: Sequence[Obj], memo: EndpointsMemo | None = None
-) -> list[Obj]:
+def desired_subsets(service: Obj, pods: Sequence[Obj]) -> list[Obj]:
     """The repacked, untruncated subsets for ``service`` built from ``pods``.
 
     ``pods`` may be any pods of the namespace; only those the selector matches are used.
     """
     selector = service.get("spec", {}).get("selector") or {}
     selected = [pod for pod in pods if _selected(pod, service, selector)]
-    if memo is not None:
-        return repack_subsets(memo.pod_subsets(service, selected))
     subsets: list[Obj] = []
     for pod in selected:
         subsets.extend(_pod_subsets(service, pod))
@@ -372,15 +324,13 @@ def plan_endpoints(
     existing: Obj | None,
     *,
     trigger_time: datetime | None,
-    memo: EndpointsMemo | None = None,
 ) -> EndpointsPlan:
     """Decide the write for one Service's Endpoints.
 
     ``service`` is None when the Service is gone: the cached Endpoints (if any) is then
     deleted. ``pods`` are the namespace's pods (those the selector does not match are
     ignored). ``trigger_time`` is the last-change trigger time computed by the caller's
-    tracker; None removes the annotation. ``memo``: the Service's
-    :class:`EndpointsMemo` (same plans, cheaper). Inputs are never modified.
+    tracker; None removes the annotation. Inputs are never modified.
     """
     if service is None:
         return EndpointsPlan("delete", existing) if existing is not None else NO_CHANGE
@@ -391,7 +341,7 @@ def plan_endpoints(
     if spec.get("type") == "ExternalName" or not spec.get("selector"):
         return NO_CHANGE
 
-    subsets = desired_subsets(service, pods, memo)
+    subsets = desired_subsets(service, pods)
     service_labels: dict[str, str] = dict(service["metadata"].get("labels") or {})
 
     create = existing is None or not resource_version_of(existing)
@@ -401,11 +351,7 @@ def plan_endpoints(
         current_labels.pop(LABEL_HEADLESS, None)
         if (
             managed_by == ENDPOINTS_CONTROLLER_NAME
-            and (
-                subsets_equal(existing.get("subsets"), subsets)
-                if memo is None
-                else memo.normalized(existing.get("subsets")) == _normalized(subsets)
-            )
+            and subsets_equal(existing.get("subsets"), subsets)
             and current_labels == service_labels
             and _capacity_annotation_correct(existing)
         ):
