@@ -53,7 +53,10 @@ def test_walkthrough(walk: Walkthrough) -> None:
     walk.step_scale(300)
     slices = walk.slices()
     sizes = sorted(len(s["endpoints"]) for s in slices)
-    assert sum(sizes) == 300 and all(n <= 100 for n in sizes) and len(sizes) == 3
+    # At least three slices of at most 100; how many more depends on the bursts in which the
+    # pods' readiness reaches the controller (upstream's reconciler packs the same way: it
+    # fills a partly full slice only when it rewrites that slice anyway or the burst fits).
+    assert sum(sizes) == 300 and all(n <= 100 for n in sizes) and len(sizes) >= 3
 
     failing = walk.step_fail_readiness(3)
     by_pod = {ep["targetRef"]["name"]: ep["conditions"] for ep in walk.endpoints()}
