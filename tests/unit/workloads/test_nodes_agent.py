@@ -309,3 +309,27 @@ async def test_pods_of_other_nodes_are_ignored(
     await clock.advance(5)
     assert api.pod("elsewhere")["status"] == {"phase": "Pending"}
     assert nodes.status_writes == 0
+
+
+async def test_cancelled_batch_leaves_no_unawaited_coroutine(
+    env: tuple[FakeAPI, FakeClock, SimulatedNodes],
+) -> None:
+    """A heartbeat batch cancelled at shutdown closes the renewals still waiting for a
+    worker: none is left for Python to report as never awaited."""
+    _, _, nodes = env
+    started: list[int] = []
+    gate = asyncio.Event()
+
+    async def renewal(i: int) -> None:
+        started.append(i)
+        await gate.wait()
+
+    coros = [renewal(i) for i in range(10)]  # 4 workers: 6 wait for the semaphore
+    batch = asyncio.create_task(nodes._bounded(iter(coros)))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert len(started) == 4
+    batch.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await batch
+    assert all(c.cr_frame is None for c in coros)  # every one finished or closed

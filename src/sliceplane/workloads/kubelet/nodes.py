@@ -42,7 +42,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -336,17 +336,22 @@ class SimulatedNodes:
                 _node_ref(node), "Normal", "NodeReady", f"Node {node.name} status is now: NodeReady"
             )
 
-    async def _bounded(self, coros: Iterable[Awaitable[None]]) -> None:
-        """Run ``coros`` at most ``workers`` at a time; failures are logged, not raised."""
+    async def _bounded(self, coros: Iterable[Coroutine[Any, Any, None]]) -> None:
+        """Run ``coros`` at most ``workers`` at a time; failures are logged, not raised.
 
-        async def one(c: Awaitable[None]) -> None:
-            async with self._sem:
-                try:
+        A coroutine still waiting for the semaphore when the batch is cancelled (at
+        shutdown) is closed unstarted, so Python does not warn that it was never awaited."""
+
+        async def one(c: Coroutine[Any, Any, None]) -> None:
+            try:
+                async with self._sem:
                     await c
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.warning("simulated nodes: %s", exc)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("simulated nodes: %s", exc)
+            finally:
+                c.close()  # a no-op once it has run
 
         await asyncio.gather(*(one(c) for c in coros))
 
