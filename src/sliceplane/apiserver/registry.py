@@ -23,7 +23,7 @@ import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sliceplane.api import errors
@@ -39,6 +39,7 @@ from sliceplane.api.validation.names import ALLOW_LOOPBACK_ENDPOINTS
 from sliceplane.apiserver import apply, kinds, managedfields, strategy, subresources
 from sliceplane.apiserver.bodies import check_body, prune
 from sliceplane.apiserver.defaults import admit, apply_defaults
+from sliceplane.apiserver.deletion import Action, plan_delete
 from sliceplane.apiserver.kinds import KindRules
 from sliceplane.apiserver.pagination import ListResult, Snapshots
 from sliceplane.apiserver.patch import (
@@ -673,35 +674,18 @@ class Registry:
                 return terminating, False
             stored = await self._store_update(info, key, terminating, current.rv)
             return stored.obj, False
-        grace = rules.deletion_grace(obj, opts.grace_period_seconds)
-        already = meta.get("deletionTimestamp")
-        marked_gone = already and not meta.get("deletionGracePeriodSeconds")
-        if not finalizers and grace == 0 and not (rules.graceful_delete and not marked_gone):
+        plan = plan_delete(obj, rules, opts.grace_period_seconds, finalizers, self._now())
+        if plan.action is Action.UNCHANGED:
+            return obj, False  # a deletion in progress that this one does not shorten
+        if plan.action is Action.DELETE:
             if opts.dry_run:
                 return obj, True
             deleted = await self._remove(info, key, current.rv)
             return deleted.obj, True
-        if (
-            already
-            and grace >= int(meta.get("deletionGracePeriodSeconds") or 0)
-            and (finalizers == list(meta.get("finalizers") or []))
-        ):
-            return obj, False  # deletion already in progress; nothing shortens it
-        new = copy.deepcopy(obj)
-        nmeta = new["metadata"]
-        now = self._now()
-        if not already or grace < int(meta.get("deletionGracePeriodSeconds") or 0):
-            nmeta["deletionTimestamp"] = format_time(now + timedelta(seconds=grace))
-            nmeta["deletionGracePeriodSeconds"] = grace
-        if finalizers:
-            nmeta["finalizers"] = finalizers
         if opts.dry_run:
-            return new, grace == 0 and not finalizers
-        if grace == 0 and not finalizers and not rules.graceful_delete:
-            deleted = await self._remove(info, key, current.rv)
-            return deleted.obj, True
-        stored = await self._store_update(info, key, new, current.rv)
-        if grace == 0 and not finalizers:
+            return plan.obj, plan.action is Action.UPDATE_THEN_DELETE
+        stored = await self._store_update(info, key, plan.obj, current.rv)
+        if plan.action is Action.UPDATE_THEN_DELETE:
             deleted = await self._remove(info, key, stored.rv)
             return deleted.obj, True
         return stored.obj, False

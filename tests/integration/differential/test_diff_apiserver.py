@@ -22,6 +22,7 @@ import random
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from diffkit import BINARIES, MISSING, SUPPORT_CONTROLLERS, write_report
 from harness import Kubectl, ServerProcess
 
 from sliceplane.api import errors
+from sliceplane.api.meta import parse_time
 from sliceplane.client.client import Client
 from sliceplane.testenv import ControlPlane
 
@@ -493,6 +495,78 @@ async def test_validation_services(clients: tuple[Client, Client]) -> None:
 async def test_validation_random_mutations(clients: tuple[Client, Client], seed: int) -> None:
     failures = await _run_corpus(clients, mutation_cases(seed), f"mutations-{seed}")
     assert not _unexplained(failures), "\n".join(sorted(failures))
+
+
+# --------------------------------------------------------------------------- deletion
+
+
+def _deletion_view(obj: Obj, sent: datetime) -> Obj:
+    """What a DELETE left in the metadata: the deadline as seconds after the request
+    (rounded; compared with a second of slack), the rest as it is."""
+    meta = obj["metadata"]
+    stamp = parse_time(meta.get("deletionTimestamp"))
+    return {
+        "generation": meta.get("generation"),
+        "deletionGracePeriodSeconds": meta.get("deletionGracePeriodSeconds"),
+        "deadline": None if stamp is None else round((stamp - sent).total_seconds()),
+        "finalizers": meta.get("finalizers"),
+    }
+
+
+async def _deletion_story(c: Client, ns: str) -> list[Obj]:
+    """Graceful and finalizer-held deletions, step by step, on one server."""
+    out: list[Obj] = []
+    await c.create("namespaces", {"metadata": {"name": ns}})
+
+    async def step(plural: str, name: str, **kw: Any) -> None:
+        before = (await c.get(plural, name, ns))["metadata"]["resourceVersion"]
+        sent = datetime.now(UTC)
+        obj = await c.delete(plural, name, ns, **kw)
+        view = _deletion_view(obj, sent)
+        live = await c.get(plural, name, ns)  # every step leaves the object in place
+        view["new_revision"] = live["metadata"]["resourceVersion"] != before
+        out.append({"step": f"{plural}/{name} {kw}", **view})
+
+    spec = {
+        "nodeName": "node-gone",
+        "terminationGracePeriodSeconds": 30,
+        "containers": [{"name": "c", "image": "registry.example/app:1"}],
+    }
+    for name in ("p1", "p2"):
+        await c.create("pods", {"metadata": {"name": name}, "spec": spec}, ns)
+    await step("pods", "p1")  # 30 s, generation 1 -> 2
+    await step("pods", "p1", grace_period_seconds=60)  # longer: nothing changes
+    await step("pods", "p1", grace_period_seconds=10)  # shorter: the deadline moves back
+    await step("pods", "p1", propagation_policy="Orphan")  # pending: no finalizer added
+    await step("pods", "p2", grace_period_seconds=-3)  # negative: one second
+    labels, containers = {"app": "held"}, spec["containers"]
+    deploy = {
+        "metadata": {"name": "held", "finalizers": ["example.com/hold"]},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": containers}},
+        },
+    }
+    await c.create("deployments", deploy, ns)
+    await step("deployments", "held")  # marked now, generation 1 -> 2
+    await step("deployments", "held")  # again: the same object, no new revision
+    await c.patch("deployments", "held", {"metadata": {"finalizers": None}}, ns)
+    return out
+
+
+async def test_deletion_metadata(clients: tuple[Client, Client]) -> None:
+    """Grace periods, deadlines, generation and finalizers that DELETEs leave, compared
+    step by step with kube-apiserver's (k8s.io/apiserver ``rest.BeforeDelete``)."""
+    up, sp = clients
+    ns = f"deletion-{uuid.uuid4().hex[:6]}"
+    want = await _deletion_story(up, ns)
+    got = await _deletion_story(sp, ns)
+    for w, g in zip(want, got, strict=True):
+        if w.get("deadline") is not None and g.get("deadline") is not None:
+            assert abs(w["deadline"] - g["deadline"]) <= 1, (w, g)
+            g = {**g, "deadline": w["deadline"]}
+        assert g == w
 
 
 # --------------------------------------------------------------------------- kubectl
