@@ -43,7 +43,7 @@ class StatusError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
-        if self.details:
+        if self.details is not None:  # upstream's generic errors carry an empty ``{}``
             status["details"] = self.details
         return status
 
@@ -100,6 +100,12 @@ class NotFound(StatusError):
     reason = "NotFound"
 
     @classmethod
+    def generic(cls) -> NotFound:
+        """A path under a served group version that names nothing (upstream
+        ``NewGenericServerResponse``: empty ``details``)."""
+        return cls("the server could not find the requested resource", {})
+
+    @classmethod
     def for_object(cls, resource: str, group: str, name: str) -> NotFound:
         return cls(
             f'{qualified_resource(resource, group)} "{name}" not found',
@@ -110,6 +116,12 @@ class NotFound(StatusError):
 class MethodNotAllowed(StatusError):
     code = 405
     reason = "MethodNotAllowed"
+
+    @classmethod
+    def generic(cls) -> MethodNotAllowed:
+        """A method the path is not served for (upstream ``NewMethodNotSupported`` with
+        no group or kind: empty ``details``)."""
+        return cls("the server does not allow this method on the requested resource", {})
 
 
 class NotAcceptable(StatusError):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sliceplane.api import errors
 from sliceplane.api.openapi import (
     ResourceSpec,
     openapi_v2_document_bytes,
@@ -19,6 +18,7 @@ from sliceplane.api.openapi import (
     openapi_v3_root,
 )
 from sliceplane.api.resources import RESOURCES, ResourceInfo, group_versions
+from sliceplane.apiserver.httperrors import PageNotFound
 
 AGGREGATED_CONTENT_TYPE = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 
@@ -206,7 +206,7 @@ class OpenAPIDocs:
             return openapi_v3_root(_served_group_versions(), _SPECS)
         prefix = "/openapi/v3/"
         if not path.startswith(prefix):
-            raise errors.NotFound("the server could not find the requested resource")
+            raise PageNotFound()  # outside /openapi/v2 and /openapi/v3: Go's mux
         gv = path[len(prefix) :]
         doc = self._cache.get(gv)
         if doc is None:
@@ -215,9 +215,9 @@ class OpenAPIDocs:
             elif gv.startswith("apis/") and gv.count("/") == 2:
                 _, group, version = gv.split("/")
             else:
-                raise errors.NotFound("the server could not find the requested resource")
+                raise PageNotFound("")  # kube-openapi's v3 handler: an empty 404
             if (group, version) not in _served_group_versions():
-                raise errors.NotFound("the server could not find the requested resource")
+                raise PageNotFound("")
             doc = openapi_v3_document_bytes(group, version, _SPECS)
             self._cache[gv] = doc
         return doc

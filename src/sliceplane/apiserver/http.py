@@ -38,9 +38,10 @@ from sliceplane.api.labelparser import parse_label_selector
 from sliceplane.api.resources import BY_PLURAL, ResourceInfo
 from sliceplane.api.resources import lookup as lookup_resource
 from sliceplane.api.selectors import LabelSelector
-from sliceplane.apiserver import discovery, podlogs, representation, reviews
+from sliceplane.apiserver import discovery, health, podlogs, representation, reviews
 from sliceplane.apiserver.apply import check_patch_options
 from sliceplane.apiserver.applybody import decode_apply_body
+from sliceplane.apiserver.httperrors import PageNotFound
 from sliceplane.apiserver.managedfields import manager_from_user_agent
 from sliceplane.apiserver.metrics import Metrics
 from sliceplane.apiserver.patch import patch_content_type
@@ -125,6 +126,15 @@ def json_response(
     return web.Response(body=_encode(obj), status=status, content_type=JSON, headers=headers)
 
 
+def _plain(status: int, body: str, content_type: str | None) -> web.Response:
+    """A text answer as Go's ``http.Error``/``http.NotFound`` write one (``nosniff``);
+    no Content-Type at all for ``content_type`` None (an empty body)."""
+    headers = {"X-Content-Type-Options": "nosniff"}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    return web.Response(body=body.encode(), status=status, headers=headers)
+
+
 def _monotonic() -> float:
     return time.monotonic()
 
@@ -204,12 +214,10 @@ class APIServerApp:
         dry_run = request.query.get("dryRun") == "All"
         code = 500
         try:
-            if path in ("/healthz", "/livez", "/readyz") or path.startswith(
-                ("/healthz/", "/livez/", "/readyz/")
-            ):
-                ok = self.ready or not path.startswith("/readyz")
-                code = 200 if ok else 500
-                return web.Response(text="ok" if ok else "not ready", status=code)
+            if health.is_health_path(path):
+                said = health.answer(path, request.query.items(), stopping=not self.ready)
+                code = said.status
+                return _plain(code, said.body, health.TEXT)
             self._authenticate(request)
             if path.rstrip("/") == "/version":
                 code = 200
@@ -256,6 +264,9 @@ class APIServerApp:
         except errors.StatusError as exc:
             code = exc.code
             return status_response(exc)
+        except PageNotFound as exc:
+            code = 404
+            return _plain(404, exc.body, exc.content_type)
         except web.HTTPRequestEntityTooLarge:
             code = 413
             return status_response(
@@ -321,9 +332,7 @@ class APIServerApp:
             content_type=request.headers.get("Content-Type", ""),
         )
         if t.subresource == "log" and name not in ("GET", "WATCH"):
-            raise errors.MethodNotAllowed(
-                "the server does not allow this method on the requested resource"
-            )
+            raise errors.MethodNotAllowed.generic()
         if t.subresource == "log":
             name = "GET"  # a log is read, never watched (``watch`` is not its option)
         return name, self._handlers[name if name != "POST" or t.name is None else "BIND"]

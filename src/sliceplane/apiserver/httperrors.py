@@ -53,6 +53,19 @@ def status_body(code: int, exc: BaseException | None) -> bytes:
     )
 
 
+class PageNotFound(Exception):
+    """A path outside every API group version kube-apiserver serves: its mux answers with
+    Go's ``http.NotFound`` (404, ``text/plain``, ``404 page not found``), not a Status;
+    ``body`` empty and no ``content_type`` for an unknown OpenAPI v3 document."""
+
+    def __init__(self, body: str = "404 page not found\n", content_type: str | None = None) -> None:
+        super().__init__(body)
+        self.body = body
+        self.content_type = (
+            content_type if content_type is not None or not body else "text/plain; charset=utf-8"
+        )
+
+
 READ_HEADER_TIMEOUT = 32.0
 IDLE_TIMEOUT = 90.0
 

@@ -445,7 +445,7 @@ class Registry:
             admit(info.plural, obj)
             strategy.prepare_for_update(info.plural, obj, old, has_status=info.has_status)
         else:
-            raise errors.NotFound("the server could not find the requested resource")
+            raise errors.NotFound.generic()
         _set_managed_fields(obj, tracked)
         rules = self.rules(info)
         with Transaction() as txn:
@@ -517,7 +517,7 @@ class Registry:
     ) -> WriteResult:
         """Server-side apply (``apply``): merge, then store through update or create."""
         if subresource not in ("", "status"):
-            raise errors.NotFound("the server could not find the requested resource")
+            raise errors.NotFound.generic()
         config = apply.check_config(body, info.group, info.version, info.kind, namespace, name)
         t = type_for(info.group, info.version, info.kind)
         if t is None:

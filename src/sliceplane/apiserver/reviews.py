@@ -318,8 +318,6 @@ def check_request(method: str, name: str | None, namespaced: bool, namespace: st
     """Reviews are created at the collection URL only (a local review's under its
     namespace): anything else is refused as kube-apiserver refuses it."""
     if name is not None or (namespaced and namespace is None):
-        raise errors.NotFound("the server could not find the requested resource")
+        raise errors.NotFound.generic()
     if method != "POST":
-        raise errors.MethodNotAllowed(
-            "the server does not allow this method on the requested resource"
-        )
+        raise errors.MethodNotAllowed.generic()

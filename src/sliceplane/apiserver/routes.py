@@ -15,6 +15,7 @@ from typing import Any
 from sliceplane.api import errors
 from sliceplane.api.resources import ResourceInfo, lookup
 from sliceplane.apiserver import discovery
+from sliceplane.apiserver.httperrors import PageNotFound
 
 JSON = "application/json"
 
@@ -55,7 +56,20 @@ def wants(accept: str, as_kind: str) -> bool:
 
 
 def _not_found() -> errors.NotFound:
-    return errors.NotFound("the server could not find the requested resource")
+    """kube-apiserver's answer for a path under a served group version that names nothing
+    (``NewGenericServerResponse``: a Status with empty ``details``)."""
+    return errors.NotFound.generic()
+
+
+#: The methods each subresource is served for (kube-apiserver installs a route per verb
+#: its storage implements); any other method is 405, before the object is looked up.
+SUBRESOURCE_METHODS: dict[str, frozenset[str]] = {
+    "status": frozenset({"GET", "PUT", "PATCH"}),
+    "scale": frozenset({"GET", "PUT", "PATCH"}),
+    "binding": frozenset({"POST"}),
+    "finalize": frozenset({"PUT"}),
+    "log": frozenset({"GET"}),
+}
 
 
 def _aggregated(core: bool) -> Document:
@@ -80,14 +94,15 @@ def route(path: str, accept: str, server_address: str) -> Target | Document:
             if wants(accept, "APIGroupDiscoveryList"):
                 return _aggregated(False)
             return Document(discovery.api_group_list())
+        if discovery.api_group(parts[1]) is None:
+            raise PageNotFound()
         if len(parts) == 2:
-            doc = discovery.api_group(parts[1])
-            if doc is None:
-                raise _not_found()
-            return Document(doc)
+            return Document(discovery.api_group(parts[1]))
         group, version, rest = parts[1], parts[2], parts[3:]
+    elif parts[0] == "version":
+        raise _not_found()  # /version/<more>: the version handler's own 404
     else:
-        raise _not_found()
+        raise PageNotFound()
     if not rest:
         doc = discovery.api_resource_list(group, version)
         if doc is None:
@@ -106,6 +121,8 @@ def route(path: str, accept: str, server_address: str) -> Target | Document:
         raise _not_found()
     if namespace is not None and not info.namespaced:
         raise _not_found()
+    if info.namespaced and namespace is None and len(rest) >= 2:
+        raise _not_found()  # a namespaced object is only ever named inside its namespace
     name = rest[1] if len(rest) >= 2 else None
     sub = rest[2] if len(rest) == 3 else ""
     if sub and sub not in info.subresources:
@@ -116,6 +133,9 @@ def route(path: str, accept: str, server_address: str) -> Target | Document:
 def verb(method: str, target: Target, *, watch: bool, content_type: str) -> str:
     """The request's verb as upstream's metrics and audit name it (GET, LIST, WATCH, ...);
     ``MethodNotAllowed`` for a method the target does not take."""
+    allowed = SUBRESOURCE_METHODS.get(target.subresource)
+    if allowed is not None and method not in allowed:
+        raise _method_not_allowed()
     if method == "GET":
         if watch:
             return "WATCH"
@@ -136,6 +156,4 @@ def verb(method: str, target: Target, *, watch: bool, content_type: str) -> str:
 
 
 def _method_not_allowed() -> errors.MethodNotAllowed:
-    return errors.MethodNotAllowed(
-        "the server does not allow this method on the requested resource"
-    )
+    return errors.MethodNotAllowed.generic()

@@ -497,6 +497,62 @@ async def test_validation_random_mutations(clients: tuple[Client, Client], seed:
     assert not _unexplained(failures), "\n".join(sorted(failures))
 
 
+# --------------------------------------------------------------------------- refusals
+
+#: Requests no route serves as sent, and the answer each gets: a Status 404/405 with
+#: empty details under a served group version, Go's plain 404 page elsewhere, 405 for a
+#: method a subresource is not served for (before the object is looked up).
+REFUSED = [
+    ("GET", "/api/v1/namespaces/default/foos"),
+    ("GET", "/api/v1/pods/x"),
+    ("GET", "/api/v2/pods"),
+    ("GET", "/apis/apps/v1/foo"),
+    ("GET", "/apis/apps/v2/deployments"),
+    ("GET", "/apis/nope/v1/things"),
+    ("GET", "/apis/nope"),
+    ("GET", "/nope"),
+    ("GET", "/metrics/x"),
+    ("GET", "/version/x"),
+    ("GET", "/openapi/v2/x"),
+    ("GET", "/openapi/v3/nope"),
+    ("GET", "/healthz/nope"),
+    ("GET", "/healthz/"),
+    ("GET", "/readyz/informer-sync"),
+    ("GET", "/api/v1/namespaces/default/pods/x/bogus"),
+    ("GET", "/api/v1/namespaces/default/pods/x/status/extra"),
+    ("GET", "/api/v1/namespaces/default/pods/x/binding"),
+    ("PUT", "/api/v1/namespaces/default/pods/x/binding"),
+    ("DELETE", "/api/v1/namespaces/default/pods/x/binding"),
+    ("DELETE", "/api/v1/namespaces/default/pods/x/status"),
+    ("DELETE", "/api/v1/namespaces/default/pods/x/log"),
+    ("DELETE", "/apis/apps/v1/namespaces/default/deployments/x/scale"),
+    ("POST", "/apis/apps/v1/namespaces/default/deployments/x/scale"),
+    ("GET", "/api/v1/namespaces/x/finalize"),
+    ("POST", "/api/v1/namespaces/default/pods/x"),
+    ("PUT", "/api/v1/namespaces/default/pods"),
+]
+
+
+async def _refusal(c: Client, method: str, path: str) -> tuple[Any, ...]:
+    # The client's own session (TLS and token from its kubeconfig), for the raw answer.
+    session = c._session
+    async with session.request(method, c.conn.server + path) as resp:
+        ctype = resp.headers.get("Content-Type")
+        text = await resp.text()
+    if ctype == "application/json":
+        status = json.loads(text)
+        return (resp.status, ctype, status["reason"], status["message"], status.get("details"))
+    return (resp.status, ctype, text)
+
+
+async def test_route_refusals(clients: tuple[Client, Client]) -> None:
+    up, sp = clients
+    for method, path in REFUSED:
+        want = await _refusal(up, method, path)
+        got = await _refusal(sp, method, path)
+        assert got == want, f"{method} {path}"
+
+
 # --------------------------------------------------------------------------- deletion
 
 

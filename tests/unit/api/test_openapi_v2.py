@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from sliceplane.api import errors
 from sliceplane.api.openapi import openapi_v3_document
 from sliceplane.apiserver.discovery import OpenAPIDocs
+from sliceplane.apiserver.httperrors import PageNotFound
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +80,12 @@ def test_same_properties_as_the_v3_document(doc: dict[str, Any]) -> None:
     assert set(doc["definitions"][key]["properties"]) == set(v3[key]["properties"])
 
 
-def test_other_v2_paths_are_not_found() -> None:
-    with pytest.raises(errors.NotFound):
+def test_other_openapi_paths_are_not_found() -> None:
+    """As kube-apiserver answers them: below /openapi/v2 Go's plain 404 page, an unknown
+    v3 document kube-openapi's empty 404."""
+    with pytest.raises(PageNotFound) as page:
         OpenAPIDocs().answer("/openapi/v2/api/v1")
+    assert page.value.body == "404 page not found\n"
+    with pytest.raises(PageNotFound) as empty:
+        OpenAPIDocs().answer("/openapi/v3/apis/nope/v1")
+    assert (empty.value.body, empty.value.content_type) == ("", None)

@@ -109,11 +109,7 @@ class StreamingHandler:
         self, request: web.Request, namespace: str | None, name: str | None, sub: str
     ) -> web.StreamResponse:
         if request.method not in ("GET", "POST") or namespace is None or name is None:
-            status = errors.MethodNotAllowed(
-                "the server does not allow this method on the requested resource"
-            ).to_status()
-            status["details"] = {}  # upstream's NewMethodNotSupported, no group or kind
-            return _status_response(status)
+            return _status_response(errors.MethodNotAllowed.generic().to_status())
         pod = self._get("pods", namespace, name)
         if sub == "exec":
             return await self._exec(request, pod)
