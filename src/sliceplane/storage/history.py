@@ -11,7 +11,8 @@ bounds, whichever bites first (etcd compacts by time every five minutes from kub
 * ``max_age`` seconds since the event was committed.
 
 Entries hold only the encoded bytes of a version (shared with the object map and with the
-next entry's "previous version", never copied); a replay hands out lazily decoded
+next entry's "previous version", never copied, and charged once whichever holds them); a
+replay hands out lazily decoded
 :class:`~sliceplane.storage.store.Stored` values.
 
 Compaction is global and in revision order, so "every event after revision R is here"
@@ -28,8 +29,9 @@ from typing import Literal
 Key = tuple[str, str]
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 
-ENTRY_OVERHEAD = 160
-"""Bytes charged per entry on top of its JSON (the entry object and deque slots)."""
+ENTRY_OVERHEAD = 216
+"""Bytes charged per entry on top of its JSON: the entry object, its deque slots and its
+place among the newest entries (213 measured with tracemalloc over 100,000 entries)."""
 
 
 @dataclass(slots=True)
@@ -42,16 +44,22 @@ class Entry:
     prev_raw: bytes | None
     prev_rv: int
     at: float
-
-    @property
-    def cost(self) -> int:
-        # prev_raw is the previous entry's raw (the same bytes object) while that entry is
-        # in the window, so only this version's bytes are charged.
-        return len(self.raw) + ENTRY_OVERHEAD
+    cost: int = 0
+    """Bytes charged for this entry (set by :meth:`History.append`): its JSON and
+    overhead, plus its previous version's JSON while no entry in the window holds it."""
+    successor: Entry | None = None
+    """The next entry of the same object while this one is in the window: its previous
+    version is this entry's ``raw`` (the same bytes object)."""
 
 
 class History:
-    """Entries in revision order, per resource for replay and globally for compaction."""
+    """Entries in revision order, per resource for replay and globally for compaction.
+
+    Every byte the window keeps alive is charged once: an entry's own JSON, and its
+    previous version's JSON unless that version is the ``raw`` of an entry still in the
+    window (an update of an object last written before the window, or whose last entry
+    was compacted, keeps the older bytes alive for the replay's "previous object").
+    """
 
     def __init__(self, max_events: int, max_bytes: int, max_age: float) -> None:
         self.max_events = max_events
@@ -59,6 +67,8 @@ class History:
         self.max_age = max_age
         self._order: deque[Entry] = deque()
         self._by_resource: dict[str, deque[Entry]] = {}
+        self._last: dict[str, dict[Key, Entry]] = {}
+        """Per resource, each object's newest entry in the window (to link the next)."""
         self.bytes = 0
         self.compacted = 0
         """Every event with a revision above this is in the window."""
@@ -72,6 +82,18 @@ class History:
         if per is None:
             per = self._by_resource[entry.resource] = deque()
         per.append(entry)
+        entry.cost = len(entry.raw) + ENTRY_OVERHEAD
+        newest = self._last.get(entry.resource)
+        if newest is None:
+            newest = self._last[entry.resource] = {}
+        prev = entry.prev_raw
+        if prev is not None and prev is not entry.raw:
+            last = newest.get(entry.key)
+            if last is not None and last.raw is prev:
+                last.successor = entry  # charged with ``last`` while it is kept
+            else:
+                entry.cost += len(prev)
+        newest[entry.key] = entry
         self.bytes += entry.cost
 
     def trim(self, now: float) -> int:
@@ -87,6 +109,14 @@ class History:
             if not per:
                 del self._by_resource[e.resource]
             self.bytes -= e.cost
+            nxt = e.successor
+            if nxt is not None:  # its previous version now lives on through it alone
+                nxt.cost += len(e.raw)
+                self.bytes += len(e.raw)
+                e.successor = None
+            newest = self._last[e.resource]
+            if newest.get(e.key) is e:
+                del newest[e.key]
             self.compacted = e.rv
         return self.compacted
 

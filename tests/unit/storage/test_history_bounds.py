@@ -160,3 +160,49 @@ async def test_a_watcher_that_never_reads_is_closed_at_its_backlog(tmp_path: Pat
     await s.create("pods", ("ns", "later"), {"metadata": {"name": "later"}})
     assert w.drain() == []
     await s.stop()
+
+
+def versions(sizes: list[int], first_prev: bytes | None = None) -> list[Entry]:
+    """Successive entries of one object: each one's previous version is the bytes object
+    of the entry before it (as the store hands them over); ``first_prev`` the version
+    written before the window."""
+    out: list[Entry] = []
+    prev = first_prev
+    for i, size in enumerate(sizes, start=1):
+        raw = bytes([i]) * size
+        typ = "ADDED" if prev is None else "MODIFIED"
+        out.append(Entry(i, typ, "pods", ("ns", "p"), raw, prev, i - 1, 0.0))  # type: ignore[arg-type]
+        prev = raw
+    return out
+
+
+def test_a_previous_version_is_charged_once_whoever_keeps_it() -> None:
+    """Versions of 1,000, 2,000 and 3,000 bytes: while the window holds them all, each is
+    charged once (the previous versions are the earlier entries' bytes); once an entry is
+    compacted its bytes live on as the next entry's previous version and are charged there."""
+    h = History(3, 10**9, 10**9)
+    for e in versions([1000, 2000, 3000]):
+        h.append(e)
+    assert h.bytes == 6000 + 3 * ENTRY_OVERHEAD
+    h.max_events = 2
+    h.trim(0.0)  # version 1 stays alive as version 2's previous object
+    assert h.bytes == 1000 + 2000 + 3000 + 2 * ENTRY_OVERHEAD
+    h.max_events = 1
+    h.trim(0.0)
+    assert h.bytes == 2000 + 3000 + ENTRY_OVERHEAD
+    h.max_events = 0
+    h.trim(0.0)
+    assert h.bytes == 0
+
+
+def test_an_update_of_an_object_written_before_the_window_charges_its_previous_version() -> None:
+    h = History(10, 10**9, 10**9)
+    old = b"o" * 5000
+    for e in versions([1000, 1000], first_prev=old):
+        h.append(e)
+    assert h.bytes == 5000 + 2000 + 2 * ENTRY_OVERHEAD
+    # And the byte bound holds what is really kept: no more than two such versions fit.
+    h.max_bytes = 5000 + 1000 + ENTRY_OVERHEAD
+    h.trim(0.0)
+    assert [e.rv for e in h.since("pods", 0)] == [2]
+    assert h.bytes == 1000 + 1000 + ENTRY_OVERHEAD
