@@ -19,7 +19,8 @@ from sliceplane.apiserver.servicealloc import ServiceAllocator
 from sliceplane.apiserver.transaction import Transaction
 
 # Kinds whose PUT may create a missing object (upstream AllowCreateOnUpdate).
-_CREATE_ON_UPDATE = ("endpoints", "events", "nodes")
+_CREATE_ON_UPDATE = ("endpoints", "events", "leases")
+"""Kinds whose strategy says ``AllowCreateOnUpdate`` (Services too, in their own rules)."""
 
 
 class KindRules:
@@ -62,6 +63,7 @@ class ServiceRules(KindRules):
     """Cluster IPs and node ports (``servicealloc``), claimed per write, freed on delete."""
 
     return_deleted_object = True
+    create_on_update = True
 
     def __init__(self, allocator: ServiceAllocator) -> None:
         self.allocator = allocator

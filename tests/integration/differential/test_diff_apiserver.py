@@ -32,6 +32,7 @@ from harness import Kubectl, ServerProcess
 
 from sliceplane.api import errors
 from sliceplane.api.meta import parse_time
+from sliceplane.api.resources import BY_PLURAL
 from sliceplane.client.client import Client
 from sliceplane.testenv import ControlPlane
 
@@ -551,6 +552,44 @@ async def test_route_refusals(clients: tuple[Client, Client]) -> None:
         want = await _refusal(up, method, path)
         got = await _refusal(sp, method, path)
         assert got == want, f"{method} {path}"
+
+
+async def _put_missing(c: Client, ns: str) -> dict[str, int]:
+    """The status of a PUT that names an object nobody created, per kind: 201 where the
+    kind's strategy allows create on update, else 404."""
+    bodies: dict[str, Obj] = {
+        "services": {"spec": {"ports": [{"port": 80}]}},
+        "endpoints": {},
+        "leases": {"spec": {}},
+        "events": {"involvedObject": {"kind": "Pod", "name": "p", "namespace": ns}},
+        "configmaps": {},
+        "endpointslices": {"addressType": "IPv4", "endpoints": []},
+        "nodes": {},
+    }
+    out: dict[str, int] = {}
+    for plural, extra in bodies.items():
+        info = BY_PLURAL[plural]
+        meta: Obj = {"name": "put-new"}
+        if info.namespaced:
+            meta["namespace"] = ns
+        obj = {"apiVersion": info.api_version, "kind": info.kind, "metadata": meta, **extra}
+        try:
+            await c.update(plural, obj)
+            out[plural] = 201
+        except errors.StatusError as exc:
+            out[plural] = exc.code
+    return out
+
+
+async def test_create_on_update(clients: tuple[Client, Client]) -> None:
+    """Services, Endpoints, Leases and Events may be created by a PUT; Nodes may not."""
+    up, sp = clients
+    ns = f"put-{uuid.uuid4().hex[:6]}"
+    for c in clients:
+        await c.create("namespaces", {"metadata": {"name": ns}})
+    want = await _put_missing(up, ns)
+    assert want["services"] == 201 and want["nodes"] == 404  # what this test is about
+    assert await _put_missing(sp, ns) == want
 
 
 # --------------------------------------------------------------------------- deletion
