@@ -536,7 +536,7 @@ class APIServerApp:
             field_selector=field_sel,
         )
         try:
-            await emit(session.begin(initial, initial_end=send_initial == "true"))
+            await emit(session.begin(initial, initial_end=send_initial is True))
             while not self._stopping.is_set():
                 transport = request.transport
                 if transport is None or transport.is_closing():

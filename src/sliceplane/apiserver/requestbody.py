@@ -10,6 +10,7 @@ upstream's text, raised before anything is written.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -180,8 +181,8 @@ _INT64 = (-(2**63), 2**63 - 1)
 
 
 def parse_bool(text: str | None) -> bool:
-    """A boolean query parameter (``watch``, ``allowWatchBookmarks``): true or 1."""
-    return text is not None and text.lower() in ("true", "1")
+    """A boolean query parameter (``watch``, ``allowWatchBookmarks``), see :func:`query_flag`."""
+    return query_flag(text)
 
 
 def parse_int64(text: str) -> int:
@@ -251,28 +252,76 @@ def _check_propagation(propagation: str | None, orphan: bool | None) -> None:
     raise errors.Invalid("DeleteOptions", "meta.k8s.io", "", [err])
 
 
+def query_flag(text: str | None) -> bool:
+    """A boolean query parameter as apimachinery converts one (``watch``,
+    ``allowWatchBookmarks``, ``sendInitialEvents``): absent is false, ``0`` and ``false``
+    (any case) are false, anything else is true, even an empty value."""
+    return text is not None and not (text == "0" or text.lower() == "false")
+
+
+def send_initial_events(query: Mapping[str, str], watch: bool) -> bool | None:
+    """``sendInitialEvents`` after kube-apiserver's defaults (``SetListOptionsDefaults``,
+    the WatchList feature being on since v1.34): a watch from resourceVersion "" or "0"
+    that names neither it nor ``resourceVersionMatch`` sends its initial events (and,
+    with bookmarks, the bookmark that ends them). None: not set."""
+    if "sendInitialEvents" in query:
+        return query_flag(query["sendInitialEvents"])
+    legacy = query.get("resourceVersion", "") in ("", "0")
+    if watch and legacy and not query.get("resourceVersionMatch"):
+        return True
+    return None
+
+
+_NEEDS_NOT_OLDER_THAN = "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"
+_MATCH_NEEDS_INITIAL_EVENTS = (
+    "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"
+)
+_MATCH_WITH_CONTINUE = "resourceVersionMatch is forbidden when continue is provided"
+_MATCH_NEEDS_RV = "resourceVersionMatch is forbidden unless resourceVersion is provided"
+_EXACT_ZERO = 'resourceVersionMatch "exact" is forbidden for resourceVersion "0"'
+_INITIAL_EVENTS_ON_LIST = "sendInitialEvents is forbidden for list"
+
+
 def check_list_options(query: MultiMapping[str], watch: bool) -> None:
-    """ListOptions as kube-apiserver validates them (``ValidateListOptions``): integer
-    ``timeoutSeconds``, ``resourceVersionMatch`` only with a ``resourceVersion``,
-    ``sendInitialEvents`` only on watches."""
-    timeout = query.get("timeoutSeconds")
-    if timeout:
-        parse_int64(timeout)
-    errs = []
+    """ListOptions as kube-apiserver decodes and validates them (``ValidateListOptions``
+    after ``SetListOptionsDefaults``): ``timeoutSeconds`` and ``limit`` are integers (an
+    empty value too is a 400, on watches as on lists), and the rules that tie
+    ``resourceVersionMatch`` to ``resourceVersion``, ``continue`` and
+    ``sendInitialEvents``, with upstream's messages."""
+    for name in ("timeoutSeconds", "limit"):
+        value = query.get(name)
+        if value is not None:
+            parse_int64(value)
+    rv = query.get("resourceVersion", "")
     match = query.get("resourceVersionMatch", "")
-    if match:
-        if not watch and not query.get("resourceVersion"):
-            errs.append(
-                Path("resourceVersionMatch").forbidden(
-                    "resourceVersionMatch is forbidden unless resourceVersion is provided"
-                )
-            )
-        elif match not in ("NotOlderThan", "Exact"):
-            errs.append(
-                Path("resourceVersionMatch").not_supported(match, ["Exact", "NotOlderThan"])
-            )
-    if "sendInitialEvents" in query and not watch:
-        errs.append(Path("sendInitialEvents").forbidden("sendInitialEvents is forbidden for list"))
+    cont = query.get("continue", "")
+    send = send_initial_events(query, watch)
+    if watch and send is True and "sendInitialEvents" not in query:
+        match = "NotOlderThan"  # defaulted together
+    path = Path("resourceVersionMatch")
+    errs = []
+    if watch:
+        if send is not None and match != "NotOlderThan":
+            errs.append(path.forbidden(_NEEDS_NOT_OLDER_THAN))
+        if match:
+            if send is None:
+                errs.append(path.forbidden(_MATCH_NEEDS_INITIAL_EVENTS))
+            if match != "NotOlderThan":
+                errs.append(path.not_supported(match, ["NotOlderThan"]))
+            if cont:
+                errs.append(path.forbidden(_MATCH_WITH_CONTINUE))
+    else:
+        if match:
+            if not rv:
+                errs.append(path.forbidden(_MATCH_NEEDS_RV))
+            if cont:
+                errs.append(path.forbidden(_MATCH_WITH_CONTINUE))
+            if match not in ("Exact", "NotOlderThan"):
+                errs.append(path.not_supported(match, ["Exact", "NotOlderThan", ""]))
+            if match == "Exact" and rv == "0":
+                errs.append(path.forbidden(_EXACT_ZERO))
+        if send is not None:
+            errs.append(Path("sendInitialEvents").forbidden(_INITIAL_EVENTS_ON_LIST))
     if errs:
         raise errors.Invalid("ListOptions", "meta.k8s.io", "", errs)
 

@@ -25,7 +25,12 @@ from sliceplane.api.fieldselectors import FieldSelector
 from sliceplane.api.resources import ResourceInfo
 from sliceplane.api.selectors import LabelSelector
 from sliceplane.apiserver.registry import matches
-from sliceplane.apiserver.requestbody import parse_bool, parse_int64, parse_resource_version
+from sliceplane.apiserver.requestbody import (
+    parse_bool,
+    parse_int64,
+    parse_resource_version,
+    send_initial_events,
+)
 from sliceplane.storage.store import Event, Stored
 
 # Longest single wait for an event, so the server's stop is noticed within a second.
@@ -67,7 +72,9 @@ class WatchParams:
     since: int | None
     """Resume after this revision; None for resourceVersion "" or "0" (from now)."""
     bookmarks: bool
-    send_initial: str | None
+    send_initial: bool | None
+    """``sendInitialEvents`` as kube-apiserver defaults it (true for a watch from "" or
+    "0" that asks nothing else, :func:`~sliceplane.apiserver.requestbody.send_initial_events`)."""
     timeout: float | None
     """``timeoutSeconds``; None: the server's default (jittered, like upstream's)."""
 
@@ -76,7 +83,7 @@ class WatchParams:
         """Whether the stream starts with the current state as ADDED events: asked for
         (``sendInitialEvents=true``), or implied by resourceVersion "" or "0" unless
         refused (``sendInitialEvents=false``)."""
-        return self.send_initial == "true" or (self.since is None and self.send_initial != "false")
+        return self.send_initial is True or (self.since is None and self.send_initial is not False)
 
 
 def watch_params(query: Mapping[str, str]) -> WatchParams:
@@ -88,7 +95,7 @@ def watch_params(query: Mapping[str, str]) -> WatchParams:
     return WatchParams(
         since=parse_resource_version(query.get("resourceVersion", "")) or None,
         bookmarks=parse_bool(query.get("allowWatchBookmarks")),
-        send_initial=query.get("sendInitialEvents"),
+        send_initial=send_initial_events(query, watch=True),
         timeout=timeout,
     )
 

@@ -592,6 +592,50 @@ async def test_create_on_update(clients: tuple[Client, Client]) -> None:
     assert await _put_missing(sp, ns) == want
 
 
+#: List and watch queries of configmaps kube-apiserver refuses (or, for the last, answers
+#: with the initial events and the bookmark that ends them).
+LIST_QUERIES = [
+    "limit=",
+    "timeoutSeconds=",
+    "watch=1&limit=abc&timeoutSeconds=1",
+    "watch=1&continue=abc&timeoutSeconds=1",
+    "watch=1&resourceVersionMatch=Exact&timeoutSeconds=1",
+    "watch=1&sendInitialEvents=true&resourceVersion=1&timeoutSeconds=1",
+    "watch=1&resourceVersion=1&resourceVersionMatch=NotOlderThan&timeoutSeconds=1",
+    "resourceVersionMatch=NotOlderThan&resourceVersion=0&continue=x",
+    "resourceVersionMatch=Exact&resourceVersion=0",
+    "watch=1&allowWatchBookmarks=true&timeoutSeconds=1",
+]
+
+
+async def _list_answer(c: Client, ns: str, query: str) -> tuple[Any, ...]:
+    session = c._session  # the client's own TLS and token, for the raw answer
+    url = f"{c.conn.server}/api/v1/namespaces/{ns}/configmaps?{query}"
+    async with session.get(url) as resp:
+        lines = (await resp.text()).splitlines()
+    if resp.status != 200:
+        status = json.loads(lines[0])
+        return (resp.status, status["reason"], status["message"])
+    events = [json.loads(line) for line in lines]
+    seen = []
+    for e in events:  # up to the end of the initial events (later bookmarks are timing)
+        meta = e["object"]["metadata"]
+        seen.append((e["type"], meta.get("name"), meta.get("annotations")))
+        if (meta.get("annotations") or {}).get("k8s.io/initial-events-end"):
+            break
+    return (200, seen)
+
+
+async def test_list_option_answers(clients: tuple[Client, Client]) -> None:
+    up, sp = clients
+    ns = f"lopts-{uuid.uuid4().hex[:6]}"
+    for c in clients:
+        await c.create("namespaces", {"metadata": {"name": ns}})
+        await c.create("configmaps", {"metadata": {"name": "one"}}, ns)
+    for query in LIST_QUERIES:
+        assert await _list_answer(sp, ns, query) == await _list_answer(up, ns, query), query
+
+
 # --------------------------------------------------------------------------- deletion
 
 

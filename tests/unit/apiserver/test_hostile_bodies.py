@@ -177,12 +177,45 @@ def test_resource_versions_accepted() -> None:
         ),
         ({"resourceVersionMatch": "Bogus", "resourceVersion": "1"}, False, "Unsupported value"),
         ({"sendInitialEvents": "true"}, False, "sendInitialEvents is forbidden for list"),
+        # The answers kube-apiserver v1.37.2 gave (WatchList on: a watch from "" or "0"
+        # defaults to sendInitialEvents=true with resourceVersionMatch=NotOlderThan).
+        ({"limit": ""}, False, 'strconv.ParseInt: parsing "": invalid syntax'),
+        ({"limit": "abc"}, True, 'strconv.ParseInt: parsing "abc": invalid syntax'),
+        ({"timeoutSeconds": ""}, True, 'strconv.ParseInt: parsing "": invalid syntax'),
+        ({"continue": "abc"}, True, "resourceVersionMatch is forbidden when continue is provided"),
+        (
+            {"resourceVersionMatch": "NotOlderThan", "resourceVersion": "0", "continue": "x"},
+            False,
+            "resourceVersionMatch is forbidden when continue is provided",
+        ),
+        (
+            {"resourceVersionMatch": "Exact", "resourceVersion": "0"},
+            False,
+            'resourceVersionMatch "exact" is forbidden for resourceVersion "0"',
+        ),
+        (
+            {"resourceVersionMatch": "Exact"},
+            True,
+            "[resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless "
+            'sendInitialEvents is provided, resourceVersionMatch: Unsupported value: "Exact": '
+            'supported values: "NotOlderThan"]',
+        ),
+        (
+            {"sendInitialEvents": "true", "resourceVersion": "1"},
+            True,
+            "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+        ),
+        (
+            {"resourceVersion": "1", "resourceVersionMatch": "NotOlderThan"},
+            True,
+            "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+        ),
     ],
 )
 def test_list_options_as_upstream_validates_them(
     params: dict[str, str], watch: bool, fragment: str
 ) -> None:
-    with pytest.raises(errors.StatusError, match=fragment):
+    with pytest.raises(errors.StatusError, match=re.escape(fragment)):
         check_list_options(MultiDict(params), watch)
 
 
@@ -191,6 +224,8 @@ def test_list_options_accepted() -> None:
     check_list_options(
         MultiDict({"sendInitialEvents": "true", "resourceVersionMatch": "NotOlderThan"}), True
     )
+    check_list_options(MultiDict({"resourceVersion": "7", "limit": "5"}), True)
+    check_list_options(MultiDict({}), True)  # defaulted, consistent
 
 
 @pytest.mark.parametrize(

@@ -233,6 +233,14 @@ def test_bookmark_object_shape() -> None:
             {"sendInitialEvents": "false"}, None, False, None, False, id="initial-events-refused"
         ),
         pytest.param(
+            {"sendInitialEvents": "bogus", "resourceVersion": "42"},
+            42,
+            False,
+            None,
+            True,
+            id="any-other-value-is-true",
+        ),
+        pytest.param(
             {"allowWatchBookmarks": "1", "timeoutSeconds": "30"},
             None,
             True,
@@ -277,3 +285,20 @@ def test_too_large_resource_version() -> None:
     assert status["message"] == "Too large resource version: 50, current: 40"
     assert status["details"]["causes"][0]["reason"] == "ResourceVersionTooLarge"
     assert status["details"]["retryAfterSeconds"] == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "send_initial"),
+    [
+        pytest.param({}, True, id="legacy-from-now-defaults-to-initial-events"),
+        pytest.param({"resourceVersion": "0"}, True, id="rv-0-too"),
+        pytest.param({"resourceVersion": "5"}, None, id="resume-not-defaulted"),
+        pytest.param({"resourceVersionMatch": "NotOlderThan"}, None, id="match-stops-defaults"),
+        pytest.param({"sendInitialEvents": "false"}, False, id="refused"),
+    ],
+)
+def test_send_initial_events_defaults(query: dict[str, str], send_initial: bool | None) -> None:
+    """kube-apiserver's SetListOptionsDefaults (WatchList on): a watch from "" or "0" sends
+    its initial events, so with bookmarks it also ends them with the initial-events-end
+    bookmark, as v1.37.2 answered a bare ``?watch=1&allowWatchBookmarks=true``."""
+    assert watch_params(query).send_initial is send_initial
