@@ -771,7 +771,10 @@ class Generator:
         if self.rng.random() < 0.05:
             p = self.rng.choice(params)
             req.query.append((p, self.rng.choice(QUERY_VALUES[p])))  # a repeated parameter
-        req.watch = any(k == "watch" and v in ("true", "1") for k, v in req.query)
+        # A watch as apimachinery converts the first ``watch`` value: anything but "0" and
+        # "false" (any case), even "" or "maybe" (kube-apiserver then streams too).
+        first = next((v for k, v in req.query if k == "watch"), None)
+        req.watch = first is not None and not (first == "0" or first.lower() == "false")
         if req.watch and not any(k == "timeoutSeconds" for k, _ in req.query):
             req.query.append(("timeoutSeconds", "1"))
         req.family, req.resource, req.namespace = "query", info, ns
