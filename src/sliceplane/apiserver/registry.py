@@ -404,7 +404,10 @@ class Registry:
         key = self._key(info, namespace, name)
         current = self.store.current(info.plural, key)
         if current is None:
-            if subresource or not self.rules(info).create_on_update or from_patch:
+            # A kind that allows create on update does so through /status as well (its
+            # status storage shares the strategy, and creates as the main resource does).
+            creatable = self.rules(info).create_on_update and subresource in ("", "status")
+            if not creatable or from_patch:
                 raise errors.NotFound.for_object(info.plural, info.group, name)
             meta.pop("resourceVersion", None)
             return await self.create(info, namespace, obj, opts)
@@ -451,7 +454,7 @@ class Registry:
         with Transaction() as txn:
             if subresource == "":
                 rules.allocate(obj, old, name, txn)
-            errs = self._validate(validate_update, info.plural, obj, old)
+            errs = self._validate(validate_update, info.plural, obj, old, subresource)
             if errs:
                 raise errors.Invalid(info.kind, info.group, name, errs)
             obj["metadata"]["resourceVersion"] = str(current.rv)

@@ -592,6 +592,38 @@ async def test_create_on_update(clients: tuple[Client, Client]) -> None:
     assert await _put_missing(sp, ns) == want
 
 
+async def _status_writes(c: Client, ns: str) -> list[Any]:
+    out: list[Any] = []
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "by-status", "namespace": ns},
+        "spec": {"ports": [{"port": 80}]},
+        "status": {"loadBalancer": {}},
+    }
+    created = await c.update("services", svc, subresource="status")  # creates, as a PUT may
+    out.append((created["kind"], created["spec"]["ports"][0]["port"]))
+    live = await c.get("namespaces", ns)
+    for phase in ("Running", "Terminating", "Active"):
+        body = {**live, "status": {"phase": phase}}
+        try:
+            got = await c.update("namespaces", body, subresource="status")
+            out.append(("ok", got["status"]["phase"]))
+        except errors.StatusError as exc:
+            out.append((exc.code, exc.message))
+    return out
+
+
+async def test_status_writes(clients: tuple[Client, Client]) -> None:
+    """A Service created by a PUT of its status; a namespace's phase must say whether its
+    deletion has begun (``status.Phase``, upstream's spelling)."""
+    up, sp = clients
+    ns = f"status-{uuid.uuid4().hex[:6]}"
+    for c in clients:
+        await c.create("namespaces", {"metadata": {"name": ns}})
+    assert await _status_writes(sp, ns) == await _status_writes(up, ns)
+
+
 #: List and watch queries of configmaps kube-apiserver refuses (or, for the last, answers
 #: with the initial events and the bookmark that ends them).
 LIST_QUERIES = [

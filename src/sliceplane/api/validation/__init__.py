@@ -52,6 +52,11 @@ _UPDATE: Final[dict[str, UpdateFn]] = {
     "configmaps": configdata.validate_config_map_update,
 }
 
+_STATUS_UPDATE: Final[dict[str, UpdateFn]] = {
+    "namespaces": simple.validate_namespace_status_update,
+}
+"""Kinds whose ``/status`` writes are validated by rules of their own."""
+
 CLUSTER_SCOPED: Final = frozenset({"namespaces", "nodes"})
 
 
@@ -78,13 +83,17 @@ def validate_create(resource: str, obj: dict[str, Any]) -> ErrorList:
     return _guard(lambda: validate_object_meta(obj, namespaced, name_is_dns_subdomain, METADATA))
 
 
-def validate_update(resource: str, new: dict[str, Any], old: dict[str, Any]) -> ErrorList:
-    """Errors for replacing ``old`` with ``new``."""
+def validate_update(
+    resource: str, new: dict[str, Any], old: dict[str, Any], subresource: str = ""
+) -> ErrorList:
+    """Errors for replacing ``old`` with ``new`` (through ``subresource``)."""
     if not isinstance(new, dict):
         return _not_an_object(new)
     if not isinstance(old, dict):
         old = {}
-    fn = _UPDATE.get(resource)
+    fn = (_STATUS_UPDATE if subresource == "status" else _UPDATE).get(resource) or _UPDATE.get(
+        resource
+    )
     if fn is not None:
         return _guard(lambda: fn(new, old))
     return _guard(lambda: validate_object_meta_update(new, old, METADATA))

@@ -60,6 +60,23 @@ def validate_namespace_update(new: dict[str, Any], old: dict[str, Any]) -> Error
     return validate_object_meta_update(new, old)
 
 
+def validate_namespace_status_update(new: dict[str, Any], old: dict[str, Any]) -> ErrorList:
+    """A status write (upstream ``ValidateNamespaceStatusUpdate``): the phase must say
+    whether deletion has begun (upstream names the field ``status.Phase``)."""
+    errs = validate_object_meta_update(new, old)
+    status = new.get("status")
+    phase = status.get("phase", "") if isinstance(status, dict) else ""
+    path = Path("status").child("Phase")
+    if not new["metadata"].get("deletionTimestamp"):
+        if phase != "Active":
+            errs.append(path.invalid(phase, "may only be 'Active' if `deletionTimestamp` is empty"))
+    elif phase != "Terminating":
+        errs.append(
+            path.invalid(phase, "may only be 'Terminating' if `deletionTimestamp` is not empty")
+        )
+    return errs
+
+
 # --- Node -----------------------------------------------------------------------------
 
 
