@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sliceplane.client.client import Client
@@ -52,14 +53,19 @@ class InformerFactory:
         options: InformerOptions | None = None,
         *,
         transform: Transform | None = None,
+        resource_transforms: Mapping[str, Transform] | None = None,
     ) -> None:
         """``transform``: given to every informer (see :data:`~sliceplane.machinery.
         informer.Transform`), as client-go's ``WithTransform`` factory option; only for
-        transforms every reader of every informer can live with."""
+        transforms every reader of every informer can live with. ``resource_transforms``:
+        per resource, a transform used instead of ``transform`` for that resource's
+        informers (client-go sets one per informer, ``SetTransform``); it should do what
+        ``transform`` does too."""
         self.client = client
         self.clock = clock
         self.options = options
         self.transform = transform
+        self.resource_transforms = dict(resource_transforms or {})
         self._informers: dict[InformerKey, Informer] = {}
         self._tasks: dict[InformerKey, asyncio.Task[None]] = {}
         self._started = False
@@ -84,7 +90,13 @@ class InformerFactory:
                 )
             else:
                 lw = self.client.list_watcher(resource)
-            inf = Informer(lw, self.clock, self.options, name=key.name(), transform=self.transform)
+            inf = Informer(
+                lw,
+                self.clock,
+                self.options,
+                name=key.name(),
+                transform=self.resource_transforms.get(resource, self.transform),
+            )
             inf.add_index(NAMESPACE_INDEX, namespace_index)
             self._informers[key] = inf
             if self._started:  # factory already running: start late joiners too

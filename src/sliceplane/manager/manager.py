@@ -27,6 +27,7 @@ from sliceplane.api.hostport import parse_hostport
 from sliceplane.client.client import JSON, PROTOBUF, Client
 from sliceplane.client.leases import ClientLeaseClient
 from sliceplane.client.throttle import DEFAULT_BURST, DEFAULT_QPS, throttle_for
+from sliceplane.endpointbase.podcache import compact_pod
 from sliceplane.endpoints.controller import EndpointsController, EndpointsControllerOptions
 from sliceplane.endpointslice.controller import ControllerOptions, EndpointSliceController
 from sliceplane.machinery import tasks
@@ -234,8 +235,14 @@ class Manager:
     async def run_controllers(self) -> None:
         """Build informers and controllers, then run until cancelled."""
         # As kube-controller-manager: no controller reads managedFields, so no informer of
-        # this process keeps them (a third of a kubelet-written pod's memory).
-        factory = InformerFactory(self.client, self.clock, transform=strip_managed_fields)
+        # this process keeps them (a third of a kubelet-written pod's memory). Pods are
+        # cut further, to the fields the endpoint controllers read (endpointbase.podcache).
+        factory = InformerFactory(
+            self.client,
+            self.clock,
+            transform=strip_managed_fields,
+            resource_transforms={"pods": compact_pod},
+        )
         self._build(factory)
         factory.start()
         self.leading.set()
