@@ -21,7 +21,7 @@ latest plan are dropped, so memory follows the Service's current pods and slices
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sliceplane.api.meta import labels_of, meta_of
@@ -107,6 +107,19 @@ class EndpointMemo:
         )
         if facts != self._service:
             self._service = facts  # a new object: entries made for the old one are stale
+
+    def end(self, replaced: Collection[str]) -> None:
+        """Finish a plan: let go of what only the previous plan used, and of the slices
+        named in ``replaced`` (about to be updated or deleted, so the cache will hold other
+        objects for them). Otherwise a Service's memo kept the pod and slice objects its
+        informers had already replaced until its next sync: at the end of a rollout of
+        1,000 Services, a stale slice and a stale pod or two for each."""
+        self._previous = {}
+        self._slices_previous = {}
+        if replaced:
+            current = self._slices_current
+            for key in [k for k, v in current.items() if meta_of(v[0]).get("name") in replaced]:
+                del current[key]
 
     def _entry(self, pod: Obj, service: Obj) -> _Entry:
         entry = self._previous.get(id(pod))

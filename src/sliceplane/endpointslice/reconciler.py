@@ -389,4 +389,6 @@ def plan_service(
     plan.desired_slices = max(
         1, sum(_desired_slices(n, max_n) for n in desired_endpoints_by_group.values())
     )
+    if memo is not None:
+        memo.end({_name(a.slice) for a in plan.actions if a.verb != "create"})
     return plan

@@ -101,7 +101,8 @@ def test_memo_reuses_only_the_same_pod_objects_and_forgets_unused_ones() -> None
     plan_service(svc, pods[:1], node_map, [], opts, TRIGGER, None, memo)
     plan_service(svc, pods[:1], node_map, [], opts, TRIGGER, None, memo)
     assert (memo.misses, memo.hits) == (5, 2)
-    assert len(memo._current) == 1 and len(memo._previous) == 1
+    # What only the previous plan used is let go of once a plan is done.
+    assert len(memo._current) == 1 and not memo._previous
     # An updated pod is a new object (as the informer hands it out): computed again.
     plan_service(svc, [new_pod(0)], node_map, [], opts, TRIGGER, None, memo)
     assert (memo.misses, memo.hits) == (6, 2)
@@ -111,6 +112,37 @@ def test_memo_reuses_only_the_same_pod_objects_and_forgets_unused_ones() -> None
     plan_service(svc, pods[:1], node_map, [], opts, TRIGGER, None, memo)
     assert memo.misses == 7
     assert same is not memo._current
+
+
+def test_memo_keeps_no_object_the_caches_have_replaced() -> None:
+    """After a plan the memo holds only the pods it was given and the slices the plan
+    leaves as they are: a pod replaced since the previous plan, and a slice about to be
+    updated (the cache will hold the written object), are not kept until the next sync."""
+    svc = new_service()
+    node_map = {"node-1": new_node("node-1")}
+    memo = EndpointMemo()
+    opts = ReconcilerOptions(max_endpoints_per_slice=2)
+    pods = [new_pod(i) for i in range(4)]
+    slices: dict[str, Obj] = {}
+    _apply(slices, plan_service(svc, pods, node_map, [], opts, TRIGGER, None, memo), [0])
+    assert len(slices) == 2
+    old_pod = pods[3]
+    pods[3] = new_pod(3, ready=False)
+    existing = list(slices.values())
+    plan = plan_service(svc, pods, node_map, existing, opts, TRIGGER, None, memo)
+    (update,) = [a.slice for a in plan.actions]
+    assert [a.verb for a in plan.actions] == ["update"]
+
+    def held() -> list[Any]:
+        out: list[Any] = [e.pod for e in (*memo._current.values(), *memo._previous.values())]
+        for table in (memo._slices_current, memo._slices_previous):
+            out.extend(v[0] for v in table.values())
+        return out
+
+    assert not any(x is old_pod for x in held())
+    kept = [es for es in existing if es["metadata"]["name"] != update["metadata"]["name"]]
+    assert [x for x in held() if x in existing] == kept
+    assert all(any(x is p for x in held()) for p in pods)
 
 
 def test_hints_never_reach_the_remembered_endpoints() -> None:
