@@ -20,6 +20,7 @@ from harness import ServerProcess
 
 from sliceplane.api import errors
 from sliceplane.client.client import Client
+from sliceplane.client.throttle import Throttle
 from sliceplane.endpointslice.controller import (
     WRITE_PERIOD_FULL_AT,
     ControllerOptions,
@@ -443,3 +444,36 @@ async def test_pod_changes_after_a_write_wait_for_the_write_period(client: Clien
             patch_type="merge",
         )
         await eventually(lambda: has(2))
+
+
+async def test_writes_held_by_the_client_limit_carry_what_changed_meanwhile(
+    client: Client, ns: str
+) -> None:
+    """A sync whose writes must wait for the client limit (``--kube-api-qps``) plans again
+    once they may go: the pods made ready while it waited are in that same write, not in
+    another one after it (the slice's generation counts the writes)."""
+    await client.create("services", service("lim", ns, {"app": "lim"}), ns)
+    throttle = Throttle(1.0, 1)
+    async with Running(client.throttled(throttle)) as ctl:
+        key = f"{ns}/lim"
+
+        async def endpoints(n: int) -> bool:
+            s = await slices_of(client, ns, "lim")
+            return len(s) == 1 and len(s[0]["endpoints"] or []) == n
+
+        await eventually(lambda: endpoints(0))
+        for _ in range(3):
+            throttle.reserve()  # the next request waits about three seconds
+        await create_pods(client, ns, {"app": "lim"}, ["lim-0"])
+
+        async def waiting_to_write() -> bool:
+            p = ctl.pods.store.get(f"{ns}/lim-0")
+            ready = p is not None and bool((p.get("status") or {}).get("podIP"))
+            return ready and ctl.queue.is_processing(key)
+
+        await eventually(waiting_to_write, timeout=2.0)
+        await create_pods(client, ns, {"app": "lim"}, ["lim-1", "lim-2"], base=1)
+        await eventually(lambda: endpoints(3))
+        (es,) = await slices_of(client, ns, "lim")
+        assert es["metadata"]["generation"] == 2  # the placeholder, then one update
+        assert endpoint_names([es]) == ["lim-0", "lim-1", "lim-2"]

@@ -23,6 +23,9 @@ DEFAULT_QPS = 20.0
 """kube-controller-manager's default ``--kube-api-qps``."""
 DEFAULT_BURST = 30
 """kube-controller-manager's default ``--kube-api-burst``."""
+_EPSILON = 1e-9
+"""Tokens short of one that still count as one (the refill after a sleep of exactly the
+computed delay may fall short by rounding)."""
 
 
 class Throttle:
@@ -41,12 +44,15 @@ class Throttle:
         self.waited = 0.0
         """Seconds callers have spent waiting for a token, in total (for metrics)."""
 
-    def reserve(self) -> float:
-        """Take one token; return how long the caller must wait before using it."""
+    def _refill(self) -> None:
         now = self._now()
         if now > self._last:
             self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.qps)
             self._last = now
+
+    def reserve(self) -> float:
+        """Take one token; return how long the caller must wait before using it."""
+        self._refill()
         self._tokens -= 1.0
         delay = 0.0 if self._tokens >= 0 else -self._tokens / self.qps
         self.waited += delay
@@ -56,6 +62,23 @@ class Throttle:
         delay = self.reserve()
         if delay > 0:
             await asyncio.sleep(delay)
+
+    def free_in(self) -> float:
+        """Seconds until a token is free (0.0: one is free now), taking none."""
+        self._refill()
+        missing = 1.0 - self._tokens
+        return 0.0 if missing <= _EPSILON else missing / self.qps
+
+    async def ready(self) -> float:
+        """Wait, taking no token, until a request could go without waiting; return the
+        seconds waited. For a caller about to decide what to send: deciding after the
+        wait rather than before it, its request carries what changed meanwhile (callers
+        that reserved before it are still served first)."""
+        waited = 0.0
+        while (delay := self.free_in()) > 0:
+            await asyncio.sleep(delay)
+            waited += delay
+        return waited
 
 
 def throttle_for(qps: float, burst: int) -> Throttle | None:

@@ -3,7 +3,9 @@
 Event handlers only map objects to Service keys (§2.2 of the reference); ``sync_service``
 reads the informer caches, asks the pure planner for a :class:`Plan` and applies it in the
 planned order. The tracker recognises the controller's own writes when their watch events
-come back, and refuses to plan against a cache that has not caught up with them.
+come back, and refuses to plan against a cache that has not caught up with them. A plan
+whose writes must wait for the client's limit (``--kube-api-qps``) is made again once they
+may go, so they carry what changed meanwhile (docs/upstream-differences.md).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sliceplane.api import errors
@@ -299,6 +302,48 @@ class EndpointSliceController:
             self.syncs_done += 1
 
     async def _sync(self, key: str) -> None:
+        planned = self._plan(key, None)
+        if planned is None:
+            return
+        svc, plan, existing, trigger_time = planned
+        if plan.actions:
+            self._note_write(key)
+            self._hold(key, plan.desired_endpoints)
+            throttle = self.client.throttle
+            if throttle is not None and await throttle.ready() > 0:
+                # The client limit held the writes back: plan again from what the caches
+                # hold now, so that they carry every change made while they waited.
+                planned = self._plan(key, trigger_time)
+                if planned is None:
+                    return
+                svc, plan, existing, trigger_time = planned
+                if plan.actions:
+                    self._hold(key, plan.desired_endpoints)
+        for ev in plan.events:
+            self.recorder.event(svc, ev.type, ev.reason, ev.message)
+        self._hint_events[key] = [e.message for e in plan.events if "Hints" in e.reason]
+        try:
+            await self.apply(svc, plan)
+        except Exception as exc:
+            self.recorder.event(
+                svc,
+                "Warning",
+                "FailedToUpdateEndpointSlices",
+                f"Error updating Endpoint Slices for Service {key}: {exc}",
+            )
+            raise
+        self._record_metrics(key, svc, plan, existing)
+        if plan.errors:
+            raise RuntimeError("; ".join(plan.errors))
+
+    def _plan(
+        self, key: str, earlier_trigger: datetime | None
+    ) -> tuple[Obj, Plan, int, datetime | None] | None:
+        """The Service, its plan from the caches, how many slices it has and the trigger
+        time stamped on the writes; None when there is nothing to plan (the Service is
+        gone, and its state was dropped, or it selects no pods by definition).
+        ``earlier_trigger``: the trigger time of a plan made earlier in the same sync and
+        not sent (the changes it covered are in this plan too)."""
         ns, _, name = key.partition("/")
         svc = self.services.store.get(key)
         if svc is None:
@@ -312,13 +357,13 @@ class EndpointSliceController:
             if self.topology is not None:
                 for family in ("IPv4", "IPv6"):
                     self.topology.remove_hints(key, family)
-            return
+            return None
         spec = svc.get("spec") or {}
         if spec.get("type") == "ExternalName":
-            return
+            return None
         selector = self.selectors.selector(svc)
         if selector is None:
-            return
+            return None
         pods = select(self.pods, ns, selector)
         slices = [
             s
@@ -328,6 +373,8 @@ class EndpointSliceController:
         if self.tracker.stale_slices(svc, slices):
             raise StaleInformerCache(f"EndpointSlice informer cache is out of date for {key}")
         trigger_time = self.trigger.compute(svc, pods)
+        if earlier_trigger is not None and (trigger_time is None or earlier_trigger < trigger_time):
+            trigger_time = earlier_trigger
         nodes = self._nodes()
         memo = self._memos.get(key)
         if memo is None:
@@ -335,25 +382,7 @@ class EndpointSliceController:
         plan = plan_service(
             svc, pods, nodes, slices, self.reconciler_options, trigger_time, self.hints, memo
         )
-        for ev in plan.events:
-            self.recorder.event(svc, ev.type, ev.reason, ev.message)
-        self._hint_events[key] = [e.message for e in plan.events if "Hints" in e.reason]
-        if plan.actions:
-            self._note_write(key)
-            self._hold(key, plan.desired_endpoints)
-        try:
-            await self.apply(svc, plan)
-        except Exception as exc:
-            self.recorder.event(
-                svc,
-                "Warning",
-                "FailedToUpdateEndpointSlices",
-                f"Error updating Endpoint Slices for Service {key}: {exc}",
-            )
-            raise
-        self._record_metrics(key, svc, plan, len(slices))
-        if plan.errors:
-            raise RuntimeError("; ".join(plan.errors))
+        return svc, plan, len(slices), trigger_time
 
     def _hold(self, key: str, endpoints: int) -> None:
         """Start the ``write_period`` of a Service that is about to write: its pod-driven

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from sliceplane.client.throttle import DEFAULT_BURST, DEFAULT_QPS, Throttle, throttle_for
@@ -65,3 +67,28 @@ def test_throttle_for_flag_values(
 def test_invalid_buckets_are_refused(qps: float, burst: int) -> None:
     with pytest.raises(ValueError):
         Throttle(qps, burst)
+
+
+def test_ready_takes_no_token_and_waits_behind_earlier_reservations(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = Now()
+    th = Throttle(10.0, 2, now)
+    assert th.free_in() == 0.0
+    th.reserve()
+    assert th.free_in() == 0.0  # one token left: ready at once, and still one left
+    assert th.reserve() == 0.0
+    th.reserve()  # in debt: due 0.1 s from now
+    assert th.free_in() == pytest.approx(0.2)  # that debt first, then a token of our own
+    slept: list[float] = []
+
+    async def sleep(delay: float) -> None:
+        slept.append(delay)
+        now.t += delay / 2  # wakes early: ready() looks again
+
+    monkeypatch.setattr("sliceplane.client.throttle.asyncio.sleep", sleep)
+    waited = asyncio.run(th.ready())
+    assert len(slept) > 1 and waited == pytest.approx(sum(slept))
+    assert th.free_in() == 0.0
+    assert th.reserve() == pytest.approx(0.0, abs=1e-6)  # the token it waited for
+    assert th.reserve() == pytest.approx(0.1)
