@@ -360,17 +360,19 @@ def restore_input(
     # with an index that goes stale as chains are added, and in these orders its walks
     # stay short and in cache: `iptables-legacy-restore` of a 10,000-Service first sync
     # took 5.7-5.8 s instead of 9.4-10.0 s (docs/benchmarks.md §5).
-    own: list[tuple[str, str]] = []
     declared: list[str] = []
+    blocks: list[str] = []
     for f in written:
         if f.nat_declarations:
-            decl = f.nat_declarations.split("\n")
-            declared.extend(decl)
-            own.extend(zip(decl, f.nat_rules, strict=True))
-    declared.extend(f":{c} - [0:0]" for c in deleted)
-    declared.sort()  # ":NAME - [0:0]": a space sorts before any character of a name
-    own.sort(reverse=True)
-    out.extend(declared)
+            declared.extend(f.nat_declarations.split("\n"))
+            blocks.extend(f.nat_rules)
+    # one sort of positions by their ":NAME - [0:0]" line (a space sorts before any
+    # character of a name, so this is name order) serves both orders
+    order = sorted(range(len(declared)), key=declared.__getitem__)
+    rules = [blocks[i] for i in reversed(order)]
+    out.extend([declared[i] for i in order])
+    if deleted:  # distinct from the declared ones: chains no Service port has any more
+        out.extend(sorted(f":{c} - [0:0]" for c in deleted))
     out.append(f"-A KUBE-POSTROUTING -m mark ! --mark {mark}/{mark} -j RETURN")
     out.append(f"-A KUBE-POSTROUTING -j MARK --xor-mark {mark}")
     out.append(
@@ -386,7 +388,7 @@ def restore_input(
         '"kubernetes service nodeports; NOTE: this must be the last rule in this chain" '
         f"-m addrtype --dst-type LOCAL {local} -j KUBE-NODEPORTS"
     )
-    out.extend([block for _, block in own if block])
+    out.extend([block for block in rules if block])
     out.extend(f"-X {c}" for c in deleted)
     out.append("COMMIT")
     return "\n".join(out) + "\n"
