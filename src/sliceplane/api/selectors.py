@@ -338,6 +338,17 @@ class LabelSelector:
         """
         return None if self._equality is None else dict(self._equality)
 
+    def exact_pairs(self) -> tuple[tuple[str, str], ...]:
+        """The ``(key, value)`` labels every selected object carries: one per ``=``,
+        ``==`` or single-valued ``in`` requirement. An index of these gives candidates; the
+        selector's other requirements still decide (see ``storage/labelindex.py``)."""
+        out = []
+        for r in self._reqs:
+            op = r.operator
+            if (op in _EXACT_OPERATORS or op is Operator.IN) and len(set(r.values)) == 1:
+                out.append((r.key, r.values[0]))
+        return tuple(out)
+
     def requires_exact_match(self, key: str) -> str | None:
         """The value ``key`` must have, per the first requirement on ``key`` (or None)."""
         for r in self._reqs:

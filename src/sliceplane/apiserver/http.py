@@ -46,7 +46,7 @@ from sliceplane.apiserver.managedfields import manager_from_user_agent
 from sliceplane.apiserver.metrics import Metrics
 from sliceplane.apiserver.patch import patch_content_type
 from sliceplane.apiserver.printers import build_table
-from sliceplane.apiserver.registry import DeleteOptions, Registry, WriteOptions, matches
+from sliceplane.apiserver.registry import DeleteOptions, Registry, WriteOptions
 from sliceplane.apiserver.requestbody import (
     JSON,
     MAX_BODY,
@@ -443,9 +443,9 @@ class APIServerApp:
 
         initial: list[Stored] = []
         if params.lists_first:
-            stored, list_rv = self.store.list_objects(info.plural, ns if info.namespaced else None)
-            initial = [s for s in stored if matches(info, s, label_sel, field_sel)]
-            since = list_rv
+            initial, since = self.registry.selected(
+                info, ns if info.namespaced else None, label_sel, field_sel
+            )
         elif since is None:
             since = self.store.revision
         if since > self.store.revision:

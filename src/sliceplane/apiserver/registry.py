@@ -249,16 +249,7 @@ class Registry:
             or limit <= 0
             or (not selectors_used and self.store.count_in(info.plural, listed_ns) <= limit)
         ):
-            stored, rv = self.store.list_objects(info.plural, listed_ns)
-            if (
-                selectors_used
-                and label_selector is not None
-                and (field_selector is None or field_selector.empty())
-            ):
-                selected = label_selector.matches  # the common case, without a call per item
-                stored = [s for s in stored if selected(s.labels)]
-            elif selectors_used:
-                stored = [s for s in stored if _matches(info, s, label_selector, field_selector)]
+            stored, rv = self.selected(info, listed_ns, label_selector, field_selector)
             return ListResult(stored, rv)
 
         def keep(item: Stored) -> bool:
@@ -272,6 +263,36 @@ class Registry:
             count_remaining=not selectors_used,
             scope=scope,
         )
+
+    def selected(
+        self,
+        info: ResourceInfo,
+        namespace: str | None,
+        label_selector: LabelSelector | None,
+        field_selector: FieldSelector | None,
+    ) -> tuple[list[Stored], int]:
+        """Every committed object of ``info`` (in ``namespace``) the selectors pass, in
+        key order, and the revision they reflect: an unpaged list's items.
+
+        A selector with equality requirements (``app=web``) walks the store's label index
+        of its most selective one instead of every object; the full selectors still decide
+        each candidate, so the answer is the scan's.
+        """
+        plural = info.plural
+        fields_used = field_selector is not None and not field_selector.empty()
+        labels_used = label_selector is not None and not label_selector.empty()
+        if not labels_used and not fields_used:
+            return self.store.list_objects(plural, namespace)
+        listed = None
+        if label_selector is not None and labels_used:
+            pairs = label_selector.exact_pairs()
+            if pairs:
+                listed = self.store.list_labelled(plural, namespace, pairs)
+        stored, rv = self.store.list_objects(plural, namespace) if listed is None else listed
+        if label_selector is not None and not fields_used:
+            selected = label_selector.matches  # the common case, without a call per item
+            return [s for s in stored if selected(s.labels)], rv
+        return [s for s in stored if _matches(info, s, label_selector, field_selector)], rv
 
     # ------------------------------------------------------------------ helpers
 

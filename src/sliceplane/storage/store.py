@@ -45,6 +45,7 @@ import msgspec
 from sliceplane.storage.history import Entry, History
 from sliceplane.storage.interning import Interner
 from sliceplane.storage.keyindex import KeyIndex, namespace_end
+from sliceplane.storage.labelindex import MAX_INDEXED_LABELS, LabelIndex
 from sliceplane.storage.listsnapshot import ListSnapshot
 from sliceplane.storage.loading import SCHEMA, check_state, read_state
 from sliceplane.storage.objects import (
@@ -114,6 +115,8 @@ class _ResourceState:
     # Built on the first ordered read, then kept current by every commit.
     index: KeyIndex | None = None
     snapshots: set[ListSnapshot] = field(default_factory=set)
+    # Label key -> its index, each built on the first list selecting on it (labelindex).
+    labels: dict[str, LabelIndex] = field(default_factory=dict)
 
     def keys(self) -> KeyIndex:
         index = self.index
@@ -307,6 +310,34 @@ class Store:
                 break
             out.append(objects[k])
         return out, self._committed_rev
+
+    def list_labelled(
+        self, resource: str, namespace: str | None, pairs: Iterable[tuple[str, str]]
+    ) -> tuple[list[Stored], int] | None:
+        """Committed objects sorted by (namespace, name) that carry one of ``pairs``
+        (label key, value): the pair fewest objects carry, so the answer holds every object
+        carrying all of them, and maybe others. With the revision it reflects, as
+        :meth:`list_objects`; None when no pair's label key can be indexed (see
+        ``labelindex.MAX_INDEXED_LABELS``): scan instead."""
+        st = self._resources.get(resource)
+        if st is None:
+            return [], self._committed_rev
+        indexes = st.labels
+        best: tuple[int, LabelIndex, str] | None = None
+        for label, value in pairs:
+            index = indexes.get(label)
+            if index is None:
+                if len(indexes) >= MAX_INDEXED_LABELS:
+                    continue
+                index = indexes[label] = LabelIndex(label, st.objects)
+            n = index.count(value, namespace)
+            if best is None or n < best[0]:
+                best = (n, index, value)
+        if best is None:
+            return None
+        _, index, value = best
+        objects = st.objects
+        return [objects[k] for k in index.keys(value, namespace)], self._committed_rev
 
     def count_in(self, resource: str, namespace: str | None) -> int:
         """How many committed objects ``resource`` has (in ``namespace``, if given)."""
@@ -506,14 +537,18 @@ class Store:
             pk = (op.resource, op.key)
             prev = op.prev
             objects = st.objects
+            old = objects.get(op.key)
             if st.snapshots:
-                old = objects.get(op.key)
                 deleting = op.kind == "delete"
                 for snap in st.snapshots:
                     if snap.covers(op.key):
                         snap.record(op.key, old, deleting)
+            if st.labels:
+                now_item = op.item if op.kind == "put" else None
+                for label_index in st.labels.values():
+                    label_index.change(op.key, old, now_item)
             if op.kind == "put":
-                if st.index is not None and op.key not in objects:
+                if st.index is not None and old is None:
                     st.index.add(op.key)
                 objects[op.key] = op.item
                 typ: EventType = "ADDED" if prev is None else "MODIFIED"

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 from sliceplane.api import errors
+from sliceplane.api.fieldselectors import parse_field_selector
+from sliceplane.api.labelparser import parse_label_selector
 from sliceplane.api.resources import BY_PLURAL
 from sliceplane.apiserver.registry import DeleteOptions, Registry, WriteOptions
 from sliceplane.storage.store import Store
@@ -338,6 +340,51 @@ async def test_list_pages_share_one_revision(registry: Registry) -> None:
     assert names == ["c", "d", "e"]
     with pytest.raises(errors.BadRequest, match="continue key is not valid"):
         registry.list_objects(PODS, "default", continue_token="!!")
+
+
+@pytest.mark.parametrize(
+    "selector",
+    [
+        "app=web",
+        "app==web,tier=b",
+        "app in (web),tier!=b",
+        "app=web,tier notin (a)",
+        "app=web,app=db",  # contradicting: nothing
+        "app=web,!tier",
+        "tier",  # no equality: the scan
+    ],
+)
+async def test_selected_lists_are_the_scans(registry: Registry, selector: str) -> None:
+    for i in range(12):
+        labels = {"app": "web" if i % 3 else "db"}
+        if i % 4:
+            labels["tier"] = "ab"[i % 2]
+        body = pod(f"p{i:02d}", "node-1" if i % 5 else None)
+        body["metadata"]["labels"] = labels
+        await create(registry, "pods", body)
+    # A label change moves a pod between the index's values.
+    await registry.patch(
+        PODS,
+        "default",
+        "p01",
+        "merge",
+        {"metadata": {"labels": {"app": "db"}}},
+        WriteOptions(),
+    )
+    sel = parse_label_selector(selector)
+    everything, rv = registry.store.list_objects("pods", "default")
+    for fields in (None, parse_field_selector("spec.nodeName=node-1")):
+        want = [
+            s.obj["metadata"]["name"]
+            for s in everything
+            if sel.matches(s.labels)
+            and (fields is None or s.obj["spec"].get("nodeName") == "node-1")
+        ]
+        got = registry.list_objects(PODS, "default", label_selector=sel, field_selector=fields)
+        assert [s.obj["metadata"]["name"] for s in got.items] == want
+        assert got.resource_version == rv
+    if selector == "app=web":
+        assert want and len(want) < len(everything)
 
 
 @pytest.mark.parametrize(
