@@ -276,7 +276,8 @@ class Registry:
 
         A selector with equality requirements (``app=web``) walks the store's label index
         of its most selective one instead of every object; the full selectors still decide
-        each candidate, so the answer is the scan's.
+        each candidate (unless the selector is that one equality), so the answer is the
+        scan's.
         """
         plural = info.plural
         fields_used = field_selector is not None and not field_selector.empty()
@@ -288,6 +289,9 @@ class Registry:
             pairs = label_selector.exact_pairs()
             if pairs:
                 listed = self.store.list_labelled(plural, namespace, pairs)
+                alone = len(label_selector.requirements()) == 1 and not fields_used
+                if listed is not None and alone:
+                    return listed  # one equality: its index's keys are the answer
         stored, rv = self.store.list_objects(plural, namespace) if listed is None else listed
         if label_selector is not None and not fields_used:
             selected = label_selector.matches  # the common case, without a call per item
