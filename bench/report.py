@@ -28,7 +28,9 @@ table-tested in ``tests/unit/bench/test_bench_report.py``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import fcntl
 import os
 import platform
 import re
@@ -56,6 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--write-docs",
         action="store_true",
         help="rewrite this benchmark's marked section of docs/benchmarks.md with the table",
+    )
+    parser.add_argument(
+        "--lock",
+        metavar="FILE",
+        help="hold flock(FILE) during each run, not across all of --repeat: on a shared "
+        "machine (/tmp/sliceplane-bench.lock) others get it between runs",
     )
 
 
@@ -219,12 +227,31 @@ def runs(args: argparse.Namespace) -> Iterator[Run]:
     _session.commit = _session.commit or commit()
     total = max(1, int(getattr(args, "repeat", 1)))
     for i in range(total):
-        run = Run(i + 1, load_before=loadavg())
-        print(f"run {i + 1}/{total}: load before {run.load_before}", flush=True)
-        _session.runs.append(run)
-        yield run
-        run.load_after = loadavg()
-        print(f"run {i + 1}/{total}: load after {run.load_after}", flush=True)
+        with _locked(getattr(args, "lock", None)):
+            run = Run(i + 1, load_before=loadavg())
+            print(f"run {i + 1}/{total}: load before {run.load_before}", flush=True)
+            _session.runs.append(run)
+            yield run
+            run.load_after = loadavg()
+            print(f"run {i + 1}/{total}: load after {run.load_after}", flush=True)
+
+
+@contextlib.contextmanager
+def _locked(path: str | None) -> Iterator[None]:
+    """``flock(path)`` held inside the block (nothing without a path)."""
+    if not path:
+        yield
+        return
+    with open(path, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for {path} ...", flush=True)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def utc_now() -> str:

@@ -143,3 +143,34 @@ def test_publish_only_with_write_docs(tmp_path: Path) -> None:
         report.ROOT = monkey_root
     assert "<!-- bench:k -->" in page.read_text()
     assert "| a ms | 1.00 | 2.00 | 0.50 | lower |" in page.read_text()
+
+
+def test_lock_is_held_during_each_run_and_free_between(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import fcntl
+
+    lock = tmp_path / "bench.lock"
+
+    def free() -> bool:
+        with open(lock, "a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return True
+
+    args = argparse.Namespace(repeat=2, lock=str(lock))
+    held = []
+    runs = report.runs(args)
+    for _run in runs:
+        held.append(not free())
+    assert held == [True, True]
+    assert free()
+    runs = report.runs(args)
+    next(runs)
+    assert not free()
+    runs.close()  # a run abandoned half-way gives the lock back
+    assert free()
+    capsys.readouterr()
