@@ -14,8 +14,11 @@ which direction is better on each row. Figures only: nothing here asserts a time
 
 ``--repeat N`` runs both sides N times and prints median (min-max) per row, the ratio
 column being the median of the per-run ratios; ``--write-docs`` writes that table into
-docs/benchmarks.md (``bench/report.py``). The watch fan-out row is itself the median of
-``--fanout-rounds`` bursts within each run.
+docs/benchmarks.md (``bench/report.py``); ``--lock FILE`` holds that flock for each run
+(not across ``--repeat``). The watch fan-out row is itself the median of
+``--fanout-rounds`` bursts within each run, its watchers in a driver process of their own
+(:class:`Watchers`); list samples are timed with the driver's collector off
+(:func:`timed_list`). ``bench/listprobe.py`` times the servers' part of a list alone.
 """
 
 from __future__ import annotations
