@@ -97,8 +97,6 @@ def plan_delete(
             graceful = True
         # else: marked with no grace left; only finalizers can keep it
 
-    if not (graceful or meta.get("finalizers") or finalizers != list(meta.get("finalizers") or [])):
-        return DeletePlan(Action.DELETE, obj)
     if finalizers:
         nmeta["finalizers"] = finalizers
     if not graceful:

@@ -331,8 +331,6 @@ class APIServerApp:
             watch=parse_bool(request.query.get("watch")),
             content_type=request.headers.get("Content-Type", ""),
         )
-        if t.subresource == "log" and name not in ("GET", "WATCH"):
-            raise errors.MethodNotAllowed.generic()
         if t.subresource == "log":
             name = "GET"  # a log is read, never watched (``watch`` is not its option)
         return name, self._handlers[name if name != "POST" or t.name is None else "BIND"]

@@ -94,10 +94,11 @@ def route(path: str, accept: str, server_address: str) -> Target | Document:
             if wants(accept, "APIGroupDiscoveryList"):
                 return _aggregated(False)
             return Document(discovery.api_group_list())
-        if discovery.api_group(parts[1]) is None:
+        group_doc = discovery.api_group(parts[1])
+        if group_doc is None:
             raise PageNotFound()
         if len(parts) == 2:
-            return Document(discovery.api_group(parts[1]))
+            return Document(group_doc)
         group, version, rest = parts[1], parts[2], parts[3:]
     elif parts[0] == "version":
         raise _not_found()  # /version/<more>: the version handler's own 404

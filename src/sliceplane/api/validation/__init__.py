@@ -91,9 +91,8 @@ def validate_update(
         return _not_an_object(new)
     if not isinstance(old, dict):
         old = {}
-    fn = (_STATUS_UPDATE if subresource == "status" else _UPDATE).get(resource) or _UPDATE.get(
-        resource
-    )
+    fn = _STATUS_UPDATE.get(resource) if subresource == "status" else None
+    fn = fn or _UPDATE.get(resource)
     if fn is not None:
         return _guard(lambda: fn(new, old))
     return _guard(lambda: validate_object_meta_update(new, old, METADATA))
