@@ -370,8 +370,13 @@ async def test_unschedulable_pod_waits_then_schedules(cluster: Cluster) -> None:
     assert c["message"].startswith("0/")
     assert "nodes are available:" in c["message"]
     assert "node(s) didn't match Pod's node affinity/selector" in c["message"]
-    events = (await cluster.client.list_all("events", cluster.ns)).items
-    failed = [e for e in events if e["reason"] == "FailedScheduling"]
+
+    async def failed_scheduling() -> list[Obj] | None:
+        # The Event is recorded asynchronously: it may land just after the condition.
+        events = (await cluster.client.list_all("events", cluster.ns)).items
+        return [e for e in events if e["reason"] == "FailedScheduling"] or None
+
+    failed = await eventually(failed_scheduling, what="a FailedScheduling Event")
     assert failed and failed[0]["type"] == "Warning" and failed[0]["message"] == c["message"]
 
     target = cluster.node_names[2]
