@@ -242,8 +242,7 @@ class ControlPlane:
         state = self.state()
         write_file(self.workdir / PIDS_FILE, json.dumps(state, indent=2) + "\n")
         for c in self._components:
-            # Popen would warn about a still-running child when collected.
-            c.proc.returncode = 0
+            c.forget()
         self._components.clear()
         self._owns_workdir = False
         return state

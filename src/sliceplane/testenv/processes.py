@@ -5,22 +5,32 @@ an HTTP 200 (optionally with an expected body) while the process is still runnin
 process is stopped with SIGTERM, then SIGKILL after a grace period. A PID is only
 signalled while the process still has the start time recorded with it (``/proc/<pid>/stat``),
 so a reused PID is never hit.
+
+Children live in sessions of their own, so a signal to the test or benchmark process
+does not reach them: if that process were ended by ``timeout`` or ``kill`` they would run
+on (an idle kube-apiserver and etcd for hours). So while a child spawned here runs,
+SIGTERM in the main thread raises :class:`Terminated` (a ``KeyboardInterrupt``: it
+unwinds the ``with`` blocks that stop components, and ``except Exception`` does not
+swallow it), and at exit every child not stopped or detached is stopped.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 
 class ControlPlaneError(RuntimeError):
@@ -29,6 +39,43 @@ class ControlPlaneError(RuntimeError):
 
 class PortTaken(ControlPlaneError):
     """A component exited because a port picked as free was taken before it bound it."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived while components were running (see the module docstring)."""
+
+
+_running: set[Component] = set()
+"""Children spawned and neither stopped nor detached: what the exit hook stops."""
+_exit_hook = False
+_sigterm_rule = False
+EXIT_GRACE = 5.0
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated(f"signal {signum}")
+
+
+def _stop_running() -> None:
+    for component in list(_running):
+        component.stop(EXIT_GRACE)
+
+
+def _guard() -> None:
+    """Register the exit hook once per process, and the SIGTERM rule once it can be:
+    only from the main thread (where Python runs signal handlers) and only over the
+    default action, so a program that handles SIGTERM itself keeps its handler."""
+    global _exit_hook, _sigterm_rule
+    if not _exit_hook:
+        _exit_hook = True
+        atexit.register(_stop_running)
+    if (
+        not _sigterm_rule
+        and threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    ):
+        _sigterm_rule = True
+        signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 def free_ports(count: int) -> list[int]:
@@ -82,7 +129,7 @@ def terminate_pid(pid: int, start_time: int | None, grace: float) -> None:
             time.sleep(0.05)
 
 
-@dataclass
+@dataclass(eq=False)
 class Component:
     name: str
     proc: subprocess.Popen[bytes]
@@ -108,7 +155,14 @@ class Component:
                 f"{self.name} exited with code {rc} while starting; log {self.log}:\n" + self.tail()
             )
 
+    def forget(self) -> None:
+        """Leave the process running for good (``ControlPlane.detach``)."""
+        _running.discard(self)
+        # Popen would warn about a still-running child when collected.
+        self.proc.returncode = 0
+
     def stop(self, grace: float) -> None:
+        _running.discard(self)
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.send_signal(signal.SIGTERM)
@@ -141,8 +195,11 @@ def spawn(name: str, argv: list[str], log_dir: Path) -> Component:
     log = log_dir / f"{name}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE")}
     env.pop("KUBECONFIG", None)
+    _guard()
     proc = popen_logged(argv, log, env)
-    return Component(name, proc, log, proc_start_time(proc.pid))
+    component = Component(name, proc, log, proc_start_time(proc.pid))
+    _running.add(component)
+    return component
 
 
 def ssl_context(ca_file: Path | None) -> ssl.SSLContext:
