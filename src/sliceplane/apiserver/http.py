@@ -497,9 +497,10 @@ class APIServerApp:
         async def emit(outputs: list[Output]) -> None:
             """One write for everything ready: a burst of events to many watchers costs a
             write (and a TLS record) per watcher, not per event."""
-            if not outputs:
-                return
-            data = b"".join([line_of(out) for out in outputs])
+            if outputs:
+                await send(b"".join([line_of(out) for out in outputs]))
+
+        async def send(data: bytes) -> None:
             transport = request.transport
             if transport is None:
                 raise ConnectionResetError("the watch client went away")
@@ -533,6 +534,8 @@ class APIServerApp:
             label_selector=label_sel,
             field_selector=field_sel,
         )
+        plain = session.unfiltered and not as_table
+        lines = self._watch_lines
         try:
             await emit(session.begin(initial, initial_end=send_initial is True))
             while not self._stopping.is_set():
@@ -545,7 +548,15 @@ class APIServerApp:
                 if wait is None:
                     break
                 ev = await watcher.next(timeout=wait)
-                if ev is not None:
+                if ev is not None and plain:
+                    # Every event as it is, with whatever else is already queued, in one
+                    # write: the shared lines joined, no per-event decision objects (the
+                    # fan-out path: one pass per watcher per burst of commits).
+                    events = watcher.drain()
+                    events.insert(0, ev)
+                    session.relayed(events[-1])
+                    await send(b"".join([lines.line(e.type, e.item) for e in events]))
+                elif ev is not None:
                     # With it, whatever else is already queued: sent in one write.
                     outputs = session.event(ev)
                     for more in watcher.drain():

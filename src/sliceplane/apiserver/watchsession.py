@@ -162,6 +162,16 @@ class WatchSession:
         wait = min(remaining, max(0.0, self._next_bookmark - now)) if self.bookmarks else remaining
         return min(wait, MAX_WAIT) if wait > 0 else MIN_WAIT
 
+    @property
+    def unfiltered(self) -> bool:
+        """Whether every store event reaches this watcher as it is (no selectors): the
+        relay may then send the events' lines without asking :meth:`event` per event."""
+        return self._label is None and self._field is None
+
+    def relayed(self, last: Event) -> None:
+        """An unfiltered watcher sent a run of events ending with ``last``."""
+        self.last_rv = last.item.rv
+
     def event(self, ev: Event) -> list[Output]:
         """A store event: what this watcher sees of it (maybe nothing)."""
         self.last_rv = ev.item.rv

@@ -302,3 +302,21 @@ def test_send_initial_events_defaults(query: dict[str, str], send_initial: bool 
     its initial events, so with bookmarks it also ends them with the initial-events-end
     bookmark, as v1.37.2 answered a bare ``?watch=1&allowWatchBookmarks=true``."""
     assert watch_params(query).send_initial is send_initial
+
+
+@pytest.mark.parametrize(
+    ("selector", "unfiltered"),
+    [pytest.param(None, True, id="no-selector"), pytest.param("app=a", False, id="label")],
+)
+def test_unfiltered_relay_moves_the_bookmark_like_event(
+    selector: str | None, unfiltered: bool
+) -> None:
+    """The relay's fast path (every event as it is) leaves the session where
+    :meth:`event` per event would: the next bookmark is at the last relayed revision."""
+    clock = FakeClock()
+    s = session(clock, selector=selector, interval=1.0)
+    assert s.unfiltered is unfiltered
+    s.wait()
+    s.relayed(event("MODIFIED", stored("a", 41)))
+    clock.now += 2.0
+    assert s.idle(revision=12) == [Bookmark(41)]
