@@ -678,3 +678,75 @@ async def test_exec_into_a_container_not_running_is_the_kubelets_not_found(
     )  # fmt: skip
     assert code == 1
     assert err == 'error: unable to upgrade connection: container not found ("c")\n'
+
+
+# ------------------------------------------------------------------ attach
+TALKER = (
+    "import os,sys,time\n"
+    "print('before attach',flush=True)\n"
+    "i=0\n"
+    "while not os.path.exists(sys.argv[1]):\n"
+    "  print('tick',i,flush=True); i+=1; time.sleep(0.2)\n"
+    "print('last out',flush=True); print('last err',file=sys.stderr,flush=True)\n"
+)
+
+
+@pytest.mark.parametrize("road", ["websocket", "spdy"])
+async def test_attach_streams_the_running_containers_output_until_it_exits(
+    cluster: LocalCluster, ns: str, tmp_path: Path, road: str
+) -> None:
+    """``kubectl attach`` shows what the container prints from the attach on (not what
+    it printed before), stdout and stderr apart, and exits 0 when the container does."""
+    client = cluster.client
+    assert client is not None
+    name, go = f"talker-{road}", tmp_path / "go"
+    pod = {
+        "metadata": {"name": name},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {"name": "c", "image": "x", "command": [sys.executable, "-c", TALKER, str(go)]}
+            ],
+        },
+    }
+    await client.create("pods", pod, ns)
+
+    async def running() -> bool:
+        p = await client.get("pods", name, ns)
+        statuses = (p.get("status") or {}).get("containerStatuses") or []
+        return bool(statuses) and "running" in statuses[0].get("state", {})
+
+    await eventually(running)
+    env = {"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "false"} if road == "spdy" else {}
+    proc = await asyncio.create_subprocess_exec(
+        KUBECTL, "attach", "-n", ns, name,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**_env(cluster, tmp_path), **env},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        first = await asyncio.wait_for(proc.stdout.readline(), 30)
+        assert first.startswith(b"tick "), first
+        go.touch()
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, err
+    lines = (first + out).decode().splitlines()
+    assert "before attach" not in lines
+    assert lines[-1] == "last out", lines
+    assert all(line.startswith("tick ") for line in lines[:-1]), lines
+    assert "last err" in err.decode().splitlines(), err
+
+
+async def test_attach_to_a_pod_no_kubelet_serves_is_the_unreachable_kubelet(
+    cluster: LocalCluster, ns: str, tmp_path: Path
+) -> None:
+    await _pod_elsewhere(cluster, ns, "far-attach", f"{ns}-ghost-a")
+    code, _, err = await kubectl(cluster, tmp_path, "attach", "-n", ns, "far-attach")
+    assert code == 1
+    assert "error sending request: Post " in err, err
+    assert f"/attach/{ns}/far-attach/" in err, err
+    assert f'node "{ns}-ghost-a" is simulated by sliceplane' in err, err

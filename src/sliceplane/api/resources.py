@@ -94,7 +94,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         True,
         ("po",),
         ("all",),
-        subresources=("status", "binding", "log", "exec", "portforward"),
+        subresources=("status", "binding", "log", "exec", "attach", "portforward"),
         has_status=True,
     ),
     ResourceInfo(

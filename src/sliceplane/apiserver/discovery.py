@@ -28,6 +28,7 @@ _SUB_VERBS = {
     "finalize": ["update"],
     "binding": ["create"],
     "exec": ["create", "get"],
+    "attach": ["create", "get"],
     "portforward": ["create", "get"],
 }
 _SUB_KINDS = {
@@ -37,6 +38,7 @@ _SUB_KINDS = {
     # without a version.
     "log": ("", "", "Pod"),
     "exec": ("", "", "PodExecOptions"),
+    "attach": ("", "", "PodAttachOptions"),
     "portforward": ("", "", "PodPortForwardOptions"),
 }
 

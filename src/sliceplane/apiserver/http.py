@@ -176,7 +176,9 @@ class APIServerApp:
         self._stopping = asyncio.Event()
         self._watch_lines = EventLines()
         self._openapi = discovery.OpenAPIDocs()
-        self.streaming = StreamingHandler(self._get_object, options.exec_environment)
+        self.streaming = StreamingHandler(
+            self._get_object, options.exec_environment, options.pod_logs_dir
+        )
         self._clock = options.clock or _monotonic
         self._handlers: dict[str, Callable[[web.Request, Target], Awaitable[web.StreamResponse]]]
         self._handlers = {

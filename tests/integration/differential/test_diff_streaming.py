@@ -1,5 +1,6 @@
-"""Differential test of ``pods/exec`` and ``pods/portforward`` refusals: sliceplane's API
-server against kube-apiserver, both driven by the real kubectl and by raw requests.
+"""Differential test of ``pods/exec``, ``pods/attach`` and ``pods/portforward`` refusals:
+sliceplane's API server against kube-apiserver, both driven by the real kubectl and by raw
+requests.
 
 Neither server has a kubelet to reach here, so what is compared is everything decided
 before a kubelet is dialled (a container name missing or wrong, a pod with no node, a
@@ -117,6 +118,10 @@ def session(kubeconfig: Path, cache: Path) -> dict[str, Any]:
         ("exec wrong container", ["exec", "-n", ns, "duo", "-c", "z", "--", "true"]),
         ("exec missing node", ["exec", "-n", ns, "lost", "--", "true"]),
         ("exec unreachable kubelet", ["exec", "-n", ns, "bound", "--", "true"]),
+        ("attach no host", ["attach", "-n", ns, "solo"]),
+        ("attach wrong container", ["attach", "-n", ns, "duo", "-c", "z"]),
+        ("attach missing node", ["attach", "-n", ns, "lost"]),
+        ("attach unreachable kubelet", ["attach", "-n", ns, "bound"]),
         ("port-forward missing node", ["port-forward", "-n", ns, "pod/lost", "0:80"]),
         ("port-forward unreachable kubelet", ["port-forward", "-n", ns, "pod/bound", "0:80"]),
     ]:
@@ -132,6 +137,10 @@ def session(kubeconfig: Path, cache: Path) -> dict[str, Any]:
         ("POST portforward missing pod", "POST", f"{base}/nope/portforward"),
         ("POST portforward missing node", "POST", f"{base}/lost/portforward?ports=80"),
         ("PUT exec", "PUT", f"{base}/solo/exec"),
+        ("POST attach no container", "POST", f"{base}/duo/attach?stdout=true"),
+        ("POST attach no stream", "POST", f"{base}/solo/attach"),
+        ("GET attach not valid", "GET", f"{base}/duo/attach?container=z&stdout=1"),
+        ("DELETE attach", "DELETE", f"{base}/solo/attach"),
     ]:
         code, status = raw(kubeconfig, method, path)
         status.pop("metadata", None)
@@ -141,12 +150,13 @@ def session(kubeconfig: Path, cache: Path) -> dict[str, Any]:
     return out
 
 
+STREAMING = ("pods/exec", "pods/attach", "pods/portforward")
+
+
 def discovery(kubeconfig: Path) -> dict[str, Any]:
     """The pods subresources in both discovery documents."""
     _, legacy = raw(kubeconfig, "GET", "/api/v1")
-    entries = {
-        r["name"]: r for r in legacy["resources"] if r["name"] in ("pods/exec", "pods/portforward")
-    }
+    entries = {r["name"]: r for r in legacy["resources"] if r["name"] in STREAMING}
     accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
     _, aggregated = raw(kubeconfig, "GET", "/api", accept)
     (pod,) = [
@@ -157,19 +167,23 @@ def discovery(kubeconfig: Path) -> dict[str, Any]:
         if r["resource"] == "pods"
     ]
     for sub in pod.get("subresources") or []:
-        if sub["subresource"] in ("exec", "portforward"):
+        if "pods/" + sub["subresource"] in STREAMING:
             entries["aggregated " + sub["subresource"]] = sub
     return entries
 
 
-UNREACHABLE = ("exec unreachable kubelet", "port-forward unreachable kubelet")
+UNREACHABLE = (
+    "exec unreachable kubelet",
+    "attach unreachable kubelet",
+    "port-forward unreachable kubelet",
+)
 
 
 def test_discovery_lists_the_streaming_subresources_as_kube_apiserver(
     kube: ControlPlane, apiserver: ServerProcess
 ) -> None:
     upstream = discovery(kube.kubeconfig)
-    assert len(upstream) == 4, upstream
+    assert len(upstream) == 2 * len(STREAMING), upstream
     assert discovery(apiserver.kubeconfig) == upstream
 
 

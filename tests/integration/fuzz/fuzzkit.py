@@ -824,8 +824,10 @@ class Generator:
         ns = self.namespace(info)
         if self.rng.random() < 0.3 and info.plural != "namespaces":
             return self.existing(info, "subresources")
-        # exec/portforward are upgrades, not object reads and writes (test_pod_streaming).
-        sub = self.rng.choice([s for s in info.subresources if s not in ("exec", "portforward")])
+        # exec/attach/portforward are upgrades, not object reads and writes
+        # (test_pod_streaming).
+        streams = ("exec", "attach", "portforward")
+        sub = self.rng.choice([s for s in info.subresources if s not in streams])
         name = self.target_name(info)
         if sub == "scale":
             body: Any = {

@@ -168,3 +168,21 @@ def test_spdy_exec_expects_the_kubelets_streams() -> None:
         "stdout",
         "resize",
     }
+
+
+def test_attach_location_has_no_command() -> None:
+    opts = pods.attach_options({"stdout": "true", "stderr": "1"}, pod("a"))
+    assert opts.command == ()
+    assert pods.exec_location("10.0.0.5:10250", pod("a"), opts, "attach") == (
+        "https://10.0.0.5:10250/attach/ns/p/a?error=1&output=1"
+    )
+    with pytest.raises(errors.BadRequest, match="at least 1 of stdin, stdout, stderr"):
+        pods.attach_options({}, pod("a"))
+
+
+def test_restart_count_names_the_current_run() -> None:
+    p = pod("a", cid="process://1")
+    assert pods.restart_count(p, "a") == 0
+    p["status"]["containerStatuses"][0]["restartCount"] = 3
+    assert pods.restart_count(p, "a") == 3
+    assert pods.restart_count(p, "other") == 0

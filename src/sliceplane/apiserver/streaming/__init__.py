@@ -1,1 +1,2 @@
-"""``pods/exec`` and ``pods/portforward``: the streaming subresources (see :mod:`.handler`)."""
+"""``pods/exec``, ``pods/attach`` and ``pods/portforward``: the streaming subresources (see
+:mod:`.handler`)."""

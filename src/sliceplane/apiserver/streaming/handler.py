@@ -1,18 +1,22 @@
-"""``pods/exec`` and ``pods/portforward`` on aiohttp: the upgrades and who serves them.
+"""``pods/exec``, ``pods/attach`` and ``pods/portforward`` on aiohttp: the upgrades and
+who serves them.
 
-Why one module: both subresources take the same two roads kubectl can use, and the
+Why one module: the subresources take the same two roads kubectl can use, and the
 choice of road is HTTP plumbing, not protocol:
 
-* **WebSocket** (kubectl's default since 1.30/1.31, KEP-4006): ``exec`` negotiates
-  ``v5.channel.k8s.io`` (or v4) and speaks :mod:`.channels`; ``portforward`` negotiates
+* **WebSocket** (kubectl's default since 1.30/1.31, KEP-4006): ``exec`` and ``attach``
+  negotiate ``v5.channel.k8s.io`` (or v4) and speak :mod:`.channels`; ``portforward`` negotiates
   ``SPDY/3.1+portforward.k8s.io`` and carries a SPDY/3.1 session in binary messages
   (:mod:`.portforward`), as kube-apiserver's tunnelling handler does.
 * **SPDY/3.1 upgrade** (``Upgrade: SPDY/3.1``, ``X-Stream-Protocol-Version``): kubectl's
   fallback when the WebSocket upgrade fails, and the only road of kubectl before 1.30.
   aiohttp upgrades only to ``websocket``, so the connection is taken over at the
   transport level before a 101 goes out, which is all an HTTP/1.1 upgrade is.
-  Port-forward speaks ``portforward.k8s.io`` over it (:mod:`.portforward`), exec
-  ``v4.channel.k8s.io`` (:mod:`.spdyexec`).
+  Port-forward speaks ``portforward.k8s.io`` over it (:mod:`.portforward`), exec and
+  attach ``v4.channel.k8s.io`` (:mod:`.spdyexec`).
+
+An exec runs its command here (:mod:`.execsession`); an attach follows the container's
+output through the log file the process runtime writes (:mod:`.attachsession`).
 
 Before any upgrade the pod and the request are checked as kube-apiserver checks them
 (:mod:`.pods`). Only a server started for the process runtime (an exec environment
@@ -26,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, Final
 
 import msgspec
@@ -34,12 +39,13 @@ from aiohttp import WSMsgType, web
 from sliceplane.api import errors
 from sliceplane.api.meta import Obj
 from sliceplane.apiserver.streaming import channels, pods, spdyexec
+from sliceplane.apiserver.streaming.attachsession import AttachSession
 from sliceplane.apiserver.streaming.execsession import ExecSession
 from sliceplane.apiserver.streaming.portforward import PortForwardSession
 
 log = logging.getLogger(__name__)
 
-SUBRESOURCES: Final = ("exec", "portforward")
+SUBRESOURCES: Final = ("exec", "attach", "portforward")
 PORT_FORWARD_PROTOCOL: Final = "portforward.k8s.io"
 TUNNEL_PREFIX: Final = "SPDY/3.1+"
 SPDY_UPGRADE: Final = "SPDY/3.1"
@@ -96,13 +102,18 @@ class _RawProtocol(asyncio.Protocol):
 
 class StreamingHandler:
     """Serves the streaming subresources of pods; ``get(plural, namespace, name)`` reads a
-    core object (NotFound if absent)."""
+    core object (NotFound if absent); ``pods_dir`` is where the process runtime keeps the
+    containers' log files (attach follows them)."""
 
     def __init__(
-        self, get: Callable[[str, str, str], Obj], exec_environment: ExecEnvironment | None
+        self,
+        get: Callable[[str, str, str], Obj],
+        exec_environment: ExecEnvironment | None,
+        pods_dir: Path | None = None,
     ) -> None:
         self._get = get
         self._exec_environment = exec_environment
+        self._pods_dir = pods_dir
         self.sessions = 0
 
     async def serve(
@@ -111,18 +122,21 @@ class StreamingHandler:
         if request.method not in ("GET", "POST") or namespace is None or name is None:
             return _status_response(errors.MethodNotAllowed.generic().to_status())
         pod = self._get("pods", namespace, name)
-        if sub == "exec":
-            return await self._exec(request, pod)
+        if sub in ("exec", "attach"):
+            return await self._exec(request, pod, sub)
         return await self._portforward(request, pod)
 
-    # ------------------------------------------------------------------ exec
+    # ------------------------------------------------------------------ exec and attach
 
-    async def _exec(self, request: web.Request, pod: Obj) -> web.StreamResponse:
-        opts = pods.exec_options(request.query, request.query.getall("command", []), pod)
+    async def _exec(self, request: web.Request, pod: Obj, sub: str) -> web.StreamResponse:
+        if sub == "attach":
+            opts = pods.attach_options(request.query, pod)
+        else:
+            opts = pods.exec_options(request.query, request.query.getall("command", []), pod)
         node = self._node(pod)
         if not _is_websocket(request):
             if _is_spdy(request):
-                return await self._spdy_exec(request, pod, node, opts)
+                return await self._spdy_exec(request, pod, node, opts, sub)
             raise errors.BadRequest("Upgrade request required")
         protocol = channels.negotiate(_offered(request, "Sec-WebSocket-Protocol"))
         if protocol is None:
@@ -148,14 +162,12 @@ class StreamingHandler:
                 return None
 
         try:
-            refusal = self._exec_refusal(pod, node, opts)
+            refusal = self._exec_refusal(pod, node, opts, sub=sub)
             if refusal is not None:
                 await send(channels.frame(channels.ERROR, channels.status_bytes(refusal)))
-            elif isinstance(prepared := self._prepare_exec(pod, opts), dict):
-                await send(channels.frame(channels.ERROR, channels.status_bytes(prepared)))
+            elif isinstance(session := self._session(send, pod, opts, sub, protocol), dict):
+                await send(channels.frame(channels.ERROR, channels.status_bytes(session)))
             else:
-                env, cwd = prepared
-                session = ExecSession(send, opts, env, cwd, v5=protocol == channels.V5)
                 await session.run(recv)
         except ConnectionError:
             pass
@@ -167,7 +179,7 @@ class StreamingHandler:
         return ws
 
     async def _spdy_exec(
-        self, request: web.Request, pod: Obj, node: Obj, opts: pods.ExecOptions
+        self, request: web.Request, pod: Obj, node: Obj, opts: pods.ExecOptions, sub: str
     ) -> web.StreamResponse:
         """Exec over a SPDY/3.1 upgrade (v4.channel.k8s.io). kube-apiserver proxies this
         road to the kubelet, so what stops it is answered before the upgrade, as a 500
@@ -181,13 +193,11 @@ class StreamingHandler:
                     f"{offered}, server accepts [{spdyexec.PROTOCOL}]",
                 )
             )
-        refusal = self._exec_refusal(pod, node, opts, road="spdy")
+        refusal = self._exec_refusal(pod, node, opts, road="spdy", sub=sub)
         if refusal is not None:
             return _status_response(pods.unknown_status(500, str(refusal["message"])))
-        prepared = self._prepare_exec(pod, opts)
-        if isinstance(prepared, dict):
+        if sub == "exec" and isinstance(prepared := self._prepare_exec(pod, opts), dict):
             return _status_response(pods.unknown_status(500, str(prepared["message"])))
-        env, cwd = prepared
         expected = spdyexec.expected_roles(
             stdin=opts.stdin, stdout=opts.stdout, stderr=opts.stderr, tty=opts.tty
         )
@@ -197,7 +207,9 @@ class StreamingHandler:
             pump = asyncio.ensure_future(streams.pump(recv))
             try:
                 if await streams.ready():
-                    session = ExecSession(streams.send, opts, env, cwd, v5=True)
+                    session = self._session(streams.send, pod, opts, sub, channels.V5)
+                    if isinstance(session, dict):  # checked before the upgrade
+                        raise RuntimeError(session["message"])
                     await session.run(streams.recv)
                 await streams.close()
             finally:
@@ -206,6 +218,43 @@ class StreamingHandler:
                     await pump
 
         return await self._spdy_upgrade(request, spdyexec.PROTOCOL, serve)
+
+    def _session(
+        self, send: Send, pod: Obj, opts: pods.ExecOptions, sub: str, protocol: str
+    ) -> ExecSession | AttachSession | dict[str, Any]:
+        """The session serving the stream, or the Status saying why there is none."""
+        if sub == "attach":
+            return self._attach_session(send, pod, opts)
+        prepared = self._prepare_exec(pod, opts)
+        if isinstance(prepared, dict):
+            return prepared
+        env, cwd = prepared
+        return ExecSession(send, opts, env, cwd, v5=protocol == channels.V5)
+
+    def _attach_session(self, send: Send, pod: Obj, opts: pods.ExecOptions) -> AttachSession:
+        """Follows the container's current run (``<pods_dir>/<ns>_<pod>_<uid>/<container>/
+        <restartCount>.log``, as :mod:`sliceplane.apiserver.podlogs` reads it) while the
+        pod's status says that run goes on."""
+        meta = pod["metadata"]
+        ns, name, uid = str(meta.get("namespace")), str(meta.get("name")), meta.get("uid")
+        number = pods.restart_count(pod, opts.container)
+        path = None
+        if self._pods_dir is not None:
+            path = self._pods_dir / f"{ns}_{name}_{uid}" / opts.container / f"{number}.log"
+
+        def live() -> bool:
+            try:
+                now = self._get("pods", ns, name)
+            except errors.NotFound:
+                return False
+            return (
+                now["metadata"].get("uid") == uid
+                and not now["metadata"].get("deletionTimestamp")
+                and pods.running_container(now, opts.container)
+                and pods.restart_count(now, opts.container) == number
+            )
+
+        return AttachSession(send, opts, path, live)
 
     def _prepare_exec(
         self, pod: Obj, opts: pods.ExecOptions
@@ -220,7 +269,12 @@ class StreamingHandler:
             return channels.internal_status(f"error preparing exec: {exc}")
 
     def _exec_refusal(
-        self, pod: Obj, node: Obj, opts: pods.ExecOptions, road: str = "websocket"
+        self,
+        pod: Obj,
+        node: Obj,
+        opts: pods.ExecOptions,
+        road: str = "websocket",
+        sub: str = "exec",
     ) -> dict[str, Any] | None:
         """The Status for an exec that cannot run. On the WebSocket road kube-apiserver's
         translator writes the kubelet's failure on the error channel after the upgrade
@@ -231,7 +285,7 @@ class StreamingHandler:
             why = pods.unreachable(node["metadata"]["name"], address)
             if road == "spdy":
                 return {"message": f"error dialing backend: {why}"}
-            url = pods.exec_location(address, pod, opts)
+            url = pods.exec_location(address, pod, opts, sub)
             return channels.internal_status(f'error sending request: Post "{url}": {why}')
         if not pods.running_container(pod, opts.container):
             # the kubelet's answer; the translator (WebSocket road) reports its failed

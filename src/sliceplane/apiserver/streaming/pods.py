@@ -99,6 +99,12 @@ def exec_options(query: Mapping[str, str], commands: Sequence[str], pod: Obj) ->
     return ExecOptions(tuple(commands), str(container.get("name")), stdin, stdout, stderr, tty)
 
 
+def attach_options(query: Mapping[str, str], pod: Obj) -> ExecOptions:
+    """``PodAttachOptions`` checked as exec's are (container, then at least one stream;
+    stderr merged into stdout with a TTY); there is no command."""
+    return exec_options(query, (), pod)
+
+
 def process_backed(pod: Obj) -> bool:
     """Whether the pod's containers run as processes of the process runtime here."""
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
@@ -123,6 +129,14 @@ def running_container(pod: Obj, container: str) -> bool:
                 s.get("containerID") or ""
             ).startswith(PROCESS_ID_PREFIX)
     return False
+
+
+def restart_count(pod: Obj, container: str) -> int:
+    """The container's ``restartCount``: the number of its current run (log file)."""
+    for s in (pod.get("status") or {}).get("containerStatuses") or []:
+        if s.get("name") == container:
+            return int(s.get("restartCount") or 0)
+    return 0
 
 
 def pod_ip(pod: Obj) -> str:
@@ -157,9 +171,10 @@ def kubelet_address(node: Obj) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def exec_location(address: str, pod: Obj, opts: ExecOptions) -> str:
-    """The kubelet URL kube-apiserver sends an exec to (``streamLocation`` and
-    ``streamParams``: the kubelet's own parameter names, sorted as Go encodes them)."""
+def exec_location(address: str, pod: Obj, opts: ExecOptions, sub: str = "exec") -> str:
+    """The kubelet URL kube-apiserver sends an exec (or attach, ``sub``) to
+    (``streamLocation`` and ``streamParams``: the kubelet's own parameter names, sorted
+    as Go encodes them; an attach has no command)."""
     params: list[tuple[str, str]] = [("command", c) for c in opts.command]
     params += [
         (key, "1")
@@ -173,7 +188,7 @@ def exec_location(address: str, pod: Obj, opts: ExecOptions) -> str:
     ]
     params.sort(key=lambda kv: kv[0])
     meta = pod["metadata"]
-    path = f"/exec/{meta.get('namespace')}/{meta.get('name')}/{opts.container}"
+    path = f"/{sub}/{meta.get('namespace')}/{meta.get('name')}/{opts.container}"
     return f"https://{address}{path}?{urlencode(params, quote_via=quote)}".replace("%20", "+")
 
 
@@ -183,7 +198,8 @@ def unreachable(node: str, address: str) -> str:
     would dial, then the true reason, for nothing is dialled."""
     return (
         f'dial tcp {address}: node "{node}" is simulated by sliceplane and serves no '
-        "kubelet API (exec and port-forward reach pods of sliceplane up --runtime process only)"
+        "kubelet API (exec, attach and port-forward reach pods of sliceplane up --runtime "
+        "process only)"
     )
 
 
