@@ -55,12 +55,6 @@ def wants(accept: str, as_kind: str) -> bool:
     return f"as={as_kind}" in accept.replace(" ", "")
 
 
-def _not_found() -> errors.NotFound:
-    """kube-apiserver's answer for a path under a served group version that names nothing
-    (``NewGenericServerResponse``: a Status with empty ``details``)."""
-    return errors.NotFound.generic()
-
-
 #: The methods each subresource is served for (kube-apiserver installs a route per verb
 #: its storage implements); any other method is 405, before the object is looked up.
 SUBRESOURCE_METHODS: dict[str, frozenset[str]] = {
@@ -88,7 +82,7 @@ def route(path: str, accept: str, server_address: str) -> Target | Document:
             return Document(discovery.api_versions(server_address))
         group, version, rest = "", parts[1], parts[2:]
         if version != "v1":
-            raise _not_found()
+            raise errors.NotFound.generic()
     elif parts[0] == "apis":
         if len(parts) == 1:
             if wants(accept, "APIGroupDiscoveryList"):
@@ -101,13 +95,13 @@ def route(path: str, accept: str, server_address: str) -> Target | Document:
             return Document(group_doc)
         group, version, rest = parts[1], parts[2], parts[3:]
     elif parts[0] == "version":
-        raise _not_found()  # /version/<more>: the version handler's own 404
+        raise errors.NotFound.generic()  # /version/<more>: the version handler's own 404
     else:
         raise PageNotFound()
     if not rest:
         doc = discovery.api_resource_list(group, version)
         if doc is None:
-            raise _not_found()
+            raise errors.NotFound.generic()
         return Document(doc)
     namespace: str | None = None
     if (
@@ -119,15 +113,16 @@ def route(path: str, accept: str, server_address: str) -> Target | Document:
         rest = rest[2:]
     info = lookup(group, version, rest[0])
     if info is None or len(rest) > 3:
-        raise _not_found()
+        raise errors.NotFound.generic()
     if namespace is not None and not info.namespaced:
-        raise _not_found()
+        raise errors.NotFound.generic()
     if info.namespaced and namespace is None and len(rest) >= 2:
-        raise _not_found()  # a namespaced object is only ever named inside its namespace
+        # a namespaced object is only ever named inside its namespace
+        raise errors.NotFound.generic()
     name = rest[1] if len(rest) >= 2 else None
     sub = rest[2] if len(rest) == 3 else ""
     if sub and sub not in info.subresources:
-        raise _not_found()
+        raise errors.NotFound.generic()
     return Target(info, namespace, name, sub)
 
 
@@ -136,13 +131,13 @@ def verb(method: str, target: Target, *, watch: bool, content_type: str) -> str:
     ``MethodNotAllowed`` for a method the target does not take."""
     allowed = SUBRESOURCE_METHODS.get(target.subresource)
     if allowed is not None and method not in allowed:
-        raise _method_not_allowed()
+        raise errors.MethodNotAllowed.generic()
     if method == "GET":
         if watch:
             return "WATCH"
         return "LIST" if target.name is None else "GET"
     if (target.info.namespaced and target.namespace is None) or target.info.read_only:
-        raise _method_not_allowed()
+        raise errors.MethodNotAllowed.generic()
     if method == "POST" and target.name is None:
         return "POST"
     if method == "POST" and target.subresource == "binding":
@@ -153,8 +148,4 @@ def verb(method: str, target: Target, *, watch: bool, content_type: str) -> str:
         return "APPLY" if "apply-patch" in content_type else "PATCH"
     if method == "DELETE":
         return "DELETECOLLECTION" if target.name is None else "DELETE"
-    raise _method_not_allowed()
-
-
-def _method_not_allowed() -> errors.MethodNotAllowed:
-    return errors.MethodNotAllowed.generic()
+    raise errors.MethodNotAllowed.generic()
