@@ -26,6 +26,7 @@ import pytest_asyncio
 from harness import KUBECTL, ServerProcess
 from waiting import eventually
 
+from sliceplane.api import errors
 from sliceplane.apiserver.streaming import spdy
 from sliceplane.cluster.up import ClusterConfig, LocalCluster
 from sliceplane.workloads.kubelet.processoptions import ProcessRuntimeOptions
@@ -750,3 +751,65 @@ async def test_attach_to_a_pod_no_kubelet_serves_is_the_unreachable_kubelet(
     assert "error sending request: Post " in err, err
     assert f"/attach/{ns}/far-attach/" in err, err
     assert f'node "{ns}-ghost-a" is simulated by sliceplane' in err, err
+
+
+UPPER = "import sys\nprint(sys.stdin.read().upper(), end='', flush=True)\n"
+
+
+@pytest.mark.parametrize("road", ["websocket", "spdy"])
+async def test_attach_stdin_reaches_a_stdin_once_container_and_closes_it(
+    cluster: LocalCluster, ns: str, tmp_path: Path, road: str
+) -> None:
+    """``kubectl attach -i`` to a ``stdin: true, stdinOnce: true`` container: what is
+    typed reaches the process, and the end of kubectl's input closes its stdin, so a
+    process reading to the end of its input finishes (and the attach with it)."""
+    client = cluster.client
+    assert client is not None
+    name = f"upper-{road}"
+    container = {
+        "name": "c", "image": "x", "command": [sys.executable, "-c", UPPER],
+        "stdin": True, "stdinOnce": True,
+    }  # fmt: skip
+    pod = {
+        "metadata": {"name": name},
+        "spec": {"restartPolicy": "Never", "containers": [container]},
+    }
+    await client.create("pods", pod, ns)
+
+    async def running() -> bool:
+        p = await client.get("pods", name, ns)
+        statuses = (p.get("status") or {}).get("containerStatuses") or []
+        return bool(statuses) and "running" in statuses[0].get("state", {})
+
+    await eventually(running)
+    env = {"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "false"} if road == "spdy" else {}
+    code, out, err = await kubectl(
+        cluster, tmp_path, "attach", "-i", "-n", ns, name, stdin=b"typed in\n", env=env
+    )
+    assert (code, out) == (0, "TYPED IN\n"), err
+
+
+async def test_kubectl_run_interactive_and_removed(
+    cluster: LocalCluster, ns: str, tmp_path: Path
+) -> None:
+    """``kubectl run -i --rm``: the pod is created with stdin, attached to once running,
+    given kubectl's input, and deleted when it is done."""
+    client = cluster.client
+    assert client is not None
+    code, out, err = await kubectl(
+        cluster, tmp_path, "run", "-i", "--rm", "--restart=Never", "-n", ns, "once",
+        "--image=x", "--command", "--", sys.executable, "-c", UPPER,
+        stdin=b"through kubectl run\n", timeout=90,
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.splitlines()[0] == "THROUGH KUBECTL RUN", out
+    assert 'pod "once" deleted' in out + err
+
+    async def gone() -> bool:
+        try:
+            await client.get("pods", "once", ns)
+        except errors.NotFound:
+            return True
+        return False
+
+    await eventually(gone)

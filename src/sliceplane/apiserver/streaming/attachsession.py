@@ -9,21 +9,25 @@ session follows the current run's file from its end, sends each line's output on
 stdout or stderr channel (stdout alone with a TTY, as the kubelet merges them), and ends
 with the success Status on channel 3 when the run ends or the client goes away.
 
-Input: the process runtime starts containers with stdin closed (``/dev/null``), which is
-what containerd gives a container created without ``stdin: true``, and what a kubelet's
-runtime does then with an attach's input: reads it and drops it. So input and resize
-messages are read (the connection's end is seen) and dropped here for every container;
-``stdin: true`` containers are the deviation (``docs/upstream-differences.md``).
+Input: a container created without ``stdin: true`` has its stdin closed, and its
+runtime reads an attach's input and drops it, as containerd does. One with ``stdin: true``
+has a FIFO beside its log file that the process runtime relays into the process's stdin
+(:mod:`sliceplane.workloads.kubelet.stdinrelay`): the input is written there as records,
+and a ``DETACH`` record when the client closes stdin (v5's close signal, or the SPDY
+stream's end) or goes away, which closes a ``stdinOnce`` container's stdin. Resize
+messages are dropped: the runtime gives no container a terminal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final
 
+from sliceplane.api import containerstdin
 from sliceplane.api.containerlog import split_lines
 from sliceplane.apiserver.streaming import channels
 from sliceplane.apiserver.streaming.pods import ExecOptions
@@ -73,11 +77,14 @@ class AttachSession:
         options: ExecOptions,
         path: Path | None,
         live: Callable[[], bool],
+        stdin: Path | None = None,
     ) -> None:
         self._send = send
         self.options = options
         self._path = path
         self._live = live
+        self._stdin_path = stdin
+        self._stdin: int | None = None
 
     async def run(self, recv: Recv) -> dict[str, Any]:
         output = asyncio.ensure_future(self._follow())
@@ -96,10 +103,48 @@ class AttachSession:
         return status
 
     async def _drain(self, recv: Recv) -> None:
-        """Input and resize messages are dropped (see the module docstring); returns
-        when the client closes the connection."""
-        while await recv() is not None:
-            pass
+        """The client's messages until it closes the connection: input into the
+        container's stdin FIFO if it has one, resizes dropped (module docstring)."""
+        if self.options.stdin and self._stdin_path is not None:
+            with contextlib.suppress(OSError):  # no FIFO (or no relay): input is dropped
+                self._stdin = os.open(self._stdin_path, os.O_WRONLY | os.O_NONBLOCK)
+        try:
+            while (raw := await recv()) is not None:
+                msg = channels.parse(raw)
+                if msg is None or self._stdin is None:
+                    continue
+                if msg.channel == channels.STDIN:
+                    await self._write(containerstdin.records(containerstdin.DATA, msg.data))
+                elif channels.closed_channel(msg) == channels.STDIN:
+                    await self._detach()
+        finally:
+            if self._stdin is not None:
+                with contextlib.suppress(OSError):
+                    os.write(self._stdin, containerstdin.records(containerstdin.DETACH)[0])
+                self._close_stdin()
+
+    async def _detach(self) -> None:
+        await self._write(containerstdin.records(containerstdin.DETACH))
+        self._close_stdin()
+
+    def _close_stdin(self) -> None:
+        if self._stdin is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._stdin)
+            self._stdin = None
+
+    async def _write(self, records: list[bytes]) -> None:
+        """Each record whole (at most PIPE_BUF bytes: the kernel writes it at once or
+        not at all), waiting while the FIFO is full; a relay that went away ends input."""
+        for record in records:
+            while self._stdin is not None:
+                try:
+                    os.write(self._stdin, record)
+                    break
+                except BlockingIOError:
+                    await asyncio.sleep(0.01)
+                except OSError:  # EPIPE: the run is over
+                    self._close_stdin()
 
     async def _follow(self) -> None:
         path = self._path

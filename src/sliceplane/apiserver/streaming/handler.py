@@ -238,9 +238,10 @@ class StreamingHandler:
         meta = pod["metadata"]
         ns, name, uid = str(meta.get("namespace")), str(meta.get("name")), meta.get("uid")
         number = pods.restart_count(pod, opts.container)
-        path = None
+        path = stdin = None
         if self._pods_dir is not None:
             path = self._pods_dir / f"{ns}_{name}_{uid}" / opts.container / f"{number}.log"
+            stdin = path.with_suffix(".stdin")  # the process runtime's stdinrelay.fifo_path
 
         def live() -> bool:
             try:
@@ -254,7 +255,7 @@ class StreamingHandler:
                 and pods.restart_count(now, opts.container) == number
             )
 
-        return AttachSession(send, opts, path, live)
+        return AttachSession(send, opts, path, live, stdin)
 
     def _prepare_exec(
         self, pod: Obj, opts: pods.ExecOptions

@@ -73,6 +73,7 @@ from sliceplane.workloads.kubelet.processspec import (
     resolve_command,
     unalias,
 )
+from sliceplane.workloads.kubelet.stdinrelay import StdinRelay, fifo_path
 from sliceplane.workloads.podstate import pod_ips
 
 log = logging.getLogger(__name__)
@@ -390,12 +391,13 @@ class ProcessRuntime:
             self._event(pp, "Warning", "Failed", f"Error: {message}")
             now = format_time(self.clock.wall())
             return Terminated(128, "StartError", started_at, now, message=message)
+        wants_stdin = cp.spec.get("stdin") is True
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
                 env=env,
                 cwd=cwd or pp.directory,
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.PIPE if wants_stdin else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
@@ -411,9 +413,21 @@ class ProcessRuntime:
             asyncio.create_task(pump(proc.stdout, "stdout", out)),
             asyncio.create_task(pump(proc.stderr, "stderr", out)),
         ]
+        relay: StdinRelay | None = None
+        if proc.stdin is not None:
+            relay = StdinRelay(
+                fifo_path(log_path), proc.stdin, once=cp.spec.get("stdinOnce") is True
+            )
+            try:
+                relay.start()
+            except OSError as exc:
+                log.warning("no stdin for container %s: %s", name, exc)
+                relay = None
         try:
             return await self._watch_process(pp, cp, proc, env, started_at)
         finally:
+            if relay is not None:
+                relay.stop()
             # The group is dead by now: the pipes reach EOF once the kernel has handed
             # over what was written. Never wait on a pump forever.
             try:
