@@ -813,3 +813,44 @@ async def test_kubectl_run_interactive_and_removed(
         return False
 
     await eventually(gone)
+
+
+async def test_kubectl_run_with_a_terminal(cluster: LocalCluster, ns: str, tmp_path: Path) -> None:
+    """``kubectl run -it`` from a terminal: the container has a terminal of its own (``tty:
+    true``), of kubectl's size (the resize channel), and what is typed reaches it."""
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 27, 93, 0, 0))
+    script = "read x; test -t 0 && echo IS-A-TTY-$x; stty size; read y; echo got-$y"
+    proc = await asyncio.create_subprocess_exec(
+        KUBECTL, "run", "-it", "--rm", "--restart=Never", "-n", ns, "term", "--image=x",
+        "--command", "--", "sh", "-c", script,
+        stdin=slave, stdout=slave, stderr=slave, env=_env(cluster, tmp_path),
+        start_new_session=True,
+    )  # fmt: skip
+    os.close(slave)
+    loop = asyncio.get_running_loop()
+    seen = b""
+
+    async def until(text: bytes) -> None:
+        nonlocal seen
+        while text not in seen:
+            chunk = await asyncio.wait_for(loop.run_in_executor(None, os.read, master, 4096), 30)
+            assert chunk, seen
+            seen += chunk
+
+    try:
+        await until(b"If you don't see a command prompt")
+        os.write(master, b"one\r")
+        await until(b"IS-A-TTY-one")
+        await until(b"27 93")
+        os.write(master, b"two\r")
+        await until(b"got-two")
+        assert await asyncio.wait_for(proc.wait(), 30) == 0, seen
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        os.close(master)

@@ -15,10 +15,24 @@ from typing import Final
 
 DATA: Final = 0
 DETACH: Final = 1
+RESIZE: Final = 2
+"""A terminal size (width, height: two bytes each, big-endian) for a ``tty: true`` one."""
 HEADER: Final = 3
 """One byte of kind, two of length (big-endian)."""
 PIPE_BUF: Final = 4096
 MAX_DATA: Final = PIPE_BUF - HEADER
+
+
+def resize(width: int, height: int) -> bytes:
+    """The ``RESIZE`` record for a terminal of ``width`` x ``height``."""
+    size = min(width, 0xFFFF).to_bytes(2, "big") + min(height, 0xFFFF).to_bytes(2, "big")
+    return bytes((RESIZE, 0, 4)) + size
+
+
+def parse_resize(payload: bytes) -> tuple[int, int] | None:
+    if len(payload) != 4:
+        return None
+    return int.from_bytes(payload[:2], "big"), int.from_bytes(payload[2:], "big")
 
 
 def records(kind: int, data: bytes = b"") -> list[bytes]:

@@ -14,8 +14,8 @@ runtime reads an attach's input and drops it, as containerd does. One with ``std
 has a FIFO beside its log file that the process runtime relays into the process's stdin
 (:mod:`sliceplane.workloads.kubelet.stdinrelay`): the input is written there as records,
 and a ``DETACH`` record when the client closes stdin (v5's close signal, or the SPDY
-stream's end) or goes away, which closes a ``stdinOnce`` container's stdin. Resize
-messages are dropped: the runtime gives no container a terminal.
+stream's end) or goes away, which closes a ``stdinOnce`` container's stdin. A ``tty:
+true`` container has a terminal there: resize messages become ``RESIZE`` records.
 """
 
 from __future__ import annotations
@@ -103,8 +103,8 @@ class AttachSession:
         return status
 
     async def _drain(self, recv: Recv) -> None:
-        """The client's messages until it closes the connection: input into the
-        container's stdin FIFO if it has one, resizes dropped (module docstring)."""
+        """The client's messages until it closes the connection: input and resizes into
+        the container's stdin FIFO if it has one, else dropped (module docstring)."""
         if self.options.stdin and self._stdin_path is not None:
             with contextlib.suppress(OSError):  # no FIFO (or no relay): input is dropped
                 self._stdin = os.open(self._stdin_path, os.O_WRONLY | os.O_NONBLOCK)
@@ -115,6 +115,10 @@ class AttachSession:
                     continue
                 if msg.channel == channels.STDIN:
                     await self._write(containerstdin.records(containerstdin.DATA, msg.data))
+                elif msg.channel == channels.RESIZE:
+                    size = channels.parse_resize(msg.data)
+                    if size is not None:
+                        await self._write([containerstdin.resize(size.width, size.height)])
                 elif channels.closed_channel(msg) == channels.STDIN:
                     await self._detach()
         finally:

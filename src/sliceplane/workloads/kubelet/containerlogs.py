@@ -11,6 +11,7 @@ API server reads the same files to answer ``pods/log``.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 from typing import BinaryIO
@@ -39,3 +40,38 @@ async def pump(reader: asyncio.StreamReader, stream: str, out: BinaryIO) -> None
             out.flush()
         if final:
             return
+
+
+async def pump_terminal(master: int, out: BinaryIO) -> None:
+    """A ``tty: true`` container's terminal output into ``out`` as stdout lines (a
+    terminal merges the streams, as the kubelet logs them) until every slave end is
+    closed (EIO). Read from the event loop on the non-blocking master."""
+    loop = asyncio.get_running_loop()
+    chunks: asyncio.Queue[bytes] = asyncio.Queue()
+    os.set_blocking(master, False)
+
+    def readable() -> None:
+        try:
+            data = os.read(master, READ_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:  # EIO: the process and all it started have closed the terminal
+            data = b""
+        if not data:
+            loop.remove_reader(master)
+        chunks.put_nowait(data)
+
+    loop.add_reader(master, readable)
+    rest = b""
+    try:
+        while True:
+            chunk = await chunks.get()
+            final = not chunk
+            data, rest = encode_lines(time.time_ns(), "stdout", rest + chunk, final=final)
+            if data:
+                out.write(data)
+                out.flush()
+            if final:
+                return
+    finally:
+        loop.remove_reader(master)

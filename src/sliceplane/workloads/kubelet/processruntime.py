@@ -41,7 +41,7 @@ from sliceplane.machinery.factory import InformerFactory
 from sliceplane.machinery.informer import object_key
 from sliceplane.machinery.tasks import cancel_and_wait
 from sliceplane.machinery.workqueue import WorkQueue, run_workers
-from sliceplane.workloads.kubelet.containerlogs import pump, run_log_path
+from sliceplane.workloads.kubelet.containerlogs import pump, pump_terminal, run_log_path
 from sliceplane.workloads.kubelet.kubeletstatus import same_ignoring_nulls
 from sliceplane.workloads.kubelet.nodes import SimNode, SimulatedNodes
 from sliceplane.workloads.kubelet.podcidr import IPV4, AddressesExhausted, NodeIPAM, node_pod_cidrs
@@ -392,31 +392,48 @@ class ProcessRuntime:
             now = format_time(self.clock.wall())
             return Terminated(128, "StartError", started_at, now, message=message)
         wants_stdin = cp.spec.get("stdin") is True
+        terminal = slave = None
+        if cp.spec.get("tty") is True:
+            # A terminal of its own, as a runtime gives a tty: true container; the
+            # runtime keeps the master (output to the log, attach input and resizes).
+            terminal, slave = os.openpty()
+        pipe, devnull = asyncio.subprocess.PIPE, asyncio.subprocess.DEVNULL
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
                 env=env,
                 cwd=cwd or pp.directory,
-                stdin=asyncio.subprocess.PIPE if wants_stdin else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
+                stdin=slave if slave is not None else pipe if wants_stdin else devnull,
+                stdout=slave if slave is not None else pipe,
+                stderr=slave if slave is not None else pipe,
                 start_new_session=True,
             )
         except OSError as exc:
             out.close()
+            if terminal is not None:
+                os.close(terminal)
             message = f"failed to start container {name!r}: {exc}"
             self._event(pp, "Warning", "Failed", f"Error: {message}")
             now = format_time(self.clock.wall())
             return Terminated(128, "StartError", started_at, now, message=message)
-        assert proc.stdout is not None and proc.stderr is not None
-        pumps = [
-            asyncio.create_task(pump(proc.stdout, "stdout", out)),
-            asyncio.create_task(pump(proc.stderr, "stderr", out)),
-        ]
+        finally:
+            if slave is not None:
+                os.close(slave)
+        if terminal is not None:
+            pumps = [asyncio.create_task(pump_terminal(terminal, out))]
+        else:
+            assert proc.stdout is not None and proc.stderr is not None
+            pumps = [
+                asyncio.create_task(pump(proc.stdout, "stdout", out)),
+                asyncio.create_task(pump(proc.stderr, "stderr", out)),
+            ]
         relay: StdinRelay | None = None
-        if proc.stdin is not None:
+        if wants_stdin:
             relay = StdinRelay(
-                fifo_path(log_path), proc.stdin, once=cp.spec.get("stdinOnce") is True
+                fifo_path(log_path),
+                proc.stdin,
+                once=cp.spec.get("stdinOnce") is True,
+                terminal=terminal,
             )
             try:
                 relay.start()
@@ -436,6 +453,8 @@ class ProcessRuntime:
                 for task in pumps:
                     task.cancel()
                 out.close()
+                if terminal is not None:
+                    os.close(terminal)
 
     async def _watch_process(
         self,

@@ -7,16 +7,23 @@ writing, so it never sees an end of file between attaches: stdin stays open acro
 attach sessions, as upstream keeps it for ``stdin: true``. Attaches write records
 (:mod:`sliceplane.api.containerstdin`); with ``stdinOnce`` the first ``DETACH`` (its
 client closed stdin or went away) closes the container's stdin for the rest of the run.
+
+A ``tty: true`` container's stdin is its terminal: input is written to the terminal's
+master, ``RESIZE`` records set its size, and the ``stdinOnce`` close is the terminal's
+end-of-file character (a terminal has no half-close).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
+import struct
+import termios
 from pathlib import Path
 
-from sliceplane.api.containerstdin import DATA, DETACH, Reader
+from sliceplane.api.containerstdin import DATA, DETACH, RESIZE, Reader, parse_resize
 
 READ_SIZE = 64 * 1024
 
@@ -27,11 +34,20 @@ def fifo_path(log_path: Path) -> Path:
 
 
 class StdinRelay:
-    """Relays records from ``path`` into ``writer`` (the process's stdin) for one run."""
+    """Relays records from ``path`` into ``writer`` (the process's stdin pipe) or, for a
+    terminal, into its master ``terminal`` for one run."""
 
-    def __init__(self, path: Path, writer: asyncio.StreamWriter, *, once: bool) -> None:
+    def __init__(
+        self,
+        path: Path,
+        writer: asyncio.StreamWriter | None,
+        *,
+        once: bool,
+        terminal: int | None = None,
+    ) -> None:
         self.path = path
         self._writer = writer
+        self._terminal = terminal
         self._once = once
         self._reader = Reader()
         self._fd: int | None = None
@@ -55,15 +71,40 @@ class StdinRelay:
             if self._closed:
                 continue
             if kind == DATA:
-                with contextlib.suppress(ConnectionError, RuntimeError):
-                    self._writer.write(payload)
+                self._input(payload)
+            elif kind == RESIZE:
+                self._resize(payload)
             elif kind == DETACH and self._once:
                 self._close_stdin()
 
+    def _input(self, data: bytes) -> None:
+        if self._terminal is not None:
+            # Terminal input is typing: a full terminal drops what does not fit rather
+            # than stalling the runtime's event loop.
+            with contextlib.suppress(OSError):
+                os.write(self._terminal, data)
+        elif self._writer is not None:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                self._writer.write(data)
+
+    def _resize(self, payload: bytes) -> None:
+        size = parse_resize(payload)
+        if size is None or self._terminal is None:
+            return
+        width, height = size
+        with contextlib.suppress(OSError):
+            fcntl.ioctl(
+                self._terminal, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0)
+            )
+
     def _close_stdin(self) -> None:
         self._closed = True
-        with contextlib.suppress(ConnectionError, RuntimeError):
-            self._writer.close()
+        if self._terminal is not None:
+            with contextlib.suppress(OSError):
+                os.write(self._terminal, b"\x04")  # the terminal's end of file
+        elif self._writer is not None:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                self._writer.close()
 
     def stop(self) -> None:
         """The run is over: no more input, the FIFO removed."""
@@ -74,5 +115,5 @@ class StdinRelay:
             self._fd = None
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
-        if not self._closed:
+        if not self._closed and self._terminal is None:
             self._close_stdin()
