@@ -57,6 +57,10 @@ TCP_IDLE_SECONDS = 10.0
 MEMO_ENTRIES = 100_000
 MAX_UDP_REQUEST = 65535
 UDP_BATCH = 64
+LATER_LIMIT = 100_000
+"""Deferred case templates at most (beyond that a miss makes its template at once)."""
+LATER_SLICE = 0.0002
+"""Seconds of deferred template making per turn of the event loop."""
 """Datagrams answered per readiness callback before the loop runs anything else."""
 UDP_QUEUE = 4096
 """Answers kept while the socket's send buffer is full; more are dropped."""
@@ -448,6 +452,9 @@ class DNSServer:
         # respond() is a pure function of (request bytes, zone): its answers are remembered
         # per snapshot and transport (sliceplane.dns.memo), and forgotten on any change.
         self.memos = {False: Memo(MEMO_ENTRIES), True: Memo(MEMO_ENTRIES)}
+        # Templates still to make for names first asked in lower case (see _compute).
+        self._later: collections.deque[tuple[bytes, Outcome, Zone, bool]] = collections.deque()
+        self._later_scheduled = False
 
     def answer(self, data: bytes, *, tcp: bool) -> bytes | None:
         start = time.perf_counter()
@@ -470,12 +477,23 @@ class DNSServer:
     def _compute(self, memo: Memo, data: bytes, zone: Zone, tcp: bool) -> tuple[bytes | None, Any]:
         proto = "tcp" if tcp else "udp"
         try:
-            folded = case_template(data, zone, self.cfg, tcp=tcp)
-            if folded is not None:
+            end = data.find(0, 12)
+            name = data[12:end] if end > 12 else b""
+            if name and name == name.lower() and len(self._later) < LATER_LIMIT:
+                # Already in lower case (most clients without 0x20): its answer is the one a
+                # case template would start from, so it goes out after one render and the
+                # template (one more render, of the upper-case query) is made after the
+                # answers waiting now; until then the exact bytes answer a repeat.
+                out = respond(data, zone, self.cfg, tcp=tcp)
+                entry = memo.put(data, out, None)
+                response: bytes | None = out.response
+                if entry is not None:
+                    self._defer(data, out, zone, tcp)
+            elif (folded := case_template(data, zone, self.cfg, tcp=tcp)) is not None:
                 out, case = folded
                 entry = memo.put(data, out, case)
                 body = entry.body if entry is not None else without_question(out.response, case)  # type: ignore[arg-type]
-                response: bytes | None = apply_case(body, case, data)
+                response = apply_case(body, case, data)
             else:
                 out = respond(data, zone, self.cfg, tcp=tcp)
                 entry = memo.put(data, out, None)
@@ -491,6 +509,42 @@ class DNSServer:
             if entry is not None:
                 entry.tag = tag
         return response, tag
+
+    def _defer(self, data: bytes, out: Outcome, zone: Zone, tcp: bool) -> None:
+        self._later.append((data, out, zone, tcp))
+        if not self._later_scheduled:
+            self._later_scheduled = True
+            asyncio.get_running_loop().call_soon(self._make_later)
+
+    def _make_later(self) -> None:
+        """Make the deferred case templates, a slice at a time (``LATER_SLICE`` seconds) so
+        that queries arriving meanwhile wait for one slice at most, not for all of them."""
+        later = self._later
+        stop = time.perf_counter() + LATER_SLICE
+        while later and time.perf_counter() < stop:
+            data, out, zone, tcp = later.popleft()
+            memo = self.memos[tcp]
+            if memo.zone is not zone:
+                continue  # the snapshot changed: that answer is void anyway
+            try:
+                folded = case_template(data, zone, self.cfg, tcp=tcp, lower=out)
+            except Exception:
+                log.exception("making a case template failed")
+                continue
+            if folded is None:
+                continue  # the exact bytes stay remembered, as for any other request
+            old = memo.entries.get(data[2:])
+            entry = memo.put(data, folded[0], folded[1])
+            if entry is not None:
+                if old is not None:
+                    entry.tag = old.tag
+                elif self.metrics is not None:
+                    proto = "tcp" if tcp else "udp"
+                    entry.tag = self.metrics.children(self._label, proto, self._family, out)
+        if later:
+            asyncio.get_running_loop().call_soon(self._make_later)
+        else:
+            self._later_scheduled = False
 
     async def start(self, host: str, port: int, flag: str = "--listen") -> tuple[str, int]:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -457,12 +457,16 @@ class CaseTemplate:
 
 
 def case_template(
-    data: bytes, zone: Zone, cfg: Config, *, tcp: bool
+    data: bytes, zone: Zone, cfg: Config, *, tcp: bool, lower: Outcome | None = None
 ) -> tuple[Outcome, CaseTemplate] | None:
     """For a plain query (what :func:`_parse_simple` takes): the answer to it with its name
     in lower case and the template that turns that answer into the one for any letter case.
     None for any other request, or when the upper-case query's answer is not what the
-    template makes of the lower-case one (the answer depends on the case some other way)."""
+    template makes of the lower-case one (the answer depends on the case some other way).
+
+    ``lower`` is what :func:`respond` gave for ``data`` when its name is already in lower
+    case (the server answers such a query first and makes the template afterwards): that
+    answer is the lower-case one, so only the upper-case query is rendered."""
     if len(data) < 12:
         return None
     _, flags, qd, an, ns, ar = HEADER.unpack_from(data)
@@ -476,7 +480,10 @@ def case_template(
     low = data[:12] + data[12:end].lower() + data[end:]
     up = data[:12] + data[12:end].upper() + data[end:]
     # respond() would take the plain-query path for both (same header, same shape)
-    lo = _respond_simple(low, replace(q, qname=q.qname.lower()), zone, cfg, tcp)
+    if lower is not None and low == data:
+        lo: Outcome | None = lower
+    else:
+        lo = _respond_simple(low, replace(q, qname=q.qname.lower()), zone, cfg, tcp)
     if lo is None:
         return None
     hi = lo if up == low else _respond_simple(up, replace(q, qname=q.qname.upper()), zone, cfg, tcp)

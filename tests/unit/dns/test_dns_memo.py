@@ -8,6 +8,7 @@ be byte for byte what :func:`respond` computes for that very request.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 
@@ -205,7 +206,7 @@ def test_folded_key_keeps_header_and_type_exact() -> None:
     assert key.endswith(a.to_wire()[-4:])
 
 
-def test_the_server_answers_from_its_memo_what_respond_gives() -> None:
+async def test_the_server_answers_from_its_memo_what_respond_gives() -> None:
     """Through DNSServer.answer (the memo as the server uses it), lower-case and then
     random-case spellings: every answer is respond()'s for that very request."""
     from sliceplane.dns.server import DNSServer
@@ -222,3 +223,41 @@ def test_the_server_answers_from_its_memo_what_respond_gives() -> None:
             assert server.answer(data, tcp=False) == respond(data, z, CFG, tcp=False).response
     memo = server.memos[False]
     assert memo.hits > 0 and len(memo.entries) <= len(CORPUS) + 2
+
+
+async def test_a_lower_case_name_is_answered_first_and_its_template_made_after() -> None:
+    """A miss in lower case is answered with one render and remembered for its exact bytes;
+    the case template follows once the loop turns, after which every spelling is answered
+    from it (with the metric children of the first answer), byte for byte respond()'s."""
+    from sliceplane.dns.server import DNSServer, Metrics
+
+    z = zone()
+    server = DNSServer(CFG, lambda: z, Metrics())
+    memo = server.memos[False]
+    rng = random.Random(11)
+
+    def ask(spelled: str, qtype: str, kw: dict[str, Any]) -> None:
+        q = dns.message.make_query(spelled, qtype, **kw)
+        q.id = rng.randrange(65536)
+        data = q.to_wire()
+        assert server.answer(data, tcp=False) == respond(data, z, CFG, tcp=False).response
+
+    for name, qtype, kw in CORPUS:
+        ask(name.lower(), qtype, kw)
+    assert server._later and all(e.case is None for e in memo.entries.values())
+    tags = {k: e.tag for k, e in memo.entries.items()}
+    for name, qtype, kw in CORPUS:  # before the templates: exact bytes, or a miss
+        ask(name.lower(), qtype, kw)
+    for _ in range(1000):  # a slice of the deferred work per turn of the loop
+        if not server._later:
+            break
+        await asyncio.sleep(0)
+    assert not server._later
+    templated = [e for e in memo.entries.values() if e.case is not None]
+    assert len(templated) >= len(CORPUS) - 3  # the general path's few keep exact bytes
+    assert all(memo.entries[k].tag is t and t is not None for k, t in tags.items())
+    misses = memo.misses
+    for name, qtype, kw in CORPUS:
+        for _ in range(6):
+            ask(cased(name, rng), qtype, kw)
+    assert memo.misses - misses <= 6 * 3
