@@ -824,7 +824,10 @@ async def test_kubectl_run_with_a_terminal(cluster: LocalCluster, ns: str, tmp_p
 
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 27, 93, 0, 0))
-    script = "read x; test -t 0 && echo IS-A-TTY-$x; stty size; read y; echo got-$y"
+    script = (
+        "read x; test -t 0 && echo IS-A-TTY-$x; stty size; : </dev/tty && echo HAS-CTTY;"
+        " read y; echo got-$y"
+    )
     proc = await asyncio.create_subprocess_exec(
         KUBECTL, "run", "-it", "--rm", "--restart=Never", "-n", ns, "term", "--image=x",
         "--command", "--", "sh", "-c", script,
@@ -847,6 +850,7 @@ async def test_kubectl_run_with_a_terminal(cluster: LocalCluster, ns: str, tmp_p
         os.write(master, b"one\r")
         await until(b"IS-A-TTY-one")
         await until(b"27 93")
+        await until(b"HAS-CTTY")
         os.write(master, b"two\r")
         await until(b"got-two")
         assert await asyncio.wait_for(proc.wait(), 30) == 0, seen

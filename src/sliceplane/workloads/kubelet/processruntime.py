@@ -73,7 +73,11 @@ from sliceplane.workloads.kubelet.processspec import (
     resolve_command,
     unalias,
 )
-from sliceplane.workloads.kubelet.stdinrelay import StdinRelay, fifo_path
+from sliceplane.workloads.kubelet.stdinrelay import (
+    StdinRelay,
+    fifo_path,
+    with_controlling_terminal,
+)
 from sliceplane.workloads.podstate import pod_ips
 
 log = logging.getLogger(__name__)
@@ -398,6 +402,8 @@ class ProcessRuntime:
             # runtime keeps the master (output to the log, attach input and resizes).
             terminal, slave = os.openpty()
         pipe, devnull = asyncio.subprocess.PIPE, asyncio.subprocess.DEVNULL
+        if slave is not None:
+            argv = with_controlling_terminal(argv, env)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,

@@ -19,13 +19,36 @@ import asyncio
 import contextlib
 import fcntl
 import os
+import shutil
 import struct
+import sys
 import termios
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from sliceplane.api.containerstdin import DATA, DETACH, RESIZE, Reader, parse_resize
 
 READ_SIZE = 64 * 1024
+
+
+_ADOPT_TERMINAL = (
+    "import fcntl,os,sys,termios\n"
+    "fcntl.ioctl(0,termios.TIOCSCTTY,0)\n"
+    "os.execvp(sys.argv[1],sys.argv[1:])\n"
+)
+
+
+def with_controlling_terminal(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
+    """``argv`` run so that its terminal (stdin) is its session's controlling terminal,
+    as a container's is: Ctrl-C reaches its foreground job, ``/dev/tty`` opens, a shell
+    has job control. The child is a session leader already (``start_new_session``); a
+    few lines of Python take the terminal (``TIOCSCTTY``, which no ``subprocess`` option
+    does without ``preexec_fn``, unsafe in this threaded process) and exec the command,
+    keeping its pid. A command that cannot be found is left as it is, so it fails to
+    start as before (a ``StartError``)."""
+    if not argv or shutil.which(argv[0], path=env.get("PATH")) is None:
+        return list(argv)
+    return [sys.executable, "-I", "-S", "-c", _ADOPT_TERMINAL, *argv]
 
 
 def fifo_path(log_path: Path) -> Path:
