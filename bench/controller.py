@@ -35,7 +35,16 @@ bytes written (``apiserver_request_body_size_bytes``: protobuf from kube-control
 JSON from sliceplane) and bytes every slice watcher receives (the JSON size of the
 slice objects in the watch events), the minimum writes the phase needs (every slice whose
 endpoints change written once: for ``flap``, once per round), the controller process's CPU
-seconds and peak memory. Figures only, nothing asserted.
+seconds and peak memory, and the CPU seconds kube-apiserver and this driver spent in the
+phase (the driver and kube-apiserver share the two cores with the controller: where the
+controller makes kube-apiserver work harder, the driver slows, the phase lasts longer and a
+controller held at 20 writes/s writes more). Figures only, nothing asserted.
+
+Diagnostics: ``BENCH_DEBUG=1`` prints slice events per second of each phase and what
+the clients read from kube-apiserver (requests by verb and resource, watch events and
+bytes by kind); ``BENCH_APISERVER_PPROF=DIR`` turns kube-apiserver's profiling on (both
+sides) and saves a 14 s CPU profile per phase, from its start or, with
+``BENCH_PPROF_AT=converge``, from the end of the drive (``go tool pprof``).
 
     .venv/bin/python bench/controller.py                      # default: 100 x 50, ~4 min
     .venv/bin/python bench/controller.py --scenario issue     # big, many, rolling, flap
@@ -106,8 +115,35 @@ async def slice_counters(client: Client) -> dict[str, float]:
                 and str(labels.get("code", "")).startswith("2")
             ):
                 out[labels["verb"]] += s.value
+            elif s.name == "apiserver_request_total" and labels.get("verb") in WRITE_VERBS:
+                out[f"{labels['verb']} {labels.get('code')}"] += s.value
             elif s.name == "apiserver_request_body_size_bytes_sum":
                 out["bytes"] += s.value
+    return out
+
+
+READ_VERBS = ("LIST", "WATCH", "GET")
+
+
+async def read_counters(client: Client) -> dict[str, float]:
+    """What the clients asked kube-apiserver to read (requests by verb and resource, the
+    size of list answers) and the watch events it encoded (count and bytes by kind): the
+    controller's informers are the only reader besides this driver, whose reads are the
+    same on both sides, so a difference between the sides is the controller's."""
+    text = (await client.request("GET", "/metrics")).decode()
+    out: dict[str, float] = defaultdict(float)
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            labels = s.labels
+            if s.name == "apiserver_request_total" and labels.get("verb") in READ_VERBS:
+                out[f"{labels['verb']} {labels.get('resource')}"] += s.value
+            elif s.name == "apiserver_response_sizes_sum" and labels.get("verb") == "LIST":
+                out[f"LIST {labels.get('resource')} bytes"] += s.value
+            elif s.name == "apiserver_watch_events_total":
+                out[f"watch events {labels.get('kind') or labels.get('resource')}"] += s.value
+            elif s.name == "apiserver_watch_events_sizes_sum":
+                key = f"watch bytes {labels.get('kind') or labels.get('resource')}"
+                out[key] += s.value
     return out
 
 
@@ -133,6 +169,7 @@ class SliceWatch:
     first_seen: dict[str, float] = field(default_factory=dict)
     events: int = 0
     bytes: int = 0
+    event_times: list[float] = field(default_factory=list)
 
     def set_expected(self, expected: dict[int, frozenset[str]]) -> None:
         self.expected = expected
@@ -152,6 +189,7 @@ class SliceWatch:
 
     def on_event(self, kind: str, obj: dict[str, Any]) -> None:
         self.events += 1
+        self.event_times.append(time.perf_counter())
         self.bytes += len(msgspec.json.encode(obj))
         meta = obj.get("metadata") or {}
         if DEBUG:
@@ -223,6 +261,7 @@ class Workload:
         self.ready: set[Key] = set()
         self.sent: dict[str, float] = {}
         self.generation: dict[Key, int] = defaultdict(int)
+        self.on_drive_end: Any = None
 
     async def setup(self, nodes: int) -> None:
         c = self.client
@@ -327,6 +366,8 @@ class Workload:
 
     async def _converge(self, t0: float) -> tuple[float, float]:
         last = time.perf_counter()
+        if self.on_drive_end is not None:
+            self.on_drive_end()
         with phase("waiting for the slices to converge"):
             done = await self.watch.wait(900)
         return last - t0, done - last
@@ -356,6 +397,7 @@ class Workload:
         async def ready(key: Key) -> None:
             await self._set_ready(*self.current[key])
 
+        self.ready_start = time.perf_counter()
         await pool(keys, self.concurrency, ready, "making pods Ready")
         drive, converge = await self._converge(t0)
         after = self._ready_counts()
@@ -534,6 +576,7 @@ async def run_side(name: str, scenario: Scenario, args: argparse.Namespace) -> S
     side = Side(name)
     upstream = name == "upstream"
     cp = ControlPlane(
+        apiserver_args=("--profiling=true",) if os.environ.get("BENCH_APISERVER_PPROF") else (),
         with_controller_manager=upstream,
         controllers=("endpointslice-controller",),
         controller_manager_args=(
@@ -546,6 +589,7 @@ async def run_side(name: str, scenario: Scenario, args: argparse.Namespace) -> S
         cp.start()
     proc: subprocess.Popen[bytes] | None = None
     ctl_pid = 0
+    api_pid = cp.pids["kube-apiserver"]
     try:
         if upstream:
             ctl_pid = cp.pids["kube-controller-manager"]
@@ -573,13 +617,45 @@ async def run_side(name: str, scenario: Scenario, args: argparse.Namespace) -> S
                 await asyncio.sleep(2.0)
             for step in scenario.phases:
                 c0 = await slice_counters(client)
+                r0 = await read_counters(client)
                 cpu0 = cpu_seconds(ctl_pid)
+                api0 = cpu_seconds(api_pid)
+                drv0 = time.process_time()
                 watch_bytes0 = w.watch.bytes
+                ev0 = len(w.watch.event_times)
+                tp0 = time.perf_counter()
+                prof_dir = os.environ.get("BENCH_APISERVER_PPROF")
+                prof = None
+
+                def start_prof() -> None:
+                    nonlocal prof
+                    prof = asyncio.create_task(
+                        client.request(
+                            "GET", "/debug/pprof/profile", params={"seconds": "14"}, timeout=60
+                        )
+                    )
+
+                if prof_dir and os.environ.get("BENCH_PPROF_AT") == "converge":
+                    w.on_drive_end = start_prof
+                elif prof_dir:
+                    start_prof()
                 with phase(f"{name}: {step}"):
                     r = await fns[step]()
+                if prof is not None:
+                    Path(prof_dir, f"{name}-{step}.pprof").write_bytes(await prof)
                 await asyncio.sleep(2.0)  # let trailing writes land before counting
+                hist: dict[int, int] = defaultdict(int)
+                for t in w.watch.event_times[ev0:]:
+                    hist[int(t - tp0)] += 1
+                if DEBUG:
+                    rs = getattr(w, "ready_start", tp0) - tp0
+                    per_s = [hist[i] for i in range(max(hist, default=0) + 1)]
+                    print(f"  {name} {step} ready at {rs:.1f}s; slice events/s: {per_s}")
                 c1 = await slice_counters(client)
+                r1 = await read_counters(client)
                 cpu1 = cpu_seconds(ctl_pid)
+                api1 = cpu_seconds(api_pid)
+                drv1 = time.process_time()
                 f = side.figures
                 f[f"{step}: driving the phase s"] = r.drive
                 f[f"{step}: convergence after last write s"] = r.converge
@@ -587,6 +663,9 @@ async def run_side(name: str, scenario: Scenario, args: argparse.Namespace) -> S
                     f[f"{step}: ready->slice p50 ms"] = pct(r.latencies, 0.5) * 1000
                     f[f"{step}: ready->slice p99 ms"] = pct(r.latencies, 0.99) * 1000
                 total = 0
+                for k in c1:
+                    if " " in k and c1[k] != c0.get(k, 0):  # "VERB code": refused writes
+                        print(f"  {name} {step} refused slice writes {k}: {c1[k] - c0[k]}")
                 for verb in WRITE_VERBS:
                     n = int(c1.get(verb, 0) - c0.get(verb, 0))
                     total += n
@@ -599,6 +678,11 @@ async def run_side(name: str, scenario: Scenario, args: argparse.Namespace) -> S
                     w.watch.bytes - watch_bytes0
                 ) / 1024
                 f[f"{step}: controller CPU s"] = cpu1 - cpu0
+                f[f"{step}: kube-apiserver CPU s"] = api1 - api0
+                f[f"{step}: driver CPU s"] = drv1 - drv0
+                reads = {k: r1[k] - r0.get(k, 0) for k in sorted(r1) if r1[k] != r0.get(k, 0)}
+                if DEBUG:
+                    print(f"  {name} {step} reads: {reads}", flush=True)
                 print(
                     f"  {name} {step}: drive {r.drive:.1f}s converge {r.converge:.2f}s "
                     f"writes {total} (min {r.minimum_writes}) load {load()}",
