@@ -45,8 +45,10 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM arrived while components were running (see the module docstring)."""
 
 
-_running: set[Component] = set()
-"""Children spawned and neither stopped nor detached: what the exit hook stops."""
+_running: dict[int, Component] = {}
+"""Children spawned and neither stopped nor detached (by ``id``: subclasses such as
+``netns.Process`` are dataclasses compared by value, so unhashable): what the exit hook
+stops."""
 _exit_hook = False
 _sigterm_rule = False
 EXIT_GRACE = 5.0
@@ -57,7 +59,7 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
 
 
 def _stop_running() -> None:
-    for component in list(_running):
+    for component in list(_running.values()):
         component.stop(EXIT_GRACE)
 
 
@@ -129,7 +131,7 @@ def terminate_pid(pid: int, start_time: int | None, grace: float) -> None:
             time.sleep(0.05)
 
 
-@dataclass(eq=False)
+@dataclass
 class Component:
     name: str
     proc: subprocess.Popen[bytes]
@@ -157,12 +159,12 @@ class Component:
 
     def forget(self) -> None:
         """Leave the process running for good (``ControlPlane.detach``)."""
-        _running.discard(self)
+        _running.pop(id(self), None)
         # Popen would warn about a still-running child when collected.
         self.proc.returncode = 0
 
     def stop(self, grace: float) -> None:
-        _running.discard(self)
+        _running.pop(id(self), None)
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.send_signal(signal.SIGTERM)
@@ -198,7 +200,7 @@ def spawn(name: str, argv: list[str], log_dir: Path) -> Component:
     _guard()
     proc = popen_logged(argv, log, env)
     component = Component(name, proc, log, proc_start_time(proc.pid))
-    _running.add(component)
+    _running[id(component)] = component
     return component
 
 

@@ -92,3 +92,16 @@ def test_a_detached_child_keeps_running(tmp_path: Path) -> None:
     finally:
         if alive(pid, start):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_component_subclass_compared_by_value_stops(tmp_path: Path) -> None:
+    """``netns.Process`` is a dataclass subclass (unhashable): stopping one must not
+    trip over the registry of running children."""
+    from sliceplane.testenv.netns import Process
+    from sliceplane.testenv.processes import popen_logged
+
+    log = tmp_path / "sleep.log"
+    proc = popen_logged(["sleep", "30"], log, None)
+    p = Process("sleeper", proc, log, proc_start_time(proc.pid), netns="none")
+    p.stop(5.0)
+    assert proc.poll() is not None
